@@ -1,0 +1,29 @@
+//! Every limit of Tessera in one place. A limit exceeded is a client error with its own
+//! code, never a crash and never a silent truncation.
+
+/// Longest identifier the shop may give (member, event, order ids, SKUs, categories).
+pub const ID_LEN_MAX: usize = 128;
+/// Longest free-text name (custom activity name, tag).
+pub const NAME_LEN_MAX: usize = 64;
+/// Serialized size of a member's attributes.
+pub const ATTRIBUTES_BYTES_MAX: usize = 16 * 1024;
+/// Nesting depth of a member's attributes.
+pub const ATTRIBUTES_DEPTH_MAX: usize = 8;
+/// Lines in one order.
+pub const ORDER_LINES_MAX: usize = 500;
+/// Tags on one order line.
+pub const LINE_TAGS_MAX: usize = 32;
+/// Quantity of one order line.
+pub const LINE_QUANTITY_MAX: u32 = 1_000_000;
+/// Items in one batch of events.
+pub const BATCH_ITEMS_MAX: usize = 1_000;
+/// Page size of every listing.
+pub const PAGE_SIZE_MAX: u32 = 200;
+/// Page size when the client does not say.
+pub const PAGE_SIZE_DEFAULT: u32 = 50;
+/// Size of a programme file.
+pub const PROGRAMME_BYTES_MAX: usize = 1024 * 1024;
+/// Length of a CEL expression in a programme.
+pub const EXPRESSION_LEN_MAX: usize = 4 * 1024;
+/// Length of an `Idempotency-Key` header.
+pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;

@@ -1,0 +1,280 @@
+//! The programme: one declarative TOML file per deployment. Parsing it is all-or-nothing:
+//! either every section is valid and every expression compiles, or the file is refused
+//! with each problem's line, column, field path and reason.
+//!
+//! The file grows by sections: later capabilities (points, score, tiers, plans, benefits,
+//! coupons, stored value, referral) each add a top-level table to `ProgrammeFile` and a
+//! check in `Programme::from_file`; unknown keys are refused, so a typo never passes.
+
+use crate::ids::ActivityName;
+use crate::limits::PROGRAMME_BYTES_MAX;
+use crate::money::Currency;
+use crate::rule::Condition;
+use serde::Deserialize;
+use std::collections::BTreeSet;
+use toml::Spanned;
+
+/// Variables a segment condition may use.
+pub const SEGMENT_VARIABLES: &[&str] = &["member"];
+/// Variables an activity condition may use.
+pub const ACTIVITY_VARIABLES: &[&str] = &["member", "event"];
+/// Activity kinds every programme accepts without declaring them.
+pub const BUILT_IN_ACTIVITIES: &[&str] = &["review", "check_in", "share"];
+
+/// One problem in a programme file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgrammeIssue {
+    /// 1-based line of the problem (0 when the file as a whole is at fault).
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+    /// Dotted path of the field, e.g. `segments[1].condition`.
+    pub field: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for ProgrammeIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}, column {}: {}: {}", self.line, self.column, self.field, self.reason)
+    }
+}
+
+/// A parsed, checked programme: currency, time zone, and the sections.
+#[derive(Debug, Clone)]
+pub struct Programme {
+    pub name: String,
+    pub currency: Currency,
+    pub timezone: jiff::tz::TimeZone,
+    pub timezone_name: String,
+    pub segments: Vec<Segment>,
+    pub activities: Vec<CustomActivity>,
+}
+
+/// A named set of members, described by a condition over the member.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    pub name: String,
+    pub description: Option<String>,
+    pub condition: Condition,
+}
+
+/// An activity kind beyond the built-in ones, with who may earn from it.
+#[derive(Debug, Clone)]
+pub struct CustomActivity {
+    pub name: ActivityName,
+    pub condition: Option<Condition>,
+    /// Index into `Programme::segments`: only its members earn from this activity.
+    pub segment: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProgrammeFile {
+    name: Spanned<String>,
+    currency: Spanned<String>,
+    minor_units: Option<Spanned<u8>>,
+    timezone: Spanned<String>,
+    #[serde(default)]
+    segments: Vec<SegmentFile>,
+    #[serde(default)]
+    activities: Vec<ActivityFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentFile {
+    name: Spanned<String>,
+    description: Option<String>,
+    condition: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActivityFile {
+    name: Spanned<String>,
+    condition: Option<Spanned<String>>,
+    segment: Option<Spanned<String>>,
+}
+
+impl Programme {
+    /// Parses and checks a programme file.
+    pub fn parse(source: &str) -> Result<Programme, Vec<ProgrammeIssue>> {
+        if source.len() > PROGRAMME_BYTES_MAX {
+            return Err(vec![ProgrammeIssue {
+                line: 0,
+                column: 0,
+                field: String::new(),
+                reason: format!("the file is larger than {PROGRAMME_BYTES_MAX} bytes"),
+            }]);
+        }
+        let file = parse_file(source)?;
+        let mut issues = Issues { source, found: Vec::new() };
+        let programme = Programme::from_file(file, &mut issues);
+        if issues.found.is_empty() {
+            Ok(programme.expect("no issue means every part was built"))
+        } else {
+            Err(issues.found)
+        }
+    }
+
+    fn from_file(file: ProgrammeFile, issues: &mut Issues) -> Option<Programme> {
+        let name = file.name.get_ref().trim().to_owned();
+        if name.is_empty() {
+            issues.add(&file.name, "name", "must not be empty");
+        }
+        let currency = match Currency::parse(file.currency.get_ref(), file.minor_units.as_ref().map(|d| *d.get_ref())) {
+            Ok(c) => Some(c),
+            Err(reason) => {
+                match &file.minor_units {
+                    Some(d) if *d.get_ref() > 4 => issues.add(d, "minor_units", &reason),
+                    _ => issues.add(&file.currency, "currency", &reason),
+                }
+                None
+            }
+        };
+        let timezone = match jiff::tz::TimeZone::get(file.timezone.get_ref()) {
+            Ok(tz) => Some(tz),
+            Err(_) => {
+                issues.add(
+                    &file.timezone,
+                    "timezone",
+                    &format!("`{}` is not an IANA time zone name", file.timezone.get_ref()),
+                );
+                None
+            }
+        };
+
+        let mut segments = Vec::new();
+        let mut segment_names = BTreeSet::new();
+        for (i, seg) in file.segments.iter().enumerate() {
+            let field = format!("segments[{i}]");
+            let seg_name = seg.name.get_ref();
+            if !is_identifier(seg_name) {
+                issues.add(&seg.name, &format!("{field}.name"), "must be lower_snake_case: letters, digits and `_`, starting with a letter");
+            } else if !segment_names.insert(seg_name.clone()) {
+                issues.add(&seg.name, &format!("{field}.name"), &format!("segment `{seg_name}` is declared twice"));
+            }
+            match Condition::compile(seg.condition.get_ref(), SEGMENT_VARIABLES) {
+                Ok(condition) => segments.push(Segment {
+                    name: seg_name.clone(),
+                    description: seg.description.clone(),
+                    condition,
+                }),
+                Err(reason) => issues.add(&seg.condition, &format!("{field}.condition"), &reason),
+            }
+        }
+
+        let mut activities = Vec::new();
+        let mut activity_names = BTreeSet::new();
+        for (i, act) in file.activities.iter().enumerate() {
+            let field = format!("activities[{i}]");
+            let act_name = act.name.get_ref();
+            let name = if !is_identifier(act_name) {
+                issues.add(&act.name, &format!("{field}.name"), "must be lower_snake_case: letters, digits and `_`, starting with a letter");
+                None
+            } else if BUILT_IN_ACTIVITIES.contains(&act_name.as_str()) {
+                issues.add(&act.name, &format!("{field}.name"), &format!("`{act_name}` is built in and needs no declaration"));
+                None
+            } else if !activity_names.insert(act_name.clone()) {
+                issues.add(&act.name, &format!("{field}.name"), &format!("activity `{act_name}` is declared twice"));
+                None
+            } else {
+                ActivityName::parse(act_name.clone())
+                    .map_err(|e| issues.add(&act.name, &format!("{field}.name"), &e.message))
+                    .ok()
+            };
+            let condition = match &act.condition {
+                None => Some(None),
+                Some(source) => match Condition::compile(source.get_ref(), ACTIVITY_VARIABLES) {
+                    Ok(c) => Some(Some(c)),
+                    Err(reason) => {
+                        issues.add(source, &format!("{field}.condition"), &reason);
+                        None
+                    }
+                },
+            };
+            let segment = match &act.segment {
+                None => Some(None),
+                Some(reference) => {
+                    match file.segments.iter().position(|s| s.name.get_ref() == reference.get_ref()) {
+                        Some(index) => Some(Some(index)),
+                        None => {
+                            issues.add(
+                                reference,
+                                &format!("{field}.segment"),
+                                &format!("no segment is named `{}`", reference.get_ref()),
+                            );
+                            None
+                        }
+                    }
+                }
+            };
+            if let (Some(name), Some(condition), Some(segment)) = (name, condition, segment) {
+                activities.push(CustomActivity { name, condition, segment });
+            }
+        }
+
+        Some(Programme {
+            name,
+            currency: currency?,
+            timezone: timezone?,
+            timezone_name: file.timezone.into_inner(),
+            segments,
+            activities,
+        })
+    }
+
+    /// The declared custom activity of that name, if any.
+    pub fn custom_activity(&self, name: &str) -> Option<&CustomActivity> {
+        self.activities.iter().find(|a| a.name.as_str() == name)
+    }
+}
+
+struct Issues<'s> {
+    source: &'s str,
+    found: Vec<ProgrammeIssue>,
+}
+
+impl Issues<'_> {
+    fn add<T>(&mut self, at: &Spanned<T>, field: &str, reason: &str) {
+        let (line, column) = line_column(self.source, at.span().start);
+        self.found.push(ProgrammeIssue { line, column, field: field.to_owned(), reason: reason.to_owned() });
+    }
+}
+
+fn parse_file(source: &str) -> Result<ProgrammeFile, Vec<ProgrammeIssue>> {
+    let syntax_issue = |e: toml::de::Error| {
+        let (line, column) = e.span().map(|s| line_column(source, s.start)).unwrap_or((0, 0));
+        ProgrammeIssue { line, column, field: String::new(), reason: e.message().to_owned() }
+    };
+    let deserializer = toml::Deserializer::parse(source).map_err(|e| vec![syntax_issue(e)])?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        // `Spanned` fields show up in the path as a private inner key; the user wrote none.
+        let field = e.path().to_string().replace(".$__serde_spanned_private_value", "");
+        let mut issue = syntax_issue(e.into_inner());
+        issue.field = if field == "." { String::new() } else { field };
+        vec![issue]
+    })
+}
+
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= crate::limits::NAME_LEN_MAX
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(source: &str, offset: usize) -> (u32, u32) {
+    let mut end = offset.min(source.len());
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &source[..end];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests;

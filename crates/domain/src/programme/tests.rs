@@ -1,0 +1,56 @@
+use super::*;
+
+const GOOD: &str = include_str!("../../../../programmes/demo.toml");
+
+#[test]
+fn demo_programme_parses() {
+    let p = Programme::parse(GOOD).unwrap();
+    assert_eq!(p.currency.code(), "CNY");
+    assert_eq!(p.currency.minor_units(), 2);
+    assert_eq!(p.timezone_name, "Asia/Shanghai");
+    assert_eq!(p.segments.len(), 2);
+    assert_eq!(p.custom_activity("live_stream_watched").unwrap().segment, Some(1));
+}
+
+/// Each bad file, and the one issue it must raise: (line, field, part of the reason).
+#[test]
+fn bad_programmes_are_refused_with_line_and_field() {
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n";
+    let cases: &[(&str, String, u32, &str, &str)] = &[
+        ("unknown top-level key", format!("{base}colour = \"red\"\n"), 4, "colour", "unknown field"),
+        ("wrong type", "name = \"x\"\ncurrency = 42\ntimezone = \"UTC\"\n".to_owned(), 2, "currency", "invalid type"),
+        ("missing field", "name = \"x\"\ntimezone = \"UTC\"\n".to_owned(), 1, "", "missing field `currency`"),
+        ("bad currency", "name = \"x\"\ncurrency = \"YUAN\"\ntimezone = \"UTC\"\n".to_owned(), 2, "currency", "ISO 4217"),
+        ("bad time zone", "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"Mars/Olympus\"\n".to_owned(), 3, "timezone", "IANA"),
+        ("bad expression", format!("{base}[[segments]]\nname = \"a\"\ncondition = \"member.score >\"\n"), 6, "segments[0].condition", "not a valid CEL"),
+        ("unknown variable", format!("{base}[[segments]]\nname = \"a\"\ncondition = \"order.total > 1\"\n"), 6, "segments[0].condition", "unknown variable `order`"),
+        ("dangling reference", format!("{base}[[activities]]\nname = \"quiz\"\nsegment = \"nobody\"\n"), 6, "activities[0].segment", "no segment is named `nobody`"),
+        ("unknown key in a section", format!("{base}[[segments]]\nname = \"a\"\ncondition = \"true\"\nweight = 3\n"), 7, "segments[0].weight", "unknown field"),
+        ("duplicate name", format!("{base}[[segments]]\nname = \"a\"\ncondition = \"true\"\n[[segments]]\nname = \"a\"\ncondition = \"true\"\n"), 8, "segments[1].name", "declared twice"),
+        ("built-in activity redeclared", format!("{base}[[activities]]\nname = \"review\"\n"), 5, "activities[0].name", "built in"),
+        ("syntax error", format!("{base}[[segments]\n"), 4, "", ""),
+    ];
+    for (what, source, line, field, reason) in cases {
+        let issues = Programme::parse(source).err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let issue = &issues[0];
+        assert_eq!(issue.line, *line, "{what}: {issue}");
+        assert_eq!(issue.field, *field, "{what}: {issue}");
+        assert!(issue.reason.contains(reason), "{what}: {issue}");
+    }
+}
+
+#[test]
+fn every_issue_is_reported_at_once() {
+    let source = "name = \"\"\ncurrency = \"CNY\"\ntimezone = \"Nowhere/Land\"\n[[segments]]\nname = \"a\"\ncondition = \"x >\"\n";
+    let issues = Programme::parse(source).unwrap_err();
+    let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(fields, ["name", "timezone", "segments[0].condition"]);
+}
+
+#[test]
+fn line_column_counts_characters() {
+    assert_eq!(line_column("ab\ncd", 0), (1, 1));
+    assert_eq!(line_column("ab\ncd", 4), (2, 2));
+    assert_eq!(line_column("é\nx", 3), (2, 1));
+    assert_eq!(line_column("ab", 99), (1, 3));
+}

@@ -1,0 +1,457 @@
+//! Tessera's storage: one `Store` over SQLite (the embedded default) or PostgreSQL.
+//!
+//! Architecture invariant: the store knows tables, rows and transactions, never business
+//! rules. It returns plain rows; the engine turns them into domain values and decides.
+//! Uniqueness (event ids, external ids, idempotency keys, API keys) is enforced by the
+//! database, and a violated constraint comes back as `StoreError::Conflict`.
+
+mod backend;
+mod rows;
+
+pub use backend::{Backend, Postgres, Sqlite};
+pub use rows::*;
+
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Row};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached, or did not answer in time.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint refused the write.
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// The URL names no supported database.
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Conflict(db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned))
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Database(e.to_string()),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+/// A write transaction. Dropped without `commit`, it rolls back.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    lock: &'static str,
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (created if missing) or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, pools): (Arc<dyn Backend>, _) = if url.starts_with("sqlite:") {
+            (Arc::new(Sqlite), backend::connect_sqlite(url).await)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Arc::new(Postgres), backend::connect_postgres(url).await)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        };
+        let pools = pools.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Store { backend, write: pools.write, read: pools.read })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
+    }
+
+    /// Brings the schema up to date; safe to run at every start.
+    pub async fn migrate(&self) -> Result<()> {
+        let source = Embedded(self.backend.migrations());
+        let migrator = Migrator::new(source).await.map_err(|e| StoreError::Migration(e.to_string()))?;
+        migrator.run(&self.write).await.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx { tx: self.write.begin().await?, lock: self.backend.lock_clause() })
+    }
+
+    /// Whether the database answers at all.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    // ---- programme versions ----
+
+    pub async fn programme_latest(&self) -> Result<Option<ProgrammeVersionRow>> {
+        let row = sqlx::query(
+            "SELECT version, source, sha256, created_at_us FROM programme_versions \
+             ORDER BY version DESC LIMIT 1",
+        )
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| ProgrammeVersionRow::from_row(&r)).transpose()
+    }
+
+    /// Versions newest first, older than `before` when given.
+    pub async fn programme_versions(&self, before: Option<i64>, limit: u32) -> Result<Vec<ProgrammeVersionRow>> {
+        let rows = sqlx::query(
+            "SELECT version, source, sha256, created_at_us FROM programme_versions \
+             WHERE version < $1 ORDER BY version DESC LIMIT $2",
+        )
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(ProgrammeVersionRow::from_row).collect()
+    }
+
+    // ---- API keys ----
+
+    pub async fn api_key_by_hash(&self, key_sha256: &str) -> Result<Option<ApiKeyRow>> {
+        let row = sqlx::query(
+            "SELECT id, prefix, role, created_at_us, revoked_at_us FROM api_keys WHERE key_sha256 = $1",
+        )
+        .bind(key_sha256)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| ApiKeyRow::from_row(&r)).transpose()
+    }
+
+    pub async fn api_key_count(&self, role: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE role = $1 AND revoked_at_us IS NULL")
+            .bind(role)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    // ---- members and events (reads) ----
+
+    pub async fn member_get(&self, external_id: &str) -> Result<Option<MemberRow>> {
+        let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE external_id = $1"))
+            .bind(external_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| MemberRow::from_row(&r)).transpose()
+    }
+
+    /// A member's events in arrival order, after `after_seq`.
+    pub async fn events_list(&self, member_id: i64, after_seq: i64, limit: u32) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(&format!(
+            "{EVENT_SELECT} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        ))
+        .bind(member_id)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(EventRow::from_row).collect()
+    }
+
+    // ---- idempotency keys (each a short write of its own) ----
+
+    /// Claims `key` for a request, or tells what became of an earlier claim.
+    pub async fn idempotency_begin(
+        &self,
+        api_key_id: i64,
+        key: &str,
+        request_sha256: &str,
+        now_us: i64,
+        stale_before_us: i64,
+    ) -> Result<IdempotencyClaim> {
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at_us) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_id, idempotency_key) DO NOTHING \
+             RETURNING api_key_id",
+        )
+        .bind(api_key_id)
+        .bind(key)
+        .bind(request_sha256)
+        .bind(now_us)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        if inserted.is_some() {
+            tx.commit().await?;
+            return Ok(IdempotencyClaim::Claimed);
+        }
+        let row = sqlx::query(&format!(
+            "SELECT request_sha256, status, response, created_at_us FROM idempotency_keys \
+             WHERE api_key_id = $1 AND idempotency_key = $2{}",
+            tx.lock
+        ))
+        .bind(api_key_id)
+        .bind(key)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+        let stored_sha: String = row.try_get("request_sha256")?;
+        let status: Option<i64> = row.try_get("status")?;
+        let response: Option<String> = row.try_get("response")?;
+        let created_at_us: i64 = row.try_get("created_at_us")?;
+        let claim = if stored_sha != request_sha256 {
+            IdempotencyClaim::Mismatch
+        } else if let (Some(status), Some(body)) = (status, response) {
+            IdempotencyClaim::Done { status: u16::try_from(status).unwrap_or(500), body }
+        } else if created_at_us < stale_before_us {
+            // The first request died before answering; this one takes its place.
+            sqlx::query(
+                "UPDATE idempotency_keys SET created_at_us = $3 WHERE api_key_id = $1 AND idempotency_key = $2",
+            )
+            .bind(api_key_id)
+            .bind(key)
+            .bind(now_us)
+            .execute(&mut *tx.tx)
+            .await?;
+            IdempotencyClaim::Claimed
+        } else {
+            IdempotencyClaim::InProgress
+        };
+        tx.commit().await?;
+        Ok(claim)
+    }
+
+    pub async fn idempotency_complete(&self, api_key_id: i64, key: &str, status: u16, body: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET status = $3, response = $4 WHERE api_key_id = $1 AND idempotency_key = $2",
+        )
+        .bind(api_key_id)
+        .bind(key)
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a claim whose request failed on the server's side, so that a retry runs.
+    pub async fn idempotency_abandon(&self, api_key_id: i64, key: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 AND status IS NULL",
+        )
+        .bind(api_key_id)
+        .bind(key)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    // ---- clock ----
+
+    pub async fn clock_get(&self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT now_us FROM clock WHERE id = 1").fetch_optional(&self.read).await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("now_us")).transpose()?)
+    }
+
+    // ---- whole-table counts, for tests and checks ----
+
+    pub async fn count(&self, table: Table) -> Result<i64> {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {}", table.name()))
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+}
+
+/// Tables whose rows can be counted.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Members,
+    Events,
+    ProgrammeVersions,
+    ApiKeys,
+    IdempotencyKeys,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Members => "members",
+            Table::Events => "events",
+            Table::ProgrammeVersions => "programme_versions",
+            Table::ApiKeys => "api_keys",
+            Table::IdempotencyKeys => "idempotency_keys",
+        }
+    }
+}
+
+const MEMBER_SELECT: &str = "SELECT id, external_id, status, attributes, referred_by_code, \
+    created_at_us, updated_at_us, closed_at_us FROM members";
+const EVENT_SELECT: &str = "SELECT seq, event_id, member_id, type, order_id, occurred_at_us, \
+    received_at_us, body, body_sha256 FROM events";
+
+impl Tx {
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn programme_insert(&mut self, source: &str, sha256: &str, now_us: i64) -> Result<ProgrammeVersionRow> {
+        let row = sqlx::query(
+            "INSERT INTO programme_versions (version, source, sha256, created_at_us) \
+             SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3 FROM programme_versions \
+             RETURNING version, source, sha256, created_at_us",
+        )
+        .bind(source)
+        .bind(sha256)
+        .bind(now_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        ProgrammeVersionRow::from_row(&row)
+    }
+
+    pub async fn api_key_insert(&mut self, key_sha256: &str, prefix: &str, role: &str, now_us: i64) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO api_keys (key_sha256, prefix, role, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(key_sha256)
+        .bind(prefix)
+        .bind(role)
+        .bind(now_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("id")?)
+    }
+
+    pub async fn member_insert(&mut self, new: &NewMember<'_>) -> Result<MemberRow> {
+        let row = sqlx::query(
+            "INSERT INTO members (external_id, status, attributes, referred_by_code, created_at_us, updated_at_us) \
+             VALUES ($1, 'active', $2, $3, $4, $4) \
+             RETURNING id, external_id, status, attributes, referred_by_code, created_at_us, updated_at_us, closed_at_us",
+        )
+        .bind(new.external_id)
+        .bind(new.attributes)
+        .bind(new.referred_by_code)
+        .bind(new.now_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        MemberRow::from_row(&row)
+    }
+
+    /// Reads a member and, on PostgreSQL, locks the row until the transaction ends.
+    pub async fn member_for_update(&mut self, external_id: &str) -> Result<Option<MemberRow>> {
+        let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE external_id = $1{}", self.lock))
+            .bind(external_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| MemberRow::from_row(&r)).transpose()
+    }
+
+    pub async fn member_update(&mut self, member: &MemberRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE members SET status = $2, attributes = $3, updated_at_us = $4, closed_at_us = $5 WHERE id = $1",
+        )
+        .bind(member.id)
+        .bind(&member.status)
+        .bind(&member.attributes)
+        .bind(member.updated_at_us)
+        .bind(member.closed_at_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Stores an event unless its id is already taken; either way returns the stored row
+    /// and whether this call inserted it. Concurrent inserts of one id store it once.
+    pub async fn event_insert(&mut self, new: &NewEvent<'_>) -> Result<(EventRow, bool)> {
+        let inserted = sqlx::query(
+            "INSERT INTO events (event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING \
+             RETURNING seq, event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256",
+        )
+        .bind(new.event_id)
+        .bind(new.member_id)
+        .bind(new.event_type)
+        .bind(new.order_id)
+        .bind(new.occurred_at_us)
+        .bind(new.received_at_us)
+        .bind(new.body)
+        .bind(new.body_sha256)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        if let Some(row) = inserted {
+            return Ok((EventRow::from_row(&row)?, true));
+        }
+        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE event_id = $1"))
+            .bind(new.event_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok((EventRow::from_row(&row)?, false))
+    }
+
+    pub async fn member_id_by_external(&mut self, external_id: &str) -> Result<Option<(i64, String)>> {
+        let row = sqlx::query("SELECT id, status FROM members WHERE external_id = $1")
+            .bind(external_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| -> Result<_> { Ok((r.try_get::<i64, _>("id")?, r.try_get::<String, _>("status")?)) })
+            .transpose()
+    }
+
+    /// The stored manual-clock instant, locked until the transaction ends.
+    pub async fn clock_get_for_update(&mut self) -> Result<Option<i64>> {
+        let row = sqlx::query(&format!("SELECT now_us FROM clock WHERE id = 1{}", self.lock))
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("now_us")).transpose()?)
+    }
+
+    pub async fn clock_set(&mut self, now_us: i64) -> Result<()> {
+        sqlx::query("INSERT INTO clock (id, now_us) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET now_us = $1")
+            .bind(now_us)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Embedded(&'static [(i64, &'static str, &'static str)]);
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(
+        self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 's>,
+    > {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
