@@ -1,1 +1,46 @@
+//! Tessera's REST API.
+//!
+//! Architecture invariant: this crate knows HTTP and JSON, and no SQL. Every handler
+//! parses its input into domain types, calls one engine use case, and renders the result;
+//! every failure becomes the one error shape with a code from `error::ErrorCode`.
 
+pub mod error;
+mod extract;
+mod middleware;
+pub mod openapi;
+mod routes;
+
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use std::sync::Arc;
+use tessera_engine::Engine;
+
+pub use middleware::metrics_handle;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<Engine>,
+}
+
+/// The whole API as a router, without a socket: `serve` binds it, tests call it directly.
+pub fn app(engine: Arc<Engine>) -> Router {
+    let state = AppState { engine };
+    let v1 = Router::new()
+        .merge(routes::programme::router())
+        .merge(routes::members::router())
+        .merge(routes::events::router())
+        .merge(routes::admin::router())
+        // Idempotency runs inside authentication: a key is scoped to its caller.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+    Router::new()
+        .merge(routes::system::router())
+        .merge(v1)
+        .fallback(routes::system::route_not_found)
+        .method_not_allowed_fallback(routes::system::method_not_allowed)
+        // Handlers read bodies through `extract::read_body` with their own limits.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(middleware::observe))
+        .with_state(state)
+}

@@ -1,1 +1,244 @@
-fn main() {}
+//! The `tessera` binary: wires configuration, clock and store, and runs a subcommand.
+//!
+//! Architecture invariant: no business rule lives here.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tessera_domain::Programme;
+use tessera_engine::{Clock, Engine, Role, SystemClock};
+use tessera_store::Store;
+
+/// The demo programme, shipped inside the binary.
+const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
+const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
+
+#[derive(Parser)]
+#[command(name = "tessera", version, about = "Tessera: a membership engine for commerce")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve(ServeArgs),
+    /// Bring the database schema up to date.
+    Migrate {
+        #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Work with programme files.
+    Programme {
+        #[command(subcommand)]
+        command: ProgrammeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key and print it alone on stdout (it is shown only this once).
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProgrammeCommand {
+    /// Check a programme file offline; exit code 1 when it is refused.
+    Check { file: std::path::PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Storefront,
+    Partner,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ClockArg {
+    System,
+    Manual,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// sqlite://PATH (created if missing) or postgres://USER@HOST/DB.
+    #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
+    database: String,
+    #[arg(long, env = "TESSERA_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// `manual` lets an admin move time forward with POST /v1/admin/clock.
+    #[arg(long, value_enum, default_value = "system")]
+    clock: ClockArg,
+    /// Where a manual clock starts (RFC 3339); default: where it stopped, or now.
+    #[arg(long, requires = "clock")]
+    clock_start: Option<String>,
+    /// Load this programme file (a new version if it differs from the running one).
+    #[arg(long, conflicts_with = "demo")]
+    programme: Option<std::path::PathBuf>,
+    /// Load the demo programme shipped in the binary.
+    #[arg(long)]
+    demo: bool,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
+        Command::Migrate { database } => {
+            let store = open(&database).await?;
+            store.migrate().await?;
+            eprintln!("schema of {} is up to date", store.backend_name());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys { command: KeysCommand::Create { role, database } } => {
+            let store = open(&database).await?;
+            store.migrate().await?;
+            let role = match role {
+                RoleArg::Admin => Role::Admin,
+                RoleArg::Storefront => Role::Storefront,
+                RoleArg::Partner => Role::Partner,
+            };
+            let key = tessera_engine::keys::create_key(&store, role, SystemClock.now()).await?;
+            println!("{key}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Programme { command: ProgrammeCommand::Check { file } } => {
+            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            match Programme::parse(&source) {
+                Ok(p) => {
+                    println!(
+                        "{}: ok ({}, {}, {} segments, {} custom activities)",
+                        file.display(),
+                        p.currency.code(),
+                        p.timezone_name,
+                        p.segments.len(),
+                        p.activities.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(issues) => {
+                    for issue in &issues {
+                        println!("{}:{}:{}: {}: {}", file.display(), issue.line, issue.column, issue.field, issue.reason);
+                    }
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+    }
+}
+
+async fn open(database: &str) -> anyhow::Result<Store> {
+    Store::connect(database).await.with_context(|| format!("cannot open the database {database}"))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logs(args.log_json);
+    let store = open(&args.database).await?;
+    store.migrate().await?;
+    let clock: Arc<dyn Clock> = match args.clock {
+        ClockArg::System => {
+            if args.clock_start.is_some() {
+                bail!("--clock-start needs --clock manual");
+            }
+            Arc::new(SystemClock)
+        }
+        ClockArg::Manual => {
+            let start = args
+                .clock_start
+                .as_deref()
+                .map(|s| s.parse::<jiff::Timestamp>().with_context(|| format!("--clock-start `{s}` is not RFC 3339")))
+                .transpose()?;
+            Arc::new(Engine::manual_clock(&store, start).await?)
+        }
+    };
+    let programme_source = match (&args.programme, args.demo) {
+        (Some(path), _) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?),
+        (None, true) => Some(DEMO_PROGRAMME.to_owned()),
+        (None, false) => None,
+    };
+    let engine = match Engine::start(store, clock, programme_source.as_deref()).await {
+        Err(tessera_engine::EngineError::ProgrammeInvalid(issues)) => {
+            for issue in &issues {
+                eprintln!("programme: {issue}");
+            }
+            bail!("the programme file was refused");
+        }
+        other => other?,
+    };
+    if engine.programme().is_err() {
+        tracing::warn!("no programme is loaded: PUT /v1/programme, or start with --programme FILE or --demo");
+    }
+    if let Some(key) = engine.ensure_admin_key().await? {
+        println!("Created the first admin API key (shown only once):\n\n    {key}\n");
+    }
+    let engine = Arc::new(engine);
+    let app = tessera_api::app(engine.clone());
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = engine.store().backend_name(), "Tessera is listening");
+    println!("Tessera is listening on http://{address} (database: {})", engine.store().backend_name());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    engine.store().close().await;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

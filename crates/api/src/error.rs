@@ -1,0 +1,202 @@
+//! The one error shape of the API and the table of its stable codes.
+//!
+//! A code is a contract: it is never renamed, renumbered or reused for another meaning.
+//! `docs/ERRORS.md` is this table, and a test keeps the two equal.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use tessera_domain::{FieldError, FieldErrorCode};
+use tessera_engine::EngineError;
+use utoipa::ToSchema;
+
+macro_rules! error_codes {
+    ($($variant:ident = $number:literal, $code:literal, $status:literal, $meaning:literal;)*) => {
+        /// Every error code of the API.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ErrorCode {
+            $($variant,)*
+        }
+
+        impl ErrorCode {
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $code,)* }
+            }
+
+            pub fn number(self) -> u16 {
+                match self { $(ErrorCode::$variant => $number,)* }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::from_u16($status).expect("valid status in the table"),)*
+                }
+            }
+
+            pub fn meaning(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $meaning,)* }
+            }
+        }
+    };
+}
+
+error_codes! {
+    MalformedJson = 1, "malformed_json", 400, "The body is not valid JSON.";
+    InvalidRequest = 2, "invalid_request", 422, "The JSON does not match the schema: a missing field, a wrong type, an unknown field.";
+    InvalidField = 3, "invalid_field", 422, "A field has the right type but an unacceptable value (empty, negative, not a date).";
+    StringTooLong = 4, "string_too_long", 422, "A string is longer than its limit.";
+    TooManyItems = 5, "too_many_items", 422, "A list has more items than its limit (order lines, tags).";
+    AttributesTooLarge = 6, "attributes_too_large", 422, "Member attributes are larger than 16 KiB or nested deeper than 8 levels.";
+    AmountOverflow = 7, "amount_overflow", 422, "A sum of amounts does not fit in 64 bits.";
+    BodyTooLarge = 8, "body_too_large", 413, "The request body is larger than the route accepts.";
+    BatchTooLarge = 9, "batch_too_large", 422, "A batch has more than 1,000 items.";
+    UnsupportedMediaType = 10, "unsupported_media_type", 415, "The Content-Type is not the one the route reads.";
+    InvalidQuery = 11, "invalid_query", 400, "A query parameter is malformed.";
+    InvalidCursor = 12, "invalid_cursor", 400, "The pagination cursor was not issued by this server.";
+    PageSizeOutOfRange = 13, "page_size_out_of_range", 422, "`limit` is not between 1 and 200.";
+    Unauthenticated = 14, "unauthenticated", 401, "No API key, or an unknown or revoked one.";
+    Forbidden = 15, "forbidden", 403, "The API key's role may not use this route.";
+    RouteNotFound = 16, "route_not_found", 404, "No route has this path.";
+    MethodNotAllowed = 17, "method_not_allowed", 405, "The route does not take this method.";
+    IdempotencyKeyInvalid = 18, "idempotency_key_invalid", 400, "The Idempotency-Key header is empty, too long or not printable ASCII.";
+    IdempotencyConflict = 19, "idempotency_conflict", 409, "The Idempotency-Key was used before with another request body.";
+    IdempotencyInProgress = 20, "idempotency_in_progress", 409, "The first request with this Idempotency-Key is still running.";
+    ProgrammeInvalid = 21, "programme_invalid", 422, "The programme file was refused; `details` lists each problem with its line and field.";
+    ProgrammeMissing = 22, "programme_missing", 409, "No programme is loaded yet.";
+    MemberNotFound = 23, "member_not_found", 404, "No member has this external_id.";
+    MemberExists = 24, "member_exists", 409, "A member with this external_id already exists.";
+    MemberClosed = 25, "member_closed", 409, "The member's account is closed.";
+    EventConflict = 26, "event_conflict", 409, "The event id was received before with another body.";
+    UnknownActivity = 27, "unknown_activity", 422, "The activity is neither built in nor declared in the programme.";
+    ClockBackwards = 28, "clock_backwards", 409, "The clock only moves forward.";
+    ClockNotManual = 29, "clock_not_manual", 409, "The server runs on the system clock.";
+    Unavailable = 30, "unavailable", 503, "The database is unreachable; retry later.";
+    Internal = 31, "internal", 500, "A bug in Tessera; the server log has the cause.";
+}
+
+/// A problem in a refused programme file.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProgrammeIssueBody {
+    pub line: u32,
+    pub column: u32,
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable code from the table of error codes.
+    pub code: String,
+    pub message: String,
+    /// The request field at fault, as a dotted path, when one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For `programme_invalid`: every problem found in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<ProgrammeIssueBody>>,
+}
+
+/// The one error shape of the API.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+    pub details: Option<Vec<ProgrammeIssueBody>>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None, details: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        self.field = if field.is_empty() { None } else { Some(field) };
+        self
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.as_str().to_owned(),
+                message: self.message.clone(),
+                field: self.field.clone(),
+                details: self.details.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.code.status(), axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        let code = match e.code {
+            FieldErrorCode::InvalidField => ErrorCode::InvalidField,
+            FieldErrorCode::StringTooLong => ErrorCode::StringTooLong,
+            FieldErrorCode::TooManyItems => ErrorCode::TooManyItems,
+            FieldErrorCode::AttributesTooLarge => ErrorCode::AttributesTooLarge,
+            FieldErrorCode::AmountOverflow => ErrorCode::AmountOverflow,
+        };
+        let message = if e.field.is_empty() { e.message } else { format!("{}: {}", e.field, e.message) };
+        ApiError::new(code, message).with_field(e.field)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        let code = match &e {
+            EngineError::Field(f) => return ApiError::from(f.clone()),
+            EngineError::ProgrammeInvalid(issues) => {
+                let mut err = ApiError::new(
+                    ErrorCode::ProgrammeInvalid,
+                    format!("the programme was refused: {}", issues.first().map(ToString::to_string).unwrap_or_default()),
+                );
+                err.field = issues.first().map(|i| i.field.clone()).filter(|f| !f.is_empty());
+                err.details = Some(
+                    issues
+                        .iter()
+                        .map(|i| ProgrammeIssueBody {
+                            line: i.line,
+                            column: i.column,
+                            field: i.field.clone(),
+                            reason: i.reason.clone(),
+                        })
+                        .collect(),
+                );
+                return err;
+            }
+            EngineError::ProgrammeMissing => ErrorCode::ProgrammeMissing,
+            EngineError::MemberNotFound(_) => ErrorCode::MemberNotFound,
+            EngineError::MemberExists(_) => ErrorCode::MemberExists,
+            EngineError::MemberClosed(_) => ErrorCode::MemberClosed,
+            EngineError::EventConflict(_) => ErrorCode::EventConflict,
+            EngineError::UnknownActivity(_) => ErrorCode::UnknownActivity,
+            EngineError::ClockBackwards { .. } => ErrorCode::ClockBackwards,
+            EngineError::ClockNotManual => ErrorCode::ClockNotManual,
+            EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
+                tracing::error!(%cause, "database unavailable");
+                return ApiError::new(ErrorCode::Unavailable, "the database is unavailable; retry later");
+            }
+            EngineError::Store(cause) => {
+                tracing::error!(%cause, "internal error");
+                return ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause");
+            }
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,200 @@
+//! Extractors that turn a request into parsed values or into one of the API's errors.
+
+use crate::error::{ApiError, ErrorCode};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tessera_domain::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
+use tessera_engine::{ApiKey, Role};
+
+/// Bytes of a JSON body up to `limit`, or `body_too_large`.
+pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
+        ApiError::new(ErrorCode::BodyTooLarge, format!("the body is larger than {limit} bytes"))
+    })
+}
+
+/// The default limit of a JSON body.
+pub const BODY_BYTES_MAX: usize = 256 * 1024;
+/// The limit of a batch of events.
+pub const BATCH_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
+
+/// A JSON body parsed into `T`, with errors that name the field at fault.
+pub struct ApiJson<T>(pub T);
+
+pub fn require_content_type(parts_ct: Option<&axum::http::HeaderValue>, wanted: &[&str]) -> Result<(), ApiError> {
+    let ct = parts_ct.and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if wanted.iter().any(|w| *w == mime) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("Content-Type must be {}", wanted.join(" or ")),
+        ))
+    }
+}
+
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut *de).and_then(|v| {
+        de.end().map(|()| v).map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Track::new().path(), e))
+    });
+    value.map_err(|e| {
+        use serde_json::error::Category;
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {inner}"))
+            }
+            Category::Data => {
+                let message = inner.to_string();
+                let field = match field_of_serde_message(&message) {
+                    Some(key) if path == "." || path.is_empty() => key,
+                    Some(key) if message.starts_with("missing field") => format!("{path}.{key}"),
+                    _ => path.clone(),
+                };
+                let field = if field == "." { String::new() } else { field };
+                ApiError::new(ErrorCode::InvalidRequest, message).with_field(field)
+            }
+        }
+    })
+}
+
+/// serde names the offending field in backticks for missing and unknown fields.
+fn field_of_serde_message(message: &str) -> Option<String> {
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        message.split('`').nth(1).map(str::to_owned)
+    } else {
+        None
+    }
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
+        let bytes = read_body(req, BODY_BYTES_MAX).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The caller of the request, put there by the authentication layer.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller(pub ApiKey);
+
+impl Caller {
+    /// Refuses the request unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.0.role) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::Forbidden,
+                format!("a {} key may not use this route", self.0.role.as_str()),
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .copied()
+            .ok_or_else(|| ApiError::new(ErrorCode::Unauthenticated, "an API key is required"))
+    }
+}
+
+/// `?limit=&cursor=` of a listing.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub limit: u32,
+    /// The position after which the page starts, decoded from the cursor.
+    pub after: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// Cursors are opaque to clients: a kind tag and a position, base64url-encoded.
+pub fn encode_cursor(kind: &str, position: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (kind, position) = text.split_once(':')?;
+    Some((kind.to_owned(), position.parse().ok()?))
+}
+
+impl Page {
+    fn from_query(query: Option<&str>, cursor_kind: &str) -> Result<Page, ApiError> {
+        let q: PageQuery = serde_urlencoded_lite(query.unwrap_or(""))?;
+        let limit = match q.limit {
+            None => PAGE_SIZE_DEFAULT,
+            Some(raw) => match raw.parse::<u32>() {
+                Ok(n) if (1..=PAGE_SIZE_MAX).contains(&n) => n,
+                _ => {
+                    return Err(ApiError::new(
+                        ErrorCode::PageSizeOutOfRange,
+                        format!("limit must be a whole number between 1 and {PAGE_SIZE_MAX}"),
+                    )
+                    .with_field("limit"))
+                }
+            },
+        };
+        let after = match q.cursor {
+            None => None,
+            Some(c) => match decode_cursor(&c) {
+                Some((kind, position)) if kind == cursor_kind => Some(position),
+                _ => {
+                    return Err(ApiError::new(ErrorCode::InvalidCursor, "the cursor was not issued for this listing")
+                        .with_field("cursor"))
+                }
+            },
+        };
+        Ok(Page { limit, after })
+    }
+}
+
+fn serde_urlencoded_lite<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}").parse().map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "malformed query string"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
+}
+
+/// A page of events (`cursor` kind `e`).
+pub struct EventPage(pub Page);
+/// A page of programme versions (`cursor` kind `v`).
+pub struct VersionPage(pub Page);
+
+impl<S: Send + Sync> FromRequestParts<S> for EventPage {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Page::from_query(parts.uri.query(), "e").map(EventPage)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VersionPage {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Page::from_query(parts.uri.query(), "v").map(VersionPage)
+    }
+}

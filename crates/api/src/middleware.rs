@@ -1,0 +1,159 @@
+//! Layers every request passes: metrics and logs, authentication, idempotency keys.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::extract::{read_body, Caller, BATCH_BODY_BYTES_MAX};
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Instant;
+use tessera_domain::limits::IDEMPOTENCY_KEY_LEN_MAX;
+use tessera_engine::sha256_hex;
+use tessera_engine::IdempotencyClaim;
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            .expect("bucket list is not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed (several apps in one test process);
+        // the first one then keeps counting and this handle renders nothing new.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Counts requests by route and status, times them, and logs each one.
+pub async fn observe(req: Request, next: Next) -> Response {
+    metrics_handle();
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("tessera_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.clone())
+        .increment(1);
+    metrics::histogram!("tessera_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    tracing::info!(%method, %route, status = %status, latency_us = elapsed.as_micros() as u64, "request");
+    response
+}
+
+/// Finds the caller of a `/v1` request from `Authorization: Bearer <key>`.
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let key = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return ApiError::new(ErrorCode::Unauthenticated, "send an API key as `Authorization: Bearer <key>`")
+            .into_response();
+    };
+    match state.engine.authenticate(key).await {
+        Ok(Some(api_key)) => {
+            req.extensions_mut().insert(Caller(api_key));
+            next.run(req).await
+        }
+        Ok(None) => ApiError::new(ErrorCode::Unauthenticated, "the API key is unknown or revoked").into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `Idempotency-Key` on a POST: the same key and body replay the first answer, the same
+/// key with another body is refused. Answers with a 5xx are not kept, so a retry runs.
+pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(raw_key) = req.headers().get("idempotency-key").cloned() else {
+        return next.run(req).await;
+    };
+    let key = match raw_key.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_LEN_MAX && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+            k.to_owned()
+        }
+        _ => {
+            return ApiError::new(
+                ErrorCode::IdempotencyKeyInvalid,
+                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters"),
+            )
+            .into_response()
+        }
+    };
+    let Some(caller) = req.extensions().get::<Caller>().copied() else {
+        return next.run(req).await;
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match read_body(Request::new(body), BATCH_BODY_BYTES_MAX).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let mut fingerprint = Vec::with_capacity(bytes.len() + 64);
+    fingerprint.extend_from_slice(parts.method.as_str().as_bytes());
+    fingerprint.push(b' ');
+    fingerprint.extend_from_slice(parts.uri.path().as_bytes());
+    fingerprint.push(b'\n');
+    fingerprint.extend_from_slice(&bytes);
+    let request_sha = sha256_hex(&fingerprint);
+    let engine = &state.engine;
+    match engine.idempotency_begin(caller.0, &key, &request_sha).await {
+        Err(e) => return ApiError::from(e).into_response(),
+        Ok(IdempotencyClaim::Mismatch) => {
+            return ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was used with another request body",
+            )
+            .into_response()
+        }
+        Ok(IdempotencyClaim::InProgress) => {
+            return ApiError::new(ErrorCode::IdempotencyInProgress, "the first request with this Idempotency-Key is still running")
+                .into_response()
+        }
+        Ok(IdempotencyClaim::Done { status, body }) => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                body,
+            )
+                .into_response();
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return response;
+        }
+        Ok(IdempotencyClaim::Claimed) => {}
+    }
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let status = response.status();
+    if status.is_server_error() {
+        if let Err(e) = engine.idempotency_abandon(caller.0, &key).await {
+            tracing::error!(error = %e, "could not release an idempotency key");
+        }
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read a response body");
+            return ApiError::new(ErrorCode::Internal, "internal error").into_response();
+        }
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if let Err(e) = engine.idempotency_complete(caller.0, &key, status.as_u16(), &text).await {
+        tracing::error!(error = %e, "could not store an idempotent answer");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}

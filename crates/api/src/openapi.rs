@@ -1,0 +1,45 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+
+use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
+use crate::routes::{admin, events, members, programme, system};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Tessera", description = "Membership engine for commerce: members, events, programme.",
+        license(name = "Apache-2.0")),
+    paths(
+        system::healthz, system::metrics, system::openapi,
+        programme::get_programme, programme::put_programme, programme::list_versions,
+        members::create_member, members::get_member, members::patch_member, members::close_member,
+        events::post_event, events::post_batch, events::list_events,
+        admin::get_clock, admin::set_clock,
+    ),
+    components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody)),
+    modifiers(&ApiKeyAuth),
+    tags(
+        (name = "programme", description = "The programme file and its versions"),
+        (name = "members", description = "Members"),
+        (name = "events", description = "Orders and activities in"),
+        (name = "admin", description = "Operations"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+pub struct ApiDoc;
+
+struct ApiKeyAuth;
+
+impl Modify for ApiKeyAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tsk_...").build()),
+        );
+    }
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

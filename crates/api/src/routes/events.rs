@@ -1,0 +1,359 @@
+//! Event intake (one event, or a batch of up to 1,000) and a member's event list.
+
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{encode_cursor, parse_json, read_body, require_content_type, Caller, EventPage, BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX};
+use crate::routes::{rfc3339, MemberPath};
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_domain::event::{ActivityKind, Event, EventBody, OrderLine, OrderPaid, OrderRefund, RefundLine};
+use tessera_domain::limits::BATCH_ITEMS_MAX;
+use tessera_domain::{ActivityName, AmountMinor, Category, EventId, ExternalId, FieldError, OrderId, Sku, Tag};
+use tessera_engine::{IngestItem, IngestOutcome, Role};
+use tessera_engine::EventRow;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/events", post(post_event))
+        .route("/v1/events/batch", post(post_batch))
+        .route("/v1/members/{external_id}/events", get(list_events))
+}
+
+/// An event from the shop. `type` selects the variant; `id` is unique across the
+/// deployment, and the same id with the same body is a no-op that answers as the first time.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum EventIn {
+    /// An order was paid.
+    #[serde(rename = "order.paid")]
+    OrderPaid {
+        id: String,
+        member_id: String,
+        #[schema(format = DateTime)]
+        occurred_at: String,
+        order_id: String,
+        lines: Vec<LineIn>,
+        /// Shipping fee charged, in minor units.
+        #[serde(default)]
+        shipping_minor: i64,
+        /// What the member paid for the order, in minor units, after the shop's discounts.
+        total_minor: i64,
+    },
+    /// The order's return window started (delivered, accepted).
+    #[serde(rename = "order.completed")]
+    OrderCompleted {
+        id: String,
+        member_id: String,
+        #[schema(format = DateTime)]
+        occurred_at: String,
+        order_id: String,
+    },
+    /// Part or all of an order was refunded: by `lines` or by `amount_minor`, not both.
+    #[serde(rename = "order.refunded")]
+    OrderRefunded {
+        id: String,
+        member_id: String,
+        #[schema(format = DateTime)]
+        occurred_at: String,
+        order_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lines: Option<Vec<RefundLineIn>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        amount_minor: Option<i64>,
+    },
+    /// Something the member did: `review`, `check_in`, `share`, or a custom activity
+    /// declared in the programme.
+    #[serde(rename = "activity")]
+    Activity {
+        id: String,
+        member_id: String,
+        #[schema(format = DateTime)]
+        occurred_at: String,
+        activity: String,
+    },
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct LineIn {
+    pub sku: String,
+    pub category: String,
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub quantity: u32,
+    /// Unit list price in minor units.
+    #[schema(minimum = 0)]
+    pub unit_price_minor: i64,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RefundLineIn {
+    pub sku: String,
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub quantity: u32,
+}
+
+fn amount(value: i64, field: &str) -> Result<AmountMinor, FieldError> {
+    AmountMinor::parse(value).map_err(|e| e.within(field))
+}
+
+fn text<T>(parse: fn(String) -> Result<T, FieldError>, value: &str, field: &str) -> Result<T, FieldError> {
+    parse(value.to_owned()).map_err(|e| e.within(field))
+}
+
+impl EventIn {
+    /// Parses into a domain event, and rewrites `occurred_at` in its canonical form so
+    /// that the same instant written two ways is the same body.
+    fn parse(mut self) -> Result<(Event, EventIn), FieldError> {
+        let (id, member_id, occurred_at) = match &mut self {
+            EventIn::OrderPaid { id, member_id, occurred_at, .. }
+            | EventIn::OrderCompleted { id, member_id, occurred_at, .. }
+            | EventIn::OrderRefunded { id, member_id, occurred_at, .. }
+            | EventIn::Activity { id, member_id, occurred_at, .. } => (id.clone(), member_id.clone(), occurred_at),
+        };
+        let instant: jiff::Timestamp = occurred_at.parse().map_err(|_| {
+            FieldError::invalid("occurred_at", "must be an RFC 3339 instant such as 2026-11-23T10:00:00+08:00")
+        })?;
+        *occurred_at = instant.to_string();
+        let id = text(EventId::parse, &id, "id")?;
+        let member = text(ExternalId::parse, &member_id, "member_id")?;
+        let body = match &self {
+            EventIn::OrderPaid { order_id, lines, shipping_minor, total_minor, .. } => {
+                let lines = lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let at = format!("lines[{i}]");
+                        OrderLine::new(
+                            text(Sku::parse, &l.sku, "sku")?,
+                            text(Category::parse, &l.category, "category")?,
+                            l.quantity,
+                            amount(l.unit_price_minor, "unit_price_minor")?,
+                            l.tags
+                                .iter()
+                                .enumerate()
+                                .map(|(j, t)| text(Tag::parse, t, &format!("tags[{j}]")))
+                                .collect::<Result<_, _>>()?,
+                        )
+                        .map_err(|e| e.within(&at))
+                    })
+                    .collect::<Result<Vec<_>, FieldError>>()?;
+                EventBody::OrderPaid(OrderPaid::new(
+                    text(OrderId::parse, order_id, "order_id")?,
+                    lines,
+                    amount(*shipping_minor, "shipping_minor")?,
+                    amount(*total_minor, "total_minor")?,
+                )?)
+            }
+            EventIn::OrderCompleted { order_id, .. } => {
+                EventBody::OrderCompleted { order_id: text(OrderId::parse, order_id, "order_id")? }
+            }
+            EventIn::OrderRefunded { order_id, lines, amount_minor, .. } => {
+                let lines = lines
+                    .as_ref()
+                    .map(|lines| {
+                        lines
+                            .iter()
+                            .enumerate()
+                            .map(|(i, l)| {
+                                RefundLine::new(text(Sku::parse, &l.sku, "sku")?, l.quantity)
+                                    .map_err(|e| e.within(&format!("lines[{i}]")))
+                            })
+                            .collect::<Result<Vec<_>, FieldError>>()
+                    })
+                    .transpose()?;
+                let amount_minor = amount_minor.map(|a| amount(a, "amount_minor")).transpose()?;
+                EventBody::OrderRefunded(OrderRefund::new(text(OrderId::parse, order_id, "order_id")?, lines, amount_minor)?)
+            }
+            EventIn::Activity { activity, .. } => EventBody::Activity(match activity.as_str() {
+                "review" => ActivityKind::Review,
+                "check_in" => ActivityKind::CheckIn,
+                "share" => ActivityKind::Share,
+                other => ActivityKind::Custom(text(ActivityName::parse, other, "activity")?),
+            }),
+        };
+        Ok((Event { id, member, occurred_at: instant, body }, self))
+    }
+}
+
+/// An event as stored.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    /// When Tessera received it the first time.
+    #[schema(format = DateTime)]
+    pub received_at: String,
+    /// The event as accepted, `occurred_at` in canonical form.
+    pub event: EventIn,
+}
+
+impl EventView {
+    fn of(row: &EventRow) -> Result<EventView, ApiError> {
+        let event: EventIn = serde_json::from_str(&row.body).map_err(|e| {
+            tracing::error!(event_id = %row.event_id, error = %e, "stored event does not parse");
+            ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause")
+        })?;
+        Ok(EventView { received_at: rfc3339(tessera_engine::clock::from_us(row.received_at_us)), event })
+    }
+}
+
+fn prepare(value: EventIn) -> Result<IngestItem, ApiError> {
+    let (event, canonical) = value.parse()?;
+    let canonical_json = serde_json::to_string(&canonical).map_err(|e| {
+        tracing::error!(error = %e, "an event does not serialize");
+        ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause")
+    })?;
+    Ok(IngestItem { event, canonical_json })
+}
+
+fn outcome_response(outcome: IngestOutcome) -> Result<(StatusCode, EventView), ApiError> {
+    let status = match outcome {
+        IngestOutcome::Accepted(_) => StatusCode::CREATED,
+        IngestOutcome::Duplicate(_) => StatusCode::OK,
+    };
+    Ok((status, EventView::of(outcome.row())?))
+}
+
+/// Takes in one event. 201 the first time; 200 with the same answer for a repeat.
+#[utoipa::path(post, path = "/v1/events", tag = "events", security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    request_body = EventIn,
+    responses((status = 201, description = "Stored", body = EventView),
+        (status = 200, description = "Already stored with the same body: the first answer", body = EventView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "member_not_found", body = ErrorBody),
+        (status = 409, description = "event_conflict, member_closed, idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_event(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<(StatusCode, Json<EventView>)> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
+    let bytes = read_body(req, BODY_BYTES_MAX).await?;
+    let item = prepare(parse_json::<EventIn>(&bytes)?)?;
+    let mut outcomes = state.engine.ingest(std::slice::from_ref(&item)).await?;
+    let outcome = outcomes.pop().ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))??;
+    let (status, view) = outcome_response(outcome)?;
+    Ok((status, Json(view)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchIn {
+    /// 1 to 1,000 events; each is judged on its own.
+    #[schema(value_type = Vec<EventIn>)]
+    pub events: Vec<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchItemResult {
+    /// Position of the event in the request.
+    pub index: usize,
+    /// The status this event would have had alone: 201, 200, or a 4xx.
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorDetail>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchResult {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub results: Vec<BatchItemResult>,
+}
+
+/// Takes in up to 1,000 events in one durable write, with one result per event.
+#[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    request_body = BatchIn,
+    responses((status = 200, body = BatchResult),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_batch(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<BatchResult>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
+    let bytes = read_body(req, BATCH_BODY_BYTES_MAX).await?;
+    let batch: BatchIn = parse_json(&bytes)?;
+    if batch.events.len() > BATCH_ITEMS_MAX {
+        return Err(ApiError::new(
+            ErrorCode::BatchTooLarge,
+            format!("a batch has at most {BATCH_ITEMS_MAX} events; this one has {}", batch.events.len()),
+        )
+        .with_field("events"));
+    }
+    if batch.events.is_empty() {
+        return Err(ApiError::new(ErrorCode::InvalidField, "a batch has at least one event").with_field("events"));
+    }
+    let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(batch.events.len());
+    let mut items = Vec::new();
+    let mut positions = Vec::new();
+    for (index, value) in batch.events.into_iter().enumerate() {
+        let prepared = serde_json::from_value::<EventIn>(value)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
+            .and_then(prepare);
+        match prepared {
+            Ok(item) => {
+                items.push(item);
+                positions.push(index);
+                results.push(None);
+            }
+            Err(e) => results.push(Some(item_error(index, e))),
+        }
+    }
+    let outcomes = state.engine.ingest(&items).await?;
+    for (index, outcome) in positions.into_iter().zip(outcomes) {
+        let result = match outcome.map_err(ApiError::from).and_then(outcome_response) {
+            Ok((status, view)) => BatchItemResult { index, status: status.as_u16(), event: Some(view), error: None },
+            Err(e) => item_error(index, e),
+        };
+        results[index] = Some(result);
+    }
+    let results: Vec<BatchItemResult> = results.into_iter().flatten().collect();
+    let count = |s: u16| results.iter().filter(|r| r.status == s).count();
+    Ok(Json(BatchResult {
+        accepted: count(201),
+        duplicates: count(200),
+        rejected: results.iter().filter(|r| r.status >= 400).count(),
+        results,
+    }))
+}
+
+fn item_error(index: usize, e: ApiError) -> BatchItemResult {
+    BatchItemResult { index, status: e.code.status().as_u16(), event: None, error: Some(e.body().error) }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EventList {
+    pub items: Vec<EventView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A member's events in the order they arrived.
+#[utoipa::path(get, path = "/v1/members/{external_id}/events", tag = "events", security(("api_key" = [])),
+    params(("external_id" = String, Path),
+        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
+    responses((status = 200, body = EventList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    EventPage(page): EventPage,
+) -> ApiResult<Json<EventList>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let (rows, next) = state.engine.member_events(&external_id, page.after.unwrap_or(0), page.limit).await?;
+    let items = rows.iter().map(EventView::of).collect::<Result<_, _>>()?;
+    Ok(Json(EventList { items, next_cursor: next.map(|seq| encode_cursor("e", seq)) }))
+}
+

@@ -1,0 +1,171 @@
+//! Members: sign-up, look-up, changes, closing.
+
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, Caller};
+use crate::routes::{rfc3339, MemberPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_domain::{Attributes, ExternalId, ReferralCode};
+use tessera_engine::{Member, MemberPatch, MemberStatus, Role};
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/members", post(create_member))
+        .route("/v1/members/{external_id}", get(get_member).patch(patch_member))
+        .route("/v1/members/{external_id}/close", post(close_member))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberCreate {
+    /// The shop's id of the member: 1 to 128 characters, no control characters.
+    #[schema(example = "u-1001")]
+    pub external_id: String,
+    /// Free JSON object (at most 16 KiB, 8 levels), usable in rules as `member.attributes`.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+    /// The referral code the member joined with, if any.
+    pub referral_code: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberPatchBody {
+    /// A JSON merge patch (RFC 7396) of the attributes: `null` removes a key.
+    #[schema(value_type = Option<Object>)]
+    pub attributes: Option<serde_json::Value>,
+    /// `active` or `frozen`. Closing is `POST .../close`.
+    pub status: Option<PatchStatus>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum PatchStatus {
+    Active,
+    Frozen,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberView {
+    pub external_id: String,
+    /// `active`, `frozen` or `closed`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    /// The referral code the member joined with.
+    pub referred_by: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(format = DateTime)]
+    pub closed_at: Option<String>,
+}
+
+impl From<Member> for MemberView {
+    fn from(m: Member) -> Self {
+        MemberView {
+            external_id: m.external_id,
+            status: m.status.as_str().to_owned(),
+            attributes: m.attributes,
+            referred_by: m.referred_by,
+            created_at: rfc3339(m.created_at),
+            updated_at: rfc3339(m.updated_at),
+            closed_at: m.closed_at.map(rfc3339),
+        }
+    }
+}
+
+/// Registers a member.
+#[utoipa::path(post, path = "/v1/members", tag = "members", security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    request_body = MemberCreate,
+    responses((status = 201, body = MemberView),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "member_exists, idempotency_conflict", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn create_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<MemberCreate>,
+) -> ApiResult<(StatusCode, Json<MemberView>)> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let external_id = ExternalId::parse(body.external_id).map_err(|e| e.within("external_id"))?;
+    let attributes = match body.attributes {
+        None => Attributes::default(),
+        Some(v) => Attributes::parse(v).map_err(|e| e.within("attributes"))?,
+    };
+    let referral = body
+        .referral_code
+        .map(ReferralCode::parse)
+        .transpose()
+        .map_err(|e| e.within("referral_code"))?;
+    let member = state.engine.create_member(&external_id, &attributes, referral.as_ref()).await?;
+    Ok((StatusCode::CREATED, Json(member.into())))
+}
+
+/// A member.
+#[utoipa::path(get, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
+    params(("external_id" = String, Path)),
+    responses((status = 200, body = MemberView),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn get_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<MemberView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    Ok(Json(state.engine.member(&external_id).await?.into()))
+}
+
+/// Changes a member's attributes (merge patch) or status (active / frozen).
+#[utoipa::path(patch, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
+    params(("external_id" = String, Path)),
+    request_body = MemberPatchBody,
+    responses((status = 200, body = MemberView),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "member_closed", body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody), (status = 415, body = crate::error::ErrorBody),
+        (status = 422, body = crate::error::ErrorBody)))]
+pub async fn patch_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    ApiJson(body): ApiJson<MemberPatchBody>,
+) -> ApiResult<Json<MemberView>> {
+    caller.require(&[Role::Admin])?;
+    let patch = MemberPatch {
+        attributes: body.attributes,
+        status: body.status.map(|s| match s {
+            PatchStatus::Active => MemberStatus::Active,
+            PatchStatus::Frozen => MemberStatus::Frozen,
+        }),
+    };
+    Ok(Json(state.engine.patch_member(&external_id, patch).await?.into()))
+}
+
+/// Closes a member's account: attributes are erased, history is kept.
+#[utoipa::path(post, path = "/v1/members/{external_id}/close", tag = "members", security(("api_key" = [])),
+    params(("external_id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    responses((status = 200, body = MemberView),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn close_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<MemberView>> {
+    caller.require(&[Role::Admin])?;
+    Ok(Json(state.engine.close_member(&external_id).await?.into()))
+}

@@ -1,0 +1,29 @@
+pub mod admin;
+pub mod events;
+pub mod members;
+pub mod programme;
+pub mod system;
+
+use crate::error::{ApiError, ErrorCode};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tessera_domain::ExternalId;
+
+/// RFC 3339 of an instant, as every response writes times.
+pub fn rfc3339(t: jiff::Timestamp) -> String {
+    t.to_string()
+}
+
+/// The `{external_id}` of a member route, parsed.
+pub struct MemberPath(pub ExternalId);
+
+impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("external_id"))?;
+        ExternalId::parse(raw).map(MemberPath).map_err(|e| ApiError::from(e.within("external_id")))
+    }
+}

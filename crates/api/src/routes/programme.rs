@@ -1,0 +1,161 @@
+//! The programme: read it, replace it (TOML body), list its versions.
+
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::extract::{encode_cursor, read_body, Caller, VersionPage};
+use crate::routes::rfc3339;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tessera_domain::limits::PROGRAMME_BYTES_MAX;
+use tessera_engine::{ActiveProgramme, Role};
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/programme", get(get_programme).put(put_programme))
+        .route("/v1/programme/versions", get(list_versions))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentView {
+    pub name: String,
+    pub description: Option<String>,
+    /// The CEL condition over `member`.
+    pub condition: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityView {
+    pub name: String,
+    pub condition: Option<String>,
+    pub segment: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeView {
+    /// The version number; every accepted file gets the next one.
+    pub version: i64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub sha256: String,
+    pub name: String,
+    /// ISO 4217 code; every amount of the API is in its minor units.
+    pub currency: String,
+    pub minor_units: u8,
+    /// IANA time zone of the programme's calendar (days, months, member days).
+    pub timezone: String,
+    pub segments: Vec<SegmentView>,
+    /// Custom activities; `review`, `check_in` and `share` are built in.
+    pub activities: Vec<ActivityView>,
+    /// The TOML file as accepted.
+    pub source: String,
+}
+
+impl ProgrammeView {
+    fn of(active: &ActiveProgramme) -> Self {
+        let p = &active.programme;
+        ProgrammeView {
+            version: active.version,
+            created_at: rfc3339(active.created_at),
+            sha256: active.sha256.clone(),
+            name: p.name.clone(),
+            currency: p.currency.code().to_owned(),
+            minor_units: p.currency.minor_units(),
+            timezone: p.timezone_name.clone(),
+            segments: p
+                .segments
+                .iter()
+                .map(|s| SegmentView {
+                    name: s.name.clone(),
+                    description: s.description.clone(),
+                    condition: s.condition.source().to_owned(),
+                })
+                .collect(),
+            activities: p
+                .activities
+                .iter()
+                .map(|a| ActivityView {
+                    name: a.name.to_string(),
+                    condition: a.condition.as_ref().map(|c| c.source().to_owned()),
+                    segment: a.segment.map(|i| p.segments[i].name.clone()),
+                })
+                .collect(),
+            source: active.source.clone(),
+        }
+    }
+}
+
+/// The running programme.
+#[utoipa::path(get, path = "/v1/programme", tag = "programme", security(("api_key" = [])),
+    responses((status = 200, body = ProgrammeView),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "programme_missing", body = crate::error::ErrorBody)))]
+pub async fn get_programme(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ProgrammeView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    Ok(Json(ProgrammeView::of(&*state.engine.programme()?)))
+}
+
+/// Replaces the programme with a TOML file. A refused file leaves the running version in
+/// force and answers `programme_invalid` with every problem's line and field.
+#[utoipa::path(put, path = "/v1/programme", tag = "programme", security(("api_key" = [])),
+    request_body(content = String, content_type = "application/toml", description = "The programme file (TOML)"),
+    responses((status = 200, description = "Accepted; `version` is new unless the file equals the running one", body = ProgrammeView),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 422, description = "programme_invalid", body = crate::error::ErrorBody)))]
+pub async fn put_programme(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<ProgrammeView>> {
+    caller.require(&[Role::Admin])?;
+    let bytes = read_body(req, PROGRAMME_BYTES_MAX).await?;
+    let source = std::str::from_utf8(&bytes)
+        .map_err(|_| ApiError::new(ErrorCode::ProgrammeInvalid, "the programme file is not UTF-8"))?;
+    let (active, _created) = state.engine.put_programme(source).await?;
+    Ok(Json(ProgrammeView::of(&active)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionView {
+    pub version: i64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub sha256: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct VersionList {
+    pub items: Vec<VersionView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every accepted version, newest first.
+#[utoipa::path(get, path = "/v1/programme/versions", tag = "programme", security(("api_key" = [])),
+    params(("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
+    responses((status = 200, body = VersionList),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn list_versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    VersionPage(page): VersionPage,
+) -> ApiResult<Json<VersionList>> {
+    caller.require(&[Role::Admin])?;
+    let mut rows = state.engine.programme_versions(page.after, page.limit + 1).await?;
+    let next_cursor = if rows.len() > page.limit as usize {
+        rows.truncate(page.limit as usize);
+        rows.last().map(|r| encode_cursor("v", r.version))
+    } else {
+        None
+    };
+    let items = rows
+        .into_iter()
+        .map(|r| VersionView {
+            version: r.version,
+            created_at: rfc3339(tessera_engine::clock::from_us(r.created_at_us)),
+            sha256: r.sha256,
+        })
+        .collect();
+    Ok(Json(VersionList { items, next_cursor }))
+}

@@ -1,0 +1,69 @@
+//! Routes outside `/v1`: health, metrics, the OpenAPI document, and the fallbacks.
+
+use crate::error::{ApiError, ErrorCode};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` when the database answers.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+    /// The running programme version, if one is loaded.
+    pub programme_version: Option<i64>,
+}
+
+/// Whether the server and its database answer.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, body = Health), (status = 503, body = crate::error::ErrorBody)))]
+pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    let engine = &state.engine;
+    engine.store().ping().await.map_err(|e| {
+        tracing::error!(error = %e, "health check failed");
+        ApiError::new(ErrorCode::Unavailable, "the database does not answer")
+    })?;
+    Ok(Json(Health {
+        status: "ok".to_owned(),
+        database: engine.store().backend_name().to_owned(),
+        programme_version: engine.programme().ok().map(|p| p.version),
+    }))
+}
+
+/// Prometheus metrics: requests by route and status, and a latency histogram.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+pub async fn metrics() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], super::super::metrics_handle().render())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "system",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
+pub async fn openapi() -> impl IntoResponse {
+    Json(crate::openapi::document())
+}
+
+pub async fn route_not_found() -> ApiError {
+    ApiError::new(ErrorCode::RouteNotFound, "no route has this path")
+}
+
+pub async fn method_not_allowed() -> impl IntoResponse {
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        Json(ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method").body()),
+    )
+}

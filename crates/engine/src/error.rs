@@ -1,0 +1,31 @@
+use tessera_domain::{FieldError, ProgrammeIssue};
+use tessera_store::StoreError;
+
+/// Every way a use case can refuse. The API maps each to one stable error code.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("the programme is invalid")]
+    ProgrammeInvalid(Vec<ProgrammeIssue>),
+    #[error("no programme is loaded: start with --programme FILE or --demo, or PUT /v1/programme")]
+    ProgrammeMissing,
+    #[error("no member has external_id `{0}`")]
+    MemberNotFound(String),
+    #[error("a member with external_id `{0}` already exists")]
+    MemberExists(String),
+    #[error("member `{0}` is closed")]
+    MemberClosed(String),
+    #[error("event `{0}` was already received with another body")]
+    EventConflict(String),
+    #[error("activity `{0}` is neither built in nor declared in the programme")]
+    UnknownActivity(String),
+    #[error("the clock is at {now}; it cannot go back to {requested}")]
+    ClockBackwards { now: jiff::Timestamp, requested: jiff::Timestamp },
+    #[error("the server runs on the system clock; start it with --clock manual to set the time")]
+    ClockNotManual,
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
