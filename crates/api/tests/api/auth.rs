@@ -1,0 +1,53 @@
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn roles_open_only_their_routes() {
+    let app = TestApp::sqlite().await;
+    app.add_member("u1").await;
+    let source = DEMO.replace("Tessera demo shop", "Renamed");
+    assert_eq!(app.put_programme(&app.storefront, &source).await.code(), "forbidden");
+    assert_eq!(app.call("GET", "/v1/programme", None).await.body["name"], "Tessera demo shop");
+    for path in ["/v1/members/u1", "/v1/members/u1/events", "/v1/programme"] {
+        assert_eq!(app.call_as(&app.partner, "GET", path, None).await.code(), "forbidden", "{path}");
+    }
+    // The storefront reads members and sends events; only an admin changes a member.
+    assert_eq!(app.call_as(&app.storefront, "GET", "/v1/members/u1", None).await.status, 200);
+    assert_eq!(app.call_as(&app.storefront, "POST", "/v1/events", Some(paid("e1", "u1"))).await.status, 201);
+    let patch = Some(json!({"status": "frozen"}));
+    assert_eq!(app.call_as(&app.storefront, "PATCH", "/v1/members/u1", patch.clone()).await.code(), "forbidden");
+    assert_eq!(app.call("PATCH", "/v1/members/u1", patch).await.status, 200);
+    assert_eq!(app.put_programme(&app.admin, &source).await.status, 200);
+}
+
+#[tokio::test]
+async fn keys_are_stored_hashed() {
+    let app = TestApp::sqlite().await;
+    let path = app.url.trim_start_matches("sqlite://").to_owned();
+    app.store.close().await;
+    let bytes = std::fs::read(&path).unwrap();
+    let wal = std::fs::read(format!("{path}-wal")).unwrap_or_default();
+    for key in [&app.admin, &app.storefront, &app.partner] {
+        let secret = key.trim_start_matches("tsk_").as_bytes();
+        let found = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret);
+        assert!(!found(&bytes) && !found(&wal), "a key is stored in clear text");
+    }
+}
+
+#[tokio::test]
+async fn public_routes_need_no_key() {
+    let app = TestApp::sqlite().await;
+    let health = app.call_as("", "GET", "/healthz", None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["database"], "sqlite");
+    assert_eq!(health.body["programme_version"], 1);
+    app.call("GET", "/v1/members/nobody", None).await;
+    let metrics = app.call_as("", "GET", "/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text.contains("tessera_http_requests_total{method=\"GET\",route=\"/v1/members/{external_id}\",status=\"404\"}"),
+        "{}",
+        metrics.text
+    );
+    assert!(metrics.text.contains("tessera_http_request_duration_seconds_bucket"), "latency histogram");
+}

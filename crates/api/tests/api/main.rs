@@ -1,0 +1,12 @@
+//! API tests: one binary, each test on a fresh database, the router called without a socket.
+
+mod helpers;
+
+mod auth;
+mod bad_requests;
+mod clock;
+mod events;
+mod idempotency;
+mod members;
+mod openapi;
+mod programme;

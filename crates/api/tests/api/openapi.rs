@@ -1,0 +1,61 @@
+use crate::helpers::*;
+use std::collections::BTreeSet;
+use tessera_api::error::ErrorCode;
+
+/// Every route the router serves, as (method, path).
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/v1/programme"),
+    ("put", "/v1/programme"),
+    ("get", "/v1/programme/versions"),
+    ("post", "/v1/members"),
+    ("get", "/v1/members/{external_id}"),
+    ("patch", "/v1/members/{external_id}"),
+    ("post", "/v1/members/{external_id}/close"),
+    ("post", "/v1/events"),
+    ("post", "/v1/events/batch"),
+    ("get", "/v1/members/{external_id}/events"),
+    ("get", "/v1/admin/clock"),
+    ("post", "/v1/admin/clock"),
+];
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_lists_every_route() {
+    let app = TestApp::sqlite().await;
+    let doc = app.call_as("", "GET", "/openapi.json", None).await.body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut listed = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.insert((method.clone(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    assert_eq!(listed, expected);
+    // Every listed route answers something other than route_not_found.
+    for (method, path) in ROUTES {
+        let path = path.replace("{external_id}", "nobody");
+        let reply = app.call(&method.to_uppercase(), &path, None).await;
+        assert_ne!(reply.code(), "route_not_found", "{method} {path}");
+    }
+    // Every schema a response names exists.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let text = doc.to_string();
+    for part in text.split("#/components/schemas/").skip(1) {
+        let name = part.split('"').next().unwrap();
+        assert!(schemas.contains_key(name), "missing schema {name}");
+    }
+}
+
+#[test]
+fn the_error_table_in_the_docs_matches_the_code() {
+    let docs = include_str!("../../../../docs/ERRORS.md");
+    let mut numbers = BTreeSet::new();
+    for code in ErrorCode::ALL {
+        let row = format!("| {} | `{}` | {} |", code.number(), code.as_str(), code.status().as_u16());
+        assert!(docs.contains(&row), "docs/ERRORS.md lacks the row `{row}`");
+        assert!(numbers.insert(code.number()), "number {} is used twice", code.number());
+    }
+}
