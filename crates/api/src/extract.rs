@@ -158,7 +158,7 @@ impl Page {
                 }
             },
         };
-        let after = match q.cursor {
+        let after = match q.cursor.filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => match decode_cursor(&c) {
                 Some((kind, position)) if kind == cursor_kind => Some(position),

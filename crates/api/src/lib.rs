@@ -9,6 +9,7 @@ mod extract;
 mod middleware;
 pub mod openapi;
 mod routes;
+pub mod schema;
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;

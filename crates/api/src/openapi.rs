@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
         events::post_event, events::post_batch, events::list_events,
         admin::get_clock, admin::set_clock,
     ),
-    components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody)),
+    components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
     modifiers(&ApiKeyAuth),
     tags(
         (name = "programme", description = "The programme file and its versions"),

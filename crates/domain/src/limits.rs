@@ -14,7 +14,10 @@ pub const ORDER_LINES_MAX: usize = 500;
 /// Tags on one order line.
 pub const LINE_TAGS_MAX: usize = 32;
 /// Quantity of one order line.
-pub const LINE_QUANTITY_MAX: u32 = 1_000_000;
+pub const LINE_QUANTITY_MAX: u32 = 10_000;
+/// Largest single amount (a unit price, a shipping fee, a total, a refund), in minor units.
+/// With at most 500 lines of at most 10,000 units, no order's sum can overflow 64 bits.
+pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000;
 /// Items in one batch of events.
 pub const BATCH_ITEMS_MAX: usize = 1_000;
 /// Page size of every listing.

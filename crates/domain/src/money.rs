@@ -1,5 +1,6 @@
 //! Money is an integer number of minor units of the programme's one currency, never a float.
 
+use crate::limits::AMOUNT_MINOR_MAX;
 use crate::{FieldError, FieldErrorCode};
 
 /// An ISO 4217 currency with the number of digits of its minor unit.
@@ -59,6 +60,9 @@ impl AmountMinor {
         if value < 0 {
             return Err(FieldError::invalid("", "must not be negative"));
         }
+        if value > AMOUNT_MINOR_MAX {
+            return Err(FieldError::invalid("", format!("must be at most {AMOUNT_MINOR_MAX}")));
+        }
         Ok(Self(value))
     }
 
@@ -103,9 +107,12 @@ mod tests {
     #[test]
     fn amounts_refuse_negative_and_overflow() {
         assert!(AmountMinor::parse(-1).is_err());
-        let max = AmountMinor::parse(i64::MAX).unwrap();
-        assert_eq!(max.checked_add(AmountMinor::parse(1).unwrap()).unwrap_err().code, FieldErrorCode::AmountOverflow);
-        assert_eq!(max.checked_mul(2).unwrap_err().code, FieldErrorCode::AmountOverflow);
+        assert!(AmountMinor::parse(AMOUNT_MINOR_MAX + 1).is_err());
+        let max = AmountMinor::parse(AMOUNT_MINOR_MAX).unwrap();
+        let big = AmountMinor(i64::MAX);
+        assert_eq!(big.checked_add(max).unwrap_err().code, FieldErrorCode::AmountOverflow);
+        assert_eq!(big.checked_mul(2).unwrap_err().code, FieldErrorCode::AmountOverflow);
+        assert_eq!(max.checked_mul(10_000).unwrap().get(), AMOUNT_MINOR_MAX * 10_000);
         assert_eq!(AmountMinor::parse(250).unwrap().checked_mul(3).unwrap().get(), 750);
     }
 }

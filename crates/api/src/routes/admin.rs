@@ -43,7 +43,7 @@ pub async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResu
 
 /// Moves the manual clock forward; the time-driven work that became due runs once.
 #[utoipa::path(post, path = "/v1/admin/clock", tag = "admin", security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = ClockSet,
     responses((status = 200, body = ClockView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),

@@ -32,48 +32,62 @@ pub enum EventIn {
     /// An order was paid.
     #[serde(rename = "order.paid")]
     OrderPaid {
+        #[schema(value_type = crate::schema::IdText)]
         id: String,
+        #[schema(value_type = crate::schema::IdText)]
         member_id: String,
         #[schema(format = DateTime)]
         occurred_at: String,
+        #[schema(value_type = crate::schema::IdText)]
         order_id: String,
+        #[schema(min_items = 1, max_items = 500)]
         lines: Vec<LineIn>,
         /// Shipping fee charged, in minor units.
         #[serde(default)]
+        #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
         shipping_minor: i64,
-        /// What the member paid for the order, in minor units, after the shop's discounts.
+        /// What the member paid for the order, in minor units: after the shop's own
+        /// discounts, with any taxes and fees.
+        #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
         total_minor: i64,
     },
     /// The order's return window started (delivered, accepted).
     #[serde(rename = "order.completed")]
     OrderCompleted {
+        #[schema(value_type = crate::schema::IdText)]
         id: String,
+        #[schema(value_type = crate::schema::IdText)]
         member_id: String,
         #[schema(format = DateTime)]
         occurred_at: String,
+        #[schema(value_type = crate::schema::IdText)]
         order_id: String,
     },
     /// Part or all of an order was refunded: by `lines` or by `amount_minor`, not both.
     #[serde(rename = "order.refunded")]
     OrderRefunded {
+        #[schema(value_type = crate::schema::IdText)]
         id: String,
+        #[schema(value_type = crate::schema::IdText)]
         member_id: String,
         #[schema(format = DateTime)]
         occurred_at: String,
+        #[schema(value_type = crate::schema::IdText)]
         order_id: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        lines: Option<Vec<RefundLineIn>>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        amount_minor: Option<i64>,
+        /// What is refunded: some lines, or an amount.
+        refund: RefundIn,
     },
     /// Something the member did: `review`, `check_in`, `share`, or a custom activity
     /// declared in the programme.
     #[serde(rename = "activity")]
     Activity {
+        #[schema(value_type = crate::schema::IdText)]
         id: String,
+        #[schema(value_type = crate::schema::IdText)]
         member_id: String,
         #[schema(format = DateTime)]
         occurred_at: String,
+        #[schema(value_type = crate::schema::NameText)]
         activity: String,
     },
 }
@@ -81,23 +95,50 @@ pub enum EventIn {
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
+    #[schema(value_type = crate::schema::IdText)]
     pub sku: String,
+    #[schema(value_type = crate::schema::IdText)]
     pub category: String,
-    #[schema(minimum = 1, maximum = 1000000)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u32,
     /// Unit list price in minor units.
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub unit_price_minor: i64,
     #[serde(default)]
+    #[schema(value_type = Vec<crate::schema::NameText>, max_items = 32)]
     pub tags: Vec<String>,
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineIn {
+    #[schema(value_type = crate::schema::IdText)]
     pub sku: String,
-    #[schema(minimum = 1, maximum = 1000000)]
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u32,
+}
+
+/// A refund of some lines (by SKU and quantity) or of an amount, never both.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(untagged)]
+pub enum RefundIn {
+    Lines(RefundByLines),
+    Amount(RefundByAmount),
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RefundByLines {
+    #[schema(min_items = 1, max_items = 500)]
+    pub lines: Vec<RefundLineIn>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RefundByAmount {
+    /// The amount refunded, in minor units.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000i64)]
+    pub amount_minor: i64,
 }
 
 fn amount(value: i64, field: &str) -> Result<AmountMinor, FieldError> {
@@ -155,22 +196,26 @@ impl EventIn {
             EventIn::OrderCompleted { order_id, .. } => {
                 EventBody::OrderCompleted { order_id: text(OrderId::parse, order_id, "order_id")? }
             }
-            EventIn::OrderRefunded { order_id, lines, amount_minor, .. } => {
+            EventIn::OrderRefunded { order_id, refund, .. } => {
+                let (lines, amount_minor) = match refund {
+                    RefundIn::Lines(RefundByLines { lines }) => (Some(lines), None),
+                    RefundIn::Amount(RefundByAmount { amount_minor }) => (None, Some(*amount_minor)),
+                };
                 let lines = lines
-                    .as_ref()
                     .map(|lines| {
                         lines
                             .iter()
                             .enumerate()
                             .map(|(i, l)| {
                                 RefundLine::new(text(Sku::parse, &l.sku, "sku")?, l.quantity)
-                                    .map_err(|e| e.within(&format!("lines[{i}]")))
+                                    .map_err(|e| e.within(&format!("refund.lines[{i}]")))
                             })
                             .collect::<Result<Vec<_>, FieldError>>()
                     })
                     .transpose()?;
-                let amount_minor = amount_minor.map(|a| amount(a, "amount_minor")).transpose()?;
-                EventBody::OrderRefunded(OrderRefund::new(text(OrderId::parse, order_id, "order_id")?, lines, amount_minor)?)
+                let amount_minor = amount_minor.map(|a| amount(a, "refund.amount_minor")).transpose()?;
+                let order_id = text(OrderId::parse, order_id, "order_id")?;
+                EventBody::OrderRefunded(OrderRefund::new(order_id, lines, amount_minor).map_err(|e| e.within("refund"))?)
             }
             EventIn::Activity { activity, .. } => EventBody::Activity(match activity.as_str() {
                 "review" => ActivityKind::Review,
@@ -222,7 +267,7 @@ fn outcome_response(outcome: IngestOutcome) -> Result<(StatusCode, EventView), A
 
 /// Takes in one event. 201 the first time; 200 with the same answer for a repeat.
 #[utoipa::path(post, path = "/v1/events", tag = "events", security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = EventIn,
     responses((status = 201, description = "Stored", body = EventView),
         (status = 200, description = "Already stored with the same body: the first answer", body = EventView),
@@ -245,7 +290,7 @@ pub async fn post_event(State(state): State<AppState>, caller: Caller, req: Requ
 #[serde(deny_unknown_fields)]
 pub struct BatchIn {
     /// 1 to 1,000 events; each is judged on its own.
-    #[schema(value_type = Vec<EventIn>)]
+    #[schema(value_type = Vec<EventIn>, min_items = 1, max_items = 1000)]
     pub events: Vec<serde_json::Value>,
 }
 
@@ -271,7 +316,7 @@ pub struct BatchResult {
 
 /// Takes in up to 1,000 events in one durable write, with one result per event.
 #[utoipa::path(post, path = "/v1/events/batch", tag = "events", security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = BatchIn,
     responses((status = 200, body = BatchResult),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -339,8 +384,8 @@ pub struct EventList {
 
 /// A member's events in the order they arrived.
 #[utoipa::path(get, path = "/v1/members/{external_id}/events", tag = "events", security(("api_key" = [])),
-    params(("external_id" = String, Path),
-        ("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = EventList),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),

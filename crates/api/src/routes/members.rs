@@ -24,12 +24,13 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct MemberCreate {
     /// The shop's id of the member: 1 to 128 characters, no control characters.
-    #[schema(example = "u-1001")]
+    #[schema(value_type = crate::schema::IdText, example = "u-1001")]
     pub external_id: String,
     /// Free JSON object (at most 16 KiB, 8 levels), usable in rules as `member.attributes`.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
     /// The referral code the member joined with, if any.
+    #[schema(value_type = Option<crate::schema::NameText>)]
     pub referral_code: Option<String>,
 }
 
@@ -83,7 +84,7 @@ impl From<Member> for MemberView {
 
 /// Registers a member.
 #[utoipa::path(post, path = "/v1/members", tag = "members", security(("api_key" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = MemberCreate,
     responses((status = 201, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
@@ -113,7 +114,7 @@ pub async fn create_member(
 
 /// A member.
 #[utoipa::path(get, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
-    params(("external_id" = String, Path)),
+    params(("external_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = MemberView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -128,7 +129,7 @@ pub async fn get_member(
 
 /// Changes a member's attributes (merge patch) or status (active / frozen).
 #[utoipa::path(patch, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
-    params(("external_id" = String, Path)),
+    params(("external_id" = crate::schema::IdText, Path)),
     request_body = MemberPatchBody,
     responses((status = 200, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
@@ -155,8 +156,8 @@ pub async fn patch_member(
 
 /// Closes a member's account: attributes are erased, history is kept.
 #[utoipa::path(post, path = "/v1/members/{external_id}/close", tag = "members", security(("api_key" = [])),
-    params(("external_id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for the same key and body")),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     responses((status = 200, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),

@@ -100,7 +100,7 @@ pub async fn get_programme(State(state): State<AppState>, caller: Caller) -> Api
 /// Replaces the programme with a TOML file. A refused file leaves the running version in
 /// force and answers `programme_invalid` with every problem's line and field.
 #[utoipa::path(put, path = "/v1/programme", tag = "programme", security(("api_key" = [])),
-    request_body(content = String, content_type = "application/toml", description = "The programme file (TOML)"),
+    request_body(content = String, content_type = "text/plain", description = "The programme file (TOML); any Content-Type is read as TOML"),
     responses((status = 200, description = "Accepted; `version` is new unless the file equals the running one", body = ProgrammeView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody),
@@ -131,7 +131,7 @@ pub struct VersionList {
 
 /// Every accepted version, newest first.
 #[utoipa::path(get, path = "/v1/programme/versions", tag = "programme", security(("api_key" = [])),
-    params(("limit" = Option<u32>, Query, description = "1 to 200, default 50"),
+    params(("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = VersionList),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),

@@ -29,6 +29,6 @@ async fn a_member_lives_and_closes() {
     let events = app.call("GET", "/v1/members/u1/events", None).await;
     assert_eq!(events.body["items"].as_array().unwrap().len(), 1);
     let refund = json!({"id": "r1", "type": "order.refunded", "member_id": "u1", "occurred_at": START,
-        "order_id": "o-e1", "amount_minor": 1000});
+        "order_id": "o-e1", "refund": {"amount_minor": 1000}});
     assert_eq!(app.call("POST", "/v1/events", Some(refund)).await.status, 201);
 }
