@@ -278,3 +278,6 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod props;

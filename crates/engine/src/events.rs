@@ -66,7 +66,13 @@ impl Engine {
             // completed or refunded.
             let earns = matches!(event.body, EventBody::OrderPaid(_) | EventBody::Activity(_));
             if status == "closed" && earns {
-                outcomes.push(Err(EngineError::MemberClosed(event.member.to_string())));
+                // A repeat of an event taken in before the account closed still answers
+                // with the first result.
+                outcomes.push(match tx.event_get(event.id.as_str()).await? {
+                    Some(row) if row.body_sha256 == sha => Ok(IngestOutcome::Duplicate(row)),
+                    Some(_) => Err(EngineError::EventConflict(event.id.to_string())),
+                    None => Err(EngineError::MemberClosed(event.member.to_string())),
+                });
                 continue;
             }
             let new = NewEvent {

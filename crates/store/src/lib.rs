@@ -402,6 +402,14 @@ impl Tx {
         Ok((EventRow::from_row(&row)?, false))
     }
 
+    pub async fn event_get(&mut self, event_id: &str) -> Result<Option<EventRow>> {
+        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE event_id = $1"))
+            .bind(event_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| EventRow::from_row(&r)).transpose()
+    }
+
     pub async fn member_id_by_external(&mut self, external_id: &str) -> Result<Option<(i64, String)>> {
         let row = sqlx::query("SELECT id, status FROM members WHERE external_id = $1")
             .bind(external_id)

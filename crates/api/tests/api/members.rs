@@ -26,6 +26,9 @@ async fn a_member_lives_and_closes() {
     assert_eq!(closed.body["closed_at"], START);
     // Closing again changes nothing; the history stays, and so does a refund's way in.
     assert_eq!(app.call("POST", "/v1/members/u1/close", None).await.body, closed.body);
+    let repeat = app.call("POST", "/v1/events", Some(paid("e1", "u1"))).await;
+    assert_eq!(repeat.status, 200, "a repeat after closing is still the first result: {}", repeat.text);
+    assert_eq!(app.call("POST", "/v1/events", Some(paid("e2", "u1"))).await.code(), "member_closed");
     let events = app.call("GET", "/v1/members/u1/events", None).await;
     assert_eq!(events.body["items"].as_array().unwrap().len(), 1);
     let refund = json!({"id": "r1", "type": "order.refunded", "member_id": "u1", "occurred_at": START,
