@@ -114,7 +114,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None, details: None }
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+            details: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -150,7 +155,11 @@ impl From<FieldError> for ApiError {
             FieldErrorCode::AttributesTooLarge => ErrorCode::AttributesTooLarge,
             FieldErrorCode::AmountOverflow => ErrorCode::AmountOverflow,
         };
-        let message = if e.field.is_empty() { e.message } else { format!("{}: {}", e.field, e.message) };
+        let message = if e.field.is_empty() {
+            e.message
+        } else {
+            format!("{}: {}", e.field, e.message)
+        };
         ApiError::new(code, message).with_field(e.field)
     }
 }
@@ -162,9 +171,15 @@ impl From<EngineError> for ApiError {
             EngineError::ProgrammeInvalid(issues) => {
                 let mut err = ApiError::new(
                     ErrorCode::ProgrammeInvalid,
-                    format!("the programme was refused: {}", issues.first().map(ToString::to_string).unwrap_or_default()),
+                    format!(
+                        "the programme was refused: {}",
+                        issues.first().map(ToString::to_string).unwrap_or_default()
+                    ),
                 );
-                err.field = issues.first().map(|i| i.field.clone()).filter(|f| !f.is_empty());
+                err.field = issues
+                    .first()
+                    .map(|i| i.field.clone())
+                    .filter(|f| !f.is_empty());
                 err.details = Some(
                     issues
                         .iter()
@@ -188,11 +203,17 @@ impl From<EngineError> for ApiError {
             EngineError::ClockNotManual => ErrorCode::ClockNotManual,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
-                return ApiError::new(ErrorCode::Unavailable, "the database is unavailable; retry later");
+                return ApiError::new(
+                    ErrorCode::Unavailable,
+                    "the database is unavailable; retry later",
+                );
             }
             EngineError::Store(cause) => {
                 tracing::error!(%cause, "internal error");
-                return ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause");
+                return ApiError::new(
+                    ErrorCode::Internal,
+                    "internal error; the server log has the cause",
+                );
             }
         };
         ApiError::new(code, e.to_string())

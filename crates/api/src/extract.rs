@@ -13,9 +13,14 @@ use tessera_engine::{ApiKey, Role};
 
 /// Bytes of a JSON body up to `limit`, or `body_too_large`.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-        ApiError::new(ErrorCode::BodyTooLarge, format!("the body is larger than {limit} bytes"))
-    })
+    axum::body::to_bytes(req.into_body(), limit)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::BodyTooLarge,
+                format!("the body is larger than {limit} bytes"),
+            )
+        })
 }
 
 /// The default limit of a JSON body.
@@ -26,9 +31,17 @@ pub const BATCH_BODY_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// A JSON body parsed into `T`, with errors that name the field at fault.
 pub struct ApiJson<T>(pub T);
 
-pub fn require_content_type(parts_ct: Option<&axum::http::HeaderValue>, wanted: &[&str]) -> Result<(), ApiError> {
+pub fn require_content_type(
+    parts_ct: Option<&axum::http::HeaderValue>,
+    wanted: &[&str],
+) -> Result<(), ApiError> {
     let ct = parts_ct.and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if wanted.iter().any(|w| *w == mime) {
         Ok(())
     } else {
@@ -42,16 +55,19 @@ pub fn require_content_type(parts_ct: Option<&axum::http::HeaderValue>, wanted: 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).and_then(|v| {
-        de.end().map(|()| v).map_err(|e| serde_path_to_error::Error::new(serde_path_to_error::Track::new().path(), e))
+        de.end().map(|()| v).map_err(|e| {
+            serde_path_to_error::Error::new(serde_path_to_error::Track::new().path(), e)
+        })
     });
     value.map_err(|e| {
         use serde_json::error::Category;
         let path = e.path().to_string();
         let inner = e.into_inner();
         match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => {
-                ApiError::new(ErrorCode::MalformedJson, format!("the body is not valid JSON: {inner}"))
-            }
+            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+                ErrorCode::MalformedJson,
+                format!("the body is not valid JSON: {inner}"),
+            ),
             Category::Data => {
                 let message = inner.to_string();
                 let field = match field_of_serde_message(&message) {
@@ -136,7 +152,9 @@ pub fn encode_cursor(kind: &str, position: i64) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (kind, position) = text.split_once(':')?;
     Some((kind.to_owned(), position.parse().ok()?))
@@ -163,8 +181,11 @@ impl Page {
             Some(c) => match decode_cursor(&c) {
                 Some((kind, position)) if kind == cursor_kind => Some(position),
                 _ => {
-                    return Err(ApiError::new(ErrorCode::InvalidCursor, "the cursor was not issued for this listing")
-                        .with_field("cursor"))
+                    return Err(ApiError::new(
+                        ErrorCode::InvalidCursor,
+                        "the cursor was not issued for this listing",
+                    )
+                    .with_field("cursor"))
                 }
             },
         };
@@ -174,7 +195,9 @@ impl Page {
 
 fn serde_urlencoded_lite<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{query}").parse().map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "malformed query string"))?,
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "malformed query string"))?,
     )
     .map(|q| q.0)
     .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))

@@ -33,8 +33,14 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(routes::events::router())
         .merge(routes::admin::router())
         // Idempotency runs inside authentication: a key is scoped to its caller.
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::idempotency))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::authenticate));
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotency,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::authenticate,
+        ));
     Router::new()
         .merge(routes::system::router())
         .merge(v1)

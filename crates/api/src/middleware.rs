@@ -20,7 +20,9 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
-            .set_buckets(&[0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5])
+            .set_buckets(&[
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ])
             .expect("bucket list is not empty")
             .build_recorder();
         let handle = recorder.handle();
@@ -60,15 +62,22 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     let Some(key) = key.filter(|k| !k.is_empty()) else {
-        return ApiError::new(ErrorCode::Unauthenticated, "send an API key as `Authorization: Bearer <key>`")
-            .into_response();
+        return ApiError::new(
+            ErrorCode::Unauthenticated,
+            "send an API key as `Authorization: Bearer <key>`",
+        )
+        .into_response();
     };
     match state.engine.authenticate(key).await {
         Ok(Some(api_key)) => {
             req.extensions_mut().insert(Caller(api_key));
             next.run(req).await
         }
-        Ok(None) => ApiError::new(ErrorCode::Unauthenticated, "the API key is unknown or revoked").into_response(),
+        Ok(None) => ApiError::new(
+            ErrorCode::Unauthenticated,
+            "the API key is unknown or revoked",
+        )
+        .into_response(),
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -83,13 +92,19 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         return next.run(req).await;
     };
     let key = match raw_key.to_str() {
-        Ok(k) if !k.is_empty() && k.len() <= IDEMPOTENCY_KEY_LEN_MAX && k.bytes().all(|b| (0x21..0x7f).contains(&b)) => {
+        Ok(k)
+            if !k.is_empty()
+                && k.len() <= IDEMPOTENCY_KEY_LEN_MAX
+                && k.bytes().all(|b| (0x21..0x7f).contains(&b)) =>
+        {
             k.to_owned()
         }
         _ => {
             return ApiError::new(
                 ErrorCode::IdempotencyKeyInvalid,
-                format!("Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters"),
+                format!(
+                "Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_LEN_MAX} printable ASCII characters"
+            ),
             )
             .into_response()
         }
@@ -120,22 +135,32 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             .into_response()
         }
         Ok(IdempotencyClaim::InProgress) => {
-            return ApiError::new(ErrorCode::IdempotencyInProgress, "the first request with this Idempotency-Key is still running")
-                .into_response()
+            return ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "the first request with this Idempotency-Key is still running",
+            )
+            .into_response()
         }
         Ok(IdempotencyClaim::Done { status, body }) => {
             let mut response = (
                 StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-                [(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
                 body,
             )
                 .into_response();
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
             return response;
         }
         Ok(IdempotencyClaim::Claimed) => {}
     }
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let status = response.status();
     if status.is_server_error() {
         if let Err(e) = engine.idempotency_abandon(caller.0, &key).await {
@@ -152,7 +177,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         }
     };
     let text = String::from_utf8_lossy(&bytes);
-    if let Err(e) = engine.idempotency_complete(caller.0, &key, status.as_u16(), &text).await {
+    if let Err(e) = engine
+        .idempotency_complete(caller.0, &key, status.as_u16(), &text)
+        .await
+    {
         tracing::error!(error = %e, "could not store an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))

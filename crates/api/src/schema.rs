@@ -6,8 +6,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::openapi::RefOr;
 
 /// No control characters anywhere, no whitespace at either end.
-const TEXT_PATTERN: &str =
-    r"^[^\u0000-\u001F\u007F-\u009F\s](?:[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\s])?$";
+const TEXT_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\s](?:[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F\s])?$";
 
 fn text(max_length: usize, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()

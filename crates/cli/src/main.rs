@@ -15,7 +15,11 @@ const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
 const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
 
 #[derive(Parser)]
-#[command(name = "tessera", version, about = "Tessera: a membership engine for commerce")]
+#[command(
+    name = "tessera",
+    version,
+    about = "Tessera: a membership engine for commerce"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -98,7 +102,10 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -123,7 +130,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("schema of {} is up to date", store.backend_name());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys { command: KeysCommand::Create { role, database } } => {
+        Command::Keys {
+            command: KeysCommand::Create { role, database },
+        } => {
             let store = open(&database).await?;
             store.migrate().await?;
             let role = match role {
@@ -135,8 +144,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{key}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Programme { command: ProgrammeCommand::Check { file } } => {
-            let source = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+        Command::Programme {
+            command: ProgrammeCommand::Check { file },
+        } => {
+            let source = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
             match Programme::parse(&source) {
                 Ok(p) => {
                     println!(
@@ -151,7 +163,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Err(issues) => {
                     for issue in &issues {
-                        println!("{}:{}:{}: {}: {}", file.display(), issue.line, issue.column, issue.field, issue.reason);
+                        println!(
+                            "{}:{}:{}: {}: {}",
+                            file.display(),
+                            issue.line,
+                            issue.column,
+                            issue.field,
+                            issue.reason
+                        );
                     }
                     Ok(ExitCode::from(1))
                 }
@@ -161,7 +180,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(database: &str) -> anyhow::Result<Store> {
-    Store::connect(database).await.with_context(|| format!("cannot open the database {database}"))
+    Store::connect(database)
+        .await
+        .with_context(|| format!("cannot open the database {database}"))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -179,13 +200,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let start = args
                 .clock_start
                 .as_deref()
-                .map(|s| s.parse::<jiff::Timestamp>().with_context(|| format!("--clock-start `{s}` is not RFC 3339")))
+                .map(|s| {
+                    s.parse::<jiff::Timestamp>()
+                        .with_context(|| format!("--clock-start `{s}` is not RFC 3339"))
+                })
                 .transpose()?;
             Arc::new(Engine::manual_clock(&store, start).await?)
         }
     };
     let programme_source = match (&args.programme, args.demo) {
-        (Some(path), _) => Some(std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?),
+        (Some(path), _) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
         (None, true) => Some(DEMO_PROGRAMME.to_owned()),
         (None, false) => None,
     };
@@ -199,7 +226,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         other => other?,
     };
     if engine.programme().is_err() {
-        tracing::warn!("no programme is loaded: PUT /v1/programme, or start with --programme FILE or --demo");
+        tracing::warn!(
+            "no programme is loaded: PUT /v1/programme, or start with --programme FILE or --demo"
+        );
     }
     if let Some(key) = engine.ensure_admin_key().await? {
         println!("Created the first admin API key (shown only once):\n\n    {key}\n");
@@ -211,8 +240,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, database = engine.store().backend_name(), "Tessera is listening");
-    println!("Tessera is listening on http://{address} (database: {})", engine.store().backend_name());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    println!(
+        "Tessera is listening on http://{address} (database: {})",
+        engine.store().backend_name()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     engine.store().close().await;
     Ok(())
 }
@@ -223,7 +257,8 @@ async fn shutdown() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -235,7 +270,9 @@ async fn shutdown() {
 fn init_logs(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

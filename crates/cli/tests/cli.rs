@@ -24,15 +24,30 @@ fn programme_check_reports_line_field_and_reason() {
     for (i, (source, expected, what)) in BAD_FILES.iter().enumerate() {
         let path = dir.join(format!("tessera-check-{}-{i}.toml", std::process::id()));
         std::fs::write(&path, source).unwrap();
-        let out = tessera().args(["programme", "check"]).arg(&path).output().unwrap();
+        let out = tessera()
+            .args(["programme", "check"])
+            .arg(&path)
+            .output()
+            .unwrap();
         let _ = std::fs::remove_file(&path);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{what}: {stdout}");
-        assert!(stdout.contains(expected), "{what}: `{stdout}` lacks `{expected}`");
+        assert!(
+            stdout.contains(expected),
+            "{what}: `{stdout}` lacks `{expected}`"
+        );
     }
     let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/../../programmes/demo.toml");
-    let out = tessera().args(["programme", "check", demo]).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = tessera()
+        .args(["programme", "check", demo])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 struct Server {
@@ -50,7 +65,16 @@ impl Drop for Server {
 
 fn serve(database: &str) -> Server {
     let mut child = tessera()
-        .args(["serve", "--demo", "--clock", "manual", "--listen", "127.0.0.1:0", "--database", database])
+        .args([
+            "serve",
+            "--demo",
+            "--clock",
+            "manual",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+        ])
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -59,7 +83,10 @@ fn serve(database: &str) -> Server {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut admin_key = None;
     let address = loop {
-        let line = lines.next().expect("the server prints its address").unwrap();
+        let line = lines
+            .next()
+            .expect("the server prints its address")
+            .unwrap();
         if let Some(key) = line.trim().strip_prefix("tsk_") {
             admin_key = Some(format!("tsk_{key}"));
         }
@@ -67,11 +94,21 @@ fn serve(database: &str) -> Server {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    Server { child, address, admin_key }
+    Server {
+        child,
+        address,
+        admin_key,
+    }
 }
 
 /// A minimal HTTP/1.1 exchange, enough for a smoke test without an HTTP client crate.
-fn http(address: &str, method: &str, path: &str, key: &str, body: &str) -> (u16, serde_json::Value) {
+fn http(
+    address: &str,
+    method: &str,
+    path: &str,
+    key: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
     let mut stream = TcpStream::connect(address).unwrap();
     write!(
         stream,
@@ -83,27 +120,69 @@ fn http(address: &str, method: &str, path: &str, key: &str, body: &str) -> (u16,
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 fn serve_and_use(backend: Backend) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let Some(db) = rt.block_on(TestDb::new(backend)) else { return };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = rt.block_on(TestDb::new(backend)) else {
+        return;
+    };
     let server = serve(&db.url);
-    let admin = server.admin_key.clone().expect("an empty database gets an admin key");
+    let admin = server
+        .admin_key
+        .clone()
+        .expect("an empty database gets an admin key");
     let (status, health) = http(&server.address, "GET", "/healthz", "", "");
-    assert_eq!((status, health["programme_version"].as_i64()), (200, Some(1)));
-    let (status, _) = http(&server.address, "POST", "/v1/members", &admin, r#"{"external_id":"u1"}"#);
+    assert_eq!(
+        (status, health["programme_version"].as_i64()),
+        (200, Some(1))
+    );
+    let (status, _) = http(
+        &server.address,
+        "POST",
+        "/v1/members",
+        &admin,
+        r#"{"external_id":"u1"}"#,
+    );
     assert_eq!(status, 201);
     // `keys create` prints the key alone; the running server accepts it.
-    let out = tessera().args(["keys", "create", "--role", "storefront", "--database", &db.url]).output().unwrap();
+    let out = tessera()
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "storefront",
+            "--database",
+            &db.url,
+        ])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let key = String::from_utf8(out.stdout).unwrap();
-    assert!(key.starts_with("tsk_") && key.trim_end() == key.trim() && key.lines().count() == 1, "{key:?}");
+    assert!(
+        key.starts_with("tsk_") && key.trim_end() == key.trim() && key.lines().count() == 1,
+        "{key:?}"
+    );
     let (status, member) = http(&server.address, "GET", "/v1/members/u1", key.trim(), "");
     assert_eq!((status, member["status"].as_str()), (200, Some("active")));
-    let (status, refused) = http(&server.address, "PUT", "/v1/programme", key.trim(), "name = \"x\"");
-    assert_eq!((status, refused["error"]["code"].as_str()), (403, Some("forbidden")));
+    let (status, refused) = http(
+        &server.address,
+        "PUT",
+        "/v1/programme",
+        key.trim(),
+        "name = \"x\"",
+    );
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
     drop(server);
     // A second start on the same database prints no new admin key and keeps the data.
     let again = serve(&db.url);
@@ -124,10 +203,20 @@ fn serve_on_postgres() {
 
 #[test]
 fn migrate_and_bad_database_urls() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let db = rt.block_on(TestDb::new(Backend::Sqlite)).unwrap();
-    assert!(tessera().args(["migrate", "--database", &db.url]).status().unwrap().success());
-    let out = tessera().args(["migrate", "--database", "mysql://localhost/x"]).output().unwrap();
+    assert!(tessera()
+        .args(["migrate", "--database", &db.url])
+        .status()
+        .unwrap()
+        .success());
+    let out = tessera()
+        .args(["migrate", "--database", "mysql://localhost/x"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }

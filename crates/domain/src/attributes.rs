@@ -65,7 +65,9 @@ fn merge(target: &mut Value, patch: Value) {
             if !target.is_object() {
                 *target = Value::Object(Map::new());
             }
-            let Value::Object(target) = target else { unreachable!("made an object above") };
+            let Value::Object(target) = target else {
+                unreachable!("made an object above")
+            };
             for (key, value) in patch {
                 if value.is_null() {
                     target.remove(&key);
@@ -96,19 +98,37 @@ mod tests {
         let cases = [
             (json!({"a": 1}), json!({"b": 2}), json!({"a": 1, "b": 2})),
             (json!({"a": 1, "b": 2}), json!({"a": null}), json!({"b": 2})),
-            (json!({"a": {"x": 1, "y": 2}}), json!({"a": {"y": null, "z": 3}}), json!({"a": {"x": 1, "z": 3}})),
+            (
+                json!({"a": {"x": 1, "y": 2}}),
+                json!({"a": {"y": null, "z": 3}}),
+                json!({"a": {"x": 1, "z": 3}}),
+            ),
             (json!({"a": [1, 2]}), json!({"a": [3]}), json!({"a": [3]})),
-            (json!({"a": 1}), json!({"a": {"b": 1}}), json!({"a": {"b": 1}})),
+            (
+                json!({"a": 1}),
+                json!({"a": {"b": 1}}),
+                json!({"a": {"b": 1}}),
+            ),
         ];
         for (before, patch, after) in cases {
-            let got = Attributes::parse(before.clone()).unwrap().merge_patch(patch.clone()).unwrap();
-            assert_eq!(Value::Object(got.as_map().clone()), after, "{before} + {patch}");
+            let got = Attributes::parse(before.clone())
+                .unwrap()
+                .merge_patch(patch.clone())
+                .unwrap();
+            assert_eq!(
+                Value::Object(got.as_map().clone()),
+                after,
+                "{before} + {patch}"
+            );
         }
     }
 
     #[test]
     fn limits() {
-        assert_eq!(Attributes::parse(json!([1])).unwrap_err().code, FieldErrorCode::InvalidField);
+        assert_eq!(
+            Attributes::parse(json!([1])).unwrap_err().code,
+            FieldErrorCode::InvalidField
+        );
         let deep = (0..ATTRIBUTES_DEPTH_MAX).fold(json!(1), |inner, _| json!({ "k": inner }));
         assert!(Attributes::parse(deep.clone()).is_ok());
         assert_eq!(
@@ -116,6 +136,9 @@ mod tests {
             FieldErrorCode::AttributesTooLarge
         );
         let big = json!({ "s": "x".repeat(ATTRIBUTES_BYTES_MAX) });
-        assert_eq!(Attributes::parse(big).unwrap_err().code, FieldErrorCode::AttributesTooLarge);
+        assert_eq!(
+            Attributes::parse(big).unwrap_err().code,
+            FieldErrorCode::AttributesTooLarge
+        );
     }
 }

@@ -65,8 +65,16 @@ impl OrderLine {
         if tags.len() > LINE_TAGS_MAX {
             return Err(too_many("tags", LINE_TAGS_MAX));
         }
-        unit_price.checked_mul(quantity).map_err(|e| e.within("unit_price_minor"))?;
-        Ok(Self { sku, category, quantity, unit_price, tags })
+        unit_price
+            .checked_mul(quantity)
+            .map_err(|e| e.within("unit_price_minor"))?;
+        Ok(Self {
+            sku,
+            category,
+            quantity,
+            unit_price,
+            tags,
+        })
     }
 
     pub fn quantity(&self) -> u32 {
@@ -75,7 +83,9 @@ impl OrderLine {
 
     /// Unit price times quantity; the constructor proved it fits.
     pub fn amount(&self) -> AmountMinor {
-        self.unit_price.checked_mul(self.quantity).expect("checked in OrderLine::new")
+        self.unit_price
+            .checked_mul(self.quantity)
+            .expect("checked in OrderLine::new")
     }
 }
 
@@ -96,7 +106,10 @@ impl OrderPaid {
         total: AmountMinor,
     ) -> Result<Self, FieldError> {
         if lines.is_empty() {
-            return Err(FieldError::invalid("lines", "an order has at least one line"));
+            return Err(FieldError::invalid(
+                "lines",
+                "an order has at least one line",
+            ));
         }
         if lines.len() > ORDER_LINES_MAX {
             return Err(too_many("lines", ORDER_LINES_MAX));
@@ -105,9 +118,16 @@ impl OrderPaid {
         // lower it, taxes and fees raise it. The sum must still fit, for the rules that use it.
         let mut sum = shipping;
         for line in &lines {
-            sum = sum.checked_add(line.amount()).map_err(|e| e.within("lines"))?;
+            sum = sum
+                .checked_add(line.amount())
+                .map_err(|e| e.within("lines"))?;
         }
-        Ok(Self { order_id, lines, shipping, total })
+        Ok(Self {
+            order_id,
+            lines,
+            shipping,
+            total,
+        })
     }
 
     pub fn lines(&self) -> &[OrderLine] {
@@ -154,7 +174,10 @@ impl OrderRefund {
         let by = match (lines, amount) {
             (Some(lines), None) => {
                 if lines.is_empty() {
-                    return Err(FieldError::invalid("lines", "a refund by lines has at least one line"));
+                    return Err(FieldError::invalid(
+                        "lines",
+                        "a refund by lines has at least one line",
+                    ));
                 }
                 if lines.len() > ORDER_LINES_MAX {
                     return Err(too_many("lines", ORDER_LINES_MAX));
@@ -163,15 +186,24 @@ impl OrderRefund {
             }
             (None, Some(amount)) => {
                 if amount == AmountMinor::ZERO {
-                    return Err(FieldError::invalid("amount_minor", "a refund is of a positive amount"));
+                    return Err(FieldError::invalid(
+                        "amount_minor",
+                        "a refund is of a positive amount",
+                    ));
                 }
                 RefundBy::Amount(amount)
             }
             (Some(_), Some(_)) => {
-                return Err(FieldError::invalid("lines", "give either `lines` or `amount_minor`, not both"))
+                return Err(FieldError::invalid(
+                    "lines",
+                    "give either `lines` or `amount_minor`, not both",
+                ))
             }
             (None, None) => {
-                return Err(FieldError::invalid("lines", "give either `lines` or `amount_minor`"))
+                return Err(FieldError::invalid(
+                    "lines",
+                    "give either `lines` or `amount_minor`",
+                ))
             }
         };
         Ok(Self { order_id, by })
@@ -210,7 +242,11 @@ fn check_quantity(quantity: u32) -> Result<(), FieldError> {
 }
 
 fn too_many(field: &str, max: usize) -> FieldError {
-    FieldError::new(FieldErrorCode::TooManyItems, field, format!("at most {max} items"))
+    FieldError::new(
+        FieldErrorCode::TooManyItems,
+        field,
+        format!("at most {max} items"),
+    )
 }
 
 #[cfg(test)]
@@ -241,11 +277,25 @@ mod tests {
         };
         let ok = |p, q| line(p, q).unwrap();
         assert_eq!(order(vec![ok(1000, 2)], 600, 2600), Ok(()));
-        assert_eq!(order(vec![ok(1000, 2)], 600, 2000), Ok(()), "shop discounts are allowed");
-        assert_eq!(order(vec![ok(1000, 2)], 600, 2900), Ok(()), "taxes may raise the total");
-        assert_eq!(order(vec![], 0, 0), Err((FieldErrorCode::InvalidField, "lines".into())));
+        assert_eq!(
+            order(vec![ok(1000, 2)], 600, 2000),
+            Ok(()),
+            "shop discounts are allowed"
+        );
+        assert_eq!(
+            order(vec![ok(1000, 2)], 600, 2900),
+            Ok(()),
+            "taxes may raise the total"
+        );
+        assert_eq!(
+            order(vec![], 0, 0),
+            Err((FieldErrorCode::InvalidField, "lines".into()))
+        );
         assert_eq!(line(1, 0).unwrap_err().field, "quantity");
-        assert_eq!(line(1, LINE_QUANTITY_MAX + 1).unwrap_err().field, "quantity");
+        assert_eq!(
+            line(1, LINE_QUANTITY_MAX + 1).unwrap_err().field,
+            "quantity"
+        );
         // The largest order the limits allow still sums without overflow.
         let max = crate::limits::AMOUNT_MINOR_MAX;
         let lines = vec![ok(max, LINE_QUANTITY_MAX); ORDER_LINES_MAX];

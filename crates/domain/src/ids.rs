@@ -17,10 +17,16 @@ fn check_text(value: &str, len_max: usize) -> Result<(), FieldError> {
         ));
     }
     if value.chars().any(|c| c.is_control()) {
-        return Err(FieldError::invalid("", "must not contain control characters"));
+        return Err(FieldError::invalid(
+            "",
+            "must not contain control characters",
+        ));
     }
     if value.trim() != value {
-        return Err(FieldError::invalid("", "must not start or end with whitespace"));
+        return Err(FieldError::invalid(
+            "",
+            "must not start or end with whitespace",
+        ));
     }
     Ok(())
 }
@@ -110,7 +116,10 @@ mod tests {
             assert_eq!(got, *expected, "input {input:?}");
         }
         let long = "x".repeat(ID_LEN_MAX + 1);
-        assert_eq!(ExternalId::parse(long).unwrap_err().code, FieldErrorCode::StringTooLong);
+        assert_eq!(
+            ExternalId::parse(long).unwrap_err().code,
+            FieldErrorCode::StringTooLong
+        );
         assert!(ExternalId::parse("x".repeat(ID_LEN_MAX)).is_ok());
     }
 }

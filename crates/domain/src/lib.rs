@@ -47,11 +47,19 @@ pub enum FieldErrorCode {
 
 impl FieldError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: FieldErrorCode::InvalidField, field: field.into(), message: message.into() }
+        Self {
+            code: FieldErrorCode::InvalidField,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn new(code: FieldErrorCode, field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code, field: field.into(), message: message.into() }
+        Self {
+            code,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// The same error, seen from one level up (`lines[2]` + `.sku`).

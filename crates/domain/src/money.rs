@@ -13,11 +13,36 @@ pub struct Currency {
 /// The minor-unit digits of the currencies a programme can name without saying them.
 /// A currency missing here is still usable: the programme then states `minor_units`.
 const KNOWN_CURRENCIES: &[(&str, u8)] = &[
-    ("AUD", 2), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CNY", 2), ("CZK", 2), ("DKK", 2),
-    ("EUR", 2), ("GBP", 2), ("HKD", 2), ("IDR", 2), ("INR", 2), ("JPY", 0), ("KRW", 0),
-    ("MXN", 2), ("MYR", 2), ("NOK", 2), ("NZD", 2), ("PHP", 2), ("PLN", 2), ("SEK", 2),
-    ("SGD", 2), ("THB", 2), ("TWD", 2), ("USD", 2), ("VND", 0), ("ZAR", 2), ("BHD", 3),
-    ("KWD", 3), ("JOD", 3),
+    ("AUD", 2),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("IDR", 2),
+    ("INR", 2),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("MXN", 2),
+    ("MYR", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("PHP", 2),
+    ("PLN", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("THB", 2),
+    ("TWD", 2),
+    ("USD", 2),
+    ("VND", 0),
+    ("ZAR", 2),
+    ("BHD", 3),
+    ("KWD", 3),
+    ("JOD", 3),
 ];
 
 impl Currency {
@@ -27,16 +52,24 @@ impl Currency {
         if bytes.len() != 3 || !bytes.iter().all(u8::is_ascii_uppercase) {
             return Err(format!("`{code}` is not a three-letter ISO 4217 code"));
         }
-        let known = KNOWN_CURRENCIES.iter().find(|(c, _)| *c == code).map(|(_, d)| *d);
+        let known = KNOWN_CURRENCIES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, d)| *d);
         let minor_units = match (minor_units, known) {
             (Some(d), _) if d > 4 => return Err(format!("minor_units {d} is more than 4")),
             (Some(d), _) => d,
             (None, Some(d)) => d,
             (None, None) => {
-                return Err(format!("currency `{code}` is not known to Tessera: state `minor_units`"))
+                return Err(format!(
+                    "currency `{code}` is not known to Tessera: state `minor_units`"
+                ))
             }
         };
-        Ok(Self { code: [bytes[0], bytes[1], bytes[2]], minor_units })
+        Ok(Self {
+            code: [bytes[0], bytes[1], bytes[2]],
+            minor_units,
+        })
     }
 
     pub fn code(&self) -> &str {
@@ -61,7 +94,10 @@ impl AmountMinor {
             return Err(FieldError::invalid("", "must not be negative"));
         }
         if value > AMOUNT_MINOR_MAX {
-            return Err(FieldError::invalid("", format!("must be at most {AMOUNT_MINOR_MAX}")));
+            return Err(FieldError::invalid(
+                "",
+                format!("must be at most {AMOUNT_MINOR_MAX}"),
+            ));
         }
         Ok(Self(value))
     }
@@ -71,16 +107,26 @@ impl AmountMinor {
     }
 
     pub fn checked_add(self, other: AmountMinor) -> Result<AmountMinor, FieldError> {
-        self.0.checked_add(other.0).map(AmountMinor).ok_or_else(overflow)
+        self.0
+            .checked_add(other.0)
+            .map(AmountMinor)
+            .ok_or_else(overflow)
     }
 
     pub fn checked_mul(self, factor: u32) -> Result<AmountMinor, FieldError> {
-        self.0.checked_mul(i64::from(factor)).map(AmountMinor).ok_or_else(overflow)
+        self.0
+            .checked_mul(i64::from(factor))
+            .map(AmountMinor)
+            .ok_or_else(overflow)
     }
 }
 
 fn overflow() -> FieldError {
-    FieldError::new(FieldErrorCode::AmountOverflow, "", "amount does not fit in 64 bits")
+    FieldError::new(
+        FieldErrorCode::AmountOverflow,
+        "",
+        "amount does not fit in 64 bits",
+    )
 }
 
 #[cfg(test)]
@@ -99,7 +145,9 @@ mod tests {
             ("USD", Some(9), Err(())),
         ];
         for (code, digits, expected) in cases {
-            let got = Currency::parse(code, *digits).map(|c| c.minor_units()).map_err(|_| ());
+            let got = Currency::parse(code, *digits)
+                .map(|c| c.minor_units())
+                .map_err(|_| ());
             assert_eq!(got, *expected, "{code} {digits:?}");
         }
     }
@@ -110,9 +158,25 @@ mod tests {
         assert!(AmountMinor::parse(AMOUNT_MINOR_MAX + 1).is_err());
         let max = AmountMinor::parse(AMOUNT_MINOR_MAX).unwrap();
         let big = AmountMinor(i64::MAX);
-        assert_eq!(big.checked_add(max).unwrap_err().code, FieldErrorCode::AmountOverflow);
-        assert_eq!(big.checked_mul(2).unwrap_err().code, FieldErrorCode::AmountOverflow);
-        assert_eq!(max.checked_mul(10_000).unwrap().get(), AMOUNT_MINOR_MAX * 10_000);
-        assert_eq!(AmountMinor::parse(250).unwrap().checked_mul(3).unwrap().get(), 750);
+        assert_eq!(
+            big.checked_add(max).unwrap_err().code,
+            FieldErrorCode::AmountOverflow
+        );
+        assert_eq!(
+            big.checked_mul(2).unwrap_err().code,
+            FieldErrorCode::AmountOverflow
+        );
+        assert_eq!(
+            max.checked_mul(10_000).unwrap().get(),
+            AMOUNT_MINOR_MAX * 10_000
+        );
+        assert_eq!(
+            AmountMinor::parse(250)
+                .unwrap()
+                .checked_mul(3)
+                .unwrap()
+                .get(),
+            750
+        );
     }
 }

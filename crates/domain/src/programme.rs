@@ -35,7 +35,11 @@ pub struct ProgrammeIssue {
 
 impl std::fmt::Display for ProgrammeIssue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}, column {}: {}: {}", self.line, self.column, self.field, self.reason)
+        write!(
+            f,
+            "line {}, column {}: {}: {}",
+            self.line, self.column, self.field, self.reason
+        )
     }
 }
 
@@ -108,7 +112,10 @@ impl Programme {
             }]);
         }
         let file = parse_file(source)?;
-        let mut issues = Issues { source, found: Vec::new() };
+        let mut issues = Issues {
+            source,
+            found: Vec::new(),
+        };
         let programme = Programme::from_file(file, &mut issues);
         if issues.found.is_empty() {
             Ok(programme.expect("no issue means every part was built"))
@@ -122,7 +129,10 @@ impl Programme {
         if name.is_empty() {
             issues.add(&file.name, "name", "must not be empty");
         }
-        let currency = match Currency::parse(file.currency.get_ref(), file.minor_units.as_ref().map(|d| *d.get_ref())) {
+        let currency = match Currency::parse(
+            file.currency.get_ref(),
+            file.minor_units.as_ref().map(|d| *d.get_ref()),
+        ) {
             Ok(c) => Some(c),
             Err(reason) => {
                 match &file.minor_units {
@@ -138,7 +148,10 @@ impl Programme {
                 issues.add(
                     &file.timezone,
                     "timezone",
-                    &format!("`{}` is not an IANA time zone name", file.timezone.get_ref()),
+                    &format!(
+                        "`{}` is not an IANA time zone name",
+                        file.timezone.get_ref()
+                    ),
                 );
                 None
             }
@@ -150,9 +163,17 @@ impl Programme {
             let field = format!("segments[{i}]");
             let seg_name = seg.name.get_ref();
             if !is_identifier(seg_name) {
-                issues.add(&seg.name, &format!("{field}.name"), "must be lower_snake_case: letters, digits and `_`, starting with a letter");
+                issues.add(
+                    &seg.name,
+                    &format!("{field}.name"),
+                    "must be lower_snake_case: letters, digits and `_`, starting with a letter",
+                );
             } else if !segment_names.insert(seg_name.clone()) {
-                issues.add(&seg.name, &format!("{field}.name"), &format!("segment `{seg_name}` is declared twice"));
+                issues.add(
+                    &seg.name,
+                    &format!("{field}.name"),
+                    &format!("segment `{seg_name}` is declared twice"),
+                );
             }
             match Condition::compile(seg.condition.get_ref(), SEGMENT_VARIABLES) {
                 Ok(condition) => segments.push(Segment {
@@ -170,13 +191,25 @@ impl Programme {
             let field = format!("activities[{i}]");
             let act_name = act.name.get_ref();
             let name = if !is_identifier(act_name) {
-                issues.add(&act.name, &format!("{field}.name"), "must be lower_snake_case: letters, digits and `_`, starting with a letter");
+                issues.add(
+                    &act.name,
+                    &format!("{field}.name"),
+                    "must be lower_snake_case: letters, digits and `_`, starting with a letter",
+                );
                 None
             } else if BUILT_IN_ACTIVITIES.contains(&act_name.as_str()) {
-                issues.add(&act.name, &format!("{field}.name"), &format!("`{act_name}` is built in and needs no declaration"));
+                issues.add(
+                    &act.name,
+                    &format!("{field}.name"),
+                    &format!("`{act_name}` is built in and needs no declaration"),
+                );
                 None
             } else if !activity_names.insert(act_name.clone()) {
-                issues.add(&act.name, &format!("{field}.name"), &format!("activity `{act_name}` is declared twice"));
+                issues.add(
+                    &act.name,
+                    &format!("{field}.name"),
+                    &format!("activity `{act_name}` is declared twice"),
+                );
                 None
             } else {
                 ActivityName::parse(act_name.clone())
@@ -196,7 +229,11 @@ impl Programme {
             let segment = match &act.segment {
                 None => Some(None),
                 Some(reference) => {
-                    match file.segments.iter().position(|s| s.name.get_ref() == reference.get_ref()) {
+                    match file
+                        .segments
+                        .iter()
+                        .position(|s| s.name.get_ref() == reference.get_ref())
+                    {
                         Some(index) => Some(Some(index)),
                         None => {
                             issues.add(
@@ -210,7 +247,11 @@ impl Programme {
                 }
             };
             if let (Some(name), Some(condition), Some(segment)) = (name, condition, segment) {
-                activities.push(CustomActivity { name, condition, segment });
+                activities.push(CustomActivity {
+                    name,
+                    condition,
+                    segment,
+                });
             }
         }
 
@@ -238,19 +279,35 @@ struct Issues<'s> {
 impl Issues<'_> {
     fn add<T>(&mut self, at: &Spanned<T>, field: &str, reason: &str) {
         let (line, column) = line_column(self.source, at.span().start);
-        self.found.push(ProgrammeIssue { line, column, field: field.to_owned(), reason: reason.to_owned() });
+        self.found.push(ProgrammeIssue {
+            line,
+            column,
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        });
     }
 }
 
 fn parse_file(source: &str) -> Result<ProgrammeFile, Vec<ProgrammeIssue>> {
     let syntax_issue = |e: toml::de::Error| {
-        let (line, column) = e.span().map(|s| line_column(source, s.start)).unwrap_or((0, 0));
-        ProgrammeIssue { line, column, field: String::new(), reason: e.message().to_owned() }
+        let (line, column) = e
+            .span()
+            .map(|s| line_column(source, s.start))
+            .unwrap_or((0, 0));
+        ProgrammeIssue {
+            line,
+            column,
+            field: String::new(),
+            reason: e.message().to_owned(),
+        }
     };
     let deserializer = toml::Deserializer::parse(source).map_err(|e| vec![syntax_issue(e)])?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         // `Spanned` fields show up in the path as a private inner key; the user wrote none.
-        let field = e.path().to_string().replace(".$__serde_spanned_private_value", "");
+        let field = e
+            .path()
+            .to_string()
+            .replace(".$__serde_spanned_private_value", "");
         let mut issue = syntax_issue(e.into_inner());
         issue.field = if field == "." { String::new() } else { field };
         vec![issue]
@@ -273,7 +330,10 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
     let before = &source[..end];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
 }
 
 #[cfg(test)]

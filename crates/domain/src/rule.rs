@@ -30,7 +30,9 @@ impl Condition {
     /// place of the programme provides (`member`, `event`, `line`).
     pub fn compile(source: &str, allowed: &[&str]) -> Result<Self, String> {
         if source.len() > EXPRESSION_LEN_MAX {
-            return Err(format!("expression is longer than {EXPRESSION_LEN_MAX} bytes"));
+            return Err(format!(
+                "expression is longer than {EXPRESSION_LEN_MAX} bytes"
+            ));
         }
         if source.trim().is_empty() {
             return Err("expression is empty".to_owned());
@@ -41,11 +43,17 @@ impl Condition {
             .map_err(|_| "expression could not be parsed".to_owned())?;
         let program = compiled.map_err(|errors| {
             let first = errors.to_string();
-            format!("not a valid CEL expression: {}", first.lines().next().unwrap_or("syntax error"))
+            format!(
+                "not a valid CEL expression: {}",
+                first.lines().next().unwrap_or("syntax error")
+            )
         })?;
         let references = program.references();
-        let mut unknown: Vec<&str> =
-            references.variables().into_iter().filter(|v| !allowed.contains(v)).collect();
+        let mut unknown: Vec<&str> = references
+            .variables()
+            .into_iter()
+            .filter(|v| !allowed.contains(v))
+            .collect();
         unknown.sort_unstable();
         unknown.dedup();
         if let Some(name) = unknown.first() {
@@ -54,7 +62,10 @@ impl Condition {
                 allowed.join(", ")
             ));
         }
-        Ok(Self { source: source.to_owned(), program: Arc::new(program) })
+        Ok(Self {
+            source: source.to_owned(),
+            program: Arc::new(program),
+        })
     }
 
     pub fn source(&self) -> &str {
@@ -70,7 +81,9 @@ impl Condition {
         }
         match self.program.execute(&context) {
             Ok(cel::Value::Bool(b)) => Ok(b),
-            Ok(other) => Err(EvalError(format!("condition gave {other:?}, not a boolean"))),
+            Ok(other) => Err(EvalError(format!(
+                "condition gave {other:?}, not a boolean"
+            ))),
             Err(e) => Err(EvalError(e.to_string())),
         }
     }
@@ -83,8 +96,11 @@ mod tests {
 
     #[test]
     fn compile_and_evaluate() {
-        let c = Condition::compile("member.attributes.city == 'Beijing' && member.score >= 1000", &["member"])
-            .unwrap();
+        let c = Condition::compile(
+            "member.attributes.city == 'Beijing' && member.score >= 1000",
+            &["member"],
+        )
+        .unwrap();
         let yes = json!({"attributes": {"city": "Beijing"}, "score": 1200});
         let no = json!({"attributes": {"city": "Shanghai"}, "score": 1200});
         assert_eq!(c.evaluate(&[("member", &yes)]), Ok(true));

@@ -21,7 +21,10 @@ pub enum EngineError {
     #[error("activity `{0}` is neither built in nor declared in the programme")]
     UnknownActivity(String),
     #[error("the clock is at {now}; it cannot go back to {requested}")]
-    ClockBackwards { now: jiff::Timestamp, requested: jiff::Timestamp },
+    ClockBackwards {
+        now: jiff::Timestamp,
+        requested: jiff::Timestamp,
+    },
     #[error("the server runs on the system clock; start it with --clock manual to set the time")]
     ClockNotManual,
     #[error("storage: {0}")]

@@ -4,8 +4,8 @@
 use crate::clock::to_us;
 use crate::{sha256_hex, Engine, EngineError, Result};
 use std::collections::HashMap;
-use tessera_domain::event::{ActivityKind, EventBody};
 use tessera_domain::event::Event;
+use tessera_domain::event::{ActivityKind, EventBody};
 use tessera_domain::ExternalId;
 use tessera_store::{EventRow, NewEvent};
 
@@ -107,7 +107,10 @@ impl Engine {
         limit: u32,
     ) -> Result<(Vec<EventRow>, Option<i64>)> {
         let member = self.member(external_id).await?;
-        let mut rows = self.store.events_list(member.id, after_seq, limit + 1).await?;
+        let mut rows = self
+            .store
+            .events_list(member.id, after_seq, limit + 1)
+            .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|r| r.seq)

@@ -51,10 +51,12 @@ pub fn key_sha256(key: &str) -> String {
 
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Makes a key for `role`, stores its hash, and returns the key itself.
@@ -63,10 +65,14 @@ pub async fn create_key(store: &Store, role: Role, now: jiff::Timestamp) -> Resu
     getrandom::fill(&mut random).map_err(|e| {
         tessera_store::StoreError::Database(format!("no randomness from the operating system: {e}"))
     })?;
-    let key = format!("{KEY_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random));
+    let key = format!(
+        "{KEY_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+    );
     let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
     let mut tx = store.begin().await?;
-    tx.api_key_insert(&key_sha256(&key), &prefix, role.as_str(), to_us(now)).await?;
+    tx.api_key_insert(&key_sha256(&key), &prefix, role.as_str(), to_us(now))
+        .await?;
     tx.commit().await?;
     Ok(key)
 }

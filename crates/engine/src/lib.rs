@@ -6,13 +6,13 @@
 
 pub mod clock;
 mod error;
+mod events;
 pub mod keys;
 mod members;
-mod events;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Result};
-pub use events::{IngestOutcome, IngestItem};
+pub use events::{IngestItem, IngestOutcome};
 pub use keys::{ApiKey, Role};
 pub use members::{Member, MemberPatch, MemberStatus};
 // Row types the API renders; the API itself never touches the store.
@@ -56,8 +56,17 @@ pub fn sha256_hex(data: &[u8]) -> String {
 impl Engine {
     /// Starts an engine on a migrated store. `programme_source`, when given and different
     /// from the newest stored version, becomes a new version.
-    pub async fn start(store: Store, clock: Arc<dyn Clock>, programme_source: Option<&str>) -> Result<Engine> {
-        let engine = Engine { store, clock, programme: RwLock::new(None), key_cache: Mutex::new(HashMap::new()) };
+    pub async fn start(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        programme_source: Option<&str>,
+    ) -> Result<Engine> {
+        let engine = Engine {
+            store,
+            clock,
+            programme: RwLock::new(None),
+            key_cache: Mutex::new(HashMap::new()),
+        };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;
             engine.set_active(row, programme);
@@ -74,7 +83,10 @@ impl Engine {
         let stored = store.clock_get().await?.map(from_us);
         let now = match (start, stored) {
             (Some(start), Some(stored)) if start < stored => {
-                return Err(EngineError::ClockBackwards { now: stored, requested: start })
+                return Err(EngineError::ClockBackwards {
+                    now: stored,
+                    requested: start,
+                })
             }
             (Some(start), _) => start,
             (None, Some(stored)) => stored,
@@ -134,7 +146,11 @@ impl Engine {
         Ok((self.set_active(row, programme), true))
     }
 
-    pub async fn programme_versions(&self, before: Option<i64>, limit: u32) -> Result<Vec<ProgrammeVersionRow>> {
+    pub async fn programme_versions(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ProgrammeVersionRow>> {
         Ok(self.store.programme_versions(before, limit).await?)
     }
 
@@ -151,11 +167,15 @@ impl Engine {
                 }
             }
         }
-        let Some(row) = self.store.api_key_by_hash(&hash).await? else { return Ok(None) };
+        let Some(row) = self.store.api_key_by_hash(&hash).await? else {
+            return Ok(None);
+        };
         if row.revoked_at_us.is_some() {
             return Ok(None);
         }
-        let Some(role) = Role::parse(&row.role) else { return Ok(None) };
+        let Some(role) = Role::parse(&row.role) else {
+            return Ok(None);
+        };
         let api_key = ApiKey { id: row.id, role };
         let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
@@ -179,17 +199,38 @@ impl Engine {
 
     // ---- idempotency keys ----
 
-    pub async fn idempotency_begin(&self, caller: ApiKey, key: &str, request_sha256: &str) -> Result<IdempotencyClaim> {
+    pub async fn idempotency_begin(
+        &self,
+        caller: ApiKey,
+        key: &str,
+        request_sha256: &str,
+    ) -> Result<IdempotencyClaim> {
         let now = to_us(self.now());
         // A stale claim is judged by the real elapsed time of the server, not by the
         // (possibly manual) business clock.
         let stale_before = to_us(Timestamp::now()) - IDEMPOTENCY_STALE_AFTER_S * 1_000_000;
-        let stale_before = if self.is_manual_clock() { i64::MIN } else { stale_before.min(now) };
-        Ok(self.store.idempotency_begin(caller.id, key, request_sha256, now, stale_before).await?)
+        let stale_before = if self.is_manual_clock() {
+            i64::MIN
+        } else {
+            stale_before.min(now)
+        };
+        Ok(self
+            .store
+            .idempotency_begin(caller.id, key, request_sha256, now, stale_before)
+            .await?)
     }
 
-    pub async fn idempotency_complete(&self, caller: ApiKey, key: &str, status: u16, body: &str) -> Result<()> {
-        Ok(self.store.idempotency_complete(caller.id, key, status, body).await?)
+    pub async fn idempotency_complete(
+        &self,
+        caller: ApiKey,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
+        Ok(self
+            .store
+            .idempotency_complete(caller.id, key, status, body)
+            .await?)
     }
 
     pub async fn idempotency_abandon(&self, caller: ApiKey, key: &str) -> Result<()> {
@@ -210,7 +251,9 @@ impl Engine {
         }
         tx.clock_set(to_us(to)).await?;
         tx.commit().await?;
-        let from = manual.advance(to).map_err(|now| EngineError::ClockBackwards { now, requested: to })?;
+        let from = manual
+            .advance(to)
+            .map_err(|now| EngineError::ClockBackwards { now, requested: to })?;
         self.run_due_work(from, to).await?;
         Ok(to)
     }

@@ -49,7 +49,8 @@ impl Member {
             id: row.id,
             external_id: row.external_id,
             status: MemberStatus::parse(&row.status),
-            attributes: serde_json::from_str(&row.attributes).unwrap_or_else(|_| serde_json::json!({})),
+            attributes: serde_json::from_str(&row.attributes)
+                .unwrap_or_else(|_| serde_json::json!({})),
             referred_by: row.referred_by_code,
             created_at: from_us(row.created_at_us),
             updated_at: from_us(row.updated_at_us),
@@ -82,7 +83,9 @@ impl Engine {
         };
         let mut tx = self.store.begin().await?;
         let row = match tx.member_insert(&new).await {
-            Err(StoreError::Conflict(_)) => return Err(EngineError::MemberExists(external_id.to_string())),
+            Err(StoreError::Conflict(_)) => {
+                return Err(EngineError::MemberExists(external_id.to_string()))
+            }
             other => other?,
         };
         tx.commit().await?;
@@ -97,7 +100,11 @@ impl Engine {
             .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))
     }
 
-    pub async fn patch_member(&self, external_id: &ExternalId, patch: MemberPatch) -> Result<Member> {
+    pub async fn patch_member(
+        &self,
+        external_id: &ExternalId,
+        patch: MemberPatch,
+    ) -> Result<Member> {
         let mut tx = self.store.begin().await?;
         let mut row = tx
             .member_for_update(external_id.as_str())
@@ -110,7 +117,10 @@ impl Engine {
             let current: serde_json::Value =
                 serde_json::from_str(&row.attributes).unwrap_or_else(|_| serde_json::json!({}));
             let current = Attributes::parse(current).unwrap_or_default();
-            row.attributes = current.merge_patch(patch).map_err(|e| e.within("attributes"))?.to_json_string();
+            row.attributes = current
+                .merge_patch(patch)
+                .map_err(|e| e.within("attributes"))?
+                .to_json_string();
         }
         if let Some(status) = patch.status {
             row.status = status.as_str().to_owned();

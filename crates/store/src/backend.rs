@@ -29,7 +29,11 @@ impl Backend for Sqlite {
     }
 
     fn migrations(&self) -> &'static [(i64, &'static str, &'static str)] {
-        &[(1, "foundation", include_str!("migrations/sqlite_0001_foundation.sql"))]
+        &[(
+            1,
+            "foundation",
+            include_str!("migrations/sqlite_0001_foundation.sql"),
+        )]
     }
 
     fn lock_clause(&self) -> &'static str {
@@ -43,7 +47,11 @@ impl Backend for Postgres {
     }
 
     fn migrations(&self) -> &'static [(i64, &'static str, &'static str)] {
-        &[(1, "foundation", include_str!("migrations/postgres_0001_foundation.sql"))]
+        &[(
+            1,
+            "foundation",
+            include_str!("migrations/postgres_0001_foundation.sql"),
+        )]
     }
 
     fn lock_clause(&self) -> &'static str {
@@ -61,7 +69,11 @@ pub(crate) struct Pools {
 /// pool is fairer and faster than `SQLITE_BUSY` retries), several readers (WAL lets them
 /// read while the writer writes). Every commit is fsynced (`synchronous = FULL`).
 pub(crate) async fn connect_sqlite(url: &str) -> Result<Pools, sqlx::Error> {
-    let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+    let url = if url.contains('?') {
+        url.to_owned()
+    } else {
+        format!("{url}?mode=rwc")
+    };
     let write = AnyPoolOptions::new()
         .max_connections(1)
         .acquire_timeout(Duration::from_secs(30))
@@ -83,7 +95,10 @@ pub(crate) async fn connect_postgres(url: &str) -> Result<Pools, sqlx::Error> {
         .acquire_timeout(Duration::from_secs(10))
         .connect(url)
         .await?;
-    Ok(Pools { write: pool.clone(), read: pool })
+    Ok(Pools {
+        write: pool.clone(),
+        read: pool,
+    })
 }
 
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {

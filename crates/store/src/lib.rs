@@ -36,9 +36,10 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(db.constraint().map_or_else(|| db.message().to_owned(), str::to_owned))
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(
+                db.constraint()
+                    .map_or_else(|| db.message().to_owned(), str::to_owned),
+            ),
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
                 StoreError::Unavailable(e.to_string())
             }
@@ -75,7 +76,11 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_owned()));
         };
         let pools = pools.map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Store { backend, write: pools.write, read: pools.read })
+        Ok(Store {
+            backend,
+            write: pools.write,
+            read: pools.read,
+        })
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -85,8 +90,13 @@ impl Store {
     /// Brings the schema up to date; safe to run at every start.
     pub async fn migrate(&self) -> Result<()> {
         let source = Embedded(self.backend.migrations());
-        let migrator = Migrator::new(source).await.map_err(|e| StoreError::Migration(e.to_string()))?;
-        migrator.run(&self.write).await.map_err(|e| StoreError::Migration(e.to_string()))
+        let migrator = Migrator::new(source)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+        migrator
+            .run(&self.write)
+            .await
+            .map_err(|e| StoreError::Migration(e.to_string()))
     }
 
     pub async fn close(&self) {
@@ -95,7 +105,10 @@ impl Store {
     }
 
     pub async fn begin(&self) -> Result<Tx> {
-        Ok(Tx { tx: self.write.begin().await?, lock: self.backend.lock_clause() })
+        Ok(Tx {
+            tx: self.write.begin().await?,
+            lock: self.backend.lock_clause(),
+        })
     }
 
     /// Whether the database answers at all.
@@ -117,7 +130,11 @@ impl Store {
     }
 
     /// Versions newest first, older than `before` when given.
-    pub async fn programme_versions(&self, before: Option<i64>, limit: u32) -> Result<Vec<ProgrammeVersionRow>> {
+    pub async fn programme_versions(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<ProgrammeVersionRow>> {
         let rows = sqlx::query(
             "SELECT version, source, sha256, created_at_us FROM programme_versions \
              WHERE version < $1 ORDER BY version DESC LIMIT $2",
@@ -142,10 +159,12 @@ impl Store {
     }
 
     pub async fn api_key_count(&self, role: &str) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM api_keys WHERE role = $1 AND revoked_at_us IS NULL")
-            .bind(role)
-            .fetch_one(&self.read)
-            .await?;
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM api_keys WHERE role = $1 AND revoked_at_us IS NULL",
+        )
+        .bind(role)
+        .fetch_one(&self.read)
+        .await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
 
@@ -160,7 +179,12 @@ impl Store {
     }
 
     /// A member's events in arrival order, after `after_seq`.
-    pub async fn events_list(&self, member_id: i64, after_seq: i64, limit: u32) -> Result<Vec<EventRow>> {
+    pub async fn events_list(
+        &self,
+        member_id: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>> {
         let rows = sqlx::query(&format!(
             "{EVENT_SELECT} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
         ))
@@ -215,7 +239,10 @@ impl Store {
         let claim = if stored_sha != request_sha256 {
             IdempotencyClaim::Mismatch
         } else if let (Some(status), Some(body)) = (status, response) {
-            IdempotencyClaim::Done { status: u16::try_from(status).unwrap_or(500), body }
+            IdempotencyClaim::Done {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }
         } else if created_at_us < stale_before_us {
             // The first request died before answering; this one takes its place.
             sqlx::query(
@@ -234,7 +261,13 @@ impl Store {
         Ok(claim)
     }
 
-    pub async fn idempotency_complete(&self, api_key_id: i64, key: &str, status: u16, body: &str) -> Result<()> {
+    pub async fn idempotency_complete(
+        &self,
+        api_key_id: i64,
+        key: &str,
+        status: u16,
+        body: &str,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE idempotency_keys SET status = $3, response = $4 WHERE api_key_id = $1 AND idempotency_key = $2",
         )
@@ -262,7 +295,9 @@ impl Store {
     // ---- clock ----
 
     pub async fn clock_get(&self) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT now_us FROM clock WHERE id = 1").fetch_optional(&self.read).await?;
+        let row = sqlx::query("SELECT now_us FROM clock WHERE id = 1")
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.map(|r| r.try_get::<i64, _>("now_us")).transpose()?)
     }
 
@@ -309,7 +344,12 @@ impl Tx {
         Ok(())
     }
 
-    pub async fn programme_insert(&mut self, source: &str, sha256: &str, now_us: i64) -> Result<ProgrammeVersionRow> {
+    pub async fn programme_insert(
+        &mut self,
+        source: &str,
+        sha256: &str,
+        now_us: i64,
+    ) -> Result<ProgrammeVersionRow> {
         let row = sqlx::query(
             "INSERT INTO programme_versions (version, source, sha256, created_at_us) \
              SELECT COALESCE(MAX(version), 0) + 1, $1, $2, $3 FROM programme_versions \
@@ -323,7 +363,13 @@ impl Tx {
         ProgrammeVersionRow::from_row(&row)
     }
 
-    pub async fn api_key_insert(&mut self, key_sha256: &str, prefix: &str, role: &str, now_us: i64) -> Result<i64> {
+    pub async fn api_key_insert(
+        &mut self,
+        key_sha256: &str,
+        prefix: &str,
+        role: &str,
+        now_us: i64,
+    ) -> Result<i64> {
         let row = sqlx::query(
             "INSERT INTO api_keys (key_sha256, prefix, role, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -353,10 +399,13 @@ impl Tx {
 
     /// Reads a member and, on PostgreSQL, locks the row until the transaction ends.
     pub async fn member_for_update(&mut self, external_id: &str) -> Result<Option<MemberRow>> {
-        let row = sqlx::query(&format!("{MEMBER_SELECT} WHERE external_id = $1{}", self.lock))
-            .bind(external_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "{MEMBER_SELECT} WHERE external_id = $1{}",
+            self.lock
+        ))
+        .bind(external_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.map(|r| MemberRow::from_row(&r)).transpose()
     }
 
@@ -410,20 +459,31 @@ impl Tx {
         row.map(|r| EventRow::from_row(&r)).transpose()
     }
 
-    pub async fn member_id_by_external(&mut self, external_id: &str) -> Result<Option<(i64, String)>> {
+    pub async fn member_id_by_external(
+        &mut self,
+        external_id: &str,
+    ) -> Result<Option<(i64, String)>> {
         let row = sqlx::query("SELECT id, status FROM members WHERE external_id = $1")
             .bind(external_id)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.map(|r| -> Result<_> { Ok((r.try_get::<i64, _>("id")?, r.try_get::<String, _>("status")?)) })
-            .transpose()
+        row.map(|r| -> Result<_> {
+            Ok((
+                r.try_get::<i64, _>("id")?,
+                r.try_get::<String, _>("status")?,
+            ))
+        })
+        .transpose()
     }
 
     /// The stored manual-clock instant, locked until the transaction ends.
     pub async fn clock_get_for_update(&mut self) -> Result<Option<i64>> {
-        let row = sqlx::query(&format!("SELECT now_us FROM clock WHERE id = 1{}", self.lock))
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT now_us FROM clock WHERE id = 1{}",
+            self.lock
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await?;
         Ok(row.map(|r| r.try_get::<i64, _>("now_us")).transpose()?)
     }
 
@@ -443,7 +503,11 @@ impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(
         self,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>> + Send + 's>,
+        Box<
+            dyn std::future::Future<Output = Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send
+                + 's,
+        >,
     > {
         Box::pin(async move {
             Ok(self
@@ -462,4 +526,3 @@ impl<'s> MigrationSource<'s> for Embedded {
         })
     }
 }
-

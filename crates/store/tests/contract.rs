@@ -11,7 +11,12 @@ async fn store(url: &str) -> Store {
 }
 
 fn new_member(external_id: &str) -> NewMember<'_> {
-    NewMember { external_id, attributes: "{}", referred_by_code: None, now_us: 1_000 }
+    NewMember {
+        external_id,
+        attributes: "{}",
+        referred_by_code: None,
+        now_us: 1_000,
+    }
 }
 
 async fn add_member(store: &Store, external_id: &str) -> MemberRow {
@@ -56,13 +61,16 @@ both_backends!(programme_versions_are_numbered, |url: String| async move {
     assert_eq!(next.iter().map(|r| r.version).collect::<Vec<_>>(), [1]);
 });
 
-both_backends!(a_rolled_back_transaction_leaves_nothing, |url: String| async move {
-    let store = store(&url).await;
-    let mut tx = store.begin().await.unwrap();
-    tx.member_insert(&new_member("gone")).await.unwrap();
-    drop(tx);
-    assert_eq!(store.member_get("gone").await.unwrap(), None);
-});
+both_backends!(
+    a_rolled_back_transaction_leaves_nothing,
+    |url: String| async move {
+        let store = store(&url).await;
+        let mut tx = store.begin().await.unwrap();
+        tx.member_insert(&new_member("gone")).await.unwrap();
+        drop(tx);
+        assert_eq!(store.member_get("gone").await.unwrap(), None);
+    }
+);
 
 both_backends!(members_are_unique_and_updatable, |url: String| async move {
     let store = store(&url).await;
@@ -87,36 +95,51 @@ both_backends!(events_are_stored_once_per_id, |url: String| async move {
     let store = store(&url).await;
     let member = add_member(&store, "u1").await;
     let mut tx = store.begin().await.unwrap();
-    let (first, inserted) = tx.event_insert(&event("e1", member.id, "{}", "h1")).await.unwrap();
+    let (first, inserted) = tx
+        .event_insert(&event("e1", member.id, "{}", "h1"))
+        .await
+        .unwrap();
     assert!(inserted);
-    let (again, inserted) = tx.event_insert(&event("e1", member.id, "{\"x\":1}", "h2")).await.unwrap();
+    let (again, inserted) = tx
+        .event_insert(&event("e1", member.id, "{\"x\":1}", "h2"))
+        .await
+        .unwrap();
     assert!(!inserted);
-    assert_eq!(again, first, "the first row comes back, whatever the second body");
+    assert_eq!(
+        again, first,
+        "the first row comes back, whatever the second body"
+    );
     tx.commit().await.unwrap();
     assert_eq!(store.count(Table::Events).await.unwrap(), 1);
 });
 
-both_backends!(one_event_id_sent_32_times_at_once_is_stored_once, |url: String| async move {
-    let store = store(&url).await;
-    let member = add_member(&store, "u1").await;
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut tx = store.begin().await.unwrap();
-                let (_, inserted) = tx.event_insert(&event("same", member.id, "{}", "h")).await.unwrap();
-                tx.commit().await.unwrap();
-                inserted
+both_backends!(
+    one_event_id_sent_32_times_at_once_is_stored_once,
+    |url: String| async move {
+        let store = store(&url).await;
+        let member = add_member(&store, "u1").await;
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut tx = store.begin().await.unwrap();
+                    let (_, inserted) = tx
+                        .event_insert(&event("same", member.id, "{}", "h"))
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    inserted
+                })
             })
-        })
-        .collect();
-    let mut inserted = 0;
-    for t in tasks {
-        inserted += usize::from(t.await.unwrap());
+            .collect();
+        let mut inserted = 0;
+        for t in tasks {
+            inserted += usize::from(t.await.unwrap());
+        }
+        assert_eq!(inserted, 1);
+        assert_eq!(store.count(Table::Events).await.unwrap(), 1);
     }
-    assert_eq!(inserted, 1);
-    assert_eq!(store.count(Table::Events).await.unwrap(), 1);
-});
+);
 
 both_backends!(events_page_in_arrival_order, |url: String| async move {
     let store = store(&url).await;
@@ -124,29 +147,59 @@ both_backends!(events_page_in_arrival_order, |url: String| async move {
     let b = add_member(&store, "b").await;
     let mut tx = store.begin().await.unwrap();
     for i in 0..5 {
-        tx.event_insert(&event(&format!("a{i}"), a.id, "{}", "h")).await.unwrap();
-        tx.event_insert(&event(&format!("b{i}"), b.id, "{}", "h")).await.unwrap();
+        tx.event_insert(&event(&format!("a{i}"), a.id, "{}", "h"))
+            .await
+            .unwrap();
+        tx.event_insert(&event(&format!("b{i}"), b.id, "{}", "h"))
+            .await
+            .unwrap();
     }
     tx.commit().await.unwrap();
     let first = store.events_list(a.id, 0, 3).await.unwrap();
-    assert_eq!(first.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), ["a0", "a1", "a2"]);
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| e.event_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a0", "a1", "a2"]
+    );
     let rest = store.events_list(a.id, first[2].seq, 3).await.unwrap();
-    assert_eq!(rest.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), ["a3", "a4"]);
+    assert_eq!(
+        rest.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(),
+        ["a3", "a4"]
+    );
 });
 
 both_backends!(idempotency_claims, |url: String| async move {
     let store = store(&url).await;
     let claim = |key: &'static str, sha: &'static str, now: i64, stale: i64| {
         let store = store.clone();
-        async move { store.idempotency_begin(1, key, sha, now, stale).await.unwrap() }
+        async move {
+            store
+                .idempotency_begin(1, key, sha, now, stale)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(claim("k", "s1", 10, 0).await, IdempotencyClaim::Claimed);
     assert_eq!(claim("k", "s1", 11, 0).await, IdempotencyClaim::InProgress);
     assert_eq!(claim("k", "s2", 11, 0).await, IdempotencyClaim::Mismatch);
-    store.idempotency_complete(1, "k", 201, "{\"ok\":true}").await.unwrap();
-    assert_eq!(claim("k", "s1", 12, 0).await, IdempotencyClaim::Done { status: 201, body: "{\"ok\":true}".into() });
+    store
+        .idempotency_complete(1, "k", 201, "{\"ok\":true}")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim("k", "s1", 12, 0).await,
+        IdempotencyClaim::Done {
+            status: 201,
+            body: "{\"ok\":true}".into()
+        }
+    );
     // Another caller's key of the same name is another key.
-    assert_eq!(store.idempotency_begin(2, "k", "s9", 12, 0).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(
+        store.idempotency_begin(2, "k", "s9", 12, 0).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
     // An abandoned claim can be claimed again; a stale one is taken over.
     assert_eq!(claim("a", "s", 10, 0).await, IdempotencyClaim::Claimed);
     store.idempotency_abandon(1, "a").await.unwrap();
@@ -158,15 +211,31 @@ both_backends!(api_keys_and_clock, |url: String| async move {
     let store = store(&url).await;
     assert_eq!(store.api_key_count("admin").await.unwrap(), 0);
     let mut tx = store.begin().await.unwrap();
-    let id = tx.api_key_insert("hash-1", "tsk_abc", "admin", 1).await.unwrap();
-    assert!(matches!(tx.api_key_insert("hash-1", "tsk_abc", "admin", 1).await, Err(StoreError::Conflict(_))));
+    let id = tx
+        .api_key_insert("hash-1", "tsk_abc", "admin", 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tx.api_key_insert("hash-1", "tsk_abc", "admin", 1).await,
+        Err(StoreError::Conflict(_))
+    ));
     drop(tx);
-    assert_eq!(store.api_key_by_hash("hash-1").await.unwrap(), None, "rolled back");
+    assert_eq!(
+        store.api_key_by_hash("hash-1").await.unwrap(),
+        None,
+        "rolled back"
+    );
     let mut tx = store.begin().await.unwrap();
-    let id2 = tx.api_key_insert("hash-1", "tsk_abc", "admin", 1).await.unwrap();
+    let id2 = tx
+        .api_key_insert("hash-1", "tsk_abc", "admin", 1)
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert!(id2 >= id);
-    assert_eq!(store.api_key_by_hash("hash-1").await.unwrap().unwrap().role, "admin");
+    assert_eq!(
+        store.api_key_by_hash("hash-1").await.unwrap().unwrap().role,
+        "admin"
+    );
     assert_eq!(store.api_key_count("admin").await.unwrap(), 1);
 
     assert_eq!(store.clock_get().await.unwrap(), None);
@@ -180,5 +249,8 @@ both_backends!(api_keys_and_clock, |url: String| async move {
 
 #[tokio::test]
 async fn an_unknown_url_is_refused() {
-    assert!(matches!(Store::connect("mysql://x").await, Err(StoreError::UnsupportedUrl(_))));
+    assert!(matches!(
+        Store::connect("mysql://x").await,
+        Err(StoreError::UnsupportedUrl(_))
+    ));
 }

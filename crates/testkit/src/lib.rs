@@ -31,7 +31,8 @@ fn random_suffix() -> String {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("TESSERA_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+    std::env::var("TESSERA_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
 impl TestDb {
@@ -39,8 +40,12 @@ impl TestDb {
     pub async fn new(backend: Backend) -> Option<TestDb> {
         match backend {
             Backend::Sqlite => {
-                let path = std::env::temp_dir().join(format!("tessera-test-{}.db", random_suffix()));
-                Some(TestDb { url: format!("sqlite://{}", path.display()), cleanup: Cleanup::File(path) })
+                let path =
+                    std::env::temp_dir().join(format!("tessera-test-{}.db", random_suffix()));
+                Some(TestDb {
+                    url: format!("sqlite://{}", path.display()),
+                    cleanup: Cleanup::File(path),
+                })
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url();
@@ -60,8 +65,13 @@ impl TestDb {
                     .await
                     .expect("create a test database");
                 let _ = conn.close().await;
-                let (base, _) = admin_url.rsplit_once('/').expect("a database URL has a path");
-                Some(TestDb { url: format!("{base}/{name}"), cleanup: Cleanup::Database { admin_url, name } })
+                let (base, _) = admin_url
+                    .rsplit_once('/')
+                    .expect("a database URL has a path");
+                Some(TestDb {
+                    url: format!("{base}/{name}"),
+                    cleanup: Cleanup::Database { admin_url, name },
+                })
             }
         }
     }
@@ -79,10 +89,16 @@ impl Drop for TestDb {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime, which cannot block on itself.
                 let _ = std::thread::spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .ok()?;
                     rt.block_on(async {
                         let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await.ok()
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut conn)
+                            .await
+                            .ok()
                     })
                 })
                 .join();
@@ -100,13 +116,17 @@ macro_rules! both_backends {
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn sqlite() {
-                let db = $crate::TestDb::new($crate::Backend::Sqlite).await.expect("SQLite is always there");
+                let db = $crate::TestDb::new($crate::Backend::Sqlite)
+                    .await
+                    .expect("SQLite is always there");
                 ($body)(db.url.clone()).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn postgres() {
-                let Some(db) = $crate::TestDb::new($crate::Backend::Postgres).await else { return };
+                let Some(db) = $crate::TestDb::new($crate::Backend::Postgres).await else {
+                    return;
+                };
                 ($body)(db.url.clone()).await;
             }
         }

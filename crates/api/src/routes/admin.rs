@@ -36,9 +36,15 @@ pub struct ClockView {
 #[utoipa::path(get, path = "/v1/admin/clock", tag = "admin", security(("api_key" = [])),
     responses((status = 200, body = ClockView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody)))]
-pub async fn get_clock(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ClockView>> {
+pub async fn get_clock(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ClockView>> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(ClockView { now: rfc3339(state.engine.now()), manual: state.engine.is_manual_clock() }))
+    Ok(Json(ClockView {
+        now: rfc3339(state.engine.now()),
+        manual: state.engine.is_manual_clock(),
+    }))
 }
 
 /// Moves the manual clock forward; the time-driven work that became due runs once.
@@ -57,9 +63,15 @@ pub async fn set_clock(
 ) -> ApiResult<Json<ClockView>> {
     caller.require(&[Role::Admin])?;
     let to: jiff::Timestamp = body.now.parse().map_err(|_| {
-        ApiError::new(ErrorCode::InvalidField, "now must be an RFC 3339 instant such as 2026-12-01T00:00:00Z")
-            .with_field("now")
+        ApiError::new(
+            ErrorCode::InvalidField,
+            "now must be an RFC 3339 instant such as 2026-12-01T00:00:00Z",
+        )
+        .with_field("now")
     })?;
     let now = state.engine.advance_clock(to).await?;
-    Ok(Json(ClockView { now: rfc3339(now), manual: true }))
+    Ok(Json(ClockView {
+        now: rfc3339(now),
+        manual: true,
+    }))
 }

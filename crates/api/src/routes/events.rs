@@ -1,7 +1,10 @@
 //! Event intake (one event, or a batch of up to 1,000) and a member's event list.
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{encode_cursor, parse_json, read_body, require_content_type, Caller, EventPage, BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX};
+use crate::extract::{
+    encode_cursor, parse_json, read_body, require_content_type, Caller, EventPage,
+    BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX,
+};
 use crate::routes::{rfc3339, MemberPath};
 use crate::AppState;
 use axum::extract::{Request, State};
@@ -10,11 +13,15 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tessera_domain::event::{ActivityKind, Event, EventBody, OrderLine, OrderPaid, OrderRefund, RefundLine};
+use tessera_domain::event::{
+    ActivityKind, Event, EventBody, OrderLine, OrderPaid, OrderRefund, RefundLine,
+};
 use tessera_domain::limits::BATCH_ITEMS_MAX;
-use tessera_domain::{ActivityName, AmountMinor, Category, EventId, ExternalId, FieldError, OrderId, Sku, Tag};
-use tessera_engine::{IngestItem, IngestOutcome, Role};
+use tessera_domain::{
+    ActivityName, AmountMinor, Category, EventId, ExternalId, FieldError, OrderId, Sku, Tag,
+};
 use tessera_engine::EventRow;
+use tessera_engine::{IngestItem, IngestOutcome, Role};
 use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
@@ -145,7 +152,11 @@ fn amount(value: i64, field: &str) -> Result<AmountMinor, FieldError> {
     AmountMinor::parse(value).map_err(|e| e.within(field))
 }
 
-fn text<T>(parse: fn(String) -> Result<T, FieldError>, value: &str, field: &str) -> Result<T, FieldError> {
+fn text<T>(
+    parse: fn(String) -> Result<T, FieldError>,
+    value: &str,
+    field: &str,
+) -> Result<T, FieldError> {
     parse(value.to_owned()).map_err(|e| e.within(field))
 }
 
@@ -154,19 +165,48 @@ impl EventIn {
     /// that the same instant written two ways is the same body.
     fn parse(mut self) -> Result<(Event, EventIn), FieldError> {
         let (id, member_id, occurred_at) = match &mut self {
-            EventIn::OrderPaid { id, member_id, occurred_at, .. }
-            | EventIn::OrderCompleted { id, member_id, occurred_at, .. }
-            | EventIn::OrderRefunded { id, member_id, occurred_at, .. }
-            | EventIn::Activity { id, member_id, occurred_at, .. } => (id.clone(), member_id.clone(), occurred_at),
+            EventIn::OrderPaid {
+                id,
+                member_id,
+                occurred_at,
+                ..
+            }
+            | EventIn::OrderCompleted {
+                id,
+                member_id,
+                occurred_at,
+                ..
+            }
+            | EventIn::OrderRefunded {
+                id,
+                member_id,
+                occurred_at,
+                ..
+            }
+            | EventIn::Activity {
+                id,
+                member_id,
+                occurred_at,
+                ..
+            } => (id.clone(), member_id.clone(), occurred_at),
         };
         let instant: jiff::Timestamp = occurred_at.parse().map_err(|_| {
-            FieldError::invalid("occurred_at", "must be an RFC 3339 instant such as 2026-11-23T10:00:00+08:00")
+            FieldError::invalid(
+                "occurred_at",
+                "must be an RFC 3339 instant such as 2026-11-23T10:00:00+08:00",
+            )
         })?;
         *occurred_at = instant.to_string();
         let id = text(EventId::parse, &id, "id")?;
         let member = text(ExternalId::parse, &member_id, "member_id")?;
         let body = match &self {
-            EventIn::OrderPaid { order_id, lines, shipping_minor, total_minor, .. } => {
+            EventIn::OrderPaid {
+                order_id,
+                lines,
+                shipping_minor,
+                total_minor,
+                ..
+            } => {
                 let lines = lines
                     .iter()
                     .enumerate()
@@ -193,13 +233,17 @@ impl EventIn {
                     amount(*total_minor, "total_minor")?,
                 )?)
             }
-            EventIn::OrderCompleted { order_id, .. } => {
-                EventBody::OrderCompleted { order_id: text(OrderId::parse, order_id, "order_id")? }
-            }
-            EventIn::OrderRefunded { order_id, refund, .. } => {
+            EventIn::OrderCompleted { order_id, .. } => EventBody::OrderCompleted {
+                order_id: text(OrderId::parse, order_id, "order_id")?,
+            },
+            EventIn::OrderRefunded {
+                order_id, refund, ..
+            } => {
                 let (lines, amount_minor) = match refund {
                     RefundIn::Lines(RefundByLines { lines }) => (Some(lines), None),
-                    RefundIn::Amount(RefundByAmount { amount_minor }) => (None, Some(*amount_minor)),
+                    RefundIn::Amount(RefundByAmount { amount_minor }) => {
+                        (None, Some(*amount_minor))
+                    }
                 };
                 let lines = lines
                     .map(|lines| {
@@ -213,9 +257,14 @@ impl EventIn {
                             .collect::<Result<Vec<_>, FieldError>>()
                     })
                     .transpose()?;
-                let amount_minor = amount_minor.map(|a| amount(a, "refund.amount_minor")).transpose()?;
+                let amount_minor = amount_minor
+                    .map(|a| amount(a, "refund.amount_minor"))
+                    .transpose()?;
                 let order_id = text(OrderId::parse, order_id, "order_id")?;
-                EventBody::OrderRefunded(OrderRefund::new(order_id, lines, amount_minor).map_err(|e| e.within("refund"))?)
+                EventBody::OrderRefunded(
+                    OrderRefund::new(order_id, lines, amount_minor)
+                        .map_err(|e| e.within("refund"))?,
+                )
             }
             EventIn::Activity { activity, .. } => EventBody::Activity(match activity.as_str() {
                 "review" => ActivityKind::Review,
@@ -224,7 +273,15 @@ impl EventIn {
                 other => ActivityKind::Custom(text(ActivityName::parse, other, "activity")?),
             }),
         };
-        Ok((Event { id, member, occurred_at: instant, body }, self))
+        Ok((
+            Event {
+                id,
+                member,
+                occurred_at: instant,
+                body,
+            },
+            self,
+        ))
     }
 }
 
@@ -242,9 +299,15 @@ impl EventView {
     fn of(row: &EventRow) -> Result<EventView, ApiError> {
         let event: EventIn = serde_json::from_str(&row.body).map_err(|e| {
             tracing::error!(event_id = %row.event_id, error = %e, "stored event does not parse");
-            ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause")
+            ApiError::new(
+                ErrorCode::Internal,
+                "internal error; the server log has the cause",
+            )
         })?;
-        Ok(EventView { received_at: rfc3339(tessera_engine::clock::from_us(row.received_at_us)), event })
+        Ok(EventView {
+            received_at: rfc3339(tessera_engine::clock::from_us(row.received_at_us)),
+            event,
+        })
     }
 }
 
@@ -252,9 +315,15 @@ fn prepare(value: EventIn) -> Result<IngestItem, ApiError> {
     let (event, canonical) = value.parse()?;
     let canonical_json = serde_json::to_string(&canonical).map_err(|e| {
         tracing::error!(error = %e, "an event does not serialize");
-        ApiError::new(ErrorCode::Internal, "internal error; the server log has the cause")
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the cause",
+        )
     })?;
-    Ok(IngestItem { event, canonical_json })
+    Ok(IngestItem {
+        event,
+        canonical_json,
+    })
 }
 
 fn outcome_response(outcome: IngestOutcome) -> Result<(StatusCode, EventView), ApiError> {
@@ -275,13 +344,19 @@ fn outcome_response(outcome: IngestOutcome) -> Result<(StatusCode, EventView), A
         (status = 404, description = "member_not_found", body = ErrorBody),
         (status = 409, description = "event_conflict, member_closed, idempotency_conflict", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn post_event(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<(StatusCode, Json<EventView>)> {
+pub async fn post_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<(StatusCode, Json<EventView>)> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
     let bytes = read_body(req, BODY_BYTES_MAX).await?;
     let item = prepare(parse_json::<EventIn>(&bytes)?)?;
     let mut outcomes = state.engine.ingest(std::slice::from_ref(&item)).await?;
-    let outcome = outcomes.pop().ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))??;
+    let outcome = outcomes
+        .pop()
+        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))??;
     let (status, view) = outcome_response(outcome)?;
     Ok((status, Json(view)))
 }
@@ -322,7 +397,11 @@ pub struct BatchResult {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, description = "idempotency_conflict", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn post_batch(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<BatchResult>> {
+pub async fn post_batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Json<BatchResult>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
     let bytes = read_body(req, BATCH_BODY_BYTES_MAX).await?;
@@ -330,12 +409,18 @@ pub async fn post_batch(State(state): State<AppState>, caller: Caller, req: Requ
     if batch.events.len() > BATCH_ITEMS_MAX {
         return Err(ApiError::new(
             ErrorCode::BatchTooLarge,
-            format!("a batch has at most {BATCH_ITEMS_MAX} events; this one has {}", batch.events.len()),
+            format!(
+                "a batch has at most {BATCH_ITEMS_MAX} events; this one has {}",
+                batch.events.len()
+            ),
         )
         .with_field("events"));
     }
     if batch.events.is_empty() {
-        return Err(ApiError::new(ErrorCode::InvalidField, "a batch has at least one event").with_field("events"));
+        return Err(
+            ApiError::new(ErrorCode::InvalidField, "a batch has at least one event")
+                .with_field("events"),
+        );
     }
     let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(batch.events.len());
     let mut items = Vec::new();
@@ -356,7 +441,12 @@ pub async fn post_batch(State(state): State<AppState>, caller: Caller, req: Requ
     let outcomes = state.engine.ingest(&items).await?;
     for (index, outcome) in positions.into_iter().zip(outcomes) {
         let result = match outcome.map_err(ApiError::from).and_then(outcome_response) {
-            Ok((status, view)) => BatchItemResult { index, status: status.as_u16(), event: Some(view), error: None },
+            Ok((status, view)) => BatchItemResult {
+                index,
+                status: status.as_u16(),
+                event: Some(view),
+                error: None,
+            },
             Err(e) => item_error(index, e),
         };
         results[index] = Some(result);
@@ -372,7 +462,12 @@ pub async fn post_batch(State(state): State<AppState>, caller: Caller, req: Requ
 }
 
 fn item_error(index: usize, e: ApiError) -> BatchItemResult {
-    BatchItemResult { index, status: e.code.status().as_u16(), event: None, error: Some(e.body().error) }
+    BatchItemResult {
+        index,
+        status: e.code.status().as_u16(),
+        event: None,
+        error: Some(e.body().error),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -397,8 +492,13 @@ pub async fn list_events(
     EventPage(page): EventPage,
 ) -> ApiResult<Json<EventList>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let (rows, next) = state.engine.member_events(&external_id, page.after.unwrap_or(0), page.limit).await?;
+    let (rows, next) = state
+        .engine
+        .member_events(&external_id, page.after.unwrap_or(0), page.limit)
+        .await?;
     let items = rows.iter().map(EventView::of).collect::<Result<_, _>>()?;
-    Ok(Json(EventList { items, next_cursor: next.map(|seq| encode_cursor("e", seq)) }))
+    Ok(Json(EventList {
+        items,
+        next_cursor: next.map(|seq| encode_cursor("e", seq)),
+    }))
 }
-

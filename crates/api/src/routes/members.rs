@@ -16,7 +16,10 @@ use utoipa::ToSchema;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/members", post(create_member))
-        .route("/v1/members/{external_id}", get(get_member).patch(patch_member))
+        .route(
+            "/v1/members/{external_id}",
+            get(get_member).patch(patch_member),
+        )
         .route("/v1/members/{external_id}/close", post(close_member))
 }
 
@@ -108,7 +111,10 @@ pub async fn create_member(
         .map(ReferralCode::parse)
         .transpose()
         .map_err(|e| e.within("referral_code"))?;
-    let member = state.engine.create_member(&external_id, &attributes, referral.as_ref()).await?;
+    let member = state
+        .engine
+        .create_member(&external_id, &attributes, referral.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(member.into())))
 }
 
@@ -151,7 +157,9 @@ pub async fn patch_member(
             PatchStatus::Frozen => MemberStatus::Frozen,
         }),
     };
-    Ok(Json(state.engine.patch_member(&external_id, patch).await?.into()))
+    Ok(Json(
+        state.engine.patch_member(&external_id, patch).await?.into(),
+    ))
 }
 
 /// Closes a member's account: attributes are erased, history is kept.

@@ -21,9 +21,14 @@ impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("external_id"))?;
-        ExternalId::parse(raw).map(MemberPath).map_err(|e| ApiError::from(e.within("external_id")))
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| {
+                    ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("external_id")
+                })?;
+        ExternalId::parse(raw)
+            .map(MemberPath)
+            .map_err(|e| ApiError::from(e.within("external_id")))
     }
 }

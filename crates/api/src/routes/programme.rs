@@ -92,7 +92,10 @@ impl ProgrammeView {
     responses((status = 200, body = ProgrammeView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 409, description = "programme_missing", body = crate::error::ErrorBody)))]
-pub async fn get_programme(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ProgrammeView>> {
+pub async fn get_programme(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ProgrammeView>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     Ok(Json(ProgrammeView::of(&*state.engine.programme()?)))
 }
@@ -105,11 +108,19 @@ pub async fn get_programme(State(state): State<AppState>, caller: Caller) -> Api
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody),
         (status = 422, description = "programme_invalid", body = crate::error::ErrorBody)))]
-pub async fn put_programme(State(state): State<AppState>, caller: Caller, req: Request) -> ApiResult<Json<ProgrammeView>> {
+pub async fn put_programme(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Json<ProgrammeView>> {
     caller.require(&[Role::Admin])?;
     let bytes = read_body(req, PROGRAMME_BYTES_MAX).await?;
-    let source = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::new(ErrorCode::ProgrammeInvalid, "the programme file is not UTF-8"))?;
+    let source = std::str::from_utf8(&bytes).map_err(|_| {
+        ApiError::new(
+            ErrorCode::ProgrammeInvalid,
+            "the programme file is not UTF-8",
+        )
+    })?;
     let (active, _created) = state.engine.put_programme(source).await?;
     Ok(Json(ProgrammeView::of(&active)))
 }
@@ -142,7 +153,10 @@ pub async fn list_versions(
     VersionPage(page): VersionPage,
 ) -> ApiResult<Json<VersionList>> {
     caller.require(&[Role::Admin])?;
-    let mut rows = state.engine.programme_versions(page.after, page.limit + 1).await?;
+    let mut rows = state
+        .engine
+        .programme_versions(page.after, page.limit + 1)
+        .await?;
     let next_cursor = if rows.len() > page.limit as usize {
         rows.truncate(page.limit as usize);
         rows.last().map(|r| encode_cursor("v", r.version))

@@ -47,7 +47,10 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], super::super::metrics_handle().render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        super::super::metrics_handle().render(),
+    )
 }
 
 /// This document.
@@ -64,6 +67,12 @@ pub async fn route_not_found() -> ApiError {
 pub async fn method_not_allowed() -> impl IntoResponse {
     (
         StatusCode::METHOD_NOT_ALLOWED,
-        Json(ApiError::new(ErrorCode::MethodNotAllowed, "this route does not take this method").body()),
+        Json(
+            ApiError::new(
+                ErrorCode::MethodNotAllowed,
+                "this route does not take this method",
+            )
+            .body(),
+        ),
     )
 }

@@ -6,16 +6,46 @@ async fn roles_open_only_their_routes() {
     let app = TestApp::sqlite().await;
     app.add_member("u1").await;
     let source = DEMO.replace("Tessera demo shop", "Renamed");
-    assert_eq!(app.put_programme(&app.storefront, &source).await.code(), "forbidden");
-    assert_eq!(app.call("GET", "/v1/programme", None).await.body["name"], "Tessera demo shop");
+    assert_eq!(
+        app.put_programme(&app.storefront, &source).await.code(),
+        "forbidden"
+    );
+    assert_eq!(
+        app.call("GET", "/v1/programme", None).await.body["name"],
+        "Tessera demo shop"
+    );
     for path in ["/v1/members/u1", "/v1/members/u1/events", "/v1/programme"] {
-        assert_eq!(app.call_as(&app.partner, "GET", path, None).await.code(), "forbidden", "{path}");
+        assert_eq!(
+            app.call_as(&app.partner, "GET", path, None).await.code(),
+            "forbidden",
+            "{path}"
+        );
     }
     // The storefront reads members and sends events; only an admin changes a member.
-    assert_eq!(app.call_as(&app.storefront, "GET", "/v1/members/u1", None).await.status, 200);
-    assert_eq!(app.call_as(&app.storefront, "POST", "/v1/events", Some(paid("e1", "u1"))).await.status, 201);
+    assert_eq!(
+        app.call_as(&app.storefront, "GET", "/v1/members/u1", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.call_as(
+            &app.storefront,
+            "POST",
+            "/v1/events",
+            Some(paid("e1", "u1"))
+        )
+        .await
+        .status,
+        201
+    );
     let patch = Some(json!({"status": "frozen"}));
-    assert_eq!(app.call_as(&app.storefront, "PATCH", "/v1/members/u1", patch.clone()).await.code(), "forbidden");
+    assert_eq!(
+        app.call_as(&app.storefront, "PATCH", "/v1/members/u1", patch.clone())
+            .await
+            .code(),
+        "forbidden"
+    );
     assert_eq!(app.call("PATCH", "/v1/members/u1", patch).await.status, 200);
     assert_eq!(app.put_programme(&app.admin, &source).await.status, 200);
 }
@@ -30,7 +60,10 @@ async fn keys_are_stored_hashed() {
     for key in [&app.admin, &app.storefront, &app.partner] {
         let secret = key.trim_start_matches("tsk_").as_bytes();
         let found = |hay: &[u8]| hay.windows(secret.len()).any(|w| w == secret);
-        assert!(!found(&bytes) && !found(&wal), "a key is stored in clear text");
+        assert!(
+            !found(&bytes) && !found(&wal),
+            "a key is stored in clear text"
+        );
     }
 }
 
@@ -49,5 +82,10 @@ async fn public_routes_need_no_key() {
         "{}",
         metrics.text
     );
-    assert!(metrics.text.contains("tessera_http_request_duration_seconds_bucket"), "latency histogram");
+    assert!(
+        metrics
+            .text
+            .contains("tessera_http_request_duration_seconds_bucket"),
+        "latency histogram"
+    );
 }

@@ -27,7 +27,14 @@ struct Case {
     code: &'static str,
 }
 
-fn case(name: &'static str, method: &'static str, path: &str, body: impl Into<String>, status: u16, code: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    method: &'static str,
+    path: &str,
+    body: impl Into<String>,
+    status: u16,
+    code: &'static str,
+) -> Case {
     Case {
         name,
         key: Key::Admin,
@@ -64,10 +71,19 @@ fn event_with(change: impl FnOnce(&mut serde_json::Value)) -> String {
 
 fn cases() -> Vec<Case> {
     let long_id = "x".repeat(129);
-    let big_attributes = json!({"external_id": "big", "attributes": {"s": "x".repeat(17 * 1024)}}).to_string();
-    let huge_body = format!("{{\"external_id\":\"h\",\"attributes\":{{\"s\":\"{}\"}}}}", "x".repeat(300 * 1024));
-    let batch = |n: usize| json!({"events": (0..n).map(|i| paid(&format!("b{i}"), "u1")).collect::<Vec<_>>()}).to_string();
-    let activity = |name: &str| json!({"id": "a-new", "type": "activity", "member_id": "u1", "occurred_at": START, "activity": name}).to_string();
+    let big_attributes =
+        json!({"external_id": "big", "attributes": {"s": "x".repeat(17 * 1024)}}).to_string();
+    let huge_body = format!(
+        "{{\"external_id\":\"h\",\"attributes\":{{\"s\":\"{}\"}}}}",
+        "x".repeat(300 * 1024)
+    );
+    let batch = |n: usize| {
+        json!({"events": (0..n).map(|i| paid(&format!("b{i}"), "u1")).collect::<Vec<_>>()})
+            .to_string()
+    };
+    let activity = |name: &str| {
+        json!({"id": "a-new", "type": "activity", "member_id": "u1", "occurred_at": START, "activity": name}).to_string()
+    };
     vec![
         case("malformed JSON", "POST", "/v1/members", "{", 400, "malformed_json"),
         case("trailing garbage", "POST", "/v1/members", r#"{"external_id":"x"} x"#, 400, "malformed_json"),
@@ -137,10 +153,25 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn every_bad_request_gets_its_code_and_changes_nothing() {
     let app = TestApp::sqlite().await;
-    app.call("POST", "/v1/members", Some(json!({"external_id": "u1", "attributes": {"city": "Beijing"}}))).await;
-    assert_eq!(app.call("POST", "/v1/events", Some(paid("e1", "u1"))).await.status, 201);
+    app.call(
+        "POST",
+        "/v1/members",
+        Some(json!({"external_id": "u1", "attributes": {"city": "Beijing"}})),
+    )
+    .await;
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(paid("e1", "u1")))
+            .await
+            .status,
+        201
+    );
     app.add_member("gone").await;
-    assert_eq!(app.call("POST", "/v1/members/gone/close", None).await.status, 200);
+    assert_eq!(
+        app.call("POST", "/v1/members/gone/close", None)
+            .await
+            .status,
+        200
+    );
     let first = app
         .send(
             Request::post("/v1/members")
@@ -175,13 +206,41 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
         for (name, value) in &c.headers {
             req = req.header(*name, value);
         }
-        let reply = app.send(req.body(Body::from(c.body.clone())).unwrap()).await;
-        assert_eq!(reply.status.as_u16(), c.status, "{}: {}", c.name, reply.text);
+        let reply = app
+            .send(req.body(Body::from(c.body.clone())).unwrap())
+            .await;
+        assert_eq!(
+            reply.status.as_u16(),
+            c.status,
+            "{}: {}",
+            c.name,
+            reply.text
+        );
         assert_eq!(reply.code(), c.code, "{}: {}", c.name, reply.text);
-        assert!(reply.body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{}", c.name);
-        assert_eq!(app.counts().await, counts_before, "{} changed a table", c.name);
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{}",
+            c.name
+        );
+        assert_eq!(
+            app.counts().await,
+            counts_before,
+            "{} changed a table",
+            c.name
+        );
     }
-    assert_eq!(app.call("GET", "/v1/members/u1", None).await.body, member_before);
-    assert_eq!(app.call("GET", "/v1/members/u1/events", None).await.body, events_before);
-    assert_eq!(app.call("GET", "/v1/programme", None).await.body, programme_before);
+    assert_eq!(
+        app.call("GET", "/v1/members/u1", None).await.body,
+        member_before
+    );
+    assert_eq!(
+        app.call("GET", "/v1/members/u1/events", None).await.body,
+        events_before
+    );
+    assert_eq!(
+        app.call("GET", "/v1/programme", None).await.body,
+        programme_before
+    );
 }

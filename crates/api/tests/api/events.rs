@@ -5,13 +5,18 @@ use tessera_store::Table;
 use tessera_testkit::Backend;
 
 async fn one_event_posted_32_times_at_once_is_stored_once(backend: Backend) {
-    let Some(app) = TestApp::on(backend).await else { return };
+    let Some(app) = TestApp::on(backend).await else {
+        return;
+    };
     app.add_member("u1").await;
     let app = Arc::new(app);
     let tasks: Vec<_> = (0..32)
         .map(|_| {
             let app = app.clone();
-            tokio::spawn(async move { app.call("POST", "/v1/events", Some(paid("e-same", "u1"))).await })
+            tokio::spawn(async move {
+                app.call("POST", "/v1/events", Some(paid("e-same", "u1")))
+                    .await
+            })
         })
         .collect();
     let mut replies = Vec::new();
@@ -20,8 +25,16 @@ async fn one_event_posted_32_times_at_once_is_stored_once(backend: Backend) {
     }
     let created = replies.iter().filter(|r| r.status == 201).count();
     let repeated = replies.iter().filter(|r| r.status == 200).count();
-    assert_eq!((created, repeated), (1, 31), "{:?}", replies.iter().map(|r| &r.text).collect::<Vec<_>>());
-    assert!(replies.iter().all(|r| r.body == replies[0].body), "every answer is the first result");
+    assert_eq!(
+        (created, repeated),
+        (1, 31),
+        "{:?}",
+        replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(
+        replies.iter().all(|r| r.body == replies[0].body),
+        "every answer is the first result"
+    );
     assert_eq!(app.store.count(Table::Events).await.unwrap(), 1);
 }
 
@@ -72,10 +85,24 @@ async fn a_batch_answers_each_item_and_pages_list_them() {
     items.push(paid("x", "nobody")); // an unknown member
     items.push(json!({"id": "broken"})); // no type
     items.push(paid("e1", "u1")); // a duplicate within the batch
-    let r = app.call("POST", "/v1/events/batch", Some(json!({ "events": items }))).await;
+    let r = app
+        .call("POST", "/v1/events/batch", Some(json!({ "events": items })))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!((r.body["accepted"].as_u64(), r.body["duplicates"].as_u64(), r.body["rejected"].as_u64()), (Some(5), Some(2), Some(2)));
-    let statuses: Vec<_> = r.body["results"].as_array().unwrap().iter().map(|i| i["status"].as_u64().unwrap()).collect();
+    assert_eq!(
+        (
+            r.body["accepted"].as_u64(),
+            r.body["duplicates"].as_u64(),
+            r.body["rejected"].as_u64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    let statuses: Vec<_> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"].as_u64().unwrap())
+        .collect();
     assert_eq!(statuses, [201, 201, 201, 201, 201, 200, 404, 422, 200]);
     assert_eq!(r.body["results"][6]["error"]["code"], "member_not_found");
 

@@ -37,7 +37,9 @@ pub const START: &str = "2026-11-23T00:00:00Z";
 
 impl TestApp {
     pub async fn sqlite() -> TestApp {
-        Self::on(Backend::Sqlite).await.expect("SQLite is always there")
+        Self::on(Backend::Sqlite)
+            .await
+            .expect("SQLite is always there")
     }
 
     /// A fresh app on `backend` with a manual clock at `START` and the demo programme;
@@ -47,22 +49,46 @@ impl TestApp {
         let store = Store::connect(&db.url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
-        let engine = Arc::new(Engine::start(store.clone(), clock, Some(DEMO)).await.expect("engine starts"));
+        let engine = Arc::new(
+            Engine::start(store.clone(), clock, Some(DEMO))
+                .await
+                .expect("engine starts"),
+        );
         let admin = engine.create_key(Role::Admin).await.unwrap();
         let storefront = engine.create_key(Role::Storefront).await.unwrap();
         let partner = engine.create_key(Role::Partner).await.unwrap();
         let router = tessera_api::app(engine.clone());
-        Some(TestApp { router, store, admin, storefront, partner, url: db.url.clone(), _db: db })
+        Some(TestApp {
+            router,
+            store,
+            admin,
+            storefront,
+            partner,
+            url: db.url.clone(),
+            _db: db,
+        })
     }
 
     pub async fn send(&self, req: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(req).await.expect("the router never fails");
+        let response = self
+            .router
+            .clone()
+            .oneshot(req)
+            .await
+            .expect("the router never fails");
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, body, text, headers }
+        Reply {
+            status,
+            body,
+            text,
+            headers,
+        }
     }
 
     /// A JSON request with the admin key.
@@ -71,7 +97,10 @@ impl TestApp {
     }
 
     pub async fn call_as(&self, key: &str, method: &str, path: &str, body: Option<Value>) -> Reply {
-        let mut req = Request::builder().method(method).uri(path).header("authorization", format!("Bearer {key}"));
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {key}"));
         let body = match body {
             Some(v) => {
                 req = req.header("content-type", "application/json");
@@ -94,14 +123,25 @@ impl TestApp {
     }
 
     pub async fn add_member(&self, external_id: &str) {
-        let r = self.call("POST", "/v1/members", Some(serde_json::json!({ "external_id": external_id }))).await;
+        let r = self
+            .call(
+                "POST",
+                "/v1/members",
+                Some(serde_json::json!({ "external_id": external_id })),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
 
     /// Row counts of every table a request could change.
     pub async fn counts(&self) -> Vec<i64> {
         let mut counts = Vec::new();
-        for table in [Table::Members, Table::Events, Table::ProgrammeVersions, Table::ApiKeys] {
+        for table in [
+            Table::Members,
+            Table::Events,
+            Table::ProgrammeVersions,
+            Table::ApiKeys,
+        ] {
             counts.push(self.store.count(table).await.unwrap());
         }
         counts

@@ -23,9 +23,18 @@ async fn the_same_key_and_body_replay_the_first_answer() {
     assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
     let other = app.send(post(&app, "k1", r#"{"external_id":"u2"}"#)).await;
     assert_eq!(other.code(), "idempotency_conflict");
-    assert_eq!(app.call("GET", "/v1/members/u2", None).await.code(), "member_not_found");
+    assert_eq!(
+        app.call("GET", "/v1/members/u2", None).await.code(),
+        "member_not_found"
+    );
     // Without the key, the same body is a new request and meets the duplicate.
-    let plain = app.call("POST", "/v1/members", Some(serde_json::json!({"external_id": "u1"}))).await;
+    let plain = app
+        .call(
+            "POST",
+            "/v1/members",
+            Some(serde_json::json!({"external_id": "u1"})),
+        )
+        .await;
     assert_eq!(plain.code(), "member_exists");
 }
 

@@ -10,28 +10,58 @@ async fn a_member_lives_and_closes() {
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["status"], "active");
     assert_eq!(created.body["referred_by"], "FRIEND1");
-    assert_eq!(app.call("GET", "/v1/members/u1", None).await.body, created.body);
+    assert_eq!(
+        app.call("GET", "/v1/members/u1", None).await.body,
+        created.body
+    );
 
     let patched = app
-        .call("PATCH", "/v1/members/u1", Some(json!({"attributes": {"city": null, "vip": {"level": 2}}, "status": "frozen"})))
+        .call(
+            "PATCH",
+            "/v1/members/u1",
+            Some(json!({"attributes": {"city": null, "vip": {"level": 2}}, "status": "frozen"})),
+        )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.text);
-    assert_eq!(patched.body["attributes"], json!({"vip": {"since": 2020, "level": 2}}));
+    assert_eq!(
+        patched.body["attributes"],
+        json!({"vip": {"since": 2020, "level": 2}})
+    );
     assert_eq!(patched.body["status"], "frozen");
 
-    assert_eq!(app.call("POST", "/v1/events", Some(paid("e1", "u1"))).await.status, 201);
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(paid("e1", "u1")))
+            .await
+            .status,
+        201
+    );
     let closed = app.call("POST", "/v1/members/u1/close", None).await;
     assert_eq!(closed.body["status"], "closed");
     assert_eq!(closed.body["attributes"], json!({}));
     assert_eq!(closed.body["closed_at"], START);
     // Closing again changes nothing; the history stays, and so does a refund's way in.
-    assert_eq!(app.call("POST", "/v1/members/u1/close", None).await.body, closed.body);
+    assert_eq!(
+        app.call("POST", "/v1/members/u1/close", None).await.body,
+        closed.body
+    );
     let repeat = app.call("POST", "/v1/events", Some(paid("e1", "u1"))).await;
-    assert_eq!(repeat.status, 200, "a repeat after closing is still the first result: {}", repeat.text);
-    assert_eq!(app.call("POST", "/v1/events", Some(paid("e2", "u1"))).await.code(), "member_closed");
+    assert_eq!(
+        repeat.status, 200,
+        "a repeat after closing is still the first result: {}",
+        repeat.text
+    );
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(paid("e2", "u1")))
+            .await
+            .code(),
+        "member_closed"
+    );
     let events = app.call("GET", "/v1/members/u1/events", None).await;
     assert_eq!(events.body["items"].as_array().unwrap().len(), 1);
     let refund = json!({"id": "r1", "type": "order.refunded", "member_id": "u1", "occurred_at": START,
         "order_id": "o-e1", "refund": {"amount_minor": 1000}});
-    assert_eq!(app.call("POST", "/v1/events", Some(refund)).await.status, 201);
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(refund)).await.status,
+        201
+    );
 }

@@ -32,7 +32,10 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
             listed.insert((method.clone(), path.clone()));
         }
     }
-    let expected: BTreeSet<_> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
     assert_eq!(listed, expected);
     // Every listed route answers something other than route_not_found.
     for (method, path) in ROUTES {
@@ -54,8 +57,17 @@ fn the_error_table_in_the_docs_matches_the_code() {
     let docs = include_str!("../../../../docs/ERRORS.md");
     let mut numbers = BTreeSet::new();
     for code in ErrorCode::ALL {
-        let row = format!("| {} | `{}` | {} |", code.number(), code.as_str(), code.status().as_u16());
+        let row = format!(
+            "| {} | `{}` | {} |",
+            code.number(),
+            code.as_str(),
+            code.status().as_u16()
+        );
         assert!(docs.contains(&row), "docs/ERRORS.md lacks the row `{row}`");
-        assert!(numbers.insert(code.number()), "number {} is used twice", code.number());
+        assert!(
+            numbers.insert(code.number()),
+            "number {} is used twice",
+            code.number()
+        );
     }
 }

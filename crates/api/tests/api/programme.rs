@@ -24,9 +24,19 @@ async fn bad_files_are_refused_with_line_and_field_and_the_running_version_stays
         let detail = &r.body["error"]["details"][0];
         assert_eq!(detail["line"], *line, "{what}: {}", r.text);
         assert_eq!(detail["field"], *field, "{what}: {}", r.text);
-        assert_eq!(app.call("GET", "/v1/programme", None).await.body, before, "{what}: the running version changed");
+        assert_eq!(
+            app.call("GET", "/v1/programme", None).await.body,
+            before,
+            "{what}: the running version changed"
+        );
     }
-    assert_eq!(app.call("GET", "/v1/programme/versions", None).await.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        app.call("GET", "/v1/programme/versions", None).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -34,7 +44,12 @@ async fn accepted_versions_are_numbered_and_kept() {
     let app = TestApp::sqlite().await;
     let v2 = DEMO.replace("Tessera demo shop", "Second");
     let r = app.put_programme(&app.admin, &v2).await;
-    assert_eq!((r.status.as_u16(), r.body["version"].as_i64()), (200, Some(2)), "{}", r.text);
+    assert_eq!(
+        (r.status.as_u16(), r.body["version"].as_i64()),
+        (200, Some(2)),
+        "{}",
+        r.text
+    );
     assert_eq!(r.body["name"], "Second");
     assert_eq!(r.body["currency"], "CNY");
     assert_eq!(r.body["minor_units"], 2);
@@ -42,11 +57,24 @@ async fn accepted_versions_are_numbered_and_kept() {
     assert_eq!(app.put_programme(&app.admin, &v2).await.body["version"], 2);
     let v3 = DEMO.replace("Tessera demo shop", "Third");
     assert_eq!(app.put_programme(&app.admin, &v3).await.body["version"], 3);
-    let page = app.call("GET", "/v1/programme/versions?limit=2", None).await;
-    let versions: Vec<_> = page.body["items"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let page = app
+        .call("GET", "/v1/programme/versions?limit=2", None)
+        .await;
+    let versions: Vec<_> = page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(versions, [3, 2]);
     let cursor = page.body["next_cursor"].as_str().unwrap();
-    let rest = app.call("GET", &format!("/v1/programme/versions?limit=2&cursor={cursor}"), None).await;
+    let rest = app
+        .call(
+            "GET",
+            &format!("/v1/programme/versions?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
     assert_eq!(rest.body["items"][0]["version"], 1);
     assert!(rest.body["next_cursor"].is_null());
 }

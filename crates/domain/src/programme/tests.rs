@@ -9,7 +9,10 @@ fn demo_programme_parses() {
     assert_eq!(p.currency.minor_units(), 2);
     assert_eq!(p.timezone_name, "Asia/Shanghai");
     assert_eq!(p.segments.len(), 2);
-    assert_eq!(p.custom_activity("live_stream_watched").unwrap().segment, Some(1));
+    assert_eq!(
+        p.custom_activity("live_stream_watched").unwrap().segment,
+        Some(1)
+    );
 }
 
 /// Each bad file, and the one issue it must raise: (line, field, part of the reason).
@@ -31,7 +34,9 @@ fn bad_programmes_are_refused_with_line_and_field() {
         ("syntax error", format!("{base}[[segments]\n"), 4, "", ""),
     ];
     for (what, source, line, field, reason) in cases {
-        let issues = Programme::parse(source).err().unwrap_or_else(|| panic!("{what}: accepted"));
+        let issues = Programme::parse(source)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
         let issue = &issues[0];
         assert_eq!(issue.line, *line, "{what}: {issue}");
         assert_eq!(issue.field, *field, "{what}: {issue}");
