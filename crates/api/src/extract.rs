@@ -161,8 +161,9 @@ fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
 }
 
 impl Page {
-    fn from_query(query: Option<&str>, cursor_kind: &str) -> Result<Page, ApiError> {
-        let q: PageQuery = serde_urlencoded_lite(query.unwrap_or(""))?;
+    fn from_uri(uri: &axum::http::Uri, cursor_kind: &str) -> Result<Page, ApiError> {
+        let axum::extract::Query(q) = axum::extract::Query::<PageQuery>::try_from_uri(uri)
+            .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
         let limit = match q.limit {
             None => PAGE_SIZE_DEFAULT,
             Some(raw) => match raw.parse::<u32>() {
@@ -193,16 +194,6 @@ impl Page {
     }
 }
 
-fn serde_urlencoded_lite<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    axum::extract::Query::<T>::try_from_uri(
-        &format!("/?{query}")
-            .parse()
-            .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "malformed query string"))?,
-    )
-    .map(|q| q.0)
-    .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))
-}
-
 /// A page of events (`cursor` kind `e`).
 pub struct EventPage(pub Page);
 /// A page of programme versions (`cursor` kind `v`).
@@ -211,13 +202,13 @@ pub struct VersionPage(pub Page);
 impl<S: Send + Sync> FromRequestParts<S> for EventPage {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Page::from_query(parts.uri.query(), "e").map(EventPage)
+        Page::from_uri(&parts.uri, "e").map(EventPage)
     }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for VersionPage {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Page::from_query(parts.uri.query(), "v").map(VersionPage)
+        Page::from_uri(&parts.uri, "v").map(VersionPage)
     }
 }

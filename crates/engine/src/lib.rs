@@ -205,15 +205,10 @@ impl Engine {
         key: &str,
         request_sha256: &str,
     ) -> Result<IdempotencyClaim> {
-        let now = to_us(self.now());
-        // A stale claim is judged by the real elapsed time of the server, not by the
-        // (possibly manual) business clock.
-        let stale_before = to_us(Timestamp::now()) - IDEMPOTENCY_STALE_AFTER_S * 1_000_000;
-        let stale_before = if self.is_manual_clock() {
-            i64::MIN
-        } else {
-            stale_before.min(now)
-        };
+        // A claim is a lease of the server's own, not a business fact: it is timed by the
+        // wall clock even when the business clock is manual, so a dead request's key frees up.
+        let now = to_us(Timestamp::now());
+        let stale_before = now - IDEMPOTENCY_STALE_AFTER_S * 1_000_000;
         Ok(self
             .store
             .idempotency_begin(caller.id, key, request_sha256, now, stale_before)
