@@ -8,8 +8,10 @@
 pub mod attributes;
 pub mod event;
 pub mod ids;
+pub mod ledger;
 pub mod limits;
 pub mod money;
+pub mod points;
 pub mod programme;
 pub mod rule;
 

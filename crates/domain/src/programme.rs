@@ -52,6 +52,8 @@ pub struct Programme {
     pub timezone_name: String,
     pub segments: Vec<Segment>,
     pub activities: Vec<CustomActivity>,
+    /// The points ledger's rules; `None` when the programme gives no points.
+    pub points: Option<crate::points::PointsConfig>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -82,6 +84,7 @@ struct ProgrammeFile {
     segments: Vec<SegmentFile>,
     #[serde(default)]
     activities: Vec<ActivityFile>,
+    points: Option<points_section::PointsFile>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +258,11 @@ impl Programme {
             }
         }
 
+        let points = match &file.points {
+            None => Some(None),
+            Some(section) => points_section::parse(section, &activity_names, issues).map(Some),
+        };
+
         Some(Programme {
             name,
             currency: currency?,
@@ -262,6 +270,7 @@ impl Programme {
             timezone_name: file.timezone.into_inner(),
             segments,
             activities,
+            points: points?,
         })
     }
 
@@ -335,6 +344,8 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
         u32::try_from(column).unwrap_or(u32::MAX),
     )
 }
+
+mod points_section;
 
 #[cfg(test)]
 mod tests;
