@@ -188,6 +188,8 @@ pub struct Entry {
     pub at: Timestamp,
     pub order_id: Option<String>,
     pub postings: Vec<Posting>,
+    /// The member's balances once this entry is applied.
+    pub after: Balances,
 }
 
 /// A member's balances: pending and available points, and the debt (owed, ≥ 0).
@@ -332,6 +334,7 @@ impl MemberLedger {
             at,
             order_id: order_id.map(str::to_owned),
             postings,
+            after: self.balances,
         });
     }
 

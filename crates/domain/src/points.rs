@@ -492,6 +492,20 @@ impl PointsConfig {
         self.cap_per_day.is_some() || self.cap_per_month.is_some()
     }
 
+    /// Whether any rule has a CEL condition (which needs the member and event as values).
+    pub fn uses_conditions(&self) -> bool {
+        self.multipliers.iter().any(|m| m.condition.is_some())
+            || self.bonuses.iter().any(|b| b.condition.is_some())
+            || !self.expiry_overrides.is_empty()
+    }
+
+    /// Whether an activity of this name can earn anything.
+    pub fn rewards_activity(&self, name: &str) -> bool {
+        self.bonuses
+            .iter()
+            .any(|b| matches!(&b.on, BonusTrigger::Activity(a) if a == name))
+    }
+
     /// Whether any rule needs to know if an order is the member's first.
     pub fn has_first_order_bonus(&self) -> bool {
         self.bonuses

@@ -27,6 +27,26 @@ pub enum EngineError {
     },
     #[error("the server runs on the system clock; start it with --clock manual to set the time")]
     ClockNotManual,
+    #[error("member `{0}` is frozen")]
+    MemberFrozen(String),
+    #[error("the programme has no [points] section")]
+    PointsDisabled,
+    #[error("{needed} points are needed but {available} are available")]
+    InsufficientPoints { needed: i64, available: i64 },
+    #[error("the balance would exceed the largest number of points")]
+    PointsOverflow,
+    #[error("at least {minimum} points must be redeemed at once")]
+    BelowMinimum { minimum: i64 },
+    #[error("the programme has no reward `{0}`")]
+    UnknownReward(String),
+    #[error("reward `{0}` is out of stock")]
+    RewardOutOfStock(String),
+    #[error("operation `{0}` was made before with another request")]
+    OperationConflict(String),
+    #[error("order `{0}` was already paid")]
+    OrderAlreadyPaid(String),
+    #[error("{0}")]
+    RefundExceedsOrder(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

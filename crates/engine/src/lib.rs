@@ -7,16 +7,22 @@
 pub mod clock;
 mod error;
 mod events;
+pub mod jobs;
 pub mod keys;
 mod members;
+pub mod points;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Result};
 pub use events::{IngestItem, IngestOutcome};
+pub use jobs::DueWork;
 pub use keys::{ApiKey, Role};
 pub use members::{Member, MemberPatch, MemberStatus};
+pub use points::{
+    AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
+};
 // Row types the API renders; the API itself never touches the store.
-pub use tessera_store::{EventRow, IdempotencyClaim, StoreError};
+pub use tessera_store::{EntryRow, EventRow, IdempotencyClaim, LotRow, StoreError};
 
 use clock::{from_us, to_us};
 use jiff::Timestamp;
@@ -249,16 +255,8 @@ impl Engine {
         let from = manual
             .advance(to)
             .map_err(|now| EngineError::ClockBackwards { now, requested: to })?;
-        self.run_due_work(from, to).await?;
-        Ok(to)
-    }
-
-    /// The hook for time-driven work (pending points becoming available, expiry, tier
-    /// evaluation, renewals). Each job records how far it has run, so that every instant is
-    /// handled once even when the clock is moved twice or the server restarts.
-    /// No capability of this version schedules work yet.
-    async fn run_due_work(&self, from: Timestamp, to: Timestamp) -> Result<()> {
         tracing::debug!(%from, %to, "clock advanced");
-        Ok(())
+        self.run_due_work(to).await?;
+        Ok(to)
     }
 }

@@ -29,11 +29,18 @@ impl Backend for Sqlite {
     }
 
     fn migrations(&self) -> &'static [(i64, &'static str, &'static str)] {
-        &[(
-            1,
-            "foundation",
-            include_str!("migrations/sqlite_0001_foundation.sql"),
-        )]
+        &[
+            (
+                1,
+                "foundation",
+                include_str!("migrations/sqlite_0001_foundation.sql"),
+            ),
+            (
+                2,
+                "points",
+                include_str!("migrations/sqlite_0002_points.sql"),
+            ),
+        ]
     }
 
     fn lock_clause(&self) -> &'static str {
@@ -47,11 +54,18 @@ impl Backend for Postgres {
     }
 
     fn migrations(&self) -> &'static [(i64, &'static str, &'static str)] {
-        &[(
-            1,
-            "foundation",
-            include_str!("migrations/postgres_0001_foundation.sql"),
-        )]
+        &[
+            (
+                1,
+                "foundation",
+                include_str!("migrations/postgres_0001_foundation.sql"),
+            ),
+            (
+                2,
+                "points",
+                include_str!("migrations/postgres_0002_points.sql"),
+            ),
+        ]
     }
 
     fn lock_clause(&self) -> &'static str {

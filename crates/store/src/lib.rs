@@ -6,9 +6,11 @@
 //! database, and a violated constraint comes back as `StoreError::Conflict`.
 
 mod backend;
+mod points;
 mod rows;
 
 pub use backend::{Backend, Postgres, Sqlite};
+pub use points::*;
 pub use rows::*;
 
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -319,6 +321,10 @@ pub enum Table {
     ProgrammeVersions,
     ApiKeys,
     IdempotencyKeys,
+    PointLots,
+    PointEntries,
+    PointPostings,
+    Orders,
 }
 
 impl Table {
@@ -329,6 +335,10 @@ impl Table {
             Table::ProgrammeVersions => "programme_versions",
             Table::ApiKeys => "api_keys",
             Table::IdempotencyKeys => "idempotency_keys",
+            Table::PointLots => "point_lots",
+            Table::PointEntries => "point_entries",
+            Table::PointPostings => "point_postings",
+            Table::Orders => "orders",
         }
     }
 }
@@ -394,7 +404,12 @@ impl Tx {
         .bind(new.now_us)
         .fetch_one(&mut *self.tx)
         .await?;
-        MemberRow::from_row(&row)
+        let member = MemberRow::from_row(&row)?;
+        sqlx::query("INSERT INTO point_accounts (member_id) VALUES ($1)")
+            .bind(member.id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(member)
     }
 
     /// Reads a member and, on PostgreSQL, locks the row until the transaction ends.

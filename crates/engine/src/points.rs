@@ -1,0 +1,1188 @@
+//! The points ledger's use cases: what an event earns or takes back (inside intake's
+//! transaction), redemptions, adjustments, the member's view, and the ledger check.
+
+use crate::clock::{from_us, to_us};
+use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tessera_domain::event::{Event, EventBody, OrderPaid, OrderRefund, RefundBy};
+use tessera_domain::ledger::{
+    Account, Balances, Entry, EntryKind, LedgerError, Lot, LotSource, LotState, MemberLedger,
+};
+use tessera_domain::points::{
+    day_and_month, reversal_target, EarnContext, EarnedSoFar, PointsConfig, RefundPolicy,
+};
+use tessera_domain::ExternalId;
+use tessera_store::{EntryRow, LotRow, MemberAccountRow, OrderRow, PostingRow, Tx, Violation};
+
+/// A member as intake and the ledger's use cases hold it during one transaction.
+pub(crate) struct MemberState {
+    pub row: MemberAccountRow,
+    /// The account changed and must be written back.
+    pub dirty: bool,
+}
+
+impl MemberState {
+    pub fn member_id(&self) -> i64 {
+        self.row.account.member_id
+    }
+
+    fn balances(&self) -> Balances {
+        Balances {
+            pending: self.row.account.pending,
+            available: self.row.account.available,
+            debt: self.row.account.debt,
+        }
+    }
+
+    /// The member as rule conditions see it: `member.attributes`, `member.points`, ...
+    fn value(&self) -> Value {
+        let attributes: Value =
+            serde_json::from_str(&self.row.attributes).unwrap_or_else(|_| json!({}));
+        json!({
+            "external_id": self.row.external_id,
+            "status": self.row.status,
+            "attributes": attributes,
+            "created_at": from_us(self.row.created_at_us).to_string(),
+            "points": {"available": self.row.account.available, "pending": self.row.account.pending},
+        })
+    }
+
+    pub(crate) fn ledger(&self, lots: Vec<Lot>) -> MemberLedger {
+        MemberLedger::new(
+            self.balances(),
+            self.row.account.next_lot_no,
+            self.row.account.last_activity_us.map(from_us),
+            lots,
+        )
+    }
+}
+
+pub(crate) fn lot_from_row(r: &LotRow) -> Lot {
+    Lot {
+        no: r.lot_no,
+        source: LotSource::parse(&r.source).unwrap_or(LotSource::Order),
+        order_id: r.order_id.clone(),
+        earned_at: from_us(r.earned_at_us),
+        available_at: from_us(r.available_at_us),
+        expires_at: r.expires_at_us.map(from_us),
+        points: r.points,
+        remaining: r.remaining,
+        state: LotState::parse(&r.state).unwrap_or(LotState::Expired),
+    }
+}
+
+fn lot_to_row(member_id: i64, l: &Lot) -> LotRow {
+    LotRow {
+        member_id,
+        lot_no: l.no,
+        source: l.source.as_str().to_owned(),
+        order_id: l.order_id.clone(),
+        earned_at_us: to_us(l.earned_at),
+        available_at_us: to_us(l.available_at),
+        expires_at_us: l.expires_at.map(to_us),
+        points: l.points,
+        remaining: l.remaining,
+        state: l.state.as_str().to_owned(),
+    }
+}
+
+/// Where a journal entry came from, for its row.
+#[derive(Default, Clone)]
+pub(crate) struct EntrySource<'a> {
+    pub event_id: Option<&'a str>,
+    pub reference: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+/// Writes what a ledger operation changed: lots now, entries into `entries` (written at
+/// the end of the transaction), balances into the member's state.
+pub(crate) async fn apply_ledger(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    ledger: &MemberLedger,
+    source: EntrySource<'_>,
+    inactivity: Option<&(PointsConfig, jiff::tz::TimeZone)>,
+    recorded_at: Timestamp,
+    entries: &mut Vec<EntryRow>,
+) -> Result<Vec<i64>> {
+    let member_id = state.member_id();
+    let changes = ledger.changes();
+    let new_lots: Vec<LotRow> = changes
+        .new_lots
+        .iter()
+        .map(|l| lot_to_row(member_id, l))
+        .collect();
+    if !new_lots.is_empty() {
+        tx.lots_insert(&new_lots).await?;
+    }
+    for l in &changes.changed_lots {
+        tx.lot_update(&lot_to_row(member_id, l)).await?;
+    }
+    let mut numbers = Vec::with_capacity(changes.entries.len());
+    for e in changes.entries {
+        let no = state.row.account.next_entry_no;
+        state.row.account.next_entry_no += 1;
+        numbers.push(no);
+        entries.push(entry_row(member_id, no, e, &source, recorded_at));
+    }
+    let a = &mut state.row.account;
+    a.pending = changes.balances.pending;
+    a.available = changes.balances.available;
+    a.debt = changes.balances.debt;
+    a.next_lot_no = changes.next_lot_no;
+    a.last_activity_us = changes.last_activity.map(to_us);
+    if let Some((config, tz)) = inactivity {
+        a.inactive_at_us = changes
+            .last_activity
+            .and_then(|t| config.expiry.inactivity_deadline(t, tz))
+            .filter(|_| a.available > 0)
+            .map(to_us);
+    }
+    state.dirty = true;
+    Ok(numbers)
+}
+
+fn entry_row(
+    member_id: i64,
+    no: i64,
+    e: &Entry,
+    source: &EntrySource<'_>,
+    recorded_at: Timestamp,
+) -> EntryRow {
+    EntryRow {
+        member_id,
+        entry_no: no,
+        kind: e.kind.as_str().to_owned(),
+        at_us: to_us(e.at),
+        recorded_at_us: to_us(recorded_at),
+        order_id: e.order_id.clone(),
+        event_id: source.event_id.map(str::to_owned),
+        reference: source.reference.map(str::to_owned),
+        reason: source.reason.map(str::to_owned),
+        pending_after: e.after.pending,
+        available_after: e.after.available,
+        debt_after: e.after.debt,
+        postings: e
+            .postings
+            .iter()
+            .map(|p| PostingRow {
+                account: p.account.as_str().to_owned(),
+                lot_no: p.lot,
+                amount: p.amount,
+            })
+            .collect(),
+    }
+}
+
+// ---- orders as the ledger keeps them ----
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct StoredLine {
+    sku: String,
+    quantity: u32,
+    paid_minor: i64,
+    #[serde(default)]
+    refunded_quantity: u32,
+    #[serde(default)]
+    refunded_minor: i64,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+struct WaitingRefund {
+    event_id: String,
+    occurred_at_us: i64,
+    #[serde(default)]
+    lines: Option<Vec<(String, u32)>>,
+    #[serde(default)]
+    amount_minor: Option<i64>,
+}
+
+impl WaitingRefund {
+    fn by(&self) -> Option<RefundSpec> {
+        match (&self.lines, self.amount_minor) {
+            (Some(lines), _) => Some(RefundSpec::Lines(lines.clone())),
+            (None, Some(a)) => Some(RefundSpec::Amount(a)),
+            (None, None) => None,
+        }
+    }
+}
+
+enum RefundSpec {
+    Lines(Vec<(String, u32)>),
+    Amount(i64),
+}
+
+fn spec_of(refund: &OrderRefund) -> RefundSpec {
+    match &refund.by {
+        RefundBy::Lines(lines) => RefundSpec::Lines(
+            lines
+                .iter()
+                .map(|l| (l.sku.as_str().to_owned(), l.quantity()))
+                .collect(),
+        ),
+        RefundBy::Amount(a) => RefundSpec::Amount(a.get()),
+    }
+}
+
+fn empty_order(member_id: i64, order_id: &str) -> OrderRow {
+    OrderRow {
+        member_id,
+        order_id: order_id.to_owned(),
+        state: "awaiting_paid".into(),
+        paid_at_us: None,
+        total_minor: 0,
+        goods_minor: 0,
+        lines: "[]".into(),
+        points_earned: 0,
+        points_reversed: 0,
+        refunded_goods_minor: 0,
+        refunded_total_minor: 0,
+        waiting_refunds: "[]".into(),
+    }
+}
+
+fn corrupt(what: &str) -> EngineError {
+    EngineError::Store(tessera_store::StoreError::Database(format!(
+        "corrupt stored {what}"
+    )))
+}
+
+/// Records a refund on a paid order and returns how many more points it takes back.
+/// `strict` refuses a refund larger than what is left; a refund that arrived before its
+/// order is applied with `strict = false`, clamped to what is left.
+fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Result<i64> {
+    let mut lines: Vec<StoredLine> =
+        serde_json::from_str(&order.lines).map_err(|_| corrupt("order lines"))?;
+    let (goods_delta, money_delta) = match spec {
+        RefundSpec::Lines(refund_lines) => {
+            let mut goods = 0i64;
+            for (sku, quantity) in refund_lines {
+                let left: u32 = lines
+                    .iter()
+                    .filter(|l| &l.sku == sku)
+                    .map(|l| l.quantity - l.refunded_quantity)
+                    .sum();
+                if *quantity > left && strict {
+                    return Err(EngineError::RefundExceedsOrder(format!(
+                        "order `{}` has {left} of `{sku}` left to refund, not {quantity}",
+                        order.order_id
+                    )));
+                }
+                let mut q = (*quantity).min(left);
+                for l in lines.iter_mut().filter(|l| &l.sku == sku) {
+                    let take = q.min(l.quantity - l.refunded_quantity);
+                    if take == 0 {
+                        continue;
+                    }
+                    l.refunded_quantity += take;
+                    q -= take;
+                    let now_refunded = i64::try_from(
+                        i128::from(l.paid_minor) * i128::from(l.refunded_quantity)
+                            / i128::from(l.quantity),
+                    )
+                    .unwrap_or(l.paid_minor);
+                    goods += now_refunded - l.refunded_minor;
+                    l.refunded_minor = now_refunded;
+                }
+            }
+            (goods, goods)
+        }
+        RefundSpec::Amount(amount) => {
+            let left = order.total_minor - order.refunded_total_minor;
+            if *amount > left && strict {
+                return Err(EngineError::RefundExceedsOrder(format!(
+                    "order `{}` has {left} left to refund, not {amount}",
+                    order.order_id
+                )));
+            }
+            let money = (*amount).min(left);
+            (
+                money.min(order.goods_minor - order.refunded_goods_minor),
+                money,
+            )
+        }
+    };
+    order.lines = serde_json::to_string(&lines).map_err(|_| corrupt("order lines"))?;
+    order.refunded_goods_minor += goods_delta;
+    order.refunded_total_minor += money_delta;
+    let target = reversal_target(
+        order.points_earned,
+        order.goods_minor,
+        order.refunded_goods_minor,
+    );
+    let delta = (target - order.points_reversed).max(0);
+    order.points_reversed += delta;
+    Ok(delta)
+}
+
+/// What one event does to the ledger, computed before the event is stored.
+pub(crate) struct Effect {
+    ledger: Option<MemberLedger>,
+    order: Option<OrderRow>,
+}
+
+fn policy(programme: &ActiveProgramme) -> RefundPolicy {
+    programme
+        .programme
+        .points
+        .as_ref()
+        .map_or(RefundPolicy::WithinBalance, |p| p.refund_policy)
+}
+
+/// Works out what `event` does for the member, reading what it needs; writes nothing.
+pub(crate) async fn effect_of(
+    tx: &mut Tx,
+    programme: &ActiveProgramme,
+    state: &MemberState,
+    event: &Event,
+    canonical_json: &str,
+    now: Timestamp,
+) -> Result<Effect> {
+    let config = programme.programme.points.as_ref();
+    let tz = &programme.programme.timezone;
+    let member_id = state.member_id();
+    match &event.body {
+        EventBody::OrderPaid(paid) => {
+            let existing = tx.order_get(member_id, paid.order_id.as_str()).await?;
+            if existing.as_ref().is_some_and(|o| o.state == "paid") {
+                return Err(EngineError::OrderAlreadyPaid(paid.order_id.to_string()));
+            }
+            let waiting: Vec<WaitingRefund> = match &existing {
+                Some(o) => serde_json::from_str(&o.waiting_refunds)
+                    .map_err(|_| corrupt("waiting refunds"))?,
+                None => Vec::new(),
+            };
+            order_paid_effect(
+                tx,
+                config,
+                tz,
+                state,
+                event,
+                paid,
+                canonical_json,
+                waiting,
+                now,
+            )
+            .await
+        }
+        EventBody::OrderRefunded(refund) => {
+            let existing = tx.order_get(member_id, refund.order_id.as_str()).await?;
+            let mut order =
+                existing.unwrap_or_else(|| empty_order(member_id, refund.order_id.as_str()));
+            if order.state != "paid" {
+                // The refund came before its order: kept, and applied when the order arrives.
+                let mut waiting: Vec<WaitingRefund> = serde_json::from_str(&order.waiting_refunds)
+                    .map_err(|_| corrupt("waiting refunds"))?;
+                let spec = spec_of(refund);
+                waiting.push(WaitingRefund {
+                    event_id: event.id.as_str().to_owned(),
+                    occurred_at_us: to_us(event.occurred_at),
+                    lines: match &spec {
+                        RefundSpec::Lines(l) => Some(l.clone()),
+                        RefundSpec::Amount(_) => None,
+                    },
+                    amount_minor: match spec {
+                        RefundSpec::Amount(a) => Some(a),
+                        RefundSpec::Lines(_) => None,
+                    },
+                });
+                order.waiting_refunds =
+                    serde_json::to_string(&waiting).map_err(|_| corrupt("waiting refunds"))?;
+                return Ok(Effect {
+                    ledger: None,
+                    order: Some(order),
+                });
+            }
+            let points = record_refund(&mut order, &spec_of(refund), true)?;
+            let ledger = if points > 0 {
+                let lots = tx
+                    .lots_open(member_id)
+                    .await?
+                    .iter()
+                    .map(lot_from_row)
+                    .collect();
+                let mut ledger = state.ledger(lots);
+                ledger.reverse_order(
+                    refund.order_id.as_str(),
+                    points,
+                    policy(programme),
+                    event.occurred_at,
+                );
+                Some(ledger)
+            } else {
+                None
+            };
+            Ok(Effect {
+                ledger,
+                order: Some(order),
+            })
+        }
+        EventBody::Activity(kind) => {
+            let Some(config) = config.filter(|c| c.rewards_activity(kind.name())) else {
+                return Ok(Effect {
+                    ledger: None,
+                    order: None,
+                });
+            };
+            let earned = earned_so_far(tx, config, tz, member_id, event.occurred_at).await?;
+            let member = state.value();
+            let event_value = if config.uses_conditions() {
+                event_value(canonical_json)
+            } else {
+                Value::Null
+            };
+            let ctx = EarnContext {
+                tz,
+                occurred_at: event.occurred_at,
+                member: &member,
+                event: &event_value,
+                first_order: false,
+                earned,
+            };
+            let (points, _rules) = config.earn_activity(kind, &ctx);
+            if points == 0 {
+                return Ok(Effect {
+                    ledger: None,
+                    order: None,
+                });
+            }
+            let mut ledger = state.ledger(Vec::new());
+            let expires = config.lot_expiry(event.occurred_at, tz, &member);
+            ledger
+                .earn(
+                    LotSource::Activity,
+                    None,
+                    event.occurred_at,
+                    event.occurred_at,
+                    expires,
+                    points,
+                    now,
+                )
+                .map_err(ledger_error)?;
+            Ok(Effect {
+                ledger: Some(ledger),
+                order: None,
+            })
+        }
+        EventBody::OrderCompleted { .. } => Ok(Effect {
+            ledger: None,
+            order: None,
+        }),
+    }
+}
+
+fn event_value(canonical_json: &str) -> Value {
+    serde_json::from_str(canonical_json).unwrap_or(Value::Null)
+}
+
+async fn earned_so_far(
+    tx: &mut Tx,
+    config: &PointsConfig,
+    tz: &jiff::tz::TimeZone,
+    member_id: i64,
+    at: Timestamp,
+) -> Result<EarnedSoFar> {
+    if !config.has_period_caps() {
+        return Ok(EarnedSoFar::default());
+    }
+    let (day, month) = day_and_month(at, tz);
+    Ok(EarnedSoFar {
+        day: match config.cap_per_day {
+            Some(_) => {
+                tx.points_earned_between(member_id, to_us(day.0), to_us(day.1))
+                    .await?
+            }
+            None => 0,
+        },
+        month: match config.cap_per_month {
+            Some(_) => {
+                tx.points_earned_between(member_id, to_us(month.0), to_us(month.1))
+                    .await?
+            }
+            None => 0,
+        },
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn order_paid_effect(
+    tx: &mut Tx,
+    config: Option<&PointsConfig>,
+    tz: &jiff::tz::TimeZone,
+    state: &MemberState,
+    event: &Event,
+    paid: &OrderPaid,
+    canonical_json: &str,
+    waiting: Vec<WaitingRefund>,
+    now: Timestamp,
+) -> Result<Effect> {
+    let member_id = state.member_id();
+    let order_id = paid.order_id.as_str();
+    let (goods, lines) = tessera_domain::points::allocate_paid(paid);
+    let mut order = OrderRow {
+        member_id,
+        order_id: order_id.to_owned(),
+        state: "paid".into(),
+        paid_at_us: Some(to_us(event.occurred_at)),
+        total_minor: paid.total.get(),
+        goods_minor: goods,
+        lines: serde_json::to_string(
+            &lines
+                .iter()
+                .map(|l| StoredLine {
+                    sku: l.sku.clone(),
+                    quantity: l.quantity,
+                    paid_minor: l.paid_minor,
+                    refunded_quantity: 0,
+                    refunded_minor: 0,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|_| corrupt("order lines"))?,
+        points_earned: 0,
+        points_reversed: 0,
+        refunded_goods_minor: 0,
+        refunded_total_minor: 0,
+        waiting_refunds: "[]".into(),
+    };
+    let Some(config) = config else {
+        for w in &waiting {
+            if let Some(spec) = w.by() {
+                record_refund(&mut order, &spec, false)?;
+            }
+        }
+        return Ok(Effect {
+            ledger: None,
+            order: Some(order),
+        });
+    };
+    let first_order = if config.has_first_order_bonus() {
+        !tx.member_has_paid_order(member_id, order_id).await?
+    } else {
+        false
+    };
+    let earned = earned_so_far(tx, config, tz, member_id, event.occurred_at).await?;
+    let member = if config.uses_conditions() {
+        state.value()
+    } else {
+        Value::Null
+    };
+    let event_value = if config.uses_conditions() {
+        event_value(canonical_json)
+    } else {
+        Value::Null
+    };
+    let ctx = EarnContext {
+        tz,
+        occurred_at: event.occurred_at,
+        member: &member,
+        event: &event_value,
+        first_order,
+        earned,
+    };
+    let earning = config.earn_order(paid, &ctx);
+    order.points_earned = earning.points;
+    // Refunds that came first need every open lot; a plain order needs none.
+    let lots = if waiting.is_empty() {
+        Vec::new()
+    } else {
+        tx.lots_open(member_id)
+            .await?
+            .iter()
+            .map(lot_from_row)
+            .collect()
+    };
+    let mut ledger = state.ledger(lots);
+    if earning.points > 0 {
+        let expires = config.lot_expiry(event.occurred_at, tz, &member);
+        ledger
+            .earn(
+                LotSource::Order,
+                Some(order_id),
+                event.occurred_at,
+                config.available_at(event.occurred_at),
+                expires,
+                earning.points,
+                now,
+            )
+            .map_err(ledger_error)?;
+    }
+    for w in &waiting {
+        if let Some(spec) = w.by() {
+            let points = record_refund(&mut order, &spec, false)?;
+            if points > 0 {
+                ledger.reverse_order(
+                    order_id,
+                    points,
+                    config.refund_policy,
+                    from_us(w.occurred_at_us).max(event.occurred_at),
+                );
+            }
+        }
+    }
+    Ok(Effect {
+        ledger: Some(ledger),
+        order: Some(order),
+    })
+}
+
+impl Effect {
+    /// Writes the effect of an event that was just stored.
+    pub(crate) async fn write(
+        self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        state: &mut MemberState,
+        event_id: &str,
+        recorded_at: Timestamp,
+        entries: &mut Vec<EntryRow>,
+    ) -> Result<()> {
+        if let Some(order) = &self.order {
+            tx.order_put(order).await?;
+        }
+        if let Some(ledger) = &self.ledger {
+            let inactivity = inactivity_rule(programme);
+            let source = EntrySource {
+                event_id: Some(event_id),
+                ..Default::default()
+            };
+            apply_ledger(
+                tx,
+                state,
+                ledger,
+                source,
+                inactivity.as_ref(),
+                recorded_at,
+                entries,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The inactivity policy and time zone, when the programme expires points that way.
+pub(crate) fn inactivity_rule(
+    programme: &ActiveProgramme,
+) -> Option<(PointsConfig, jiff::tz::TimeZone)> {
+    programme
+        .programme
+        .points
+        .as_ref()
+        .filter(|c| {
+            matches!(
+                c.expiry,
+                tessera_domain::points::ExpiryPolicy::Inactivity { .. }
+            )
+        })
+        .map(|c| (c.clone(), programme.programme.timezone.clone()))
+}
+
+fn ledger_error(e: LedgerError) -> EngineError {
+    match e {
+        LedgerError::InsufficientPoints { needed, available } => {
+            EngineError::InsufficientPoints { needed, available }
+        }
+        LedgerError::Overflow => EngineError::PointsOverflow,
+    }
+}
+
+// ---- redemptions and adjustments ----
+
+/// What a redemption asks for.
+#[derive(Debug, Clone)]
+pub enum RedemptionTarget {
+    Points(i64),
+    Reward(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct RedemptionRequest {
+    /// The client's id of this redemption: the same id replays the first answer.
+    pub id: ExternalId,
+    pub target: RedemptionTarget,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AdjustmentRequest {
+    pub id: ExternalId,
+    /// Positive credits, negative debits.
+    pub points: i64,
+    pub reason: String,
+}
+
+/// A redemption or adjustment as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: String,
+    pub entry_no: i64,
+    pub kind: &'static str,
+    pub points: i64,
+    pub reward: Option<String>,
+    /// The money value of the points at the programme's redemption rate, if it has one.
+    pub value_minor: Option<i64>,
+    pub reason: Option<String>,
+    /// (lot, points) drawn, or the lot credited.
+    pub lots: Vec<(i64, i64)>,
+    pub at: Timestamp,
+    pub balances: Balances,
+    /// Whether this answer replays an earlier one with the same id.
+    pub replayed: bool,
+}
+
+impl Engine {
+    async fn lock_member(&self, tx: &mut Tx, external_id: &ExternalId) -> Result<MemberState> {
+        let row = tx
+            .members_with_accounts_for_update(&[external_id.as_str()])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))?;
+        Ok(MemberState { row, dirty: false })
+    }
+
+    /// Spends points on a catalogue reward or as a number of points; refused whole, with
+    /// nothing changed, when the balance or the stock is short.
+    pub async fn redeem(
+        &self,
+        member: &ExternalId,
+        request: RedemptionRequest,
+    ) -> Result<Operation> {
+        let programme = self.programme()?;
+        let config = programme
+            .programme
+            .points
+            .as_ref()
+            .ok_or(EngineError::PointsDisabled)?;
+        let request_sha = sha256_hex(
+            format!("{:?}|{:?}|{:?}", "redeem", request.target, request.reason).as_bytes(),
+        );
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_member(&mut tx, member).await?;
+        if let Some(op) = self
+            .replay(&mut tx, &state, &request.id, &request_sha, config)
+            .await?
+        {
+            return Ok(op);
+        }
+        match state.row.status.as_str() {
+            "closed" => return Err(EngineError::MemberClosed(member.to_string())),
+            "frozen" => return Err(EngineError::MemberFrozen(member.to_string())),
+            _ => {}
+        }
+        let (points, reward) = match &request.target {
+            RedemptionTarget::Points(p) => {
+                let minimum = config
+                    .redemption
+                    .as_ref()
+                    .map_or(1, |r| r.minimum_points.max(1));
+                if *p < minimum {
+                    return Err(EngineError::BelowMinimum { minimum });
+                }
+                (*p, None)
+            }
+            RedemptionTarget::Reward(id) => {
+                let reward = config
+                    .reward(id)
+                    .ok_or_else(|| EngineError::UnknownReward(id.clone()))?;
+                (reward.points, Some(reward))
+            }
+        };
+        let now = self.now();
+        let lots = tx
+            .lots_open(state.member_id())
+            .await?
+            .iter()
+            .map(lot_from_row)
+            .collect();
+        let mut ledger = state.ledger(lots);
+        let draws = ledger
+            .spend(points, EntryKind::Redeem, now)
+            .map_err(ledger_error)?;
+        if let Some(reward) = reward {
+            if !tx.reward_take(&reward.id, reward.stock).await? {
+                return Err(EngineError::RewardOutOfStock(reward.id.clone()));
+            }
+        }
+        let reason = reward
+            .map(|r| format!("reward:{}", r.id))
+            .or(request.reason.clone());
+        let source = EntrySource {
+            reference: Some(request.id.as_str()),
+            reason: reason.as_deref(),
+            ..Default::default()
+        };
+        let mut entries = Vec::new();
+        let inactivity = inactivity_rule(&programme);
+        let numbers = apply_ledger(
+            &mut tx,
+            &mut state,
+            &ledger,
+            source,
+            inactivity.as_ref(),
+            now,
+            &mut entries,
+        )
+        .await?;
+        let entry_no = numbers[0];
+        tx.entries_insert(&entries).await?;
+        tx.operation_insert(
+            state.member_id(),
+            request.id.as_str(),
+            &request_sha,
+            entry_no,
+        )
+        .await?;
+        tx.account_update(&state.row.account).await?;
+        tx.commit().await?;
+        Ok(Operation {
+            id: request.id.to_string(),
+            entry_no,
+            kind: "redemption",
+            points,
+            reward: reward.map(|r| r.id.clone()),
+            value_minor: config.redemption.as_ref().map(|r| r.value_of(points)),
+            reason,
+            lots: draws,
+            at: now,
+            balances: ledger.balances(),
+            replayed: false,
+        })
+    }
+
+    /// A manual credit (a new available lot) or debit (drawn like a redemption).
+    pub async fn adjust(
+        &self,
+        member: &ExternalId,
+        request: AdjustmentRequest,
+    ) -> Result<Operation> {
+        let programme = self.programme()?;
+        let config = programme
+            .programme
+            .points
+            .as_ref()
+            .ok_or(EngineError::PointsDisabled)?;
+        let request_sha =
+            sha256_hex(format!("adjust|{}|{}", request.points, request.reason).as_bytes());
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_member(&mut tx, member).await?;
+        if let Some(op) = self
+            .replay(&mut tx, &state, &request.id, &request_sha, config)
+            .await?
+        {
+            return Ok(op);
+        }
+        if state.row.status == "closed" {
+            return Err(EngineError::MemberClosed(member.to_string()));
+        }
+        let now = self.now();
+        let mut ledger;
+        let lots_moved = if request.points > 0 {
+            ledger = state.ledger(Vec::new());
+            let member_value = state.value();
+            let expires = config.lot_expiry(now, &programme.programme.timezone, &member_value);
+            let no = ledger
+                .credit(request.points, now, expires)
+                .map_err(ledger_error)?;
+            vec![(no, request.points)]
+        } else {
+            let lots = tx
+                .lots_open(state.member_id())
+                .await?
+                .iter()
+                .map(lot_from_row)
+                .collect();
+            ledger = state.ledger(lots);
+            ledger
+                .spend(-request.points, EntryKind::Adjust, now)
+                .map_err(ledger_error)?
+        };
+        let source = EntrySource {
+            reference: Some(request.id.as_str()),
+            reason: Some(&request.reason),
+            ..Default::default()
+        };
+        let mut entries = Vec::new();
+        let inactivity = inactivity_rule(&programme);
+        let numbers = apply_ledger(
+            &mut tx,
+            &mut state,
+            &ledger,
+            source,
+            inactivity.as_ref(),
+            now,
+            &mut entries,
+        )
+        .await?;
+        let entry_no = numbers[0];
+        tx.entries_insert(&entries).await?;
+        tx.operation_insert(
+            state.member_id(),
+            request.id.as_str(),
+            &request_sha,
+            entry_no,
+        )
+        .await?;
+        tx.account_update(&state.row.account).await?;
+        tx.commit().await?;
+        Ok(Operation {
+            id: request.id.to_string(),
+            entry_no,
+            kind: "adjustment",
+            points: request.points,
+            reward: None,
+            value_minor: None,
+            reason: Some(request.reason),
+            lots: lots_moved,
+            at: now,
+            balances: ledger.balances(),
+            replayed: false,
+        })
+    }
+
+    /// The first answer of an operation id seen before; a conflict if its request differed.
+    async fn replay(
+        &self,
+        tx: &mut Tx,
+        state: &MemberState,
+        id: &ExternalId,
+        request_sha: &str,
+        config: &PointsConfig,
+    ) -> Result<Option<Operation>> {
+        let Some((sha, entry_no)) = tx.operation_get(state.member_id(), id.as_str()).await? else {
+            return Ok(None);
+        };
+        if sha != request_sha {
+            return Err(EngineError::OperationConflict(id.to_string()));
+        }
+        let entry = tx
+            .entry_get(state.member_id(), entry_no)
+            .await?
+            .ok_or_else(|| corrupt("operation entry"))?;
+        let redemption = entry.kind == EntryKind::Redeem.as_str();
+        let member_side: Vec<(i64, i64)> = entry
+            .postings
+            .iter()
+            .filter(|p| p.account == Account::MemberAvailable.as_str())
+            .filter_map(|p| p.lot_no.map(|l| (l, p.amount)))
+            .collect();
+        let points = entry
+            .postings
+            .iter()
+            .filter(|p| {
+                p.account == Account::ShopRedeemed.as_str()
+                    || p.account == Account::ShopAdjustment.as_str()
+            })
+            .map(|p| p.amount)
+            .sum::<i64>();
+        let reward = entry
+            .reason
+            .as_deref()
+            .and_then(|r| r.strip_prefix("reward:"))
+            .map(str::to_owned);
+        Ok(Some(Operation {
+            id: id.to_string(),
+            entry_no,
+            kind: if redemption {
+                "redemption"
+            } else {
+                "adjustment"
+            },
+            // Redeemed and debited points are posted positive to the shop; credits negative.
+            points: if redemption { points } else { -points },
+            value_minor: if redemption {
+                config.redemption.as_ref().map(|r| r.value_of(points))
+            } else {
+                None
+            },
+            reward,
+            reason: entry.reason.clone(),
+            lots: if points > 0 || redemption {
+                member_side.iter().map(|(l, a)| (*l, -a)).collect()
+            } else {
+                member_side
+            },
+            at: from_us(entry.at_us),
+            balances: Balances {
+                pending: entry.pending_after,
+                available: entry.available_after,
+                debt: entry.debt_after,
+            },
+            replayed: true,
+        }))
+    }
+}
+
+// ---- views ----
+
+/// A member's points: balances, the next expiry, what expires soon, and the lots.
+#[derive(Debug, Clone)]
+pub struct PointsSummary {
+    pub balances: Balances,
+    pub next_expiry: Option<(Timestamp, i64)>,
+    pub expiring_within_days: i64,
+    pub expiring_points: i64,
+    pub inactive_at: Option<Timestamp>,
+    pub lots: Vec<Lot>,
+}
+
+impl Engine {
+    pub async fn points_summary(
+        &self,
+        member: &ExternalId,
+        within_days: i64,
+        with_closed_lots: bool,
+    ) -> Result<PointsSummary> {
+        let m = self.member(member).await?;
+        let account = self
+            .store
+            .account_get(m.id)
+            .await?
+            .ok_or_else(|| corrupt("point account"))?;
+        let lots: Vec<Lot> = self
+            .store
+            .lots_list(m.id, with_closed_lots)
+            .await?
+            .iter()
+            .map(lot_from_row)
+            .collect();
+        let now = self.now();
+        let horizon = now
+            .checked_add(jiff::Span::new().hours(24 * within_days))
+            .unwrap_or(Timestamp::MAX);
+        let open = lots
+            .iter()
+            .filter(|l| l.state != LotState::Expired && l.remaining > 0);
+        let mut next: Option<(Timestamp, i64)> = None;
+        let mut expiring = 0;
+        for l in open {
+            if let Some(e) = l.expires_at {
+                match &mut next {
+                    Some((t, p)) if *t == e => *p += l.remaining,
+                    Some((t, _)) if *t < e => {}
+                    _ => next = Some((e, l.remaining)),
+                }
+                if e <= horizon {
+                    expiring += l.remaining;
+                }
+            }
+        }
+        let inactive_at = account.inactive_at_us.map(from_us);
+        if let Some(t) = inactive_at {
+            if t <= horizon {
+                expiring = account.available;
+            }
+            if next.is_none_or(|(e, _)| t < e) {
+                next = Some((t, account.available));
+            }
+        }
+        Ok(PointsSummary {
+            balances: Balances {
+                pending: account.pending,
+                available: account.available,
+                debt: account.debt,
+            },
+            next_expiry: next,
+            expiring_within_days: within_days,
+            expiring_points: expiring,
+            inactive_at,
+            lots,
+        })
+    }
+
+    /// A page of a member's journal after `after_entry_no`; the next cursor if any.
+    pub async fn ledger_page(
+        &self,
+        member: &ExternalId,
+        after_entry_no: i64,
+        limit: u32,
+    ) -> Result<(Vec<EntryRow>, Option<i64>)> {
+        let m = self.member(member).await?;
+        let mut rows = self
+            .store
+            .entries_page(m.id, after_entry_no, limit + 1)
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.entry_no)
+        } else {
+            None
+        };
+        Ok((rows, next))
+    }
+}
+
+// ---- the ledger check ----
+
+/// What `tessera check` found.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerReport {
+    pub members_checked: i64,
+    pub violations: Vec<Violation>,
+    /// Each account's sum of postings.
+    pub accounts: Vec<(String, i64)>,
+    /// Points outstanding on members' accounts (pending + available − debt).
+    pub outstanding: i64,
+    /// The shop's liability as the postings give it: minus the shop accounts' sum.
+    pub liability: i64,
+}
+
+impl LedgerReport {
+    pub fn is_balanced(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Members checked per query of `check_ledger`.
+pub const CHECK_CHUNK_MEMBERS: i64 = 5_000;
+
+impl Engine {
+    /// Checks every invariant of the ledger; `progress(done, total)` is called per chunk.
+    pub async fn check_ledger(&self, mut progress: impl FnMut(i64, i64)) -> Result<LedgerReport> {
+        let store = &self.store;
+        let max = store.member_id_max().await?;
+        let mut report = LedgerReport::default();
+        let mut from = 0;
+        while from <= max {
+            let to = from + CHECK_CHUNK_MEMBERS;
+            report
+                .violations
+                .extend(store.check_members(from, to).await?);
+            from = to;
+            progress(from.min(max), max);
+        }
+        report.members_checked = store.count(tessera_store::Table::Members).await?;
+        let (accounts, outstanding) = store.ledger_totals().await?;
+        let shop: i64 = accounts
+            .iter()
+            .filter(|(a, _)| a.starts_with("shop:"))
+            .map(|(_, v)| v)
+            .sum();
+        let member: i64 = accounts
+            .iter()
+            .filter(|(a, _)| a.starts_with("member:"))
+            .map(|(_, v)| v)
+            .sum();
+        report.liability = -shop;
+        report.outstanding = outstanding;
+        if member + shop != 0 {
+            report.violations.push(Violation {
+                member_id: None,
+                what: format!("the postings sum to {}, not 0", member + shop),
+            });
+        }
+        if report.liability != outstanding {
+            report.violations.push(Violation {
+                member_id: None,
+                what: format!(
+                    "the shop's liability is {} but members hold {outstanding}",
+                    report.liability
+                ),
+            });
+        }
+        report.accounts = accounts;
+        Ok(report)
+    }
+}

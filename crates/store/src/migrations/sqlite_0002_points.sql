@@ -1,0 +1,94 @@
+-- Points ledger (SQLite). Every table is keyed by member_id first, so that orders of
+-- different members never touch the same row and the schema distributes by member.
+
+-- A member's balances: the only per-member counters, updated once per write.
+CREATE TABLE point_accounts (
+    member_id INTEGER PRIMARY KEY REFERENCES members (id),
+    pending INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    available INTEGER NOT NULL DEFAULT 0 CHECK (available >= 0),
+    debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
+    next_lot_no INTEGER NOT NULL DEFAULT 1,
+    next_entry_no INTEGER NOT NULL DEFAULT 1,
+    last_activity_us INTEGER,
+    -- When every point expires for inactivity (only under that policy).
+    inactive_at_us INTEGER
+);
+CREATE INDEX point_accounts_inactive ON point_accounts (inactive_at_us) WHERE inactive_at_us IS NOT NULL;
+INSERT INTO point_accounts (member_id) SELECT id FROM members;
+
+CREATE TABLE point_lots (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    lot_no INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    order_id TEXT,
+    earned_at_us INTEGER NOT NULL,
+    available_at_us INTEGER NOT NULL,
+    expires_at_us INTEGER,
+    points INTEGER NOT NULL CHECK (points >= 0),
+    remaining INTEGER NOT NULL CHECK (remaining >= 0 AND remaining <= points),
+    state TEXT NOT NULL,
+    PRIMARY KEY (member_id, lot_no)
+);
+CREATE INDEX point_lots_pending ON point_lots (available_at_us) WHERE state = 'pending';
+CREATE INDEX point_lots_expiring ON point_lots (expires_at_us) WHERE state <> 'expired' AND expires_at_us IS NOT NULL;
+CREATE INDEX point_lots_earned ON point_lots (member_id, earned_at_us);
+
+-- The journal: one row per balanced movement, its postings below.
+CREATE TABLE point_entries (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    entry_no INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    recorded_at_us INTEGER NOT NULL,
+    order_id TEXT,
+    event_id TEXT,
+    reference TEXT,
+    reason TEXT,
+    pending_after INTEGER NOT NULL,
+    available_after INTEGER NOT NULL,
+    debt_after INTEGER NOT NULL,
+    PRIMARY KEY (member_id, entry_no)
+);
+
+CREATE TABLE point_postings (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    entry_no INTEGER NOT NULL,
+    posting_no INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    lot_no INTEGER,
+    amount INTEGER NOT NULL,
+    PRIMARY KEY (member_id, entry_no, posting_no)
+);
+
+-- Redemptions and adjustments by their client-given id: the same id replays.
+CREATE TABLE point_operations (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    operation_id TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    entry_no INTEGER NOT NULL,
+    PRIMARY KEY (member_id, operation_id)
+);
+
+-- Orders as the ledger knows them: what was paid, what each line was worth, what has
+-- been refunded, and refunds that arrived before their order.
+CREATE TABLE orders (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    order_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    paid_at_us INTEGER,
+    total_minor INTEGER NOT NULL DEFAULT 0,
+    goods_minor INTEGER NOT NULL DEFAULT 0,
+    lines TEXT NOT NULL DEFAULT '[]',
+    points_earned INTEGER NOT NULL DEFAULT 0,
+    points_reversed INTEGER NOT NULL DEFAULT 0,
+    refunded_goods_minor INTEGER NOT NULL DEFAULT 0,
+    refunded_total_minor INTEGER NOT NULL DEFAULT 0,
+    waiting_refunds TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (member_id, order_id)
+);
+
+-- Catalogue rewards redeemed so far, against their stock.
+CREATE TABLE reward_stock (
+    reward_id TEXT PRIMARY KEY,
+    redeemed INTEGER NOT NULL
+);

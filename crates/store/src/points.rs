@@ -1,0 +1,836 @@
+//! The points ledger's tables: accounts (per-member balances), lots, journal entries with
+//! their postings, orders, client-keyed operations and reward stock.
+
+use crate::{Result, Store, Tx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A member's balances and counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PointAccountRow {
+    pub member_id: i64,
+    pub pending: i64,
+    pub available: i64,
+    pub debt: i64,
+    pub next_lot_no: i64,
+    pub next_entry_no: i64,
+    pub last_activity_us: Option<i64>,
+    pub inactive_at_us: Option<i64>,
+}
+
+impl PointAccountRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            member_id: r.try_get("member_id")?,
+            pending: r.try_get("pending")?,
+            available: r.try_get("available")?,
+            debt: r.try_get("debt")?,
+            next_lot_no: r.try_get("next_lot_no")?,
+            next_entry_no: r.try_get("next_entry_no")?,
+            last_activity_us: r.try_get("last_activity_us")?,
+            inactive_at_us: r.try_get("inactive_at_us")?,
+        })
+    }
+}
+
+/// A member, as a write needs it, with its point account.
+#[derive(Debug, Clone)]
+pub struct MemberAccountRow {
+    pub external_id: String,
+    pub status: String,
+    pub attributes: String,
+    pub created_at_us: i64,
+    pub account: PointAccountRow,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LotRow {
+    pub member_id: i64,
+    pub lot_no: i64,
+    pub source: String,
+    pub order_id: Option<String>,
+    pub earned_at_us: i64,
+    pub available_at_us: i64,
+    pub expires_at_us: Option<i64>,
+    pub points: i64,
+    pub remaining: i64,
+    pub state: String,
+}
+
+impl LotRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            member_id: r.try_get("member_id")?,
+            lot_no: r.try_get("lot_no")?,
+            source: r.try_get("source")?,
+            order_id: r.try_get("order_id")?,
+            earned_at_us: r.try_get("earned_at_us")?,
+            available_at_us: r.try_get("available_at_us")?,
+            expires_at_us: r.try_get("expires_at_us")?,
+            points: r.try_get("points")?,
+            remaining: r.try_get("remaining")?,
+            state: r.try_get("state")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostingRow {
+    pub account: String,
+    pub lot_no: Option<i64>,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryRow {
+    pub member_id: i64,
+    pub entry_no: i64,
+    pub kind: String,
+    pub at_us: i64,
+    pub recorded_at_us: i64,
+    pub order_id: Option<String>,
+    pub event_id: Option<String>,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub pending_after: i64,
+    pub available_after: i64,
+    pub debt_after: i64,
+    pub postings: Vec<PostingRow>,
+}
+
+impl EntryRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            member_id: r.try_get("member_id")?,
+            entry_no: r.try_get("entry_no")?,
+            kind: r.try_get("kind")?,
+            at_us: r.try_get("at_us")?,
+            recorded_at_us: r.try_get("recorded_at_us")?,
+            order_id: r.try_get("order_id")?,
+            event_id: r.try_get("event_id")?,
+            reference: r.try_get("reference")?,
+            reason: r.try_get("reason")?,
+            pending_after: r.try_get("pending_after")?,
+            available_after: r.try_get("available_after")?,
+            debt_after: r.try_get("debt_after")?,
+            postings: Vec::new(),
+        })
+    }
+}
+
+/// An order as the ledger knows it. `lines` and `waiting_refunds` are JSON the engine
+/// writes and reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRow {
+    pub member_id: i64,
+    pub order_id: String,
+    /// `paid`, or `awaiting_paid` when only refunds have arrived so far.
+    pub state: String,
+    pub paid_at_us: Option<i64>,
+    pub total_minor: i64,
+    pub goods_minor: i64,
+    pub lines: String,
+    pub points_earned: i64,
+    pub points_reversed: i64,
+    pub refunded_goods_minor: i64,
+    pub refunded_total_minor: i64,
+    pub waiting_refunds: String,
+}
+
+impl OrderRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            member_id: r.try_get("member_id")?,
+            order_id: r.try_get("order_id")?,
+            state: r.try_get("state")?,
+            paid_at_us: r.try_get("paid_at_us")?,
+            total_minor: r.try_get("total_minor")?,
+            goods_minor: r.try_get("goods_minor")?,
+            lines: r.try_get("lines")?,
+            points_earned: r.try_get("points_earned")?,
+            points_reversed: r.try_get("points_reversed")?,
+            refunded_goods_minor: r.try_get("refunded_goods_minor")?,
+            refunded_total_minor: r.try_get("refunded_total_minor")?,
+            waiting_refunds: r.try_get("waiting_refunds")?,
+        })
+    }
+}
+
+/// One violated invariant found by `Store::check_*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub member_id: Option<i64>,
+    pub what: String,
+}
+
+const ACCOUNT_COLUMNS: &str = "a.member_id, a.pending, a.available, a.debt, a.next_lot_no, \
+    a.next_entry_no, a.last_activity_us, a.inactive_at_us";
+const LOT_SELECT: &str =
+    "SELECT member_id, lot_no, source, order_id, earned_at_us, available_at_us, \
+    expires_at_us, points, remaining, state FROM point_lots";
+const ENTRY_SELECT: &str =
+    "SELECT member_id, entry_no, kind, at_us, recorded_at_us, order_id, event_id, \
+    reference, reason, pending_after, available_after, debt_after FROM point_entries";
+const ORDER_SELECT: &str = "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
+    points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds FROM orders";
+
+/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let mut s = String::with_capacity(rows * columns * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * columns + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Rows per multi-row INSERT: well under both databases' parameter limits.
+const INSERT_CHUNK_ROWS: usize = 200;
+
+impl Tx {
+    /// The members with these external ids and their accounts, locked in member order so
+    /// that concurrent batches never deadlock.
+    pub async fn members_with_accounts_for_update(
+        &mut self,
+        external_ids: &[&str],
+    ) -> Result<Vec<MemberAccountRow>> {
+        let mut out = Vec::with_capacity(external_ids.len());
+        for chunk in external_ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
+                 FROM members m JOIN point_accounts a ON a.member_id = m.id \
+                 WHERE m.external_id IN ({list}) ORDER BY m.id{}",
+                self.lock
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(MemberAccountRow {
+                    external_id: r.try_get("external_id")?,
+                    status: r.try_get("status")?,
+                    attributes: r.try_get("attributes")?,
+                    created_at_us: r.try_get("created_at_us")?,
+                    account: PointAccountRow::from_row(&r)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn member_account_for_update(
+        &mut self,
+        member_id: i64,
+    ) -> Result<Option<MemberAccountRow>> {
+        let sql = format!(
+            "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
+             FROM members m JOIN point_accounts a ON a.member_id = m.id WHERE m.id = $1{}",
+            self.lock
+        );
+        let row = sqlx::query(&sql)
+            .bind(member_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| -> Result<_> {
+            Ok(MemberAccountRow {
+                external_id: r.try_get("external_id")?,
+                status: r.try_get("status")?,
+                attributes: r.try_get("attributes")?,
+                created_at_us: r.try_get("created_at_us")?,
+                account: PointAccountRow::from_row(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn account_update(&mut self, a: &PointAccountRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE point_accounts SET pending = $2, available = $3, debt = $4, next_lot_no = $5, \
+             next_entry_no = $6, last_activity_us = $7, inactive_at_us = $8 WHERE member_id = $1",
+        )
+        .bind(a.member_id)
+        .bind(a.pending)
+        .bind(a.available)
+        .bind(a.debt)
+        .bind(a.next_lot_no)
+        .bind(a.next_entry_no)
+        .bind(a.last_activity_us)
+        .bind(a.inactive_at_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Every lot of a member that is not expired.
+    pub async fn lots_open(&mut self, member_id: i64) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1 AND state <> 'expired' ORDER BY lot_no"
+        ))
+        .bind(member_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
+    pub async fn lots_get(&mut self, member_id: i64, lot_nos: &[i64]) -> Result<Vec<LotRow>> {
+        let mut out = Vec::with_capacity(lot_nos.len());
+        for chunk in lot_nos.chunks(500) {
+            let list = (2..chunk.len() + 2)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql =
+                format!("{LOT_SELECT} WHERE member_id = $1 AND lot_no IN ({list}) ORDER BY lot_no");
+            let mut q = sqlx::query(&sql).bind(member_id);
+            for no in chunk {
+                q = q.bind(*no);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(LotRow::from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn lots_insert(&mut self, lots: &[LotRow]) -> Result<()> {
+        for chunk in lots.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO point_lots (member_id, lot_no, source, order_id, earned_at_us, \
+                 available_at_us, expires_at_us, points, remaining, state) VALUES {}",
+                placeholders(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q
+                    .bind(l.member_id)
+                    .bind(l.lot_no)
+                    .bind(&l.source)
+                    .bind(&l.order_id)
+                    .bind(l.earned_at_us)
+                    .bind(l.available_at_us)
+                    .bind(l.expires_at_us)
+                    .bind(l.points)
+                    .bind(l.remaining)
+                    .bind(&l.state);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn lot_update(&mut self, l: &LotRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE point_lots SET remaining = $3, state = $4 WHERE member_id = $1 AND lot_no = $2",
+        )
+        .bind(l.member_id)
+        .bind(l.lot_no)
+        .bind(l.remaining)
+        .bind(&l.state)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes journal entries and their postings, a few statements for many entries.
+    pub async fn entries_insert(&mut self, entries: &[EntryRow]) -> Result<()> {
+        for chunk in entries.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO point_entries (member_id, entry_no, kind, at_us, recorded_at_us, order_id, \
+                 event_id, reference, reason, pending_after, available_after, debt_after) VALUES {}",
+                placeholders(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.member_id)
+                    .bind(e.entry_no)
+                    .bind(&e.kind)
+                    .bind(e.at_us)
+                    .bind(e.recorded_at_us)
+                    .bind(&e.order_id)
+                    .bind(&e.event_id)
+                    .bind(&e.reference)
+                    .bind(&e.reason)
+                    .bind(e.pending_after)
+                    .bind(e.available_after)
+                    .bind(e.debt_after);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let postings: Vec<(&EntryRow, usize, &PostingRow)> = entries
+            .iter()
+            .flat_map(|e| e.postings.iter().enumerate().map(move |(i, p)| (e, i, p)))
+            .collect();
+        for chunk in postings.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO point_postings (member_id, entry_no, posting_no, account, lot_no, amount) VALUES {}",
+                placeholders(chunk.len(), 6)
+            );
+            let mut q = sqlx::query(&sql);
+            for (e, i, p) in chunk {
+                q = q
+                    .bind(e.member_id)
+                    .bind(e.entry_no)
+                    .bind(i64::try_from(*i).unwrap_or(i64::MAX))
+                    .bind(&p.account)
+                    .bind(p.lot_no)
+                    .bind(p.amount);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Points a member earned from events (orders and activities) in `[from, to)`.
+    pub async fn points_earned_between(
+        &mut self,
+        member_id: i64,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) AS n FROM point_lots WHERE member_id = $1 \
+             AND source IN ('order', 'activity') AND earned_at_us >= $2 AND earned_at_us < $3",
+        )
+        .bind(member_id)
+        .bind(from_us)
+        .bind(to_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    pub async fn order_get(&mut self, member_id: i64, order_id: &str) -> Result<Option<OrderRow>> {
+        let row = sqlx::query(&format!(
+            "{ORDER_SELECT} WHERE member_id = $1 AND order_id = $2"
+        ))
+        .bind(member_id)
+        .bind(order_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| OrderRow::from_row(&r)).transpose()
+    }
+
+    /// Whether the member has a paid order other than `except`.
+    pub async fn member_has_paid_order(&mut self, member_id: i64, except: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM orders WHERE member_id = $1 AND state = 'paid' AND order_id <> $2 LIMIT 1",
+        )
+        .bind(member_id)
+        .bind(except)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Inserts the order, or replaces the stored one of the same member and id.
+    pub async fn order_put(&mut self, o: &OrderRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO orders (member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
+             points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (member_id, order_id) DO UPDATE SET state = $3, paid_at_us = $4, total_minor = $5, \
+             goods_minor = $6, lines = $7, points_earned = $8, points_reversed = $9, \
+             refunded_goods_minor = $10, refunded_total_minor = $11, waiting_refunds = $12",
+        )
+        .bind(o.member_id)
+        .bind(&o.order_id)
+        .bind(&o.state)
+        .bind(o.paid_at_us)
+        .bind(o.total_minor)
+        .bind(o.goods_minor)
+        .bind(&o.lines)
+        .bind(o.points_earned)
+        .bind(o.points_reversed)
+        .bind(o.refunded_goods_minor)
+        .bind(o.refunded_total_minor)
+        .bind(&o.waiting_refunds)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The request hash and journal entry of an earlier operation with this id.
+    pub async fn operation_get(
+        &mut self,
+        member_id: i64,
+        operation_id: &str,
+    ) -> Result<Option<(String, i64)>> {
+        let row = sqlx::query(
+            "SELECT request_sha256, entry_no FROM point_operations WHERE member_id = $1 AND operation_id = $2",
+        )
+        .bind(member_id)
+        .bind(operation_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| -> Result<_> { Ok((r.try_get("request_sha256")?, r.try_get("entry_no")?)) })
+            .transpose()
+    }
+
+    pub async fn operation_insert(
+        &mut self,
+        member_id: i64,
+        operation_id: &str,
+        sha: &str,
+        entry_no: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO point_operations (member_id, operation_id, request_sha256, entry_no) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(member_id)
+        .bind(operation_id)
+        .bind(sha)
+        .bind(entry_no)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Takes one unit of a reward's stock; `false` when none is left.
+    pub async fn reward_take(&mut self, reward_id: &str, stock: Option<i64>) -> Result<bool> {
+        sqlx::query("INSERT INTO reward_stock (reward_id, redeemed) VALUES ($1, 0) ON CONFLICT (reward_id) DO NOTHING")
+            .bind(reward_id)
+            .execute(&mut *self.tx)
+            .await?;
+        let taken = sqlx::query(
+            "UPDATE reward_stock SET redeemed = redeemed + 1 WHERE reward_id = $1 AND redeemed < $2",
+        )
+        .bind(reward_id)
+        .bind(stock.unwrap_or(i64::MAX))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    pub async fn entry_get(&mut self, member_id: i64, entry_no: i64) -> Result<Option<EntryRow>> {
+        let row = sqlx::query(&format!(
+            "{ENTRY_SELECT} WHERE member_id = $1 AND entry_no = $2"
+        ))
+        .bind(member_id)
+        .bind(entry_no)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut entry = EntryRow::from_row(&row)?;
+        let postings = sqlx::query(
+            "SELECT account, lot_no, amount FROM point_postings WHERE member_id = $1 AND entry_no = $2 ORDER BY posting_no",
+        )
+        .bind(member_id)
+        .bind(entry_no)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for p in postings {
+            entry.postings.push(PostingRow {
+                account: p.try_get("account")?,
+                lot_no: p.try_get("lot_no")?,
+                amount: p.try_get("amount")?,
+            });
+        }
+        Ok(Some(entry))
+    }
+}
+
+impl Store {
+    pub async fn account_get(&self, member_id: i64) -> Result<Option<PointAccountRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM point_accounts a WHERE a.member_id = $1"
+        ))
+        .bind(member_id)
+        .fetch_optional(&self.read)
+        .await?;
+        row.map(|r| PointAccountRow::from_row(&r)).transpose()
+    }
+
+    /// A member's lots, newest first; the expired ones only when asked.
+    pub async fn lots_list(&self, member_id: i64, with_expired: bool) -> Result<Vec<LotRow>> {
+        let filter = if with_expired {
+            ""
+        } else {
+            " AND state <> 'expired' AND (remaining > 0 OR state = 'pending')"
+        };
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1{filter} ORDER BY lot_no DESC"
+        ))
+        .bind(member_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
+    /// A page of a member's journal after `after_entry_no`, with postings.
+    pub async fn entries_page(
+        &self,
+        member_id: i64,
+        after_entry_no: i64,
+        limit: u32,
+    ) -> Result<Vec<EntryRow>> {
+        let rows = sqlx::query(&format!(
+            "{ENTRY_SELECT} WHERE member_id = $1 AND entry_no > $2 ORDER BY entry_no LIMIT $3"
+        ))
+        .bind(member_id)
+        .bind(after_entry_no)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        let mut entries = rows
+            .iter()
+            .map(EntryRow::from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let (Some(first), Some(last)) = (
+            entries.first().map(|e| e.entry_no),
+            entries.last().map(|e| e.entry_no),
+        ) else {
+            return Ok(entries);
+        };
+        let postings = sqlx::query(
+            "SELECT entry_no, account, lot_no, amount FROM point_postings \
+             WHERE member_id = $1 AND entry_no >= $2 AND entry_no <= $3 ORDER BY entry_no, posting_no",
+        )
+        .bind(member_id)
+        .bind(first)
+        .bind(last)
+        .fetch_all(&self.read)
+        .await?;
+        let mut i = 0;
+        for p in postings {
+            let no: i64 = p.try_get("entry_no")?;
+            while i < entries.len() && entries[i].entry_no < no {
+                i += 1;
+            }
+            if let Some(e) = entries.get_mut(i).filter(|e| e.entry_no == no) {
+                e.postings.push(PostingRow {
+                    account: p.try_get("account")?,
+                    lot_no: p.try_get("lot_no")?,
+                    amount: p.try_get("amount")?,
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// Pending lots whose return window ends at or before `to_us`: (member, lot).
+    pub async fn due_releases(&self, to_us: i64, limit: u32) -> Result<Vec<(i64, i64)>> {
+        self.due(
+            "SELECT member_id, lot_no FROM point_lots WHERE state = 'pending' AND available_at_us <= $1 \
+             ORDER BY available_at_us, member_id, lot_no LIMIT $2",
+            to_us,
+            limit,
+        )
+        .await
+    }
+
+    /// Unexpired lots whose expiry is at or before `to_us`: (member, lot).
+    pub async fn due_expiries(&self, to_us: i64, limit: u32) -> Result<Vec<(i64, i64)>> {
+        self.due(
+            "SELECT member_id, lot_no FROM point_lots WHERE state <> 'expired' AND expires_at_us IS NOT NULL \
+             AND expires_at_us <= $1 ORDER BY expires_at_us, member_id, lot_no LIMIT $2",
+            to_us,
+            limit,
+        )
+        .await
+    }
+
+    /// Members whose inactivity deadline is at or before `to_us`.
+    pub async fn due_inactive(&self, to_us: i64, limit: u32) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT member_id FROM point_accounts WHERE inactive_at_us IS NOT NULL AND inactive_at_us <= $1 \
+             ORDER BY inactive_at_us, member_id LIMIT $2",
+        )
+        .bind(to_us)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<i64, _>("member_id")?))
+            .collect()
+    }
+
+    async fn due(&self, sql: &str, to_us: i64, limit: u32) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(sql)
+            .bind(to_us)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("member_id")?,
+                    r.try_get::<i64, _>("lot_no")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The highest member id, for checks that walk members in ranges.
+    pub async fn member_id_max(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS n FROM members")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?)
+    }
+
+    /// The ledger invariants for members with ids in `[from, to)`: balances equal the
+    /// lots and the postings, every entry balances, every lot is within bounds.
+    pub async fn check_members(&self, from: i64, to: i64) -> Result<Vec<Violation>> {
+        let mut found = Vec::new();
+        let lots = sqlx::query(
+            "SELECT a.member_id, a.pending, a.available, \
+             CAST(COALESCE((SELECT SUM(remaining) FROM point_lots l WHERE l.member_id = a.member_id AND l.state = 'pending'), 0) AS BIGINT) AS lot_pending, \
+             CAST(COALESCE((SELECT SUM(remaining) FROM point_lots l WHERE l.member_id = a.member_id AND l.state = 'available'), 0) AS BIGINT) AS lot_available \
+             FROM point_accounts a WHERE a.member_id >= $1 AND a.member_id < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in lots {
+            let (m, p, a): (i64, i64, i64) = (
+                r.try_get("member_id")?,
+                r.try_get("pending")?,
+                r.try_get("available")?,
+            );
+            let (lp, la): (i64, i64) = (r.try_get("lot_pending")?, r.try_get("lot_available")?);
+            if p != lp {
+                found.push(Violation {
+                    member_id: Some(m),
+                    what: format!("pending balance {p} but pending lots hold {lp}"),
+                });
+            }
+            if a != la {
+                found.push(Violation {
+                    member_id: Some(m),
+                    what: format!("available balance {a} but available lots hold {la}"),
+                });
+            }
+        }
+        let postings = sqlx::query(
+            "SELECT a.member_id, a.pending, a.available, a.debt, \
+             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:pending'), 0) AS BIGINT) AS post_pending, \
+             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:available'), 0) AS BIGINT) AS post_available, \
+             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:debt'), 0) AS BIGINT) AS post_debt \
+             FROM point_accounts a WHERE a.member_id >= $1 AND a.member_id < $2",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in postings {
+            let m: i64 = r.try_get("member_id")?;
+            for (balance, posted, name, sign) in [
+                ("pending", "post_pending", "pending", 1),
+                ("available", "post_available", "available", 1),
+                ("debt", "post_debt", "debt", -1),
+            ] {
+                let b: i64 = r.try_get(balance)?;
+                let p: i64 = r.try_get(posted)?;
+                if b != sign * p {
+                    found.push(Violation {
+                        member_id: Some(m),
+                        what: format!("{name} balance {b} but its postings sum to {}", sign * p),
+                    });
+                }
+            }
+        }
+        let unbalanced = sqlx::query(
+            "SELECT member_id, entry_no, CAST(SUM(amount) AS BIGINT) AS total FROM point_postings \
+             WHERE member_id >= $1 AND member_id < $2 GROUP BY member_id, entry_no HAVING SUM(amount) <> 0",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in unbalanced {
+            let (m, e, t): (i64, i64, i64) = (
+                r.try_get("member_id")?,
+                r.try_get("entry_no")?,
+                r.try_get("total")?,
+            );
+            found.push(Violation {
+                member_id: Some(m),
+                what: format!("journal entry {e} sums to {t}, not 0"),
+            });
+        }
+        let bad_lots = sqlx::query(
+            "SELECT member_id, lot_no, points, remaining, state FROM point_lots WHERE member_id >= $1 AND member_id < $2 \
+             AND (remaining < 0 OR remaining > points OR (state = 'expired' AND remaining <> 0))",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in bad_lots {
+            let (m, l, p, rem): (i64, i64, i64, i64) = (
+                r.try_get("member_id")?,
+                r.try_get("lot_no")?,
+                r.try_get("points")?,
+                r.try_get("remaining")?,
+            );
+            let state: String = r.try_get("state")?;
+            found.push(Violation {
+                member_id: Some(m),
+                what: format!("lot {l} ({state}) has {rem} left of {p}"),
+            });
+        }
+        let negative = sqlx::query(
+            "SELECT member_id, pending, available, debt FROM point_accounts WHERE member_id >= $1 AND member_id < $2 \
+             AND (pending < 0 OR available < 0 OR debt < 0)",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.read)
+        .await?;
+        for r in negative {
+            let m: i64 = r.try_get("member_id")?;
+            found.push(Violation {
+                member_id: Some(m),
+                what: "a negative balance".into(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// Totals over the whole ledger: each account's sum of postings, and the members'
+    /// outstanding points (pending + available − debt).
+    pub async fn ledger_totals(&self) -> Result<(Vec<(String, i64)>, i64)> {
+        let rows = sqlx::query("SELECT account, CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM point_postings GROUP BY account ORDER BY account")
+            .fetch_all(&self.read)
+            .await?;
+        let accounts = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("account")?,
+                    r.try_get::<i64, _>("total")?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let row = sqlx::query("SELECT CAST(COALESCE(SUM(pending + available - debt), 0) AS BIGINT) AS n FROM point_accounts")
+            .fetch_one(&self.read)
+            .await?;
+        Ok((accounts, row.try_get::<i64, _>("n")?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::placeholders(1, 1), "($1)");
+    }
+}
