@@ -74,6 +74,16 @@ error_codes! {
     ClockNotManual = 29, "clock_not_manual", 409, "The server runs on the system clock.";
     Unavailable = 30, "unavailable", 503, "The database is unreachable; retry later.";
     Internal = 31, "internal", 500, "A bug in Tessera; the server log has the cause.";
+    MemberFrozen = 32, "member_frozen", 409, "The member's account is frozen: it cannot spend.";
+    PointsDisabled = 33, "points_disabled", 409, "The programme has no `[points]` section.";
+    InsufficientPoints = 34, "insufficient_points", 409, "The member's available points do not cover the request; nothing was spent.";
+    PointsOverflow = 35, "points_overflow", 422, "The balance would exceed the largest number of points.";
+    RedemptionBelowMinimum = 36, "redemption_below_minimum", 422, "Fewer points than the programme's minimum redemption.";
+    UnknownReward = 37, "unknown_reward", 422, "The programme's catalogue has no reward with this id.";
+    RewardOutOfStock = 38, "reward_out_of_stock", 409, "The reward's stock is used up; nothing was spent.";
+    OperationConflict = 39, "operation_conflict", 409, "A redemption or adjustment with this id was made before with another request.";
+    OrderAlreadyPaid = 40, "order_already_paid", 409, "The order was already paid, under another event id.";
+    RefundExceedsOrder = 41, "refund_exceeds_order", 422, "The refund asks for more than is left of the order (quantities or amount).";
 }
 
 /// A problem in a refused programme file.
@@ -201,6 +211,16 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownActivity(_) => ErrorCode::UnknownActivity,
             EngineError::ClockBackwards { .. } => ErrorCode::ClockBackwards,
             EngineError::ClockNotManual => ErrorCode::ClockNotManual,
+            EngineError::MemberFrozen(_) => ErrorCode::MemberFrozen,
+            EngineError::PointsDisabled => ErrorCode::PointsDisabled,
+            EngineError::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
+            EngineError::PointsOverflow => ErrorCode::PointsOverflow,
+            EngineError::BelowMinimum { .. } => ErrorCode::RedemptionBelowMinimum,
+            EngineError::UnknownReward(_) => ErrorCode::UnknownReward,
+            EngineError::RewardOutOfStock(_) => ErrorCode::RewardOutOfStock,
+            EngineError::OperationConflict(_) => ErrorCode::OperationConflict,
+            EngineError::OrderAlreadyPaid(_) => ErrorCode::OrderAlreadyPaid,
+            EngineError::RefundExceedsOrder(_) => ErrorCode::RefundExceedsOrder,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

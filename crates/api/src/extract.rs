@@ -198,6 +198,15 @@ impl Page {
 pub struct EventPage(pub Page);
 /// A page of programme versions (`cursor` kind `v`).
 pub struct VersionPage(pub Page);
+/// A page of a member's journal (`cursor` kind `j`).
+pub struct LedgerPage(pub Page);
+
+impl<S: Send + Sync> FromRequestParts<S> for LedgerPage {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Page::from_uri(&parts.uri, "j").map(LedgerPage)
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for EventPage {
     type Rejection = ApiError;

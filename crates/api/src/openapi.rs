@@ -1,19 +1,20 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
-use crate::routes::{admin, events, members, programme, system};
+use crate::routes::{admin, events, members, points, programme, system};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera", description = "Membership engine for commerce: members, events, programme.",
+    info(title = "Tessera", description = "Membership engine for commerce: members, events, programme, points ledger.",
         license(name = "Apache-2.0")),
     paths(
         system::healthz, system::metrics, system::openapi,
         programme::get_programme, programme::put_programme, programme::list_versions,
         members::create_member, members::get_member, members::patch_member, members::close_member,
         events::post_event, events::post_batch, events::list_events,
+        points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
@@ -22,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         (name = "programme", description = "The programme file and its versions"),
         (name = "members", description = "Members"),
         (name = "events", description = "Orders and activities in"),
+        (name = "points", description = "The points ledger: balances, lots, journal, redemptions, adjustments"),
         (name = "admin", description = "Operations"),
         (name = "system", description = "Health, metrics, this document"),
     )

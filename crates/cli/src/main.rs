@@ -10,8 +10,10 @@ use tessera_domain::Programme;
 use tessera_engine::{Clock, Engine, Role, SystemClock};
 use tessera_store::Store;
 
+mod bench;
+
 /// The demo programme, shipped inside the binary.
-const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
+pub(crate) const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
 const DEFAULT_DATABASE: &str = "sqlite://tessera.db";
 
 #[derive(Parser)]
@@ -43,6 +45,16 @@ enum Command {
     Programme {
         #[command(subcommand)]
         command: ProgrammeCommand,
+    },
+    /// Verify the ledger's invariants on a whole database; exit code 1 on any violation.
+    Check {
+        #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
+        database: String,
+    },
+    /// Measure Tessera on this machine (see docs/BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
     },
 }
 
@@ -98,6 +110,10 @@ struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+    /// How often, in seconds, time-driven work (pending points becoming available,
+    /// expiry) runs on the system clock. A manual clock runs it whenever it is moved.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    jobs_every_seconds: u64,
 }
 
 fn main() -> ExitCode {
@@ -123,6 +139,8 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Check { database } => check(&database).await,
+        Command::Bench { command } => bench::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate { database } => {
             let store = open(&database).await?;
@@ -152,12 +170,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match Programme::parse(&source) {
                 Ok(p) => {
                     println!(
-                        "{}: ok ({}, {}, {} segments, {} custom activities)",
+                        "{}: ok ({}, {}, {} segments, {} custom activities, {})",
                         file.display(),
                         p.currency.code(),
                         p.timezone_name,
                         p.segments.len(),
-                        p.activities.len()
+                        p.activities.len(),
+                        if p.points.is_some() {
+                            "points"
+                        } else {
+                            "no points"
+                        }
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -176,6 +199,50 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+    }
+}
+
+/// `tessera check`: every invariant of the ledger, with a progress bar on a terminal.
+async fn check(database: &str) -> anyhow::Result<ExitCode> {
+    let store = open(database).await?;
+    store.migrate().await?;
+    let engine = Engine::start(store, Arc::new(SystemClock), None).await?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("checking members {bar:40} {pos}/{len} ({eta})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = engine
+        .check_ledger(|done, total| {
+            bar.set_length(u64::try_from(total).unwrap_or(0));
+            bar.set_position(u64::try_from(done).unwrap_or(0));
+        })
+        .await?;
+    bar.finish_and_clear();
+    println!("members checked: {}", report.members_checked);
+    for (account, total) in &report.accounts {
+        println!("  {account:<18} {total:>16}");
+    }
+    println!(
+        "points outstanding on members' accounts: {}",
+        report.outstanding
+    );
+    println!(
+        "shop liability from the postings:        {}",
+        report.liability
+    );
+    if report.is_balanced() {
+        println!("ledger balanced: every invariant holds");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} violation(s):", report.violations.len());
+        for v in &report.violations {
+            match v.member_id {
+                Some(m) => println!("  member #{m}: {}", v.what),
+                None => println!("  ledger: {}", v.what),
+            }
+        }
+        Ok(ExitCode::from(1))
     }
 }
 
@@ -234,6 +301,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("Created the first admin API key (shown only once):\n\n    {key}\n");
     }
     let engine = Arc::new(engine);
+    // Work that fell due while the server was down (or was cut short by a crash) runs now,
+    // once; then, on the system clock, on a fixed period.
+    if let Err(e) = engine.tick().await {
+        tracing::error!(error = %e, "time-driven work failed at start");
+    }
+    if args.clock == ClockArg::System {
+        let engine = engine.clone();
+        let every = std::time::Duration::from_secs(args.jobs_every_seconds);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(every);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = engine.tick().await {
+                    tracing::error!(error = %e, "time-driven work failed; it will run again");
+                }
+            }
+        });
+    }
     let app = tessera_api::app(engine.clone());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -112,8 +112,11 @@ impl ExpiryPolicy {
             ExpiryPolicy::Never => "never".into(),
             ExpiryPolicy::RollingDays(d) => format!("{d} days after earning"),
             ExpiryPolicy::RollingMonths(m) => format!("{m} months after earning"),
+            ExpiryPolicy::EndOfYear { years_after: 0 } => {
+                "at the end of the calendar year of earning".into()
+            }
             ExpiryPolicy::EndOfYear { years_after } => {
-                format!("end of the {years_after}th calendar year after earning")
+                format!("at the end of the calendar year {years_after} year(s) after earning")
             }
             ExpiryPolicy::Inactivity { months } => {
                 format!("all points after {months} months without activity")

@@ -6,6 +6,7 @@
 //! database, and a violated constraint comes back as `StoreError::Conflict`.
 
 mod backend;
+mod bench;
 mod points;
 mod rows;
 

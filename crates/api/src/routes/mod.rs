@@ -1,6 +1,7 @@
 pub mod admin;
 pub mod events;
 pub mod members;
+pub mod points;
 pub mod programme;
 pub mod system;
 

@@ -34,6 +34,41 @@ pub struct ActivityView {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct RewardView {
+    pub id: String,
+    pub name: String,
+    pub points: i64,
+    /// How many can ever be redeemed; absent when unlimited.
+    pub stock: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RedemptionRuleView {
+    /// `points` points are worth `value_minor` at checkout.
+    pub points: i64,
+    pub value_minor: i64,
+    pub minimum_points: i64,
+    pub max_order_share_percent: u32,
+}
+
+/// The points rules in brief; `source` has every detail.
+#[derive(Serialize, ToSchema)]
+pub struct PointsRulesView {
+    /// `earn_points` points per `earn_per_minor` minor units paid for goods.
+    pub earn_points: i64,
+    pub earn_per_minor: i64,
+    pub return_window_days: i64,
+    /// `only_pending`, `within_balance` or `allow_negative`.
+    pub refund_policy: String,
+    /// The expiry policy, in words.
+    pub expiry: String,
+    pub multipliers: Vec<String>,
+    pub bonuses: Vec<String>,
+    pub redemption: Option<RedemptionRuleView>,
+    pub rewards: Vec<RewardView>,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct ProgrammeView {
     /// The version number; every accepted file gets the next one.
     pub version: i64,
@@ -49,6 +84,8 @@ pub struct ProgrammeView {
     pub segments: Vec<SegmentView>,
     /// Custom activities; `review`, `check_in` and `share` are built in.
     pub activities: Vec<ActivityView>,
+    /// The points rules, when the programme gives points.
+    pub points: Option<PointsRulesView>,
     /// The TOML file as accepted.
     pub source: String,
 }
@@ -82,6 +119,31 @@ impl ProgrammeView {
                     segment: a.segment.map(|i| p.segments[i].name.clone()),
                 })
                 .collect(),
+            points: p.points.as_ref().map(|c| PointsRulesView {
+                earn_points: c.earn_points,
+                earn_per_minor: c.earn_per_minor,
+                return_window_days: c.return_window_days,
+                refund_policy: c.refund_policy.as_str().to_owned(),
+                expiry: c.expiry.describe(),
+                multipliers: c.multipliers.iter().map(|m| m.name.clone()).collect(),
+                bonuses: c.bonuses.iter().map(|b| b.name.clone()).collect(),
+                redemption: c.redemption.as_ref().map(|r| RedemptionRuleView {
+                    points: r.points,
+                    value_minor: r.value_minor,
+                    minimum_points: r.minimum_points,
+                    max_order_share_percent: r.max_order_share_percent,
+                }),
+                rewards: c
+                    .rewards
+                    .iter()
+                    .map(|r| RewardView {
+                        id: r.id.clone(),
+                        name: r.name.clone(),
+                        points: r.points,
+                        stock: r.stock,
+                    })
+                    .collect(),
+            }),
             source: active.source.clone(),
         }
     }
