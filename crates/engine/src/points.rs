@@ -790,6 +790,13 @@ impl Engine {
                 (reward.points, Some(reward))
             }
         };
+        // Stock first: an out-of-stock reward is refused whatever the balance. Either
+        // refusal drops the transaction, so nothing is taken.
+        if let Some(reward) = reward {
+            if !tx.reward_take(&reward.id, reward.stock).await? {
+                return Err(EngineError::RewardOutOfStock(reward.id.clone()));
+            }
+        }
         let now = self.now();
         let lots = tx
             .lots_open(state.member_id())
@@ -801,11 +808,6 @@ impl Engine {
         let draws = ledger
             .spend(points, EntryKind::Redeem, now)
             .map_err(ledger_error)?;
-        if let Some(reward) = reward {
-            if !tx.reward_take(&reward.id, reward.stock).await? {
-                return Err(EngineError::RewardOutOfStock(reward.id.clone()));
-            }
-        }
         let reason = reward
             .map(|r| format!("reward:{}", r.id))
             .or(request.reason.clone());

@@ -11,6 +11,7 @@ pub const DEMO: &str = include_str!("../../../../programmes/demo.toml");
 
 pub struct TestApp {
     pub router: axum::Router,
+    pub engine: Arc<Engine>,
     pub store: Store,
     pub admin: String,
     pub storefront: String,
@@ -60,6 +61,7 @@ impl TestApp {
         let router = tessera_api::app(engine.clone());
         Some(TestApp {
             router,
+            engine,
             store,
             admin,
             storefront,
@@ -131,6 +133,16 @@ impl TestApp {
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+
+    /// Asserts that `tessera check` would find the ledger balanced.
+    pub async fn assert_ledger_balanced(&self) {
+        let report = self.engine.check_ledger(|_, _| {}).await.unwrap();
+        assert!(
+            report.is_balanced(),
+            "ledger check: {:?}",
+            report.violations
+        );
     }
 
     /// Row counts of every table a request could change.

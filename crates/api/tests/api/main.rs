@@ -9,4 +9,6 @@ mod events;
 mod idempotency;
 mod members;
 mod openapi;
+mod points;
+mod points_props;
 mod programme;

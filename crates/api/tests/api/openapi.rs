@@ -17,6 +17,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/events"),
     ("post", "/v1/events/batch"),
     ("get", "/v1/members/{external_id}/events"),
+    ("get", "/v1/members/{external_id}/points"),
+    ("get", "/v1/members/{external_id}/ledger"),
+    ("post", "/v1/members/{external_id}/points/redemptions"),
+    ("post", "/v1/members/{external_id}/points/adjustments"),
     ("get", "/v1/admin/clock"),
     ("post", "/v1/admin/clock"),
 ];
