@@ -220,3 +220,111 @@ fn migrate_and_bad_database_urls() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
+
+/// `tessera check` passes on a ledger the server wrote, and names a broken invariant.
+fn check_on(backend: Backend) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = rt.block_on(TestDb::new(backend)) else {
+        return;
+    };
+    let server = serve(&db.url);
+    let admin = server.admin_key.clone().unwrap();
+    let post = |path: &str, body: &str| http(&server.address, "POST", path, &admin, body).0;
+    assert_eq!(post("/v1/members", r#"{"external_id":"u1"}"#), 201);
+    let order = r#"{"id":"e1","type":"order.paid","member_id":"u1","occurred_at":"2026-01-01T00:00:00Z","order_id":"o1",
+        "lines":[{"sku":"A","category":"books","quantity":1,"unit_price_minor":12000}],"total_minor":12000}"#;
+    assert_eq!(post("/v1/events", order), 201);
+    assert_eq!(
+        post(
+            "/v1/members/u1/points/adjustments",
+            r#"{"id":"a1","points":500,"reason":"welcome"}"#
+        ),
+        201
+    );
+    assert_eq!(
+        post(
+            "/v1/members/u1/points/redemptions",
+            r#"{"id":"r1","points":150}"#
+        ),
+        201
+    );
+    drop(server);
+    let out = tessera()
+        .args(["check", "--database", &db.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("ledger balanced"), "{stdout}");
+    assert!(stdout.contains("members checked: 1"), "{stdout}");
+    // The order earned 120 (a late event: available at once) + 100 first-order bonus;
+    // 500 were credited and 150 redeemed: 570 outstanding.
+    assert!(
+        stdout.contains("points outstanding on members' accounts: 570"),
+        "{stdout}"
+    );
+    rt.block_on(async {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = db.url.replace("sqlite://", "sqlite:");
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE point_accounts SET available = available + 7")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    });
+    let out = tessera()
+        .args(["check", "--database", &db.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("available balance 577 but available lots hold 570"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("members hold 577"), "{stdout}");
+}
+
+#[test]
+fn check_on_sqlite() {
+    check_on(Backend::Sqlite);
+}
+
+#[test]
+fn check_on_postgres() {
+    check_on(Backend::Postgres);
+}
+
+#[test]
+fn bench_ingest_runs_and_leaves_a_balanced_ledger() {
+    let out = tessera()
+        .args([
+            "bench",
+            "ingest",
+            "--orders",
+            "300",
+            "--members",
+            "20",
+            "--batch",
+            "100",
+            "--concurrency",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("| sqlite | 300 | 100 | 2 |") && stdout.contains("| balanced |"),
+        "{stdout}"
+    );
+}
