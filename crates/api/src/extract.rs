@@ -164,6 +164,16 @@ impl Page {
     fn from_uri(uri: &axum::http::Uri, cursor_kind: &str) -> Result<Page, ApiError> {
         let axum::extract::Query(q) = axum::extract::Query::<PageQuery>::try_from_uri(uri)
             .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+        Page::from_parts(q.limit, q.cursor, cursor_kind)
+    }
+
+    /// The page of a listing whose query has more parameters than `limit` and `cursor`.
+    pub fn from_parts(
+        limit: Option<String>,
+        cursor: Option<String>,
+        cursor_kind: &str,
+    ) -> Result<Page, ApiError> {
+        let q = PageQuery { limit, cursor };
         let limit = match q.limit {
             None => PAGE_SIZE_DEFAULT,
             Some(raw) => match raw.parse::<u32>() {

@@ -14,7 +14,7 @@ use utoipa::{Modify, OpenApi};
         programme::get_programme, programme::put_programme, programme::list_versions,
         members::create_member, members::get_member, members::patch_member, members::close_member,
         events::post_event, events::post_batch, events::list_events,
-        points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment,
+        points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment, points::list_expiring,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),

@@ -1094,6 +1094,36 @@ impl Engine {
         })
     }
 
+    /// Members whose points expire within `within_days` of now, by member id, a page at a
+    /// time: (external id, points, first expiry), and the next cursor if any.
+    pub async fn expiring_points(
+        &self,
+        within_days: i64,
+        after_member_id: i64,
+        limit: u32,
+    ) -> Result<(Vec<(String, i64, Timestamp)>, Option<i64>)> {
+        let horizon = self
+            .now()
+            .checked_add(jiff::Span::new().hours(24 * within_days))
+            .unwrap_or(Timestamp::MAX);
+        let mut rows = self
+            .store
+            .expiring_by_member(to_us(horizon), after_member_id, limit + 1)
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|r| r.0)
+        } else {
+            None
+        };
+        Ok((
+            rows.into_iter()
+                .map(|(_, external, points, at)| (external, points, from_us(at)))
+                .collect(),
+            next,
+        ))
+    }
+
     /// A page of a member's journal after `after_entry_no`; the next cursor if any.
     pub async fn ledger_page(
         &self,

@@ -676,6 +676,43 @@ impl Store {
             .collect()
     }
 
+    /// Members with points expiring at or before `before_us` (by lot, or all their
+    /// available points under an inactivity deadline), after `after_member_id`, by member
+    /// id: (member id, external id, points, first instant).
+    pub async fn expiring_by_member(
+        &self,
+        before_us: i64,
+        after_member_id: i64,
+        limit: u32,
+    ) -> Result<Vec<(i64, String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT x.member_id, m.external_id, CAST(MAX(x.points) AS BIGINT) AS points, MIN(x.at_us) AS at_us FROM ( \
+               SELECT member_id, CAST(SUM(remaining) AS BIGINT) AS points, MIN(expires_at_us) AS at_us FROM point_lots \
+               WHERE state <> 'expired' AND remaining > 0 AND expires_at_us IS NOT NULL AND expires_at_us <= $1 \
+               AND member_id > $2 GROUP BY member_id \
+               UNION ALL \
+               SELECT member_id, available AS points, inactive_at_us AS at_us FROM point_accounts \
+               WHERE inactive_at_us IS NOT NULL AND inactive_at_us <= $1 AND available > 0 AND member_id > $2 \
+             ) x JOIN members m ON m.id = x.member_id \
+             GROUP BY x.member_id, m.external_id ORDER BY x.member_id LIMIT $3",
+        )
+        .bind(before_us)
+        .bind(after_member_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<i64, _>("member_id")?,
+                    r.try_get::<String, _>("external_id")?,
+                    r.try_get::<i64, _>("points")?,
+                    r.try_get::<i64, _>("at_us")?,
+                ))
+            })
+            .collect()
+    }
+
     /// The highest member id, for checks that walk members in ranges.
     pub async fn member_id_max(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS n FROM members")

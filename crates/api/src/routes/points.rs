@@ -1,7 +1,7 @@
 //! A member's points: balances and lots, the journal, redemptions and adjustments.
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{encode_cursor, ApiJson, Caller, LedgerPage};
+use crate::extract::{encode_cursor, ApiJson, Caller, LedgerPage, Page};
 use crate::routes::{rfc3339, MemberPath};
 use crate::AppState;
 use axum::extract::State;
@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
             "/v1/members/{external_id}/points/adjustments",
             post(post_adjustment),
         )
+        .route("/v1/points/expiring", get(list_expiring))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -139,19 +140,7 @@ pub async fn get_points(
     caller.require(&[Role::Admin, Role::Storefront])?;
     let axum::extract::Query(q) = axum::extract::Query::<PointsQuery>::try_from_uri(&uri)
         .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
-    let within = match q.expiring_within_days {
-        None => 30,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if (0..=EXPIRING_WITHIN_DAYS_MAX).contains(&n) => n,
-            _ => {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidQuery,
-                    format!("expiring_within_days must be a whole number between 0 and {EXPIRING_WITHIN_DAYS_MAX}"),
-                )
-                .with_field("expiring_within_days"))
-            }
-        },
-    };
+    let within = within_days(q.expiring_within_days, "expiring_within_days")?;
     let all = match q.include.as_deref() {
         None | Some("open") => false,
         Some("all") => true,
@@ -491,4 +480,81 @@ pub async fn post_adjustment(
     Ok(operation_reply(
         state.engine.adjust(&external_id, request).await?,
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpiringQuery {
+    within_days: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpiringMember {
+    pub external_id: String,
+    /// Points that expire within the window.
+    pub points: i64,
+    /// The first instant at which some of them expire.
+    #[schema(format = DateTime)]
+    pub first_expiry: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExpiringList {
+    pub within_days: i64,
+    pub items: Vec<ExpiringMember>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn within_days(raw: Option<String>, field: &str) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(30),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if (0..=EXPIRING_WITHIN_DAYS_MAX).contains(&n) => Ok(n),
+            _ => Err(ApiError::new(
+                ErrorCode::InvalidQuery,
+                format!("{field} must be a whole number between 0 and {EXPIRING_WITHIN_DAYS_MAX}"),
+            )
+            .with_field(field)),
+        },
+    }
+}
+
+/// Every member with points expiring within `within_days` (default 30), by member: for
+/// reminders ("N points expire on ..."), a page at a time.
+#[utoipa::path(get, path = "/v1/points/expiring", tag = "points", security(("api_key" = [])),
+    params(("within_days" = Option<i64>, Query, minimum = 0, maximum = 3650, description = "Window, default 30"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
+    responses((status = 200, body = ExpiringList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn list_expiring(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<ExpiringList>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let axum::extract::Query(q) = axum::extract::Query::<ExpiringQuery>::try_from_uri(&uri)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidQuery, e.body_text()))?;
+    let within = within_days(q.within_days, "within_days")?;
+    let page = Page::from_parts(q.limit, q.cursor, "x")?;
+    let (rows, next) = state
+        .engine
+        .expiring_points(within, page.after.unwrap_or(0), page.limit)
+        .await?;
+    Ok(Json(ExpiringList {
+        within_days: within,
+        items: rows
+            .into_iter()
+            .map(|(external_id, points, at)| ExpiringMember {
+                external_id,
+                points,
+                first_expiry: rfc3339(at),
+            })
+            .collect(),
+        next_cursor: next.map(|n| encode_cursor("x", n)),
+    }))
 }

@@ -21,6 +21,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/members/{external_id}/ledger"),
     ("post", "/v1/members/{external_id}/points/redemptions"),
     ("post", "/v1/members/{external_id}/points/adjustments"),
+    ("get", "/v1/points/expiring"),
     ("get", "/v1/admin/clock"),
     ("post", "/v1/admin/clock"),
 ];

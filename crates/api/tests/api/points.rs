@@ -700,3 +700,74 @@ async fn concurrent_batches_sqlite() {
 async fn concurrent_batches_postgres() {
     concurrent_batches_keep_the_ledger_balanced(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn members_with_points_expiring_soon_are_listed() {
+    let app = fresh().await;
+    app.add_member("n").await;
+    app.add_member("q").await;
+    run(
+        &app,
+        "m's order",
+        "expiry = { policy = \"rolling\", days = 20 }\n",
+        &[Order("o1", T0, 10_000)],
+    )
+    .await;
+    let order = json!({"id": "e-n", "type": "order.paid", "member_id": "n", "occurred_at": "2026-11-20T00:00:00Z", "order_id": "o-n",
+        "lines": [{"sku": "A", "category": "books", "quantity": 1, "unit_price_minor": 5_000}], "total_minor": 5_000});
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(order)).await.status,
+        StatusCode::CREATED
+    );
+    let r = app
+        .call("GET", "/v1/points/expiring?within_days=18", None)
+        .await;
+    assert_eq!(
+        r.body["items"],
+        json!([{"external_id": "n", "points": 50, "first_expiry": "2026-12-10T00:00:00Z"}]),
+        "{}",
+        r.text
+    );
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app
+            .call_as(
+                &app.storefront,
+                "GET",
+                &format!("/v1/points/expiring?within_days=30&limit=1{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        for item in r.body["items"].as_array().unwrap() {
+            seen.push((
+                item["external_id"].as_str().unwrap().to_owned(),
+                item["points"].as_i64().unwrap(),
+            ));
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [("m".to_owned(), 100), ("n".to_owned(), 50)]);
+    assert_eq!(
+        app.call("GET", "/v1/points/expiring?within_days=x", None)
+            .await
+            .code(),
+        "invalid_query"
+    );
+    assert_eq!(
+        app.call("GET", "/v1/points/expiring?days=3", None)
+            .await
+            .code(),
+        "invalid_query"
+    );
+    assert_eq!(
+        app.call_as(&app.partner, "GET", "/v1/points/expiring", None)
+            .await
+            .code(),
+        "forbidden"
+    );
+}
