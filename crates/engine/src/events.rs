@@ -2,13 +2,16 @@
 //! same body answers with what was stored the first time.
 
 use crate::clock::to_us;
-use crate::points::{effect_of, MemberState};
+use crate::points::{effect_of, Batch, MemberState};
 use crate::{sha256_hex, Engine, EngineError, Result};
 use std::collections::HashMap;
 use tessera_domain::event::Event;
 use tessera_domain::event::{ActivityKind, EventBody};
 use tessera_domain::ExternalId;
 use tessera_store::{EventRow, NewEvent};
+
+/// The marker of a batch that lost a race for an event id and is run again.
+const RACE: &str = "event id taken by a concurrent batch";
 
 /// One event to take in, with its canonical JSON (what is stored and hashed).
 pub struct IngestItem {
@@ -38,6 +41,22 @@ impl Engine {
     /// refused item does not stop the others. What an event earns or takes back (points,
     /// refunds) is written in the same transaction as the event itself.
     pub async fn ingest(&self, items: &[IngestItem]) -> Result<Vec<Result<IngestOutcome>>> {
+        // Another transaction may store one of these event ids between our look-up and our
+        // insert (PostgreSQL); the batch then starts over and finds it stored.
+        let mut attempts = 0;
+        loop {
+            match self.ingest_once(items).await {
+                Err(EngineError::Store(tessera_store::StoreError::Conflict(what)))
+                    if what == RACE && attempts < 3 =>
+                {
+                    attempts += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn ingest_once(&self, items: &[IngestItem]) -> Result<Vec<Result<IngestOutcome>>> {
         let programme = self.programme()?;
         let now = self.now();
         let received_at = to_us(now);
@@ -53,50 +72,96 @@ impl Engine {
             .into_iter()
             .map(|row| (row.external_id.clone(), MemberState { row, dirty: false }))
             .collect();
-        let mut entries = Vec::new();
-        let mut outcomes = Vec::with_capacity(items.len());
-        for item in items {
+        let ids: Vec<&str> = items.iter().map(|i| i.event.id.as_str()).collect();
+        let stored: HashMap<String, EventRow> = tx
+            .events_get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.event_id.clone(), r))
+            .collect();
+        let known: Vec<(i64, &Event)> = items
+            .iter()
+            .filter_map(|i| {
+                members
+                    .get(i.event.member.as_str())
+                    .map(|m| (m.member_id(), &i.event))
+            })
+            .collect();
+        let mut batch = Batch::load(&mut tx, &programme, &known).await?;
+
+        enum Pending {
+            Done(Result<IngestOutcome>),
+            Insert,
+            /// The same id and body as an earlier item of this batch.
+            SameAs(usize),
+        }
+        let mut pending = Vec::with_capacity(items.len());
+        let mut new_events = Vec::with_capacity(items.len());
+        let mut first_in_batch: HashMap<&str, (usize, String)> = HashMap::new();
+        for (k, item) in items.iter().enumerate() {
             let event = &item.event;
             if let EventBody::Activity(ActivityKind::Custom(name)) = &event.body {
                 if programme.programme.custom_activity(name.as_str()).is_none() {
-                    outcomes.push(Err(EngineError::UnknownActivity(name.to_string())));
+                    pending.push(Pending::Done(Err(EngineError::UnknownActivity(
+                        name.to_string(),
+                    ))));
                     continue;
                 }
             }
             let Some(state) = members.get_mut(event.member.as_str()) else {
-                outcomes.push(Err(EngineError::MemberNotFound(event.member.to_string())));
+                pending.push(Pending::Done(Err(EngineError::MemberNotFound(
+                    event.member.to_string(),
+                ))));
                 continue;
             };
             let sha = sha256_hex(item.canonical_json.as_bytes());
+            // A repeat answers with the first result, even where the event would now be
+            // refused (a closed account, an order since refunded).
+            if let Some(row) = stored.get(event.id.as_str()) {
+                pending.push(Pending::Done(if row.body_sha256 == sha {
+                    Ok(IngestOutcome::Duplicate(row.clone()))
+                } else {
+                    Err(EngineError::EventConflict(event.id.to_string()))
+                }));
+                continue;
+            }
+            if let Some((first, first_sha)) = first_in_batch.get(event.id.as_str()) {
+                pending.push(if *first_sha == sha {
+                    Pending::SameAs(*first)
+                } else {
+                    Pending::Done(Err(EngineError::EventConflict(event.id.to_string())))
+                });
+                continue;
+            }
             // A closed account earns nothing new, but what it already bought can still be
             // completed or refunded.
             let earns = matches!(event.body, EventBody::OrderPaid(_) | EventBody::Activity(_));
-            let refused = if state.row.status == "closed" && earns {
-                Some(EngineError::MemberClosed(event.member.to_string()))
-            } else {
-                None
-            };
-            let effect = match refused {
-                Some(e) => Err(e),
-                None => {
-                    effect_of(&mut tx, &programme, state, event, &item.canonical_json, now).await
-                }
-            };
-            let effect = match effect {
+            if state.row.status == "closed" && earns {
+                pending.push(Pending::Done(Err(EngineError::MemberClosed(
+                    event.member.to_string(),
+                ))));
+                continue;
+            }
+            let effect = match effect_of(
+                &mut tx,
+                &mut batch,
+                &programme,
+                state,
+                event,
+                &item.canonical_json,
+                now,
+            )
+            .await
+            {
                 Ok(effect) => effect,
                 Err(EngineError::Store(e)) => return Err(e.into()),
                 Err(refusal) => {
-                    // A repeat of an event taken in before still answers with the first
-                    // result, even where the event would now be refused.
-                    outcomes.push(match tx.event_get(event.id.as_str()).await? {
-                        Some(row) if row.body_sha256 == sha => Ok(IngestOutcome::Duplicate(row)),
-                        Some(_) => Err(EngineError::EventConflict(event.id.to_string())),
-                        None => Err(refusal),
-                    });
+                    pending.push(Pending::Done(Err(refusal)));
                     continue;
                 }
             };
-            let new = NewEvent {
+            effect.write(&mut batch, state, event.id.as_str(), now);
+            new_events.push(NewEvent {
                 event_id: event.id.as_str(),
                 member_id: state.member_id(),
                 event_type: event.body.type_name(),
@@ -104,33 +169,45 @@ impl Engine {
                 occurred_at_us: to_us(event.occurred_at),
                 received_at_us: received_at,
                 body: &item.canonical_json,
-                body_sha256: &sha,
-            };
-            let (row, inserted) = tx.event_insert(&new).await?;
-            outcomes.push(if inserted {
-                effect
-                    .write(
-                        &mut tx,
-                        &programme,
-                        state,
-                        event.id.as_str(),
-                        now,
-                        &mut entries,
-                    )
-                    .await?;
-                Ok(IngestOutcome::Accepted(row))
-            } else if row.body_sha256 == sha {
-                Ok(IngestOutcome::Duplicate(row))
-            } else {
-                Err(EngineError::EventConflict(event.id.to_string()))
+                body_sha256: "",
             });
+            first_in_batch.insert(event.id.as_str(), (k, sha));
+            pending.push(Pending::Insert);
         }
-        tx.entries_insert(&entries).await?;
-        for state in members.values().filter(|s| s.dirty) {
-            tx.account_update(&state.row.account).await?;
+        let shas: Vec<String> = new_events
+            .iter()
+            .map(|e| first_in_batch[e.event_id].1.clone())
+            .collect();
+        for (e, sha) in new_events.iter_mut().zip(&shas) {
+            e.body_sha256 = sha;
         }
+        let inserted: HashMap<String, EventRow> = tx
+            .events_insert_many(&new_events)
+            .await?
+            .into_iter()
+            .map(|r| (r.event_id.clone(), r))
+            .collect();
+        if inserted.len() != new_events.len() {
+            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
+        }
+        batch.finish(&mut tx).await?;
+        let accounts: Vec<_> = members
+            .values()
+            .filter(|s| s.dirty)
+            .map(|s| &s.row.account)
+            .collect();
+        tx.accounts_put_many(&accounts).await?;
         tx.commit().await?;
-        Ok(outcomes)
+        let row_of = |k: usize| inserted[items[k].event.id.as_str()].clone();
+        Ok(pending
+            .into_iter()
+            .enumerate()
+            .map(|(k, p)| match p {
+                Pending::Done(outcome) => outcome,
+                Pending::Insert => Ok(IngestOutcome::Accepted(row_of(k))),
+                Pending::SameAs(first) => Ok(IngestOutcome::Duplicate(row_of(first))),
+            })
+            .collect())
     }
 
     /// A member's events in arrival order, a page at a time: the rows after `after_seq`,

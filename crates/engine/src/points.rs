@@ -6,12 +6,14 @@ use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use tessera_domain::event::{Event, EventBody, OrderPaid, OrderRefund, RefundBy};
 use tessera_domain::ledger::{
     Account, Balances, Entry, EntryKind, LedgerError, Lot, LotSource, LotState, MemberLedger,
 };
 use tessera_domain::points::{
-    day_and_month, reversal_target, EarnContext, EarnedSoFar, PointsConfig, RefundPolicy,
+    day_and_month, reversal_target, EarnContext, EarnedSoFar, ExpiryPolicy, PointsConfig,
+    RefundPolicy,
 };
 use tessera_domain::ExternalId;
 use tessera_store::{EntryRow, LotRow, MemberAccountRow, OrderRow, PostingRow, Tx, Violation};
@@ -96,35 +98,44 @@ pub(crate) struct EntrySource<'a> {
     pub reason: Option<&'a str>,
 }
 
-/// Writes what a ledger operation changed: lots now, entries into `entries` (written at
-/// the end of the transaction), balances into the member's state.
-pub(crate) async fn apply_ledger(
-    tx: &mut Tx,
+/// The rows a ledger operation produced: lots to insert and to update, and the numbers of
+/// its journal entries (the entries themselves go into the caller's buffer).
+pub(crate) struct LedgerRows {
+    pub new_lots: Vec<LotRow>,
+    pub changed_lots: Vec<LotRow>,
+    pub entry_numbers: Vec<i64>,
+}
+
+/// The inactivity policy and the programme's time zone, when points expire that way.
+pub(crate) type InactivityRule = (ExpiryPolicy, jiff::tz::TimeZone);
+
+/// Turns what a ledger operation changed into rows: entries into `entries`, balances and
+/// counters into the member's state; the lots are returned for the caller to write.
+pub(crate) fn ledger_rows(
     state: &mut MemberState,
     ledger: &MemberLedger,
     source: EntrySource<'_>,
-    inactivity: Option<&(PointsConfig, jiff::tz::TimeZone)>,
+    inactivity: Option<&InactivityRule>,
     recorded_at: Timestamp,
     entries: &mut Vec<EntryRow>,
-) -> Result<Vec<i64>> {
+) -> LedgerRows {
     let member_id = state.member_id();
     let changes = ledger.changes();
-    let new_lots: Vec<LotRow> = changes
+    let new_lots = changes
         .new_lots
         .iter()
         .map(|l| lot_to_row(member_id, l))
         .collect();
-    if !new_lots.is_empty() {
-        tx.lots_insert(&new_lots).await?;
-    }
-    for l in &changes.changed_lots {
-        tx.lot_update(&lot_to_row(member_id, l)).await?;
-    }
-    let mut numbers = Vec::with_capacity(changes.entries.len());
+    let changed_lots = changes
+        .changed_lots
+        .iter()
+        .map(|l| lot_to_row(member_id, l))
+        .collect();
+    let mut entry_numbers = Vec::with_capacity(changes.entries.len());
     for e in changes.entries {
         let no = state.row.account.next_entry_no;
         state.row.account.next_entry_no += 1;
-        numbers.push(no);
+        entry_numbers.push(no);
         entries.push(entry_row(member_id, no, e, &source, recorded_at));
     }
     let a = &mut state.row.account;
@@ -133,15 +144,39 @@ pub(crate) async fn apply_ledger(
     a.debt = changes.balances.debt;
     a.next_lot_no = changes.next_lot_no;
     a.last_activity_us = changes.last_activity.map(to_us);
-    if let Some((config, tz)) = inactivity {
+    if let Some((policy, tz)) = inactivity {
         a.inactive_at_us = changes
             .last_activity
-            .and_then(|t| config.expiry.inactivity_deadline(t, tz))
+            .and_then(|t| policy.inactivity_deadline(t, tz))
             .filter(|_| a.available > 0)
             .map(to_us);
     }
     state.dirty = true;
-    Ok(numbers)
+    LedgerRows {
+        new_lots,
+        changed_lots,
+        entry_numbers,
+    }
+}
+
+/// `ledger_rows`, with the lots written now.
+pub(crate) async fn apply_ledger(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    ledger: &MemberLedger,
+    source: EntrySource<'_>,
+    inactivity: Option<&InactivityRule>,
+    recorded_at: Timestamp,
+    entries: &mut Vec<EntryRow>,
+) -> Result<Vec<i64>> {
+    let rows = ledger_rows(state, ledger, source, inactivity, recorded_at, entries);
+    if !rows.new_lots.is_empty() {
+        tx.lots_insert(&rows.new_lots).await?;
+    }
+    for l in &rows.changed_lots {
+        tx.lot_update(l).await?;
+    }
+    Ok(rows.entry_numbers)
 }
 
 fn entry_row(
@@ -317,6 +352,145 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
     Ok(delta)
 }
 
+/// What intake knows across one batch: the orders its events name, which members have
+/// paid before, what members earned in the batch's months (for caps), and the rows to
+/// write at the end. Reading all of it up front, and writing in multi-row statements, is
+/// what lets a batch of a thousand orders cost a few dozen statements.
+pub(crate) struct Batch {
+    orders: HashMap<(i64, String), OrderRow>,
+    dirty_orders: BTreeSet<(i64, String)>,
+    paid_members: HashSet<i64>,
+    /// Per member: (instant, points) of what events earned, in the prefetched window.
+    earned: HashMap<i64, Vec<(i64, i64)>>,
+    lots_new: Vec<LotRow>,
+    lot_updates: Vec<LotRow>,
+    pub entries: Vec<EntryRow>,
+    inactivity: Option<InactivityRule>,
+}
+
+impl Batch {
+    /// Reads what the batch's events need. `events` pairs each event with its member id.
+    pub(crate) async fn load(
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        events: &[(i64, &Event)],
+    ) -> Result<Batch> {
+        let mut member_ids: Vec<i64> = events.iter().map(|(m, _)| *m).collect();
+        member_ids.sort_unstable();
+        member_ids.dedup();
+        let mut order_ids: Vec<&str> = events
+            .iter()
+            .filter_map(|(_, e)| e.body.order_id().map(|o| o.as_str()))
+            .collect();
+        order_ids.sort_unstable();
+        order_ids.dedup();
+        let orders = tx
+            .orders_get_many(&member_ids, &order_ids)
+            .await?
+            .into_iter()
+            .map(|o| ((o.member_id, o.order_id.clone()), o))
+            .collect();
+        let config = programme.programme.points.as_ref();
+        let paid_members = match config {
+            Some(c) if c.has_first_order_bonus() => tx
+                .members_with_paid_orders(&member_ids)
+                .await?
+                .into_iter()
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let mut earned: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
+        if let Some(c) = config.filter(|c| c.has_period_caps()) {
+            let tz = &programme.programme.timezone;
+            let months = events
+                .iter()
+                .map(|(_, e)| day_and_month(e.occurred_at, tz).1);
+            let from = months.clone().map(|m| m.0).min();
+            let to = months.map(|m| m.1).max();
+            if let (Some(from), Some(to)) = (from, to) {
+                let _ = c;
+                for (m, at, points) in tx
+                    .earnings_between_many(&member_ids, to_us(from), to_us(to))
+                    .await?
+                {
+                    earned.entry(m).or_default().push((at, points));
+                }
+            }
+        }
+        Ok(Batch {
+            orders,
+            dirty_orders: BTreeSet::new(),
+            paid_members,
+            earned,
+            lots_new: Vec::new(),
+            lot_updates: Vec::new(),
+            entries: Vec::new(),
+            inactivity: inactivity_rule(programme),
+        })
+    }
+
+    fn earned_so_far(
+        &self,
+        config: &PointsConfig,
+        tz: &jiff::tz::TimeZone,
+        member_id: i64,
+        at: Timestamp,
+    ) -> EarnedSoFar {
+        if !config.has_period_caps() {
+            return EarnedSoFar::default();
+        }
+        let (day, month) = day_and_month(at, tz);
+        let sum = |(from, to): (Timestamp, Timestamp)| {
+            let (from, to) = (to_us(from), to_us(to));
+            self.earned.get(&member_id).map_or(0, |v| {
+                v.iter()
+                    .filter(|(t, _)| *t >= from && *t < to)
+                    .map(|(_, p)| p)
+                    .sum()
+            })
+        };
+        EarnedSoFar {
+            day: sum(day),
+            month: sum(month),
+        }
+    }
+
+    /// A member's open lots as they stand, with what the batch changed so far.
+    async fn open_lots(&mut self, tx: &mut Tx, member_id: i64) -> Result<Vec<Lot>> {
+        self.flush_lots(tx).await?;
+        Ok(tx
+            .lots_open(member_id)
+            .await?
+            .iter()
+            .map(lot_from_row)
+            .collect())
+    }
+
+    async fn flush_lots(&mut self, tx: &mut Tx) -> Result<()> {
+        if !self.lots_new.is_empty() {
+            tx.lots_insert(&self.lots_new).await?;
+            self.lots_new.clear();
+        }
+        for l in self.lot_updates.drain(..) {
+            tx.lot_update(&l).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything the batch buffered.
+    pub(crate) async fn finish(mut self, tx: &mut Tx) -> Result<()> {
+        self.flush_lots(tx).await?;
+        let orders: Vec<OrderRow> = self
+            .dirty_orders
+            .iter()
+            .filter_map(|k| self.orders.get(k).cloned())
+            .collect();
+        tx.orders_put_many(&orders).await?;
+        tx.entries_insert(&self.entries).await?;
+        Ok(())
+    }
+}
+
 /// What one event does to the ledger, computed before the event is stored.
 pub(crate) struct Effect {
     ledger: Option<MemberLedger>,
@@ -331,9 +505,11 @@ fn policy(programme: &ActiveProgramme) -> RefundPolicy {
         .map_or(RefundPolicy::WithinBalance, |p| p.refund_policy)
 }
 
-/// Works out what `event` does for the member, reading what it needs; writes nothing.
+/// Works out what `event` does for the member; writes nothing (it may flush what the
+/// batch buffered, to read a member's lots).
 pub(crate) async fn effect_of(
     tx: &mut Tx,
+    batch: &mut Batch,
     programme: &ActiveProgramme,
     state: &MemberState,
     event: &Event,
@@ -345,17 +521,19 @@ pub(crate) async fn effect_of(
     let member_id = state.member_id();
     match &event.body {
         EventBody::OrderPaid(paid) => {
-            let existing = tx.order_get(member_id, paid.order_id.as_str()).await?;
-            if existing.as_ref().is_some_and(|o| o.state == "paid") {
+            let key = (member_id, paid.order_id.as_str().to_owned());
+            let existing = batch.orders.get(&key);
+            if existing.is_some_and(|o| o.state == "paid") {
                 return Err(EngineError::OrderAlreadyPaid(paid.order_id.to_string()));
             }
-            let waiting: Vec<WaitingRefund> = match &existing {
+            let waiting: Vec<WaitingRefund> = match existing {
                 Some(o) => serde_json::from_str(&o.waiting_refunds)
                     .map_err(|_| corrupt("waiting refunds"))?,
                 None => Vec::new(),
             };
             order_paid_effect(
                 tx,
+                batch,
                 config,
                 tz,
                 state,
@@ -368,9 +546,12 @@ pub(crate) async fn effect_of(
             .await
         }
         EventBody::OrderRefunded(refund) => {
-            let existing = tx.order_get(member_id, refund.order_id.as_str()).await?;
-            let mut order =
-                existing.unwrap_or_else(|| empty_order(member_id, refund.order_id.as_str()));
+            let key = (member_id, refund.order_id.as_str().to_owned());
+            let mut order = batch
+                .orders
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| empty_order(member_id, refund.order_id.as_str()));
             if order.state != "paid" {
                 // The refund came before its order: kept, and applied when the order arrives.
                 let mut waiting: Vec<WaitingRefund> = serde_json::from_str(&order.waiting_refunds)
@@ -397,12 +578,7 @@ pub(crate) async fn effect_of(
             }
             let points = record_refund(&mut order, &spec_of(refund), true)?;
             let ledger = if points > 0 {
-                let lots = tx
-                    .lots_open(member_id)
-                    .await?
-                    .iter()
-                    .map(lot_from_row)
-                    .collect();
+                let lots = batch.open_lots(tx, member_id).await?;
                 let mut ledger = state.ledger(lots);
                 ledger.reverse_order(
                     refund.order_id.as_str(),
@@ -426,7 +602,7 @@ pub(crate) async fn effect_of(
                     order: None,
                 });
             };
-            let earned = earned_so_far(tx, config, tz, member_id, event.occurred_at).await?;
+            let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
             let member = state.value();
             let event_value = if config.uses_conditions() {
                 event_value(canonical_json)
@@ -477,38 +653,10 @@ fn event_value(canonical_json: &str) -> Value {
     serde_json::from_str(canonical_json).unwrap_or(Value::Null)
 }
 
-async fn earned_so_far(
-    tx: &mut Tx,
-    config: &PointsConfig,
-    tz: &jiff::tz::TimeZone,
-    member_id: i64,
-    at: Timestamp,
-) -> Result<EarnedSoFar> {
-    if !config.has_period_caps() {
-        return Ok(EarnedSoFar::default());
-    }
-    let (day, month) = day_and_month(at, tz);
-    Ok(EarnedSoFar {
-        day: match config.cap_per_day {
-            Some(_) => {
-                tx.points_earned_between(member_id, to_us(day.0), to_us(day.1))
-                    .await?
-            }
-            None => 0,
-        },
-        month: match config.cap_per_month {
-            Some(_) => {
-                tx.points_earned_between(member_id, to_us(month.0), to_us(month.1))
-                    .await?
-            }
-            None => 0,
-        },
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn order_paid_effect(
     tx: &mut Tx,
+    batch: &mut Batch,
     config: Option<&PointsConfig>,
     tz: &jiff::tz::TimeZone,
     state: &MemberState,
@@ -558,18 +706,15 @@ async fn order_paid_effect(
             order: Some(order),
         });
     };
-    let first_order = if config.has_first_order_bonus() {
-        !tx.member_has_paid_order(member_id, order_id).await?
-    } else {
-        false
-    };
-    let earned = earned_so_far(tx, config, tz, member_id, event.occurred_at).await?;
-    let member = if config.uses_conditions() {
+    let first_order = config.has_first_order_bonus() && !batch.paid_members.contains(&member_id);
+    let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
+    let conditions = config.uses_conditions();
+    let member = if conditions {
         state.value()
     } else {
         Value::Null
     };
-    let event_value = if config.uses_conditions() {
+    let event_value = if conditions {
         event_value(canonical_json)
     } else {
         Value::Null
@@ -588,11 +733,7 @@ async fn order_paid_effect(
     let lots = if waiting.is_empty() {
         Vec::new()
     } else {
-        tx.lots_open(member_id)
-            .await?
-            .iter()
-            .map(lot_from_row)
-            .collect()
+        batch.open_lots(tx, member_id).await?
     };
     let mut ledger = state.ledger(lots);
     if earning.points > 0 {
@@ -629,55 +770,59 @@ async fn order_paid_effect(
 }
 
 impl Effect {
-    /// Writes the effect of an event that was just stored.
-    pub(crate) async fn write(
+    /// Records the effect of an event that will be stored with the batch.
+    pub(crate) fn write(
         self,
-        tx: &mut Tx,
-        programme: &ActiveProgramme,
+        batch: &mut Batch,
         state: &mut MemberState,
         event_id: &str,
         recorded_at: Timestamp,
-        entries: &mut Vec<EntryRow>,
-    ) -> Result<()> {
-        if let Some(order) = &self.order {
-            tx.order_put(order).await?;
+    ) {
+        let member_id = state.member_id();
+        if let Some(order) = self.order {
+            if order.state == "paid" {
+                batch.paid_members.insert(member_id);
+            }
+            let key = (member_id, order.order_id.clone());
+            batch.dirty_orders.insert(key.clone());
+            batch.orders.insert(key, order);
         }
         if let Some(ledger) = &self.ledger {
-            let inactivity = inactivity_rule(programme);
             let source = EntrySource {
                 event_id: Some(event_id),
                 ..Default::default()
             };
-            apply_ledger(
-                tx,
+            let rows = ledger_rows(
                 state,
                 ledger,
                 source,
-                inactivity.as_ref(),
+                batch.inactivity.as_ref(),
                 recorded_at,
-                entries,
-            )
-            .await?;
+                &mut batch.entries,
+            );
+            for l in &rows.new_lots {
+                if l.source != LotSource::Adjustment.as_str() {
+                    batch
+                        .earned
+                        .entry(member_id)
+                        .or_default()
+                        .push((l.earned_at_us, l.points));
+                }
+            }
+            batch.lots_new.extend(rows.new_lots);
+            batch.lot_updates.extend(rows.changed_lots);
         }
-        Ok(())
     }
 }
 
 /// The inactivity policy and time zone, when the programme expires points that way.
-pub(crate) fn inactivity_rule(
-    programme: &ActiveProgramme,
-) -> Option<(PointsConfig, jiff::tz::TimeZone)> {
+pub(crate) fn inactivity_rule(programme: &ActiveProgramme) -> Option<InactivityRule> {
     programme
         .programme
         .points
         .as_ref()
-        .filter(|c| {
-            matches!(
-                c.expiry,
-                tessera_domain::points::ExpiryPolicy::Inactivity { .. }
-            )
-        })
-        .map(|c| (c.clone(), programme.programme.timezone.clone()))
+        .filter(|c| matches!(c.expiry, ExpiryPolicy::Inactivity { .. }))
+        .map(|c| (c.expiry, programme.programme.timezone.clone()))
 }
 
 fn ledger_error(e: LedgerError) -> EngineError {

@@ -467,6 +467,72 @@ impl Tx {
         Ok((EventRow::from_row(&row)?, false))
     }
 
+    /// The stored events with these ids.
+    pub async fn events_get_many(&mut self, event_ids: &[&str]) -> Result<Vec<EventRow>> {
+        let mut out = Vec::new();
+        for chunk in event_ids.chunks(500) {
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("{EVENT_SELECT} WHERE event_id IN ({list})");
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(EventRow::from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores events whose ids are free, a few statements for many; returns the rows
+    /// stored. An id taken meanwhile is skipped: the caller compares what came back.
+    pub async fn events_insert_many(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<EventRow>> {
+        let mut out = Vec::with_capacity(events.len());
+        for chunk in events.chunks(200) {
+            let values = (0..chunk.len())
+                .map(|r| {
+                    let b = r * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO events (event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256) \
+                 VALUES {values} ON CONFLICT (event_id) DO NOTHING \
+                 RETURNING seq, event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256"
+            );
+            let mut q = sqlx::query(&sql);
+            for e in chunk {
+                q = q
+                    .bind(e.event_id)
+                    .bind(e.member_id)
+                    .bind(e.event_type)
+                    .bind(e.order_id)
+                    .bind(e.occurred_at_us)
+                    .bind(e.received_at_us)
+                    .bind(e.body)
+                    .bind(e.body_sha256);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(EventRow::from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn event_get(&mut self, event_id: &str) -> Result<Option<EventRow>> {
         let row = sqlx::query(&format!("{EVENT_SELECT} WHERE event_id = $1"))
             .bind(event_id)

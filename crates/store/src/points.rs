@@ -197,7 +197,158 @@ fn placeholders(rows: usize, columns: usize) -> String {
 /// Rows per multi-row INSERT: well under both databases' parameter limits.
 const INSERT_CHUNK_ROWS: usize = 200;
 
+/// `$from, $from+1, ...` for `n` parameters.
+fn list(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Tx {
+    /// The orders of these members with these ids (any pairing of the two lists; the
+    /// caller keeps the pairs it asked for).
+    pub async fn orders_get_many(
+        &mut self,
+        member_ids: &[i64],
+        order_ids: &[&str],
+    ) -> Result<Vec<OrderRow>> {
+        let mut out = Vec::new();
+        if member_ids.is_empty() || order_ids.is_empty() {
+            return Ok(out);
+        }
+        for members in member_ids.chunks(400) {
+            for orders in order_ids.chunks(400) {
+                let sql = format!(
+                    "{ORDER_SELECT} WHERE member_id IN ({}) AND order_id IN ({})",
+                    list(1, members.len()),
+                    list(members.len() + 1, orders.len())
+                );
+                let mut q = sqlx::query(&sql);
+                for m in members {
+                    q = q.bind(*m);
+                }
+                for o in orders {
+                    q = q.bind(*o);
+                }
+                for r in q.fetch_all(&mut *self.tx).await? {
+                    out.push(OrderRow::from_row(&r)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Which of these members have at least one paid order.
+    pub async fn members_with_paid_orders(&mut self, member_ids: &[i64]) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        for chunk in member_ids.chunks(500) {
+            let sql = format!(
+                "SELECT DISTINCT member_id FROM orders WHERE state = 'paid' AND member_id IN ({})",
+                list(1, chunk.len())
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(r.try_get::<i64, _>("member_id")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// What these members earned from events in `[from, to)`: (member, instant, points).
+    pub async fn earnings_between_many(
+        &mut self,
+        member_ids: &[i64],
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, i64, i64)>> {
+        let mut out = Vec::new();
+        for chunk in member_ids.chunks(500) {
+            let sql = format!(
+                "SELECT member_id, earned_at_us, points FROM point_lots WHERE source IN ('order', 'activity') \
+                 AND earned_at_us >= $1 AND earned_at_us < $2 AND member_id IN ({})",
+                list(3, chunk.len())
+            );
+            let mut q = sqlx::query(&sql).bind(from_us).bind(to_us);
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push((
+                    r.try_get("member_id")?,
+                    r.try_get("earned_at_us")?,
+                    r.try_get("points")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces orders, a few statements for many.
+    pub async fn orders_put_many(&mut self, orders: &[OrderRow]) -> Result<()> {
+        for chunk in orders.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO orders (member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
+                 points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds) VALUES {} \
+                 ON CONFLICT (member_id, order_id) DO UPDATE SET state = excluded.state, paid_at_us = excluded.paid_at_us, \
+                 total_minor = excluded.total_minor, goods_minor = excluded.goods_minor, lines = excluded.lines, \
+                 points_earned = excluded.points_earned, points_reversed = excluded.points_reversed, \
+                 refunded_goods_minor = excluded.refunded_goods_minor, refunded_total_minor = excluded.refunded_total_minor, \
+                 waiting_refunds = excluded.waiting_refunds",
+                placeholders(chunk.len(), 12)
+            );
+            let mut q = sqlx::query(&sql);
+            for o in chunk {
+                q = q
+                    .bind(o.member_id)
+                    .bind(&o.order_id)
+                    .bind(&o.state)
+                    .bind(o.paid_at_us)
+                    .bind(o.total_minor)
+                    .bind(o.goods_minor)
+                    .bind(&o.lines)
+                    .bind(o.points_earned)
+                    .bind(o.points_reversed)
+                    .bind(o.refunded_goods_minor)
+                    .bind(o.refunded_total_minor)
+                    .bind(&o.waiting_refunds);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes back members' accounts, a few statements for many.
+    pub async fn accounts_put_many(&mut self, accounts: &[&PointAccountRow]) -> Result<()> {
+        for chunk in accounts.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "INSERT INTO point_accounts (member_id, pending, available, debt, next_lot_no, next_entry_no, \
+                 last_activity_us, inactive_at_us) VALUES {} ON CONFLICT (member_id) DO UPDATE SET \
+                 pending = excluded.pending, available = excluded.available, debt = excluded.debt, \
+                 next_lot_no = excluded.next_lot_no, next_entry_no = excluded.next_entry_no, \
+                 last_activity_us = excluded.last_activity_us, inactive_at_us = excluded.inactive_at_us",
+                placeholders(chunk.len(), 8)
+            );
+            let mut q = sqlx::query(&sql);
+            for a in chunk {
+                q = q
+                    .bind(a.member_id)
+                    .bind(a.pending)
+                    .bind(a.available)
+                    .bind(a.debt)
+                    .bind(a.next_lot_no)
+                    .bind(a.next_entry_no)
+                    .bind(a.last_activity_us)
+                    .bind(a.inactive_at_us);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     /// The members with these external ids and their accounts, locked in member order so
     /// that concurrent batches never deadlock.
     pub async fn members_with_accounts_for_update(
