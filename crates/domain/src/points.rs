@@ -385,11 +385,13 @@ impl PointsConfig {
         // Each line's points are `paid × earn_points × percent / (earn_per_minor × 100)`;
         // summed exactly over the common denominator and rounded once.
         let mut numerator: i128 = 0;
+        // A condition that does not read `line` has one answer for the whole order.
+        let mut order_level: Vec<Option<bool>> = vec![None; self.multipliers.len()];
         for (line, paid) in order.lines().iter().zip(&lines) {
             let mut line_value: Option<Value> = None;
             let mut percent_extra: u32 = 0;
             let mut highest: u32 = 100;
-            for m in &self.multipliers {
+            for (k, m) in self.multipliers.iter().enumerate() {
                 if !m.applies_on(date)
                     || (!m.categories.is_empty()
                         && !m.categories.iter().any(|c| c == line.category.as_str()))
@@ -402,13 +404,25 @@ impl PointsConfig {
                     continue;
                 }
                 if let Some(condition) = &m.condition {
-                    let value = line_value.get_or_insert_with(|| line_json(line));
-                    let vars = [
-                        ("member", ctx.member),
-                        ("event", ctx.event),
-                        ("line", &*value),
-                    ];
-                    if !condition.evaluate(&vars).unwrap_or(false) {
+                    let holds = match order_level[k] {
+                        Some(known) => known,
+                        None if !condition.uses("line") => {
+                            let vars = [("member", ctx.member), ("event", ctx.event)];
+                            let holds = condition.evaluate(&vars).unwrap_or(false);
+                            order_level[k] = Some(holds);
+                            holds
+                        }
+                        None => {
+                            let value = line_value.get_or_insert_with(|| line_json(line));
+                            let vars = [
+                                ("member", ctx.member),
+                                ("event", ctx.event),
+                                ("line", &*value),
+                            ];
+                            condition.evaluate(&vars).unwrap_or(false)
+                        }
+                    };
+                    if !holds {
                         continue;
                     }
                 }

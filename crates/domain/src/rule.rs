@@ -11,6 +11,8 @@ use std::sync::Arc;
 pub struct Condition {
     source: String,
     program: Arc<cel::Program>,
+    /// The variables the expression reads: only those are converted for an evaluation.
+    variables: Vec<String>,
 }
 
 impl fmt::Debug for Condition {
@@ -62,9 +64,17 @@ impl Condition {
                 allowed.join(", ")
             ));
         }
+        let mut variables: Vec<String> = references
+            .variables()
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        variables.sort_unstable();
+        variables.dedup();
         Ok(Self {
             source: source.to_owned(),
             program: Arc::new(program),
+            variables,
         })
     }
 
@@ -72,10 +82,22 @@ impl Condition {
         &self.source
     }
 
+    /// Whether the expression reads `variable`.
+    pub fn uses(&self, variable: &str) -> bool {
+        self.variables.iter().any(|v| v == variable)
+    }
+
     /// Evaluates the condition over named JSON values; anything but `true` is `false`.
     pub fn evaluate(&self, variables: &[(&str, &serde_json::Value)]) -> Result<bool, EvalError> {
-        let mut context = cel::Context::default();
+        // The standard library's environment is built once per process: building it is
+        // most of the cost of a context, and every evaluation needs one.
+        static STDLIB: std::sync::OnceLock<Arc<cel::Env>> = std::sync::OnceLock::new();
+        let env = STDLIB.get_or_init(|| Arc::new(cel::Env::stdlib())).clone();
+        let mut context = cel::Context::with_env(env);
         for (name, value) in variables {
+            if !self.uses(name) {
+                continue;
+            }
             let value = cel::to_value(*value).map_err(|e| EvalError(e.to_string()))?;
             context.add_variable_from_value(*name, value);
         }

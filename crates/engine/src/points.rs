@@ -6,7 +6,7 @@ use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use tessera_domain::event::{Event, EventBody, OrderPaid, OrderRefund, RefundBy};
 use tessera_domain::ledger::{
     Account, Balances, Entry, EntryKind, LedgerError, Lot, LotSource, LotState, MemberLedger,
@@ -360,12 +360,15 @@ pub(crate) struct Batch {
     orders: HashMap<(i64, String), OrderRow>,
     dirty_orders: BTreeSet<(i64, String)>,
     paid_members: HashSet<i64>,
-    /// Per member: (instant, points) of what events earned, in the prefetched window.
-    earned: HashMap<i64, Vec<(i64, i64)>>,
+    /// What each member earned from events in each day and month (keyed by the period's
+    /// start) that the batch's events fall in, kept current as the batch earns.
+    earned: HashMap<(i64, i64), i64>,
     lots_new: Vec<LotRow>,
     lot_updates: Vec<LotRow>,
     pub entries: Vec<EntryRow>,
     inactivity: Option<InactivityRule>,
+    /// The programme's time zone when it caps earnings by day or month.
+    caps_tz: Option<jiff::tz::TimeZone>,
 }
 
 impl Batch {
@@ -378,14 +381,14 @@ impl Batch {
         let mut member_ids: Vec<i64> = events.iter().map(|(m, _)| *m).collect();
         member_ids.sort_unstable();
         member_ids.dedup();
-        let mut order_ids: Vec<&str> = events
+        let mut keys: Vec<(i64, &str)> = events
             .iter()
-            .filter_map(|(_, e)| e.body.order_id().map(|o| o.as_str()))
+            .filter_map(|(m, e)| e.body.order_id().map(|o| (*m, o.as_str())))
             .collect();
-        order_ids.sort_unstable();
-        order_ids.dedup();
+        keys.sort_unstable();
+        keys.dedup();
         let orders = tx
-            .orders_get_many(&member_ids, &order_ids)
+            .orders_get_many(&keys)
             .await?
             .into_iter()
             .map(|o| ((o.member_id, o.order_id.clone()), o))
@@ -399,21 +402,28 @@ impl Batch {
                 .collect(),
             _ => HashSet::new(),
         };
-        let mut earned: HashMap<i64, Vec<(i64, i64)>> = HashMap::new();
-        if let Some(c) = config.filter(|c| c.has_period_caps()) {
+        let mut earned: HashMap<(i64, i64), i64> = HashMap::new();
+        if config.is_some_and(|c| c.has_period_caps()) {
             let tz = &programme.programme.timezone;
-            let months = events
-                .iter()
-                .map(|(_, e)| day_and_month(e.occurred_at, tz).1);
-            let from = months.clone().map(|m| m.0).min();
-            let to = months.map(|m| m.1).max();
-            if let (Some(from), Some(to)) = (from, to) {
-                let _ = c;
-                for (m, at, points) in tx
-                    .earnings_between_many(&member_ids, to_us(from), to_us(to))
-                    .await?
-                {
-                    earned.entry(m).or_default().push((at, points));
+            // Each day and month the events fall in, with the members who have events there.
+            let mut periods: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
+            for (m, e) in events {
+                let (day, month) = day_and_month(e.occurred_at, tz);
+                for (from, to) in [day, month] {
+                    periods
+                        .entry((to_us(from), to_us(to)))
+                        .or_default()
+                        .push(*m);
+                }
+            }
+            for ((from, to), mut members) in periods {
+                members.sort_unstable();
+                members.dedup();
+                for m in &members {
+                    earned.insert((*m, from), 0);
+                }
+                for (m, points) in tx.earnings_between_many(&members, from, to).await? {
+                    earned.insert((m, from), points);
                 }
             }
         }
@@ -426,6 +436,9 @@ impl Batch {
             lot_updates: Vec::new(),
             entries: Vec::new(),
             inactivity: inactivity_rule(programme),
+            caps_tz: config
+                .filter(|c| c.has_period_caps())
+                .map(|_| programme.programme.timezone.clone()),
         })
     }
 
@@ -440,14 +453,11 @@ impl Batch {
             return EarnedSoFar::default();
         }
         let (day, month) = day_and_month(at, tz);
-        let sum = |(from, to): (Timestamp, Timestamp)| {
-            let (from, to) = (to_us(from), to_us(to));
-            self.earned.get(&member_id).map_or(0, |v| {
-                v.iter()
-                    .filter(|(t, _)| *t >= from && *t < to)
-                    .map(|(_, p)| p)
-                    .sum()
-            })
+        let sum = |(from, _): (Timestamp, Timestamp)| {
+            self.earned
+                .get(&(member_id, to_us(from)))
+                .copied()
+                .unwrap_or(0)
         };
         EarnedSoFar {
             day: sum(day),
@@ -800,13 +810,14 @@ impl Effect {
                 recorded_at,
                 &mut batch.entries,
             );
-            for l in &rows.new_lots {
-                if l.source != LotSource::Adjustment.as_str() {
-                    batch
-                        .earned
-                        .entry(member_id)
-                        .or_default()
-                        .push((l.earned_at_us, l.points));
+            if let Some(tz) = &batch.caps_tz {
+                for l in &rows.new_lots {
+                    if l.source != LotSource::Adjustment.as_str() {
+                        let (day, month) = day_and_month(from_us(l.earned_at_us), tz);
+                        for (from, _) in [day, month] {
+                            *batch.earned.entry((member_id, to_us(from))).or_insert(0) += l.points;
+                        }
+                    }
                 }
             }
             batch.lots_new.extend(rows.new_lots);

@@ -11,6 +11,7 @@ mod points;
 mod rows;
 
 pub use backend::{Backend, Postgres, Sqlite};
+use points::IN_LIST_MAX;
 pub use points::*;
 pub use rows::*;
 
@@ -65,6 +66,9 @@ pub struct Store {
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     lock: &'static str,
+    /// Whether statements built with many parameters use anonymous `?` placeholders
+    /// (SQLite, where binding `$n` by name costs time in proportion to the parameters).
+    anonymous: bool,
 }
 
 impl Store {
@@ -111,6 +115,7 @@ impl Store {
         Ok(Tx {
             tx: self.write.begin().await?,
             lock: self.backend.lock_clause(),
+            anonymous: self.backend.name() == "sqlite",
         })
     }
 
@@ -470,7 +475,7 @@ impl Tx {
     /// The stored events with these ids.
     pub async fn events_get_many(&mut self, event_ids: &[&str]) -> Result<Vec<EventRow>> {
         let mut out = Vec::new();
-        for chunk in event_ids.chunks(500) {
+        for chunk in event_ids.chunks(IN_LIST_MAX) {
             let list = (1..=chunk.len())
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
@@ -491,7 +496,7 @@ impl Tx {
     /// stored. An id taken meanwhile is skipped: the caller compares what came back.
     pub async fn events_insert_many(&mut self, events: &[NewEvent<'_>]) -> Result<Vec<EventRow>> {
         let mut out = Vec::with_capacity(events.len());
-        for chunk in events.chunks(200) {
+        for chunk in events.chunks(50) {
             let values = (0..chunk.len())
                 .map(|r| {
                     let b = r * 8;

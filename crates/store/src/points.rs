@@ -174,8 +174,9 @@ const ENTRY_SELECT: &str =
 const ORDER_SELECT: &str = "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
     points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds FROM orders";
 
-/// `($1, $2, $3), ($4, $5, $6), ...` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
+/// `($1, $2, $3), ($4, $5, $6), ...` (or all `?` when `anonymous`) for `rows` rows of
+/// `columns` parameters.
+pub(crate) fn placeholders(rows: usize, columns: usize, anonymous: bool) -> String {
     let mut s = String::with_capacity(rows * columns * 5);
     for r in 0..rows {
         if r > 0 {
@@ -186,54 +187,62 @@ fn placeholders(rows: usize, columns: usize) -> String {
             if c > 0 {
                 s.push_str(", ");
             }
-            s.push('$');
-            s.push_str(&(r * columns + c + 1).to_string());
+            if anonymous {
+                s.push('?');
+            } else {
+                s.push('$');
+                s.push_str(&(r * columns + c + 1).to_string());
+            }
         }
         s.push(')');
     }
     s
 }
 
-/// Rows per multi-row INSERT: well under both databases' parameter limits.
-const INSERT_CHUNK_ROWS: usize = 200;
+/// Rows per multi-row statement. SQLite's binding looks each parameter up by name, which
+/// costs time in proportion to the parameters of the statement: small chunks keep it linear.
+const INSERT_CHUNK_ROWS: usize = 50;
+/// Values in one `IN (...)` list, for the same reason.
+pub(crate) const IN_LIST_MAX: usize = 100;
 
-/// `$from, $from+1, ...` for `n` parameters.
-fn list(from: usize, n: usize) -> String {
+/// `$from, $from+1, ...` (or `?, ?, ...` when `anonymous`) for `n` parameters.
+pub(crate) fn list(from: usize, n: usize, anonymous: bool) -> String {
     (from..from + n)
-        .map(|i| format!("${i}"))
+        .map(|i| {
+            if anonymous {
+                "?".to_owned()
+            } else {
+                format!("${i}")
+            }
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
 
 impl Tx {
-    /// The orders of these members with these ids (any pairing of the two lists; the
-    /// caller keeps the pairs it asked for).
-    pub async fn orders_get_many(
-        &mut self,
-        member_ids: &[i64],
-        order_ids: &[&str],
-    ) -> Result<Vec<OrderRow>> {
-        let mut out = Vec::new();
-        if member_ids.is_empty() || order_ids.is_empty() {
-            return Ok(out);
+    /// The `n`th parameter of a statement whose placeholders follow `self.anonymous`.
+    fn param(&self, n: usize) -> String {
+        if self.anonymous {
+            "?".to_owned()
+        } else {
+            format!("${n}")
         }
-        for members in member_ids.chunks(400) {
-            for orders in order_ids.chunks(400) {
-                let sql = format!(
-                    "{ORDER_SELECT} WHERE member_id IN ({}) AND order_id IN ({})",
-                    list(1, members.len()),
-                    list(members.len() + 1, orders.len())
-                );
-                let mut q = sqlx::query(&sql);
-                for m in members {
-                    q = q.bind(*m);
-                }
-                for o in orders {
-                    q = q.bind(*o);
-                }
-                for r in q.fetch_all(&mut *self.tx).await? {
-                    out.push(OrderRow::from_row(&r)?);
-                }
+    }
+
+    /// The stored orders among these (member, order id) pairs.
+    pub async fn orders_get_many(&mut self, keys: &[(i64, &str)]) -> Result<Vec<OrderRow>> {
+        let mut out = Vec::new();
+        for chunk in keys.chunks(INSERT_CHUNK_ROWS) {
+            let sql = format!(
+                "{ORDER_SELECT} WHERE (member_id, order_id) IN (VALUES {})",
+                placeholders(chunk.len(), 2, self.anonymous)
+            );
+            let mut q = sqlx::query(&sql);
+            for (m, o) in chunk {
+                q = q.bind(*m).bind(*o);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push(OrderRow::from_row(&r)?);
             }
         }
         Ok(out)
@@ -242,10 +251,11 @@ impl Tx {
     /// Which of these members have at least one paid order.
     pub async fn members_with_paid_orders(&mut self, member_ids: &[i64]) -> Result<Vec<i64>> {
         let mut out = Vec::new();
-        for chunk in member_ids.chunks(500) {
+        for chunk in member_ids.chunks(IN_LIST_MAX) {
             let sql = format!(
-                "SELECT DISTINCT member_id FROM orders WHERE state = 'paid' AND member_id IN ({})",
-                list(1, chunk.len())
+                "SELECT a.member_id FROM point_accounts a WHERE a.member_id IN ({}) AND EXISTS \
+                 (SELECT 1 FROM orders o WHERE o.member_id = a.member_id AND o.state = 'paid')",
+                list(1, chunk.len(), self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for m in chunk {
@@ -258,30 +268,30 @@ impl Tx {
         Ok(out)
     }
 
-    /// What these members earned from events in `[from, to)`: (member, instant, points).
+    /// What each of these members earned from events in `[from, to)`: (member, points),
+    /// for the members that earned anything.
     pub async fn earnings_between_many(
         &mut self,
         member_ids: &[i64],
         from_us: i64,
         to_us: i64,
-    ) -> Result<Vec<(i64, i64, i64)>> {
+    ) -> Result<Vec<(i64, i64)>> {
         let mut out = Vec::new();
-        for chunk in member_ids.chunks(500) {
+        for chunk in member_ids.chunks(IN_LIST_MAX) {
             let sql = format!(
-                "SELECT member_id, earned_at_us, points FROM point_lots WHERE source IN ('order', 'activity') \
-                 AND earned_at_us >= $1 AND earned_at_us < $2 AND member_id IN ({})",
-                list(3, chunk.len())
+                "SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM point_lots \
+                 WHERE source IN ('order', 'activity') AND earned_at_us >= {} AND earned_at_us < {} \
+                 AND member_id IN ({}) GROUP BY member_id",
+                self.param(1),
+                self.param(2),
+                list(3, chunk.len(), self.anonymous)
             );
             let mut q = sqlx::query(&sql).bind(from_us).bind(to_us);
             for m in chunk {
                 q = q.bind(*m);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                out.push((
-                    r.try_get("member_id")?,
-                    r.try_get("earned_at_us")?,
-                    r.try_get("points")?,
-                ));
+                out.push((r.try_get("member_id")?, r.try_get("points")?));
             }
         }
         Ok(out)
@@ -298,7 +308,7 @@ impl Tx {
                  points_earned = excluded.points_earned, points_reversed = excluded.points_reversed, \
                  refunded_goods_minor = excluded.refunded_goods_minor, refunded_total_minor = excluded.refunded_total_minor, \
                  waiting_refunds = excluded.waiting_refunds",
-                placeholders(chunk.len(), 12)
+                placeholders(chunk.len(), 12, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for o in chunk {
@@ -330,7 +340,7 @@ impl Tx {
                  pending = excluded.pending, available = excluded.available, debt = excluded.debt, \
                  next_lot_no = excluded.next_lot_no, next_entry_no = excluded.next_entry_no, \
                  last_activity_us = excluded.last_activity_us, inactive_at_us = excluded.inactive_at_us",
-                placeholders(chunk.len(), 8)
+                placeholders(chunk.len(), 8, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for a in chunk {
@@ -356,11 +366,8 @@ impl Tx {
         external_ids: &[&str],
     ) -> Result<Vec<MemberAccountRow>> {
         let mut out = Vec::with_capacity(external_ids.len());
-        for chunk in external_ids.chunks(500) {
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for chunk in external_ids.chunks(IN_LIST_MAX) {
+            let list = list(1, chunk.len(), self.anonymous);
             let sql = format!(
                 "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
                  FROM members m JOIN point_accounts a ON a.member_id = m.id \
@@ -440,7 +447,7 @@ impl Tx {
 
     pub async fn lots_get(&mut self, member_id: i64, lot_nos: &[i64]) -> Result<Vec<LotRow>> {
         let mut out = Vec::with_capacity(lot_nos.len());
-        for chunk in lot_nos.chunks(500) {
+        for chunk in lot_nos.chunks(IN_LIST_MAX) {
             let list = (2..chunk.len() + 2)
                 .map(|i| format!("${i}"))
                 .collect::<Vec<_>>()
@@ -463,7 +470,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO point_lots (member_id, lot_no, source, order_id, earned_at_us, \
                  available_at_us, expires_at_us, points, remaining, state) VALUES {}",
-                placeholders(chunk.len(), 10)
+                placeholders(chunk.len(), 10, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for l in chunk {
@@ -503,7 +510,7 @@ impl Tx {
             let sql = format!(
                 "INSERT INTO point_entries (member_id, entry_no, kind, at_us, recorded_at_us, order_id, \
                  event_id, reference, reason, pending_after, available_after, debt_after) VALUES {}",
-                placeholders(chunk.len(), 12)
+                placeholders(chunk.len(), 12, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for e in chunk {
@@ -530,7 +537,7 @@ impl Tx {
         for chunk in postings.chunks(INSERT_CHUNK_ROWS) {
             let sql = format!(
                 "INSERT INTO point_postings (member_id, entry_no, posting_no, account, lot_no, amount) VALUES {}",
-                placeholders(chunk.len(), 6)
+                placeholders(chunk.len(), 6, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for (e, i, p) in chunk {
@@ -1018,7 +1025,12 @@ impl Store {
 mod tests {
     #[test]
     fn placeholders_number_rows_and_columns() {
-        assert_eq!(super::placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::placeholders(1, 1), "($1)");
+        assert_eq!(
+            super::placeholders(2, 3, false),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::placeholders(1, 1, false), "($1)");
+        assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
+        assert_eq!(super::list(3, 2, false), "$3, $4");
     }
 }
