@@ -118,7 +118,8 @@ pub(crate) async fn connect_postgres(url: &str) -> Result<Pools, sqlx::Error> {
 async fn sqlite_pragmas(conn: &mut sqlx::AnyConnection) -> Result<(), sqlx::Error> {
     conn.execute(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+         PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;",
     )
     .await
     .map(|_| ())

@@ -311,7 +311,8 @@ impl EventView {
     }
 }
 
-fn prepare(value: EventIn) -> Result<IngestItem, ApiError> {
+/// The event to ingest, and its canonical wire form (what an accepted event answers).
+fn prepare(value: EventIn) -> Result<(IngestItem, EventIn), ApiError> {
     let (event, canonical) = value.parse()?;
     let canonical_json = serde_json::to_string(&canonical).map_err(|e| {
         tracing::error!(error = %e, "an event does not serialize");
@@ -320,18 +321,31 @@ fn prepare(value: EventIn) -> Result<IngestItem, ApiError> {
             "internal error; the server log has the cause",
         )
     })?;
-    Ok(IngestItem {
-        event,
-        canonical_json,
-    })
+    Ok((
+        IngestItem {
+            event,
+            canonical_json,
+        },
+        canonical,
+    ))
 }
 
-fn outcome_response(outcome: IngestOutcome) -> Result<(StatusCode, EventView), ApiError> {
-    let status = match outcome {
-        IngestOutcome::Accepted(_) => StatusCode::CREATED,
-        IngestOutcome::Duplicate(_) => StatusCode::OK,
-    };
-    Ok((status, EventView::of(outcome.row())?))
+/// The answer for one event. An accepted event is stored as `canonical`, so that is its
+/// answer; a repeat answers with the body stored the first time.
+fn outcome_response(
+    outcome: IngestOutcome,
+    canonical: EventIn,
+) -> Result<(StatusCode, EventView), ApiError> {
+    match outcome {
+        IngestOutcome::Accepted(row) => Ok((
+            StatusCode::CREATED,
+            EventView {
+                received_at: rfc3339(tessera_engine::clock::from_us(row.received_at_us)),
+                event: canonical,
+            },
+        )),
+        IngestOutcome::Duplicate(row) => Ok((StatusCode::OK, EventView::of(&row)?)),
+    }
 }
 
 /// Takes in one event. 201 the first time; 200 with the same answer for a repeat.
@@ -352,12 +366,12 @@ pub async fn post_event(
     caller.require(&[Role::Admin, Role::Storefront])?;
     require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
     let bytes = read_body(req, BODY_BYTES_MAX).await?;
-    let item = prepare(parse_json::<EventIn>(&bytes)?)?;
+    let (item, canonical) = prepare(parse_json::<EventIn>(&bytes)?)?;
     let mut outcomes = state.engine.ingest(std::slice::from_ref(&item)).await?;
     let outcome = outcomes
         .pop()
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))??;
-    let (status, view) = outcome_response(outcome)?;
+    let (status, view) = outcome_response(outcome, canonical)?;
     Ok((status, Json(view)))
 }
 
@@ -424,14 +438,16 @@ pub async fn post_batch(
     }
     let mut results: Vec<Option<BatchItemResult>> = Vec::with_capacity(batch.events.len());
     let mut items = Vec::new();
+    let mut canonicals = Vec::new();
     let mut positions = Vec::new();
     for (index, value) in batch.events.into_iter().enumerate() {
         let prepared = serde_json::from_value::<EventIn>(value)
             .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
             .and_then(prepare);
         match prepared {
-            Ok(item) => {
+            Ok((item, canonical)) => {
                 items.push(item);
+                canonicals.push(canonical);
                 positions.push(index);
                 results.push(None);
             }
@@ -439,8 +455,11 @@ pub async fn post_batch(
         }
     }
     let outcomes = state.engine.ingest(&items).await?;
-    for (index, outcome) in positions.into_iter().zip(outcomes) {
-        let result = match outcome.map_err(ApiError::from).and_then(outcome_response) {
+    for ((index, outcome), canonical) in positions.into_iter().zip(outcomes).zip(canonicals) {
+        let result = match outcome
+            .map_err(ApiError::from)
+            .and_then(|o| outcome_response(o, canonical))
+        {
             Ok((status, view)) => BatchItemResult {
                 index,
                 status: status.as_u16(),

@@ -31,7 +31,8 @@ CREATE TABLE point_lots (
 );
 CREATE INDEX point_lots_pending ON point_lots (available_at_us) WHERE state = 'pending';
 CREATE INDEX point_lots_expiring ON point_lots (expires_at_us) WHERE state <> 'expired' AND expires_at_us IS NOT NULL;
-CREATE INDEX point_lots_earned ON point_lots (member_id, earned_at_us);
+-- Covers the sums of what a member earned in a day or month (the caps).
+CREATE INDEX point_lots_earned ON point_lots (member_id, earned_at_us, source, points);
 
 -- The journal: one row per balanced movement, its postings below.
 CREATE TABLE point_entries (
