@@ -140,7 +140,10 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { database } => check(&database).await,
-        Command::Bench { command } => bench::run(command).await.map(|()| ExitCode::SUCCESS),
+        Command::Bench { command } => {
+            init_logs(false);
+            bench::run(command).await.map(|()| ExitCode::SUCCESS)
+        }
         Command::Serve(args) => serve(args).await.map(|()| ExitCode::SUCCESS),
         Command::Migrate { database } => {
             let store = open(&database).await?;

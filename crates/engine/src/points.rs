@@ -6,7 +6,7 @@ use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tessera_domain::event::{Event, EventBody, OrderPaid, OrderRefund, RefundBy};
 use tessera_domain::ledger::{
     Account, Balances, Entry, EntryKind, LedgerError, Lot, LotSource, LotState, MemberLedger,
@@ -352,14 +352,12 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
     Ok(delta)
 }
 
-/// What intake knows across one batch: the orders its events name, which members have
-/// paid before, what members earned in the batch's months (for caps), and the rows to
+/// What intake knows across one batch: the orders its events name, what members earned in the batch's months (for caps), and the rows to
 /// write at the end. Reading all of it up front, and writing in multi-row statements, is
 /// what lets a batch of a thousand orders cost a few dozen statements.
 pub(crate) struct Batch {
     orders: HashMap<(i64, String), OrderRow>,
     dirty_orders: BTreeSet<(i64, String)>,
-    paid_members: HashSet<i64>,
     /// What each member earned from events in each day and month (keyed by the period's
     /// start) that the batch's events fall in, kept current as the batch earns.
     earned: HashMap<(i64, i64), i64>,
@@ -394,14 +392,6 @@ impl Batch {
             .map(|o| ((o.member_id, o.order_id.clone()), o))
             .collect();
         let config = programme.programme.points.as_ref();
-        let paid_members = match config {
-            Some(c) if c.has_first_order_bonus() => tx
-                .members_with_paid_orders(&member_ids)
-                .await?
-                .into_iter()
-                .collect(),
-            _ => HashSet::new(),
-        };
         let mut earned: HashMap<(i64, i64), i64> = HashMap::new();
         if config.is_some_and(|c| c.has_period_caps()) {
             let tz = &programme.programme.timezone;
@@ -430,7 +420,6 @@ impl Batch {
         Ok(Batch {
             orders,
             dirty_orders: BTreeSet::new(),
-            paid_members,
             earned,
             lots_new: Vec::new(),
             lot_updates: Vec::new(),
@@ -716,7 +705,7 @@ async fn order_paid_effect(
             order: Some(order),
         });
     };
-    let first_order = config.has_first_order_bonus() && !batch.paid_members.contains(&member_id);
+    let first_order = state.row.account.paid_orders == 0;
     let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
     let conditions = config.uses_conditions();
     let member = if conditions {
@@ -791,7 +780,8 @@ impl Effect {
         let member_id = state.member_id();
         if let Some(order) = self.order {
             if order.state == "paid" {
-                batch.paid_members.insert(member_id);
+                state.row.account.paid_orders += 1;
+                state.dirty = true;
             }
             let key = (member_id, order.order_id.clone());
             batch.dirty_orders.insert(key.clone());

@@ -14,6 +14,7 @@ pub struct PointAccountRow {
     pub debt: i64,
     pub next_lot_no: i64,
     pub next_entry_no: i64,
+    pub paid_orders: i64,
     pub last_activity_us: Option<i64>,
     pub inactive_at_us: Option<i64>,
 }
@@ -27,6 +28,7 @@ impl PointAccountRow {
             debt: r.try_get("debt")?,
             next_lot_no: r.try_get("next_lot_no")?,
             next_entry_no: r.try_get("next_entry_no")?,
+            paid_orders: r.try_get("paid_orders")?,
             last_activity_us: r.try_get("last_activity_us")?,
             inactive_at_us: r.try_get("inactive_at_us")?,
         })
@@ -164,7 +166,7 @@ pub struct Violation {
 }
 
 const ACCOUNT_COLUMNS: &str = "a.member_id, a.pending, a.available, a.debt, a.next_lot_no, \
-    a.next_entry_no, a.last_activity_us, a.inactive_at_us";
+    a.next_entry_no, a.paid_orders, a.last_activity_us, a.inactive_at_us";
 const LOT_SELECT: &str =
     "SELECT member_id, lot_no, source, order_id, earned_at_us, available_at_us, \
     expires_at_us, points, remaining, state FROM point_lots";
@@ -233,36 +235,25 @@ impl Tx {
     pub async fn orders_get_many(&mut self, keys: &[(i64, &str)]) -> Result<Vec<OrderRow>> {
         let mut out = Vec::new();
         for chunk in keys.chunks(INSERT_CHUNK_ROWS) {
-            let sql = format!(
-                "{ORDER_SELECT} WHERE (member_id, order_id) IN (VALUES {})",
-                placeholders(chunk.len(), 2, self.anonymous)
-            );
+            // SQLite reads a row-value list only from VALUES; PostgreSQL plans the plain
+            // list as index look-ups, but VALUES as a join it may scan for.
+            let sql = if self.anonymous {
+                format!(
+                    "{ORDER_SELECT} WHERE (member_id, order_id) IN (VALUES {})",
+                    placeholders(chunk.len(), 2, true)
+                )
+            } else {
+                format!(
+                    "{ORDER_SELECT} WHERE (member_id, order_id) IN ({})",
+                    placeholders(chunk.len(), 2, false)
+                )
+            };
             let mut q = sqlx::query(&sql);
             for (m, o) in chunk {
                 q = q.bind(*m).bind(*o);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
                 out.push(OrderRow::from_row(&r)?);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Which of these members have at least one paid order.
-    pub async fn members_with_paid_orders(&mut self, member_ids: &[i64]) -> Result<Vec<i64>> {
-        let mut out = Vec::new();
-        for chunk in member_ids.chunks(IN_LIST_MAX) {
-            let sql = format!(
-                "SELECT a.member_id FROM point_accounts a WHERE a.member_id IN ({}) AND EXISTS \
-                 (SELECT 1 FROM orders o WHERE o.member_id = a.member_id AND o.state = 'paid')",
-                list(1, chunk.len(), self.anonymous)
-            );
-            let mut q = sqlx::query(&sql);
-            for m in chunk {
-                q = q.bind(*m);
-            }
-            for r in q.fetch_all(&mut *self.tx).await? {
-                out.push(r.try_get::<i64, _>("member_id")?);
             }
         }
         Ok(out)
@@ -336,11 +327,12 @@ impl Tx {
         for chunk in accounts.chunks(INSERT_CHUNK_ROWS) {
             let sql = format!(
                 "INSERT INTO point_accounts (member_id, pending, available, debt, next_lot_no, next_entry_no, \
-                 last_activity_us, inactive_at_us) VALUES {} ON CONFLICT (member_id) DO UPDATE SET \
+                 last_activity_us, inactive_at_us, paid_orders) VALUES {} ON CONFLICT (member_id) DO UPDATE SET \
                  pending = excluded.pending, available = excluded.available, debt = excluded.debt, \
                  next_lot_no = excluded.next_lot_no, next_entry_no = excluded.next_entry_no, \
-                 last_activity_us = excluded.last_activity_us, inactive_at_us = excluded.inactive_at_us",
-                placeholders(chunk.len(), 8, self.anonymous)
+                 last_activity_us = excluded.last_activity_us, inactive_at_us = excluded.inactive_at_us, \
+                 paid_orders = excluded.paid_orders",
+                placeholders(chunk.len(), 9, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for a in chunk {
@@ -352,7 +344,8 @@ impl Tx {
                     .bind(a.next_lot_no)
                     .bind(a.next_entry_no)
                     .bind(a.last_activity_us)
-                    .bind(a.inactive_at_us);
+                    .bind(a.inactive_at_us)
+                    .bind(a.paid_orders);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -365,13 +358,31 @@ impl Tx {
         &mut self,
         external_ids: &[&str],
     ) -> Result<Vec<MemberAccountRow>> {
-        let mut out = Vec::with_capacity(external_ids.len());
+        // The ids first, unlocked; then the rows, locked in one global order of member id
+        // across every chunk. Locking by external id would order each chunk differently.
+        let mut member_ids = Vec::with_capacity(external_ids.len());
         for chunk in external_ids.chunks(IN_LIST_MAX) {
-            let list = list(1, chunk.len(), self.anonymous);
+            let sql = format!(
+                "SELECT id FROM members WHERE external_id IN ({})",
+                list(1, chunk.len(), self.anonymous)
+            );
+            let mut q = sqlx::query(&sql);
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                member_ids.push(r.try_get::<i64, _>("id")?);
+            }
+        }
+        member_ids.sort_unstable();
+        member_ids.dedup();
+        let mut out = Vec::with_capacity(member_ids.len());
+        for chunk in member_ids.chunks(IN_LIST_MAX) {
             let sql = format!(
                 "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
-                 FROM members m JOIN point_accounts a ON a.member_id = m.id \
-                 WHERE m.external_id IN ({list}) ORDER BY m.id{}",
+                 FROM point_accounts a JOIN members m ON m.id = a.member_id \
+                 WHERE a.member_id IN ({}) ORDER BY a.member_id{}",
+                list(1, chunk.len(), self.anonymous),
                 self.lock
             );
             let mut q = sqlx::query(&sql);
@@ -419,7 +430,8 @@ impl Tx {
     pub async fn account_update(&mut self, a: &PointAccountRow) -> Result<()> {
         sqlx::query(
             "UPDATE point_accounts SET pending = $2, available = $3, debt = $4, next_lot_no = $5, \
-             next_entry_no = $6, last_activity_us = $7, inactive_at_us = $8 WHERE member_id = $1",
+             next_entry_no = $6, last_activity_us = $7, inactive_at_us = $8, paid_orders = $9 \
+             WHERE member_id = $1",
         )
         .bind(a.member_id)
         .bind(a.pending)
@@ -429,6 +441,7 @@ impl Tx {
         .bind(a.next_entry_no)
         .bind(a.last_activity_us)
         .bind(a.inactive_at_us)
+        .bind(a.paid_orders)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -551,75 +564,6 @@ impl Tx {
             }
             q.execute(&mut *self.tx).await?;
         }
-        Ok(())
-    }
-
-    /// Points a member earned from events (orders and activities) in `[from, to)`.
-    pub async fn points_earned_between(
-        &mut self,
-        member_id: i64,
-        from_us: i64,
-        to_us: i64,
-    ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(points), 0) AS BIGINT) AS n FROM point_lots WHERE member_id = $1 \
-             AND source IN ('order', 'activity') AND earned_at_us >= $2 AND earned_at_us < $3",
-        )
-        .bind(member_id)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(row.try_get::<i64, _>("n")?)
-    }
-
-    pub async fn order_get(&mut self, member_id: i64, order_id: &str) -> Result<Option<OrderRow>> {
-        let row = sqlx::query(&format!(
-            "{ORDER_SELECT} WHERE member_id = $1 AND order_id = $2"
-        ))
-        .bind(member_id)
-        .bind(order_id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.map(|r| OrderRow::from_row(&r)).transpose()
-    }
-
-    /// Whether the member has a paid order other than `except`.
-    pub async fn member_has_paid_order(&mut self, member_id: i64, except: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 AS one FROM orders WHERE member_id = $1 AND state = 'paid' AND order_id <> $2 LIMIT 1",
-        )
-        .bind(member_id)
-        .bind(except)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(row.is_some())
-    }
-
-    /// Inserts the order, or replaces the stored one of the same member and id.
-    pub async fn order_put(&mut self, o: &OrderRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO orders (member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
-             points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (member_id, order_id) DO UPDATE SET state = $3, paid_at_us = $4, total_minor = $5, \
-             goods_minor = $6, lines = $7, points_earned = $8, points_reversed = $9, \
-             refunded_goods_minor = $10, refunded_total_minor = $11, waiting_refunds = $12",
-        )
-        .bind(o.member_id)
-        .bind(&o.order_id)
-        .bind(&o.state)
-        .bind(o.paid_at_us)
-        .bind(o.total_minor)
-        .bind(o.goods_minor)
-        .bind(&o.lines)
-        .bind(o.points_earned)
-        .bind(o.points_reversed)
-        .bind(o.refunded_goods_minor)
-        .bind(o.refunded_total_minor)
-        .bind(&o.waiting_refunds)
-        .execute(&mut *self.tx)
-        .await?;
         Ok(())
     }
 
@@ -885,9 +829,15 @@ impl Store {
         let mut found = Vec::new();
         let lots = sqlx::query(
             "SELECT a.member_id, a.pending, a.available, \
-             CAST(COALESCE((SELECT SUM(remaining) FROM point_lots l WHERE l.member_id = a.member_id AND l.state = 'pending'), 0) AS BIGINT) AS lot_pending, \
-             CAST(COALESCE((SELECT SUM(remaining) FROM point_lots l WHERE l.member_id = a.member_id AND l.state = 'available'), 0) AS BIGINT) AS lot_available \
-             FROM point_accounts a WHERE a.member_id >= $1 AND a.member_id < $2",
+             CAST(COALESCE(l.pending, 0) AS BIGINT) AS lot_pending, \
+             CAST(COALESCE(l.available, 0) AS BIGINT) AS lot_available \
+             FROM point_accounts a LEFT JOIN ( \
+               SELECT member_id, \
+                 SUM(CASE WHEN state = 'pending' THEN remaining ELSE 0 END) AS pending, \
+                 SUM(CASE WHEN state = 'available' THEN remaining ELSE 0 END) AS available \
+               FROM point_lots WHERE member_id >= $1 AND member_id < $2 GROUP BY member_id \
+             ) l ON l.member_id = a.member_id \
+             WHERE a.member_id >= $1 AND a.member_id < $2",
         )
         .bind(from)
         .bind(to)
@@ -915,10 +865,17 @@ impl Store {
         }
         let postings = sqlx::query(
             "SELECT a.member_id, a.pending, a.available, a.debt, \
-             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:pending'), 0) AS BIGINT) AS post_pending, \
-             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:available'), 0) AS BIGINT) AS post_available, \
-             CAST(COALESCE((SELECT SUM(amount) FROM point_postings p WHERE p.member_id = a.member_id AND p.account = 'member:debt'), 0) AS BIGINT) AS post_debt \
-             FROM point_accounts a WHERE a.member_id >= $1 AND a.member_id < $2",
+             CAST(COALESCE(p.pending, 0) AS BIGINT) AS post_pending, \
+             CAST(COALESCE(p.available, 0) AS BIGINT) AS post_available, \
+             CAST(COALESCE(p.debt, 0) AS BIGINT) AS post_debt \
+             FROM point_accounts a LEFT JOIN ( \
+               SELECT member_id, \
+                 SUM(CASE WHEN account = 'member:pending' THEN amount ELSE 0 END) AS pending, \
+                 SUM(CASE WHEN account = 'member:available' THEN amount ELSE 0 END) AS available, \
+                 SUM(CASE WHEN account = 'member:debt' THEN amount ELSE 0 END) AS debt \
+               FROM point_postings WHERE member_id >= $1 AND member_id < $2 GROUP BY member_id \
+             ) p ON p.member_id = a.member_id \
+             WHERE a.member_id >= $1 AND a.member_id < $2",
         )
         .bind(from)
         .bind(to)

@@ -9,6 +9,8 @@ CREATE TABLE point_accounts (
     debt INTEGER NOT NULL DEFAULT 0 CHECK (debt >= 0),
     next_lot_no INTEGER NOT NULL DEFAULT 1,
     next_entry_no INTEGER NOT NULL DEFAULT 1,
+    -- Orders paid so far (a first-order bonus needs to know).
+    paid_orders INTEGER NOT NULL DEFAULT 0,
     last_activity_us INTEGER,
     -- When every point expires for inactivity (only under that policy).
     inactive_at_us INTEGER
