@@ -380,7 +380,7 @@ pub async fn post_event(
 pub struct BatchIn {
     /// 1 to 1,000 events; each is judged on its own.
     #[schema(value_type = Vec<EventIn>, min_items = 1, max_items = 1000)]
-    pub events: Vec<serde_json::Value>,
+    pub events: Vec<Box<serde_json::value::RawValue>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -441,9 +441,8 @@ pub async fn post_batch(
     let mut canonicals = Vec::new();
     let mut positions = Vec::new();
     for (index, value) in batch.events.into_iter().enumerate() {
-        let prepared = serde_json::from_value::<EventIn>(value)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))
-            .and_then(prepare);
+        // Each event is parsed on its own, so that one bad event refuses only itself.
+        let prepared = parse_json::<EventIn>(value.get().as_bytes()).and_then(prepare);
         match prepared {
             Ok((item, canonical)) => {
                 items.push(item);
