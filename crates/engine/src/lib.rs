@@ -105,8 +105,10 @@ impl Engine {
         &self.store
     }
 
+    /// The engine's time, to the microsecond: what is stored is what was answered.
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        let now = self.clock.now();
+        Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
     }
 
     pub fn is_manual_clock(&self) -> bool {

@@ -95,6 +95,7 @@ fn lot_to_row(member_id: i64, l: &Lot) -> LotRow {
 pub(crate) struct EntrySource<'a> {
     pub event_id: Option<&'a str>,
     pub reference: Option<&'a str>,
+    pub reward_id: Option<&'a str>,
     pub reason: Option<&'a str>,
 }
 
@@ -195,6 +196,7 @@ fn entry_row(
         order_id: e.order_id.clone(),
         event_id: source.event_id.map(str::to_owned),
         reference: source.reference.map(str::to_owned),
+        reward_id: source.reward_id.map(str::to_owned),
         reason: source.reason.map(str::to_owned),
         pending_after: e.after.pending,
         available_after: e.after.available,
@@ -954,11 +956,10 @@ impl Engine {
         let draws = ledger
             .spend(points, EntryKind::Redeem, now)
             .map_err(ledger_error)?;
-        let reason = reward
-            .map(|r| format!("reward:{}", r.id))
-            .or(request.reason.clone());
+        let reason = request.reason.clone();
         let source = EntrySource {
             reference: Some(request.id.as_str()),
+            reward_id: reward.map(|r| r.id.as_str()),
             reason: reason.as_deref(),
             ..Default::default()
         };
@@ -1125,11 +1126,7 @@ impl Engine {
             })
             .map(|p| p.amount)
             .sum::<i64>();
-        let reward = entry
-            .reason
-            .as_deref()
-            .and_then(|r| r.strip_prefix("reward:"))
-            .map(str::to_owned);
+        let reward = entry.reward_id.clone();
         Ok(Some(Operation {
             id: id.to_string(),
             entry_no,

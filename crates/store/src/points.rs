@@ -93,6 +93,8 @@ pub struct EntryRow {
     pub order_id: Option<String>,
     pub event_id: Option<String>,
     pub reference: Option<String>,
+    /// The catalogue reward a redemption bought.
+    pub reward_id: Option<String>,
     pub reason: Option<String>,
     pub pending_after: i64,
     pub available_after: i64,
@@ -111,6 +113,7 @@ impl EntryRow {
             order_id: r.try_get("order_id")?,
             event_id: r.try_get("event_id")?,
             reference: r.try_get("reference")?,
+            reward_id: r.try_get("reward_id")?,
             reason: r.try_get("reason")?,
             pending_after: r.try_get("pending_after")?,
             available_after: r.try_get("available_after")?,
@@ -172,7 +175,7 @@ const LOT_SELECT: &str =
     expires_at_us, points, remaining, state FROM point_lots";
 const ENTRY_SELECT: &str =
     "SELECT member_id, entry_no, kind, at_us, recorded_at_us, order_id, event_id, \
-    reference, reason, pending_after, available_after, debt_after FROM point_entries";
+    reference, reward_id, reason, pending_after, available_after, debt_after FROM point_entries";
 const ORDER_SELECT: &str = "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
     points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds FROM orders";
 
@@ -522,8 +525,8 @@ impl Tx {
         for chunk in entries.chunks(INSERT_CHUNK_ROWS) {
             let sql = format!(
                 "INSERT INTO point_entries (member_id, entry_no, kind, at_us, recorded_at_us, order_id, \
-                 event_id, reference, reason, pending_after, available_after, debt_after) VALUES {}",
-                placeholders(chunk.len(), 12, self.anonymous)
+                 event_id, reference, reward_id, reason, pending_after, available_after, debt_after) VALUES {}",
+                placeholders(chunk.len(), 13, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for e in chunk {
@@ -536,6 +539,7 @@ impl Tx {
                     .bind(&e.order_id)
                     .bind(&e.event_id)
                     .bind(&e.reference)
+                    .bind(&e.reward_id)
                     .bind(&e.reason)
                     .bind(e.pending_after)
                     .bind(e.available_after)

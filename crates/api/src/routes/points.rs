@@ -194,6 +194,8 @@ pub struct EntryView {
     pub event_id: Option<String>,
     /// The id of the redemption or adjustment.
     pub reference: Option<String>,
+    /// The catalogue reward a redemption bought.
+    pub reward: Option<String>,
     pub reason: Option<String>,
     pub postings: Vec<PostingView>,
     /// The member's balances after this entry.
@@ -211,6 +213,7 @@ impl From<&EntryRow> for EntryView {
             order_id: e.order_id.clone(),
             event_id: e.event_id.clone(),
             reference: e.reference.clone(),
+            reward: e.reward_id.clone(),
             reason: e.reason.clone(),
             postings: e
                 .postings

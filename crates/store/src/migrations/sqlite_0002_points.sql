@@ -46,6 +46,7 @@ CREATE TABLE point_entries (
     order_id TEXT,
     event_id TEXT,
     reference TEXT,
+    reward_id TEXT,
     reason TEXT,
     pending_after INTEGER NOT NULL,
     available_after INTEGER NOT NULL,
