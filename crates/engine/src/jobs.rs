@@ -10,6 +10,7 @@ use crate::{Engine, Result};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use tessera_domain::ledger::LotState;
+use tessera_store::{EntryRow, Tx};
 
 /// Lots or members handled per transaction by a job.
 pub const JOB_BATCH_MAX: u32 = 500;
@@ -20,6 +21,19 @@ pub struct DueWork {
     pub lots_released: u64,
     pub lots_expired: u64,
     pub members_expired_for_inactivity: u64,
+}
+
+/// Writes a job batch's journal entries and the accounts it changed, and commits.
+async fn finish_batch(mut tx: Tx, entries: &[EntryRow], states: &[MemberState]) -> Result<()> {
+    tx.entries_insert(entries).await?;
+    let accounts: Vec<_> = states
+        .iter()
+        .filter(|s| s.dirty)
+        .map(|s| &s.row.account)
+        .collect();
+    tx.accounts_put_many(&accounts).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,11 +125,7 @@ impl Engine {
                 .await?;
                 states.push(state);
             }
-            tx.entries_insert(&entries).await?;
-            for s in states.iter().filter(|s| s.dirty) {
-                tx.account_update(&s.row.account).await?;
-            }
-            tx.commit().await?;
+            finish_batch(tx, &entries, &states).await?;
             if due.len() < JOB_BATCH_MAX as usize {
                 break;
             }
@@ -172,11 +182,7 @@ impl Engine {
                 handled += 1;
                 states.push(state);
             }
-            tx.entries_insert(&entries).await?;
-            for s in &states {
-                tx.account_update(&s.row.account).await?;
-            }
-            tx.commit().await?;
+            finish_batch(tx, &entries, &states).await?;
             if due.len() < JOB_BATCH_MAX as usize {
                 break;
             }

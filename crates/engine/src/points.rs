@@ -963,29 +963,16 @@ impl Engine {
             reason: reason.as_deref(),
             ..Default::default()
         };
-        let mut entries = Vec::new();
-        let inactivity = inactivity_rule(&programme);
-        let numbers = apply_ledger(
-            &mut tx,
+        let entry_no = Self::commit_operation(
+            tx,
             &mut state,
             &ledger,
             source,
-            inactivity.as_ref(),
+            &programme,
             now,
-            &mut entries,
-        )
-        .await?;
-        let entry_no = numbers[0];
-        tx.entries_insert(&entries).await?;
-        tx.operation_insert(
-            state.member_id(),
-            request.id.as_str(),
             &request_sha,
-            entry_no,
         )
         .await?;
-        tx.account_update(&state.row.account).await?;
-        tx.commit().await?;
         Ok(Operation {
             id: request.id.to_string(),
             entry_no,
@@ -1053,29 +1040,16 @@ impl Engine {
             reason: Some(&request.reason),
             ..Default::default()
         };
-        let mut entries = Vec::new();
-        let inactivity = inactivity_rule(&programme);
-        let numbers = apply_ledger(
-            &mut tx,
+        let entry_no = Self::commit_operation(
+            tx,
             &mut state,
             &ledger,
             source,
-            inactivity.as_ref(),
+            &programme,
             now,
-            &mut entries,
-        )
-        .await?;
-        let entry_no = numbers[0];
-        tx.entries_insert(&entries).await?;
-        tx.operation_insert(
-            state.member_id(),
-            request.id.as_str(),
             &request_sha,
-            entry_no,
         )
         .await?;
-        tx.account_update(&state.row.account).await?;
-        tx.commit().await?;
         Ok(Operation {
             id: request.id.to_string(),
             entry_no,
@@ -1089,6 +1063,39 @@ impl Engine {
             balances: ledger.balances(),
             replayed: false,
         })
+    }
+
+    /// Writes a redemption's or adjustment's one journal entry, its lots, the operation id
+    /// and the balances, and commits; returns the entry's number.
+    async fn commit_operation(
+        mut tx: Tx,
+        state: &mut MemberState,
+        ledger: &MemberLedger,
+        source: EntrySource<'_>,
+        programme: &ActiveProgramme,
+        now: Timestamp,
+        request_sha: &str,
+    ) -> Result<i64> {
+        let operation_id = source.reference.unwrap_or_default().to_owned();
+        let mut entries = Vec::new();
+        let inactivity = inactivity_rule(programme);
+        let numbers = apply_ledger(
+            &mut tx,
+            state,
+            ledger,
+            source,
+            inactivity.as_ref(),
+            now,
+            &mut entries,
+        )
+        .await?;
+        let entry_no = numbers[0];
+        tx.entries_insert(&entries).await?;
+        tx.operation_insert(state.member_id(), &operation_id, request_sha, entry_no)
+            .await?;
+        tx.account_update(&state.row.account).await?;
+        tx.commit().await?;
+        Ok(entry_no)
     }
 
     /// The first answer of an operation id seen before; a conflict if its request differed.

@@ -434,13 +434,22 @@ async fn redemptions_rewards_replays_and_refusals() {
     }
     assert_eq!(balances(&app, "m").await, (0, 50, 0));
     // An instant finer than the microseconds stored: the replay must still be identical.
-    let r = app.call("POST", "/v1/admin/clock", Some(json!({"now": "2026-11-23T00:00:01.123456789Z"}))).await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/admin/clock",
+            Some(json!({"now": "2026-11-23T00:00:01.123456789Z"})),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     let mug = redeem(json!({"id": "m1", "reward": "mug"})).await;
     assert_eq!(mug.status, StatusCode::CREATED, "{}", mug.text);
     assert_eq!(mug.body["reward"], "mug");
     assert_eq!(mug.body["reason"], Value::Null);
-    assert_eq!(redeem(json!({"id": "m1", "reward": "mug"})).await.body, mug.body);
+    assert_eq!(
+        redeem(json!({"id": "m1", "reward": "mug"})).await.body,
+        mug.body
+    );
     let out = redeem(json!({"id": "m2", "reward": "mug"})).await;
     assert_eq!(out.code(), "reward_out_of_stock");
     assert_eq!(balances(&app, "m").await, (0, 20, 0));
