@@ -785,3 +785,37 @@ async fn members_with_points_expiring_soon_are_listed() {
         "forbidden"
     );
 }
+
+/// A server that stopped after its clock moved, but before the work that became due ran,
+/// does that work once when it starts again (`serve` runs `tick` at start).
+#[tokio::test]
+async fn work_cut_short_by_a_stop_runs_once_at_the_next_start() {
+    let app = fresh().await;
+    run(
+        &app,
+        "before the stop",
+        "return_window_days = 1\n",
+        &[
+            Order("o1", T0, 10_000),
+            Order("o2", T0, 5_000),
+            Expect(150, 0, 0),
+        ],
+    )
+    .await;
+    let later: jiff::Timestamp = "2026-11-25T00:00:00Z".parse().unwrap();
+    let restarted = tessera_engine::Engine::start(
+        app.store.clone(),
+        Arc::new(tessera_engine::ManualClock::new(later)),
+        None,
+    )
+    .await
+    .unwrap();
+    let first = restarted.tick().await.unwrap();
+    assert_eq!(first.lots_released, 2);
+    assert_eq!(
+        restarted.tick().await.unwrap(),
+        tessera_engine::DueWork::default()
+    );
+    assert_eq!(balances(&app, "m").await, (0, 150, 0));
+    app.assert_ledger_balanced().await;
+}
