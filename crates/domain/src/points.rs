@@ -609,7 +609,8 @@ mod tests {
     #[test]
     fn allocation_adds_up_exactly() {
         // (lines, shipping, total) -> goods, shares
-        let cases: &[(&[(i64, u32, &str)], i64, i64, i64, &[i64])] = &[
+        type Case<'a> = (&'a [(i64, u32, &'a str)], i64, i64, i64, &'a [i64]);
+        let cases: &[Case] = &[
             (&[(1000, 2, "a")], 600, 2600, 2000, &[2000]),
             (
                 &[(1000, 1, "a"), (2000, 1, "b")],
