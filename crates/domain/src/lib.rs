@@ -14,6 +14,7 @@ pub mod money;
 pub mod points;
 pub mod programme;
 pub mod rule;
+pub mod tiers;
 
 pub use attributes::Attributes;
 pub use ids::{ActivityName, Category, EventId, ExternalId, OrderId, ReferralCode, Sku, Tag};
