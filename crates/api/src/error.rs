@@ -84,6 +84,7 @@ error_codes! {
     OperationConflict = 39, "operation_conflict", 409, "A redemption or adjustment with this id was made before with another request.";
     OrderAlreadyPaid = 40, "order_already_paid", 409, "The order was already paid, under another event id.";
     RefundExceedsOrder = 41, "refund_exceeds_order", 422, "The refund asks for more than is left of the order (quantities or amount).";
+    TiersDisabled = 42, "tiers_disabled", 409, "The programme has no `[[tiers]]`.";
 }
 
 /// A problem in a refused programme file.
@@ -221,6 +222,7 @@ impl From<EngineError> for ApiError {
             EngineError::OperationConflict(_) => ErrorCode::OperationConflict,
             EngineError::OrderAlreadyPaid(_) => ErrorCode::OrderAlreadyPaid,
             EngineError::RefundExceedsOrder(_) => ErrorCode::RefundExceedsOrder,
+            EngineError::TiersDisabled => ErrorCode::TiersDisabled,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

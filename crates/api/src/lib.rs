@@ -32,6 +32,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(routes::members::router())
         .merge(routes::events::router())
         .merge(routes::points::router())
+        .merge(routes::tiers::router())
         .merge(routes::admin::router())
         // Idempotency runs inside authentication: a key is scoped to its caller.
         .layer(axum::middleware::from_fn_with_state(

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
-use crate::routes::{admin, events, members, points, programme, system};
+use crate::routes::{admin, events, members, points, programme, system, tiers};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi};
         members::create_member, members::get_member, members::patch_member, members::close_member,
         events::post_event, events::post_batch, events::list_events,
         points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment, points::list_expiring,
+        tiers::get_tier,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
@@ -23,6 +24,7 @@ use utoipa::{Modify, OpenApi};
         (name = "programme", description = "The programme file and its versions"),
         (name = "members", description = "Members"),
         (name = "events", description = "Orders and activities in"),
+        (name = "tiers", description = "Score and tiers"),
         (name = "points", description = "The points ledger: balances, lots, journal, redemptions, adjustments"),
         (name = "admin", description = "Operations"),
         (name = "system", description = "Health, metrics, this document"),

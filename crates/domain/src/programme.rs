@@ -54,6 +54,10 @@ pub struct Programme {
     pub activities: Vec<CustomActivity>,
     /// The points ledger's rules; `None` when the programme gives no points.
     pub points: Option<crate::points::PointsConfig>,
+    /// The score rules; `None` when the programme keeps no score.
+    pub score: Option<crate::tiers::ScoreRules>,
+    /// The tiers and how members move between them; `None` without tiers.
+    pub tiers: Option<crate::tiers::TierRules>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -85,6 +89,10 @@ struct ProgrammeFile {
     #[serde(default)]
     activities: Vec<ActivityFile>,
     points: Option<points_section::PointsFile>,
+    score: Option<tiers_section::ScoreFile>,
+    #[serde(default)]
+    tiers: Vec<tiers_section::TierFile>,
+    tier_rules: Option<Spanned<tiers_section::TierRulesFile>>,
 }
 
 #[derive(Deserialize)]
@@ -263,6 +271,27 @@ impl Programme {
             Some(section) => points_section::parse(section, &activity_names, issues).map(Some),
         };
 
+        let score = match &file.score {
+            None => Some(None),
+            Some(section) => tiers_section::parse_score(section, &activity_names, issues).map(Some),
+        };
+        let tiers = if file.tiers.is_empty() {
+            if let Some(rules) = &file.tier_rules {
+                issues.add(rules, "tier_rules", "`[tier_rules]` needs `[[tiers]]`");
+            }
+            Some(None)
+        } else {
+            tiers_section::parse_tiers(
+                &file.tiers,
+                file.tier_rules.as_ref(),
+                score.as_ref().and_then(|s| s.as_ref().map(|s| s.window)),
+                file.score.is_some(),
+                file.points.is_some(),
+                issues,
+            )
+            .map(Some)
+        };
+
         Some(Programme {
             name,
             currency: currency?,
@@ -271,6 +300,8 @@ impl Programme {
             segments,
             activities,
             points: points?,
+            score: score?,
+            tiers: tiers?,
         })
     }
 
@@ -286,6 +317,16 @@ struct Issues<'s> {
 }
 
 impl Issues<'_> {
+    /// An issue of the file as a whole (a missing section), at line 0.
+    fn add_at_start(&mut self, field: &str, reason: &str) {
+        self.found.push(ProgrammeIssue {
+            line: 0,
+            column: 0,
+            field: field.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
     fn add<T>(&mut self, at: &Spanned<T>, field: &str, reason: &str) {
         let (line, column) = line_column(self.source, at.span().start);
         self.found.push(ProgrammeIssue {
@@ -346,6 +387,7 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
 }
 
 mod points_section;
+mod tiers_section;
 
 #[cfg(test)]
 mod tests;

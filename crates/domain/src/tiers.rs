@@ -3,10 +3,9 @@
 //! value qualifies for, how long a status is kept, when evaluations happen, and what an
 //! evaluation or a warning decides.
 //!
-//! Groundwork for the score-and-tiers capability: the programme file does not accept
-//! `[score]` or `[[tiers]]` yet and the engine does not call this module; the storage,
-//! intake, time-driven jobs and API come next. Every function here is a decision over
-//! values given as arguments.
+//! Every function here is a decision over values given as arguments; the engine stores the
+//! measures and tier states and calls these when events arrive and when evaluations fall
+//! due.
 
 use crate::event::{ActivityKind, OrderPaid};
 use crate::points::{allocate_paid, EarnContext};
@@ -168,6 +167,9 @@ pub struct TierRules {
     pub mode: DowngradeMode,
     /// How long before an evaluation a warning is recorded.
     pub warning_days: i64,
+    /// Upgrades at once (`true`), or tiers move only at evaluations, up or down (JD's
+    /// 京享值, settled monthly).
+    pub live: bool,
 }
 
 /// A member's tier as stored.
@@ -178,6 +180,9 @@ pub struct TierState {
     pub since: Timestamp,
     /// Before this instant no evaluation downgrades the member.
     pub retained_until: Option<Timestamp>,
+    /// A lower tier earned again meanwhile, and until when it holds: an evaluation never
+    /// goes below it (Sephora: Rouge from last year runs out, VIB earned this year stays).
+    pub floor: Option<(usize, Timestamp)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +206,11 @@ pub enum Decision {
         cause: Cause,
         retained_until: Option<Timestamp>,
     },
+    /// A tier below the current one was earned: it holds until `until`.
+    Floor {
+        tier: usize,
+        until: Timestamp,
+    },
 }
 
 impl Decision {
@@ -212,12 +222,17 @@ impl Decision {
                 retained_until,
                 ..state
             },
+            Decision::Floor { tier, until } => TierState {
+                floor: Some((tier, until)),
+                ..state
+            },
             Decision::Changed {
                 to, retained_until, ..
             } => TierState {
                 tier: to,
                 since: at,
                 retained_until,
+                floor: state.floor.filter(|(t, _)| *t < to),
             },
         }
     }
@@ -268,6 +283,20 @@ impl TierRules {
                 };
             }
         }
+        if qualified > 0 && qualified < state.tier {
+            if let Some(until) = self.retention.until(at, tz) {
+                let better = match state.floor {
+                    None => true,
+                    Some((t, u)) => qualified > t || (qualified == t && until > u) || u <= at,
+                };
+                if better {
+                    return Decision::Floor {
+                        tier: qualified,
+                        until,
+                    };
+                }
+            }
+        }
         Decision::Unchanged
     }
 
@@ -279,7 +308,8 @@ impl TierRules {
         if state.tier == 0 || state.retained_until.is_some_and(|u| u > at) {
             return Decision::Unchanged;
         }
-        let qualified = self.qualifying(value);
+        let floor = state.floor.filter(|(_, until)| *until > at);
+        let qualified = self.qualifying(value).max(floor.map_or(0, |(t, _)| t));
         if qualified >= state.tier {
             return Decision::Unchanged;
         }
@@ -290,10 +320,29 @@ impl TierRules {
         Decision::Changed {
             to,
             cause: Cause::Downgrade,
-            // A lower status is retained until the next evaluation only: it was not earned
-            // by crossing a threshold.
-            retained_until: Some(at),
+            // The floor's own retention when the member lands on it; otherwise the lower
+            // status holds until the next evaluation only.
+            retained_until: match floor {
+                Some((t, until)) if t == to => Some(until),
+                _ => Some(at),
+            },
         }
+    }
+
+    /// An evaluation at `at` under the programme's settlement: live programmes only go
+    /// down here (they went up on events); settled ones go up or down.
+    pub fn settle(&self, state: TierState, value: i64, at: Timestamp, tz: &TimeZone) -> Decision {
+        if !self.live {
+            let qualified = self.qualifying(value);
+            if qualified > state.tier {
+                return Decision::Changed {
+                    to: qualified,
+                    cause: Cause::Upgrade,
+                    retained_until: self.retention.until(at, tz),
+                };
+            }
+        }
+        self.evaluate(state, value, at)
     }
 
     /// The warning due before the evaluation at `evaluation_at`, if that evaluation
@@ -538,6 +587,7 @@ mod tests {
             retention: Retention::RestOfYearAndNext,
             mode: DowngradeMode::Recompute,
             warning_days: 30,
+            live: true,
         }
     }
 
@@ -550,6 +600,7 @@ mod tests {
             tier: 0,
             since: joined,
             retained_until: None,
+            floor: None,
         };
         let mut history: Vec<(Timestamp, i64)> = Vec::new();
         let mut out = Vec::new();
@@ -651,6 +702,7 @@ mod tests {
             retention: Retention::Months(12),
             mode: DowngradeMode::Recompute,
             warning_days: 30,
+            live: true,
         };
         let got = drive(
             &rules,
@@ -683,6 +735,7 @@ mod tests {
             tier: 2,
             since: t("2026-01-01T00:00:00Z"),
             retained_until: Some(t("2027-01-01T00:00:00Z")),
+            floor: None,
         };
         let at = t("2027-01-01T00:00:00Z");
         assert_eq!(

@@ -47,6 +47,8 @@ pub enum EngineError {
     OrderAlreadyPaid(String),
     #[error("{0}")]
     RefundExceedsOrder(String),
+    #[error("the programme has no tiers")]
+    TiersDisabled,
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

@@ -70,7 +70,7 @@ impl Engine {
             .members_with_accounts_for_update(&external_ids)
             .await?
             .into_iter()
-            .map(|row| (row.external_id.clone(), MemberState { row, dirty: false }))
+            .map(|row| (row.external_id.clone(), MemberState::new(row)))
             .collect();
         let ids: Vec<&str> = items.iter().map(|i| i.event.id.as_str()).collect();
         let stored: HashMap<String, EventRow> = tx
@@ -87,7 +87,12 @@ impl Engine {
                     .map(|m| (m.member_id(), &i.event))
             })
             .collect();
-        let mut batch = Batch::load(&mut tx, &programme, &known).await?;
+        let mut batch = Batch::load(&mut tx, &programme, &known, now).await?;
+        if let Some(tiers) = &batch.tiers {
+            for state in members.values_mut() {
+                (state.tier, state.score) = tiers.member_view(&programme, state.member_id(), now);
+            }
+        }
 
         enum Pending {
             Done(Result<IngestOutcome>),
@@ -160,7 +165,7 @@ impl Engine {
                     continue;
                 }
             };
-            effect.write(&mut batch, state, event.id.as_str(), now);
+            effect.write(&mut batch, &programme, state, event, now);
             new_events.push(NewEvent {
                 event_id: event.id.as_str(),
                 member_id: state.member_id(),

@@ -21,6 +21,8 @@ pub struct DueWork {
     pub lots_released: u64,
     pub lots_expired: u64,
     pub members_expired_for_inactivity: u64,
+    /// Tier warnings recorded, evaluations run, and tiers they changed.
+    pub tiers: crate::tiers::TierWork,
 }
 
 /// Writes a job batch's journal entries and the accounts it changed, and commits.
@@ -51,6 +53,7 @@ impl Engine {
         };
         done.lots_expired = self.run_lot_job(to, LotJob::Expire).await?;
         done.members_expired_for_inactivity = self.run_inactivity_job(to).await?;
+        done.tiers = self.run_tier_jobs(to).await?;
         if done != DueWork::default() {
             tracing::info!(?done, %to, "time-driven work ran");
         }
@@ -86,7 +89,7 @@ impl Engine {
                 let Some(row) = tx.member_account_for_update(member).await? else {
                     continue;
                 };
-                let mut state = MemberState { row, dirty: false };
+                let mut state = MemberState::new(row);
                 let lots: Vec<_> = tx
                     .lots_get(member, &lot_nos)
                     .await?
@@ -149,7 +152,10 @@ impl Engine {
                 let Some(row) = tx.member_account_for_update(*member).await? else {
                     continue;
                 };
-                let mut state = MemberState { row, dirty: true };
+                let mut state = MemberState {
+                    dirty: true,
+                    ..MemberState::new(row)
+                };
                 let Some(deadline) = state.row.account.inactive_at_us.filter(|t| *t <= to_us(to))
                 else {
                     continue;

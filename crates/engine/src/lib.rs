@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 mod members;
 pub mod points;
+pub mod tiers;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, Result};
@@ -21,6 +22,7 @@ pub use members::{Member, MemberPatch, MemberStatus};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
 };
+pub use tiers::{TierView, TierWork};
 // Row types the API renders; the API itself never touches the store.
 pub use tessera_store::{EntryRow, EventRow, IdempotencyClaim, LotRow, StoreError};
 

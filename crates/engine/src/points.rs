@@ -2,6 +2,7 @@
 //! transaction), redemptions, adjustments, the member's view, and the ledger check.
 
 use crate::clock::{from_us, to_us};
+use crate::tiers::{recorded, TierBatch};
 use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -15,6 +16,7 @@ use tessera_domain::points::{
     day_and_month, reversal_target, EarnContext, EarnedSoFar, ExpiryPolicy, PointsConfig,
     RefundPolicy,
 };
+use tessera_domain::tiers::Measure;
 use tessera_domain::ExternalId;
 use tessera_store::{EntryRow, LotRow, MemberAccountRow, OrderRow, PostingRow, Tx, Violation};
 
@@ -23,9 +25,22 @@ pub(crate) struct MemberState {
     pub row: MemberAccountRow,
     /// The account changed and must be written back.
     pub dirty: bool,
+    /// The member's tier and score, as rule conditions see them (`member.tier`,
+    /// `member.score`), when the programme has tiers or a score.
+    pub tier: Option<String>,
+    pub score: i64,
 }
 
 impl MemberState {
+    pub fn new(row: MemberAccountRow) -> Self {
+        MemberState {
+            row,
+            dirty: false,
+            tier: None,
+            score: 0,
+        }
+    }
+
     pub fn member_id(&self) -> i64 {
         self.row.account.member_id
     }
@@ -39,7 +54,7 @@ impl MemberState {
     }
 
     /// The member as rule conditions see it: `member.attributes`, `member.points`, ...
-    fn value(&self) -> Value {
+    pub(crate) fn value(&self) -> Value {
         let attributes: Value =
             serde_json::from_str(&self.row.attributes).unwrap_or_else(|_| json!({}));
         json!({
@@ -48,6 +63,8 @@ impl MemberState {
             "attributes": attributes,
             "created_at": from_us(self.row.created_at_us).to_string(),
             "points": {"available": self.row.account.available, "pending": self.row.account.pending},
+            "tier": self.tier,
+            "score": self.score,
         })
     }
 
@@ -277,6 +294,8 @@ fn empty_order(member_id: i64, order_id: &str) -> OrderRow {
         refunded_goods_minor: 0,
         refunded_total_minor: 0,
         waiting_refunds: "[]".into(),
+        score_earned: 0,
+        score_reversed: 0,
     }
 }
 
@@ -286,10 +305,29 @@ fn corrupt(what: &str) -> EngineError {
     )))
 }
 
-/// Records a refund on a paid order and returns how many more points it takes back.
-/// `strict` refuses a refund larger than what is left; a refund that arrived before its
-/// order is applied with `strict = false`, clamped to what is left.
-fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Result<i64> {
+/// What one refund takes back from its order.
+#[derive(Debug, Clone, Copy, Default)]
+struct RefundDelta {
+    points: i64,
+    goods: i64,
+    score: i64,
+}
+
+impl RefundDelta {
+    /// The measures it lowers, for score and tiers.
+    fn measures(self) -> Vec<(Measure, i64)> {
+        vec![
+            (Measure::Score, -self.score),
+            (Measure::Spend, -self.goods),
+            (Measure::Points, -self.points),
+        ]
+    }
+}
+
+/// Records a refund on a paid order and returns what it takes back: points and score pro
+/// rata, and the goods refunded. `strict` refuses a refund larger than what is left; a
+/// refund that arrived before its order is applied with `strict = false`, clamped.
+fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Result<RefundDelta> {
     let mut lines: Vec<StoredLine> =
         serde_json::from_str(&order.lines).map_err(|_| corrupt("order lines"))?;
     let (goods_delta, money_delta) = match spec {
@@ -349,9 +387,20 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
         order.goods_minor,
         order.refunded_goods_minor,
     );
-    let delta = (target - order.points_reversed).max(0);
-    order.points_reversed += delta;
-    Ok(delta)
+    let points = (target - order.points_reversed).max(0);
+    order.points_reversed += points;
+    let score_target = reversal_target(
+        order.score_earned,
+        order.goods_minor,
+        order.refunded_goods_minor,
+    );
+    let score = (score_target - order.score_reversed).max(0);
+    order.score_reversed += score;
+    Ok(RefundDelta {
+        points,
+        goods: goods_delta,
+        score,
+    })
 }
 
 /// What intake knows across one batch: the orders its events name, what members earned in the batch's months (for caps), and the rows to
@@ -369,6 +418,8 @@ pub(crate) struct Batch {
     inactivity: Option<InactivityRule>,
     /// The programme's time zone when it caps earnings by day or month.
     caps_tz: Option<jiff::tz::TimeZone>,
+    /// Measures and tier states, when the programme keeps a score or tiers.
+    pub(crate) tiers: Option<TierBatch>,
 }
 
 impl Batch {
@@ -377,7 +428,9 @@ impl Batch {
         tx: &mut Tx,
         programme: &ActiveProgramme,
         events: &[(i64, &Event)],
+        now: Timestamp,
     ) -> Result<Batch> {
+        let tiers = TierBatch::load(tx, programme, events, now).await?;
         let mut member_ids: Vec<i64> = events.iter().map(|(m, _)| *m).collect();
         member_ids.sort_unstable();
         member_ids.dedup();
@@ -427,6 +480,7 @@ impl Batch {
             lot_updates: Vec::new(),
             entries: Vec::new(),
             inactivity: inactivity_rule(programme),
+            tiers,
             caps_tz: config
                 .filter(|c| c.has_period_caps())
                 .map(|_| programme.programme.timezone.clone()),
@@ -488,6 +542,9 @@ impl Batch {
             .collect();
         tx.orders_put_many(&orders).await?;
         tx.entries_insert(&self.entries).await?;
+        if let Some(tiers) = self.tiers {
+            tiers.finish(tx).await?;
+        }
         Ok(())
     }
 }
@@ -496,6 +553,8 @@ impl Batch {
 pub(crate) struct Effect {
     ledger: Option<MemberLedger>,
     order: Option<OrderRow>,
+    /// Changes of the measures tiers and the score count (kept only when recorded).
+    measures: Vec<(Measure, i64)>,
 }
 
 fn policy(programme: &ActiveProgramme) -> RefundPolicy {
@@ -535,6 +594,7 @@ pub(crate) async fn effect_of(
             order_paid_effect(
                 tx,
                 batch,
+                programme,
                 config,
                 tz,
                 state,
@@ -575,9 +635,11 @@ pub(crate) async fn effect_of(
                 return Ok(Effect {
                     ledger: None,
                     order: Some(order),
+                    measures: Vec::new(),
                 });
             }
-            let points = record_refund(&mut order, &spec_of(refund), true)?;
+            let delta = record_refund(&mut order, &spec_of(refund), true)?;
+            let points = delta.points;
             let ledger = if points > 0 {
                 let lots = batch.open_lots(tx, member_id).await?;
                 let mut ledger = state.ledger(lots);
@@ -594,13 +656,29 @@ pub(crate) async fn effect_of(
             Ok(Effect {
                 ledger,
                 order: Some(order),
+                measures: delta.measures(),
             })
         }
         EventBody::Activity(kind) => {
+            let mut measures = Vec::new();
+            if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
+                let member = state.value();
+                let event_value = event_value(canonical_json);
+                let ctx = EarnContext {
+                    tz,
+                    occurred_at: event.occurred_at,
+                    member: &member,
+                    event: &event_value,
+                    first_order: false,
+                    earned: t.score_so_far(member_id, event.occurred_at, tz),
+                };
+                measures.push((Measure::Score, rules.score_activity(kind, &ctx)));
+            }
             let Some(config) = config.filter(|c| c.rewards_activity(kind.name())) else {
                 return Ok(Effect {
                     ledger: None,
                     order: None,
+                    measures,
                 });
             };
             let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
@@ -623,6 +701,7 @@ pub(crate) async fn effect_of(
                 return Ok(Effect {
                     ledger: None,
                     order: None,
+                    measures,
                 });
             }
             let mut ledger = state.ledger(Vec::new());
@@ -638,14 +717,17 @@ pub(crate) async fn effect_of(
                     now,
                 )
                 .map_err(ledger_error)?;
+            measures.push((Measure::Points, points));
             Ok(Effect {
                 ledger: Some(ledger),
                 order: None,
+                measures,
             })
         }
         EventBody::OrderCompleted { .. } => Ok(Effect {
             ledger: None,
             order: None,
+            measures: Vec::new(),
         }),
     }
 }
@@ -658,6 +740,7 @@ fn event_value(canonical_json: &str) -> Value {
 async fn order_paid_effect(
     tx: &mut Tx,
     batch: &mut Batch,
+    programme: &ActiveProgramme,
     config: Option<&PointsConfig>,
     tz: &jiff::tz::TimeZone,
     state: &MemberState,
@@ -695,16 +778,34 @@ async fn order_paid_effect(
         refunded_goods_minor: 0,
         refunded_total_minor: 0,
         waiting_refunds: "[]".into(),
+        score_earned: 0,
+        score_reversed: 0,
     };
+    let mut measures = vec![(Measure::Spend, goods)];
+    if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
+        let member = state.value();
+        let event_value = event_value(canonical_json);
+        let ctx = EarnContext {
+            tz,
+            occurred_at: event.occurred_at,
+            member: &member,
+            event: &event_value,
+            first_order: state.row.account.paid_orders == 0,
+            earned: t.score_so_far(member_id, event.occurred_at, tz),
+        };
+        order.score_earned = rules.score_order(paid, &ctx);
+        measures.push((Measure::Score, order.score_earned));
+    }
     let Some(config) = config else {
         for w in &waiting {
             if let Some(spec) = w.by() {
-                record_refund(&mut order, &spec, false)?;
+                measures.extend(record_refund(&mut order, &spec, false)?.measures());
             }
         }
         return Ok(Effect {
             ledger: None,
             order: Some(order),
+            measures,
         });
     };
     let first_order = state.row.account.paid_orders == 0;
@@ -751,9 +852,12 @@ async fn order_paid_effect(
             )
             .map_err(ledger_error)?;
     }
+    measures.push((Measure::Points, earning.points));
     for w in &waiting {
         if let Some(spec) = w.by() {
-            let points = record_refund(&mut order, &spec, false)?;
+            let delta = record_refund(&mut order, &spec, false)?;
+            measures.extend(delta.measures());
+            let points = delta.points;
             if points > 0 {
                 ledger.reverse_order(
                     order_id,
@@ -767,6 +871,7 @@ async fn order_paid_effect(
     Ok(Effect {
         ledger: Some(ledger),
         order: Some(order),
+        measures,
     })
 }
 
@@ -775,10 +880,12 @@ impl Effect {
     pub(crate) fn write(
         self,
         batch: &mut Batch,
+        programme: &ActiveProgramme,
         state: &mut MemberState,
-        event_id: &str,
+        event: &Event,
         recorded_at: Timestamp,
     ) {
+        let event_id = event.id.as_str();
         let member_id = state.member_id();
         if let Some(order) = self.order {
             if order.state == "paid" {
@@ -814,6 +921,22 @@ impl Effect {
             }
             batch.lots_new.extend(rows.new_lots);
             batch.lot_updates.extend(rows.changed_lots);
+        }
+        if let Some(tiers) = &mut batch.tiers {
+            let measures: Vec<(Measure, i64)> = self
+                .measures
+                .into_iter()
+                .filter(|(m, _)| recorded(programme, *m))
+                .collect();
+            tiers.record(
+                programme,
+                state,
+                &measures,
+                event.occurred_at,
+                event_id,
+                event.body.order_id().map(|o| o.as_str()),
+                recorded_at,
+            );
         }
     }
 }
@@ -888,7 +1011,7 @@ impl Engine {
             .await?
             .pop()
             .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))?;
-        Ok(MemberState { row, dirty: false })
+        Ok(MemberState::new(row))
     }
 
     /// Spends points on a catalogue reward or as a number of points; refused whole, with

@@ -40,6 +40,7 @@ impl Backend for Sqlite {
                 "points",
                 include_str!("migrations/sqlite_0002_points.sql"),
             ),
+            (3, "tiers", include_str!("migrations/sqlite_0003_tiers.sql")),
         ]
     }
 
@@ -64,6 +65,11 @@ impl Backend for Postgres {
                 2,
                 "points",
                 include_str!("migrations/postgres_0002_points.sql"),
+            ),
+            (
+                3,
+                "tiers",
+                include_str!("migrations/postgres_0003_tiers.sql"),
             ),
         ]
     }

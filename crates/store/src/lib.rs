@@ -9,11 +9,13 @@ mod backend;
 mod bench;
 mod points;
 mod rows;
+mod tiers;
 
 pub use backend::{Backend, Postgres, Sqlite};
 use points::IN_LIST_MAX;
 pub use points::*;
 pub use rows::*;
+pub use tiers::*;
 
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{AnyPool, Row};
@@ -412,6 +414,10 @@ impl Tx {
         .await?;
         let member = MemberRow::from_row(&row)?;
         sqlx::query("INSERT INTO point_accounts (member_id) VALUES ($1)")
+            .bind(member.id)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("INSERT INTO member_tiers (member_id) VALUES ($1)")
             .bind(member.id)
             .execute(&mut *self.tx)
             .await?;

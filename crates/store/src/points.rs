@@ -140,6 +140,8 @@ pub struct OrderRow {
     pub refunded_goods_minor: i64,
     pub refunded_total_minor: i64,
     pub waiting_refunds: String,
+    pub score_earned: i64,
+    pub score_reversed: i64,
 }
 
 impl OrderRow {
@@ -157,6 +159,8 @@ impl OrderRow {
             refunded_goods_minor: r.try_get("refunded_goods_minor")?,
             refunded_total_minor: r.try_get("refunded_total_minor")?,
             waiting_refunds: r.try_get("waiting_refunds")?,
+            score_earned: r.try_get("score_earned")?,
+            score_reversed: r.try_get("score_reversed")?,
         })
     }
 }
@@ -176,8 +180,10 @@ const LOT_SELECT: &str =
 const ENTRY_SELECT: &str =
     "SELECT member_id, entry_no, kind, at_us, recorded_at_us, order_id, event_id, \
     reference, reward_id, reason, pending_after, available_after, debt_after FROM point_entries";
-const ORDER_SELECT: &str = "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
-    points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds FROM orders";
+const ORDER_SELECT: &str =
+    "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
+    points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds, \
+    score_earned, score_reversed FROM orders";
 
 /// `($1, $2, $3), ($4, $5, $6), ...` (or all `?` when `anonymous`) for `rows` rows of
 /// `columns` parameters.
@@ -296,13 +302,15 @@ impl Tx {
         for chunk in orders.chunks(INSERT_CHUNK_ROWS) {
             let sql = format!(
                 "INSERT INTO orders (member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
-                 points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds) VALUES {} \
+                 points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds, \
+                 score_earned, score_reversed) VALUES {} \
                  ON CONFLICT (member_id, order_id) DO UPDATE SET state = excluded.state, paid_at_us = excluded.paid_at_us, \
+                 score_earned = excluded.score_earned, score_reversed = excluded.score_reversed, \
                  total_minor = excluded.total_minor, goods_minor = excluded.goods_minor, lines = excluded.lines, \
                  points_earned = excluded.points_earned, points_reversed = excluded.points_reversed, \
                  refunded_goods_minor = excluded.refunded_goods_minor, refunded_total_minor = excluded.refunded_total_minor, \
                  waiting_refunds = excluded.waiting_refunds",
-                placeholders(chunk.len(), 12, self.anonymous)
+                placeholders(chunk.len(), 14, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for o in chunk {
@@ -318,7 +326,9 @@ impl Tx {
                     .bind(o.points_reversed)
                     .bind(o.refunded_goods_minor)
                     .bind(o.refunded_total_minor)
-                    .bind(&o.waiting_refunds);
+                    .bind(&o.waiting_refunds)
+                    .bind(o.score_earned)
+                    .bind(o.score_reversed);
             }
             q.execute(&mut *self.tx).await?;
         }

@@ -4,6 +4,7 @@ pub mod members;
 pub mod points;
 pub mod programme;
 pub mod system;
+pub mod tiers;
 
 use crate::error::{ApiError, ErrorCode};
 use axum::extract::FromRequestParts;

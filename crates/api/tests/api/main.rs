@@ -12,3 +12,4 @@ mod openapi;
 mod points;
 mod points_props;
 mod programme;
+mod tiers;

@@ -22,6 +22,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/members/{external_id}/points/redemptions"),
     ("post", "/v1/members/{external_id}/points/adjustments"),
     ("get", "/v1/points/expiring"),
+    ("get", "/v1/members/{external_id}/tier"),
     ("get", "/v1/admin/clock"),
     ("post", "/v1/admin/clock"),
 ];

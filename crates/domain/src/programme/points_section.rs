@@ -111,7 +111,13 @@ struct RewardFile {
 }
 
 /// A number within `min..=max`, or an issue at its place.
-fn ranged(issues: &mut Issues, v: &Spanned<i64>, field: &str, min: i64, max: i64) -> Option<i64> {
+pub(super) fn ranged(
+    issues: &mut Issues,
+    v: &Spanned<i64>,
+    field: &str,
+    min: i64,
+    max: i64,
+) -> Option<i64> {
     let value = *v.get_ref();
     if (min..=max).contains(&value) {
         Some(value)
@@ -121,7 +127,7 @@ fn ranged(issues: &mut Issues, v: &Spanned<i64>, field: &str, min: i64, max: i64
     }
 }
 
-fn choice<T: Copy>(
+pub(super) fn choice<T: Copy>(
     issues: &mut Issues,
     v: &Option<Spanned<String>>,
     field: &str,
@@ -139,7 +145,7 @@ fn choice<T: Copy>(
     }
 }
 
-fn condition(
+pub(super) fn condition(
     issues: &mut Issues,
     v: &Option<Spanned<String>>,
     field: &str,
@@ -157,7 +163,7 @@ fn condition(
     }
 }
 
-fn name(
+pub(super) fn name(
     issues: &mut Issues,
     v: &Spanned<String>,
     field: &str,

@@ -1,0 +1,127 @@
+//! A member's tier: where they stand, what is next, what keeps it, and the history.
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::Caller;
+use crate::routes::{rfc3339, MemberPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use tessera_engine::Role;
+use utoipa::ToSchema;
+
+/// Lines of history a tier view shows.
+const HISTORY_MAX: u32 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/members/{external_id}/tier", get(get_tier))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NextTierView {
+    pub tier: String,
+    pub threshold: i64,
+    /// How much more of the measure, in the window, reaches it.
+    pub missing: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeepView {
+    /// How much more of the measure, in the window, keeps the tier at the evaluation.
+    pub needed: i64,
+    #[schema(format = DateTime)]
+    pub by: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TierHistoryView {
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// `upgrade`, `downgrade`, `requalify` or `warning`.
+    pub kind: String,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    /// The measure at that moment.
+    pub value: i64,
+    /// For a warning: what was still needed to keep the tier, and by which evaluation.
+    pub needed: Option<i64>,
+    #[schema(format = DateTime)]
+    pub evaluation_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TierView {
+    pub tier: String,
+    #[schema(format = DateTime)]
+    pub since: Option<String>,
+    /// Until then no evaluation downgrades the member.
+    #[schema(format = DateTime)]
+    pub retained_until: Option<String>,
+    /// `score`, `spend` or `points`: what thresholds are measured in.
+    pub measure: String,
+    /// The measure in its window now.
+    pub value: i64,
+    /// The window's first instant; absent for a lifetime window.
+    #[schema(format = DateTime)]
+    pub window_start: Option<String>,
+    /// The score in its window now, when the programme keeps a score.
+    pub score: Option<i64>,
+    pub next: Option<NextTierView>,
+    /// Present when the next evaluation would downgrade the member as things stand.
+    pub keep: Option<KeepView>,
+    #[schema(format = DateTime)]
+    pub next_evaluation: Option<String>,
+    /// Newest first.
+    pub history: Vec<TierHistoryView>,
+}
+
+/// A member's tier, score and progress.
+#[utoipa::path(get, path = "/v1/members/{external_id}/tier", tag = "tiers", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = TierView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "tiers_disabled", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn get_tier(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<TierView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let v = state.engine.tier_view(&external_id, HISTORY_MAX).await?;
+    let t = tessera_engine::clock::from_us;
+    Ok(Json(TierView {
+        tier: v.tier,
+        since: v.since.map(rfc3339),
+        retained_until: v.retained_until.map(rfc3339),
+        measure: v.measure.to_owned(),
+        value: v.value,
+        window_start: v.window_start.map(rfc3339),
+        score: v.score,
+        next: v.next.map(|(tier, threshold, missing)| NextTierView {
+            tier,
+            threshold,
+            missing,
+        }),
+        keep: v.keep.map(|(needed, by)| KeepView {
+            needed,
+            by: rfc3339(by),
+        }),
+        next_evaluation: v.next_evaluation.map(rfc3339),
+        history: v
+            .history
+            .into_iter()
+            .map(|h| TierHistoryView {
+                at: rfc3339(t(h.at_us)),
+                kind: h.kind,
+                from: h.from_tier,
+                to: h.to_tier,
+                value: h.measure_value,
+                needed: h.needed,
+                evaluation_at: h.evaluation_at_us.map(|e| rfc3339(t(e))),
+            })
+            .collect(),
+    }))
+}

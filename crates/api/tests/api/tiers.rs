@@ -1,0 +1,395 @@
+//! Score and tiers through the API, with the manual clock: Sephora across two year ends,
+//! Starbucks' twelve months, score caps, a refund that lowers the score at once and the
+//! tier at the next evaluation after a warning, and evaluations that run once.
+
+use crate::helpers::*;
+use crate::points::balances;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+const HEAD: &str = "name = \"t\"\ncurrency = \"USD\"\ntimezone = \"UTC\"\n";
+
+async fn app_with(programme: &str, members: &[&str]) -> TestApp {
+    let app = TestApp::sqlite().await;
+    let r = app
+        .put_programme(&app.admin, &format!("{HEAD}{programme}"))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for m in members {
+        app.add_member(m).await;
+    }
+    app
+}
+
+async fn order(app: &TestApp, member: &str, id: &str, at: &str, cents: i64) {
+    let e = json!({"id": id, "type": "order.paid", "member_id": member, "occurred_at": at, "order_id": id,
+        "lines": [{"sku": "A", "category": "beauty", "quantity": 1, "unit_price_minor": cents}], "total_minor": cents});
+    let r = app.call("POST", "/v1/events", Some(e)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+async fn refund(app: &TestApp, member: &str, order_id: &str, at: &str, cents: i64) {
+    let e = json!({"id": format!("r-{order_id}-{cents}"), "type": "order.refunded", "member_id": member, "occurred_at": at,
+        "order_id": order_id, "refund": {"amount_minor": cents}});
+    let r = app.call("POST", "/v1/events", Some(e)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+}
+
+async fn clock(app: &TestApp, at: &str) {
+    let r = app
+        .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+}
+
+async fn tier(app: &TestApp, member: &str) -> Value {
+    let r = app
+        .call("GET", &format!("/v1/members/{member}/tier"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+fn kinds(view: &Value) -> Vec<String> {
+    view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|h| {
+            format!(
+                "{} {}",
+                h["kind"].as_str().unwrap(),
+                h["to"].as_str().unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+const SEPHORA: &str = r#"
+[points]
+earn_points = 1
+earn_per_minor = 100
+expiry = { policy = "inactivity", months = 18 }
+
+[[tiers]]
+name = "insider"
+threshold = 0
+
+[[tiers]]
+name = "vib"
+threshold = 35000
+
+[[tiers]]
+name = "rouge"
+threshold = 100000
+
+[tier_rules]
+measure = "spend"
+window = { kind = "calendar_year" }
+evaluation = { schedule = "yearly", month = 1, day = 1 }
+retention = { kind = "rest_of_year_and_next" }
+warning_days = 30
+"#;
+
+#[tokio::test]
+async fn sephora_across_two_year_ends() {
+    let app = app_with(SEPHORA, &["ana", "bo"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    order(&app, "ana", "a1", "2026-11-23T10:00:00Z", 20_000).await;
+    assert_eq!(tier(&app, "ana").await["tier"], "insider");
+    order(&app, "ana", "a2", "2026-11-23T11:00:00Z", 15_000).await;
+    let v = tier(&app, "ana").await;
+    assert_eq!(
+        (v["tier"].as_str(), v["value"].as_i64()),
+        (Some("vib"), Some(35_000))
+    );
+    assert_eq!(v["retained_until"], "2028-01-01T00:00:00Z");
+    assert_eq!(
+        v["next"],
+        json!({"tier": "rouge", "threshold": 100000, "missing": 65000})
+    );
+    // 1 point per dollar.
+    assert_eq!(balances(&app, "ana").await, (0, 350, 0));
+    // Bo reaches Rouge at $1,000 in 2026 and earns VIB again in 2027.
+    order(&app, "bo", "b1", "2026-11-23T10:00:00Z", 100_000).await;
+    assert_eq!(tier(&app, "bo").await["tier"], "rouge");
+
+    clock(&app, "2027-01-01T00:00:01Z").await;
+    assert_eq!(
+        tier(&app, "ana").await["tier"],
+        "vib",
+        "kept through the next calendar year"
+    );
+    order(&app, "bo", "b2", "2027-06-01T00:00:00Z", 40_000).await;
+
+    clock(&app, "2027-12-05T00:00:00Z").await;
+    let v = tier(&app, "ana").await;
+    assert_eq!(
+        v["keep"],
+        json!({"needed": 35000, "by": "2028-01-01T00:00:00Z"})
+    );
+    assert!(kinds(&v).contains(&"warning insider".to_owned()), "{v}");
+
+    clock(&app, "2028-01-01T00:00:01Z").await;
+    let ana = tier(&app, "ana").await;
+    assert_eq!(ana["tier"], "insider", "not earned again in 2027");
+    assert_eq!(
+        kinds(&ana),
+        ["upgrade vib", "warning insider", "downgrade insider"]
+    );
+    // Bo's Rouge (2026) ran out at the end of 2027; the VIB earned in 2027 holds in 2028.
+    let bo = tier(&app, "bo").await;
+    assert_eq!(bo["tier"], "vib", "{bo}");
+
+    clock(&app, "2029-01-01T00:00:01Z").await;
+    assert_eq!(tier(&app, "bo").await["tier"], "insider");
+    app.assert_ledger_balanced().await;
+}
+
+const STARBUCKS: &str = r#"
+[points]
+earn_points = 1
+earn_per_minor = 100
+stacking = "highest"
+expiry = { policy = "rolling", months = 6 }
+
+[[points.multipliers]]
+name = "gold_rate"
+percent = 120
+condition = "member.tier == 'gold'"
+
+[[points.multipliers]]
+name = "reserve_rate"
+percent = 170
+condition = "member.tier == 'reserve'"
+
+[[points.expiry_overrides]]
+name = "gold_stars_never_expire"
+condition = "member.tier in ['gold', 'reserve']"
+expiry = { policy = "never" }
+
+[[tiers]]
+name = "green"
+threshold = 0
+
+[[tiers]]
+name = "gold"
+threshold = 500
+
+[[tiers]]
+name = "reserve"
+threshold = 2500
+
+[tier_rules]
+measure = "points"
+window = { kind = "rolling_months", months = 12 }
+evaluation = { schedule = "monthly", day = 1 }
+retention = { kind = "months", months = 12 }
+"#;
+
+#[tokio::test]
+async fn starbucks_gold_for_twelve_months() {
+    let app = app_with(STARBUCKS, &["sam"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    order(&app, "sam", "s1", "2026-11-23T09:00:00Z", 30_000).await;
+    order(&app, "sam", "s2", "2026-11-23T10:00:00Z", 25_000).await;
+    let v = tier(&app, "sam").await;
+    assert_eq!(
+        (v["tier"].as_str(), v["value"].as_i64()),
+        (Some("gold"), Some(550))
+    );
+    assert_eq!(v["retained_until"], "2027-11-23T10:00:00Z");
+    // Gold earns 1.2 stars per dollar, and its stars never expire.
+    order(&app, "sam", "s3", "2026-11-23T11:00:00Z", 10_000).await;
+    assert_eq!(balances(&app, "sam").await, (0, 670, 0));
+    clock(&app, "2027-11-01T00:00:01Z").await;
+    assert_eq!(
+        tier(&app, "sam").await["tier"],
+        "gold",
+        "kept for 12 months after qualifying"
+    );
+    clock(&app, "2027-12-01T00:00:01Z").await;
+    let v = tier(&app, "sam").await;
+    assert_eq!(v["tier"], "green", "{v}");
+    // The override is judged when stars are earned: the 550 earned as Green expired after
+    // six months, the 120 earned as Gold never expire.
+    assert_eq!(balances(&app, "sam").await.1, 120);
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test]
+async fn score_caps_per_order_day_and_month_cut_exactly() {
+    let programme = r#"
+[score]
+window = { kind = "rolling_months", months = 12 }
+cap_per_order = 300
+cap_per_day = 500
+cap_per_month = 1200
+
+[[score.rules]]
+name = "spend"
+on = "order"
+score = 1
+per_minor = 100
+
+[[score.rules]]
+name = "review"
+on = "review"
+score = 20
+
+[[tiers]]
+name = "member"
+threshold = 0
+
+[[tiers]]
+name = "super"
+threshold = 1000
+
+[tier_rules]
+evaluation = { schedule = "monthly", day = 1 }
+"#;
+    let app = app_with(programme, &["t"]).await;
+    clock(&app, "2026-11-30T00:00:00Z").await;
+    let steps = [
+        ("2026-11-02T10:00:00Z", 20_000, 200),  // 200
+        ("2026-11-02T11:00:00Z", 50_000, 500),  // the order cap: 300
+        ("2026-11-02T12:00:00Z", 50_000, 500),  // the day is full
+        ("2026-11-03T10:00:00Z", 50_000, 800),  // 300
+        ("2026-11-04T10:00:00Z", 50_000, 1100), // 300
+        ("2026-11-05T10:00:00Z", 50_000, 1200), // what is left of the month: 100
+        ("2026-11-06T10:00:00Z", 50_000, 1200),
+    ];
+    for (i, (at, cents, score)) in steps.iter().enumerate() {
+        order(&app, "t", &format!("o{i}"), at, *cents).await;
+        let v = tier(&app, "t").await;
+        assert_eq!(v["score"], *score, "step {i}: {v}");
+    }
+    assert_eq!(tier(&app, "t").await["tier"], "super");
+    let review = json!({"id": "rv", "type": "activity", "member_id": "t", "occurred_at": "2026-12-01T00:00:00Z", "activity": "review"});
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(review)).await.status,
+        StatusCode::CREATED
+    );
+    clock(&app, "2026-12-02T00:00:00Z").await;
+    assert_eq!(tier(&app, "t").await["score"], 1220);
+}
+
+const JD_LIKE: &str = r#"
+[score]
+window = { kind = "rolling_months", months = 12 }
+
+[[score.rules]]
+name = "spend"
+on = "order"
+score = 1
+per_minor = 100
+
+[[tiers]]
+name = "silver"
+threshold = 0
+
+[[tiers]]
+name = "gold"
+threshold = 100
+
+[tier_rules]
+evaluation = { schedule = "monthly", day = 1 }
+warning_days = 10
+"#;
+
+#[tokio::test]
+async fn a_refund_lowers_the_score_at_once_and_the_tier_at_the_evaluation_after_a_warning() {
+    let app = app_with(JD_LIKE, &["j"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    order(&app, "j", "o1", "2026-11-23T00:00:00Z", 15_000).await;
+    assert_eq!(tier(&app, "j").await["tier"], "gold");
+    refund(&app, "j", "o1", "2026-11-23T01:00:00Z", 10_000).await;
+    let v = tier(&app, "j").await;
+    assert_eq!(
+        (v["score"].as_i64(), v["tier"].as_str()),
+        (Some(50), Some("gold")),
+        "{v}"
+    );
+    assert_eq!(
+        v["keep"],
+        json!({"needed": 50, "by": "2026-12-01T00:00:00Z"})
+    );
+    clock(&app, "2026-11-25T00:00:00Z").await;
+    assert_eq!(
+        kinds(&tier(&app, "j").await),
+        ["upgrade gold", "warning silver"]
+    );
+    clock(&app, "2026-12-01T00:00:00Z").await;
+    let v = tier(&app, "j").await;
+    assert_eq!(
+        kinds(&v),
+        ["upgrade gold", "warning silver", "downgrade silver"]
+    );
+    // The same instant again, and the job run directly: nothing more happens.
+    clock(&app, "2026-12-01T00:00:00Z").await;
+    let again = app
+        .engine
+        .run_due_work("2026-12-01T00:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(again, tessera_engine::DueWork::default());
+    assert_eq!(tier(&app, "j").await["history"], v["history"]);
+}
+
+#[tokio::test]
+async fn an_evaluation_cut_short_by_a_stop_runs_once_at_the_next_start() {
+    let app = app_with(JD_LIKE, &["k"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    order(&app, "k", "o1", "2026-11-23T00:00:00Z", 15_000).await;
+    refund(&app, "k", "o1", "2026-11-23T01:00:00Z", 10_000).await;
+    let later: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
+    let restarted = tessera_engine::Engine::start(
+        app.store.clone(),
+        Arc::new(tessera_engine::ManualClock::new(later)),
+        None,
+    )
+    .await
+    .unwrap();
+    let first = restarted.tick().await.unwrap();
+    assert_eq!(
+        (
+            first.tiers.warnings,
+            first.tiers.evaluations,
+            first.tiers.changes
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!(
+        restarted.tick().await.unwrap(),
+        tessera_engine::DueWork::default()
+    );
+    assert_eq!(
+        kinds(&tier(&app, "k").await),
+        ["upgrade gold", "warning silver", "downgrade silver"]
+    );
+}
+
+#[tokio::test]
+async fn tier_refusals() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let r = app.call("GET", "/v1/members/m/tier", None).await;
+    assert_eq!(r.code(), "tiers_disabled");
+    let r = app.call("GET", "/v1/members/nobody/tier", None).await;
+    assert_eq!(r.code(), "tiers_disabled");
+    let app = app_with(JD_LIKE, &[]).await;
+    assert_eq!(
+        app.call("GET", "/v1/members/nobody/tier", None)
+            .await
+            .code(),
+        "member_not_found"
+    );
+    assert_eq!(
+        app.call_as(&app.partner, "GET", "/v1/members/nobody/tier", None)
+            .await
+            .code(),
+        "forbidden"
+    );
+}
