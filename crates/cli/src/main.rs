@@ -173,7 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             match Programme::parse(&source) {
                 Ok(p) => {
                     println!(
-                        "{}: ok ({}, {}, {} segments, {} custom activities, {})",
+                        "{}: ok ({}, {}, {} segments, {} custom activities, {}, {}, {})",
                         file.display(),
                         p.currency.code(),
                         p.timezone_name,
@@ -183,7 +183,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "points"
                         } else {
                             "no points"
-                        }
+                        },
+                        if p.score.is_some() {
+                            "score"
+                        } else {
+                            "no score"
+                        },
+                        p.tiers.as_ref().map_or("no tiers".to_owned(), |t| format!(
+                            "{} tiers",
+                            t.tiers.len()
+                        ))
                     );
                     Ok(ExitCode::SUCCESS)
                 }

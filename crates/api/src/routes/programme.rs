@@ -69,6 +69,22 @@ pub struct PointsRulesView {
 }
 
 #[derive(Serialize, ToSchema)]
+pub struct TierLevelView {
+    pub name: String,
+    pub threshold: i64,
+}
+
+/// The tiers in brief; `source` has every detail.
+#[derive(Serialize, ToSchema)]
+pub struct TiersView {
+    /// `score`, `spend` or `points`.
+    pub measure: String,
+    pub levels: Vec<TierLevelView>,
+    /// Upgrades at once (`live`) or only at evaluations (`at_evaluation`).
+    pub settlement: String,
+}
+
+#[derive(Serialize, ToSchema)]
 pub struct ProgrammeView {
     /// The version number; every accepted file gets the next one.
     pub version: i64,
@@ -86,6 +102,8 @@ pub struct ProgrammeView {
     pub activities: Vec<ActivityView>,
     /// The points rules, when the programme gives points.
     pub points: Option<PointsRulesView>,
+    /// The tiers, when the programme has them.
+    pub tiers: Option<TiersView>,
     /// The TOML file as accepted.
     pub source: String,
 }
@@ -143,6 +161,23 @@ impl ProgrammeView {
                         stock: r.stock,
                     })
                     .collect(),
+            }),
+            tiers: p.tiers.as_ref().map(|t| TiersView {
+                measure: match t.measure {
+                    tessera_domain::tiers::Measure::Score => "score",
+                    tessera_domain::tiers::Measure::Spend => "spend",
+                    tessera_domain::tiers::Measure::Points => "points",
+                }
+                .to_owned(),
+                levels: t
+                    .tiers
+                    .iter()
+                    .map(|l| TierLevelView {
+                        name: l.name.clone(),
+                        threshold: l.threshold,
+                    })
+                    .collect(),
+                settlement: if t.live { "live" } else { "at_evaluation" }.to_owned(),
             }),
             source: active.source.clone(),
         }

@@ -373,8 +373,7 @@ async fn an_evaluation_cut_short_by_a_stop_runs_once_at_the_next_start() {
 
 #[tokio::test]
 async fn tier_refusals() {
-    let app = TestApp::sqlite().await;
-    app.add_member("m").await;
+    let app = app_with("", &["m"]).await;
     let r = app.call("GET", "/v1/members/m/tier", None).await;
     assert_eq!(r.code(), "tiers_disabled");
     let r = app.call("GET", "/v1/members/nobody/tier", None).await;
@@ -392,4 +391,32 @@ async fn tier_refusals() {
             .code(),
         "forbidden"
     );
+}
+
+/// JD's 京享值 is settled monthly: the score counts at once, the tier moves only at the
+/// settlement, up or down.
+#[tokio::test]
+async fn settled_tiers_move_only_at_evaluations() {
+    let programme = JD_LIKE.replace(
+        "warning_days = 10",
+        "warning_days = 0\nsettlement = \"at_evaluation\"",
+    );
+    let app = app_with(&programme, &["s"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    order(&app, "s", "o1", "2026-11-23T00:00:00Z", 15_000).await;
+    let v = tier(&app, "s").await;
+    assert_eq!(
+        (v["tier"].as_str(), v["score"].as_i64()),
+        (Some("silver"), Some(150)),
+        "{v}"
+    );
+    assert_eq!(v["next_evaluation"], "2026-12-01T00:00:00Z");
+    clock(&app, "2026-12-01T00:00:00Z").await;
+    let v = tier(&app, "s").await;
+    assert_eq!(v["tier"], "gold", "{v}");
+    assert_eq!(kinds(&v), ["upgrade gold"]);
+    assert_eq!(v["history"][0]["at"], "2026-12-01T00:00:00Z");
+    // A year later the score has rolled off: down at the first evaluation after that.
+    clock(&app, "2027-12-01T00:00:00Z").await;
+    assert_eq!(tier(&app, "s").await["tier"], "silver");
 }

@@ -59,3 +59,49 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("é\nx", 3), (2, 1));
     assert_eq!(line_column("ab", 99), (1, 3));
 }
+
+/// Bad `[points]`, `[score]`, `[[tiers]]` and `[tier_rules]` sections: (what, section, the
+/// field at fault, part of the reason).
+#[test]
+fn bad_points_score_and_tier_sections_are_refused() {
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n";
+    let tiers = "[[tiers]]\nname = \"a\"\nthreshold = 0\n[[tiers]]\nname = \"b\"\nthreshold = 10\n";
+    let score = "[score]\nwindow = { kind = \"lifetime\" }\n";
+    let cases: &[(&str, String, &str, &str)] = &[
+        ("zero rate base", "[points]\nearn_points = 1\nearn_per_minor = 0\n".into(), "points.earn_per_minor", "between 1"),
+        ("unknown refund policy", "[points]\nearn_points = 1\nearn_per_minor = 100\nrefund_policy = \"never\"\n".into(), "points.refund_policy", "one of"),
+        ("rolling without span", "[points]\nearn_points = 1\nearn_per_minor = 100\nexpiry = { policy = \"rolling\" }\n".into(), "points.expiry.months", "needs `months`"),
+        ("bad weekday", "[points]\nearn_points = 1\nearn_per_minor = 100\n[[points.multipliers]]\nname = \"m\"\npercent = 200\nweekdays = [\"caturday\"]\n".into(), "points.multipliers[0].weekdays[0]", "day name"),
+        ("bonus on nothing", "[points]\nearn_points = 1\nearn_per_minor = 100\n[[points.bonuses]]\nname = \"b\"\non = \"dance\"\npoints = 5\n".into(), "points.bonuses[0].on", "neither"),
+        ("bad window", "[score]\nwindow = { kind = \"forever\" }\n".into(), "score.window.kind", "one of"),
+        ("activity per amount", format!("{score}[[score.rules]]\nname = \"r\"\non = \"review\"\nscore = 1\nper_minor = 100\n"), "score.rules[0].per_minor", "fixed"),
+        ("tiers without rules", tiers.into(), "tier_rules", "needs a `[tier_rules]`"),
+        ("rules without tiers", "[tier_rules]\nevaluation = { schedule = \"monthly\", day = 1 }\n".into(), "tier_rules", "needs `[[tiers]]`"),
+        ("first tier above zero", format!("{score}[[tiers]]\nname = \"a\"\nthreshold = 5\n[[tiers]]\nname = \"b\"\nthreshold = 10\n[tier_rules]\nevaluation = {{ schedule = \"monthly\", day = 1 }}\n"), "tiers[0].threshold", "threshold is 0"),
+        ("falling thresholds", format!("{score}[[tiers]]\nname = \"a\"\nthreshold = 0\n[[tiers]]\nname = \"b\"\nthreshold = 10\n[[tiers]]\nname = \"c\"\nthreshold = 10\n[tier_rules]\nevaluation = {{ schedule = \"monthly\", day = 1 }}\n"), "tiers[2].threshold", "must rise"),
+        ("score measure without score", format!("{tiers}[tier_rules]\nwindow = {{ kind = \"lifetime\" }}\nevaluation = {{ schedule = \"monthly\", day = 1 }}\n"), "tier_rules.measure", "[score]"),
+        ("day 31", format!("{score}{tiers}[tier_rules]\nevaluation = {{ schedule = \"monthly\", day = 31 }}\n"), "tier_rules.evaluation.day", "between 1 and 28"),
+        ("yearly without month", format!("{score}{tiers}[tier_rules]\nevaluation = {{ schedule = \"yearly\", day = 1 }}\n"), "tier_rules.evaluation.month", "needs `month`"),
+        ("unknown settlement", format!("{score}{tiers}[tier_rules]\nevaluation = {{ schedule = \"anniversary\" }}\nsettlement = \"weekly\"\n"), "tier_rules.settlement", "one of"),
+    ];
+    for (what, section, field, reason) in cases {
+        let issues = Programme::parse(&format!("{base}{section}"))
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.field == *field && i.reason.contains(reason)),
+            "{what}: {issues:?}"
+        );
+    }
+    let good = format!("{base}{score}{tiers}[tier_rules]\nevaluation = {{ schedule = \"anniversary\" }}\nsettlement = \"at_evaluation\"\n");
+    let p = Programme::parse(&good).unwrap();
+    let rules = p.tiers.unwrap();
+    assert!(!rules.live);
+    assert_eq!(
+        rules.window,
+        crate::tiers::Window::Lifetime,
+        "the score's window by default"
+    );
+}
