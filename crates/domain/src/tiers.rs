@@ -407,6 +407,11 @@ pub struct ScoreRules {
 }
 
 impl ScoreRules {
+    /// Whether any rule has a condition (which needs the member and event as values).
+    pub fn uses_conditions(&self) -> bool {
+        self.rules.iter().any(|r| r.condition.is_some())
+    }
+
     /// The score an order adds: each order rule that holds, then the caps, exactly.
     /// `ctx.earned` is the score already added in the order's day and month.
     pub fn score_order(&self, order: &OrderPaid, ctx: &EarnContext<'_>) -> i64 {

@@ -662,8 +662,8 @@ pub(crate) async fn effect_of(
         EventBody::Activity(kind) => {
             let mut measures = Vec::new();
             if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
-                let member = state.value();
-                let event_value = event_value(canonical_json);
+                let (member, event_value) =
+                    condition_values(rules.uses_conditions(), state, canonical_json);
                 let ctx = EarnContext {
                     tz,
                     occurred_at: event.occurred_at,
@@ -732,6 +732,15 @@ pub(crate) async fn effect_of(
     }
 }
 
+/// The member and the event as rule conditions see them, or nulls when no rule looks.
+fn condition_values(needed: bool, state: &MemberState, canonical_json: &str) -> (Value, Value) {
+    if needed {
+        (state.value(), event_value(canonical_json))
+    } else {
+        (Value::Null, Value::Null)
+    }
+}
+
 fn event_value(canonical_json: &str) -> Value {
     serde_json::from_str(canonical_json).unwrap_or(Value::Null)
 }
@@ -783,8 +792,8 @@ async fn order_paid_effect(
     };
     let mut measures = vec![(Measure::Spend, goods)];
     if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
-        let member = state.value();
-        let event_value = event_value(canonical_json);
+        let (member, event_value) =
+            condition_values(rules.uses_conditions(), state, canonical_json);
         let ctx = EarnContext {
             tz,
             occurred_at: event.occurred_at,

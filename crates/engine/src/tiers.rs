@@ -196,21 +196,19 @@ impl TierBatch {
         now: Timestamp,
     ) {
         let member_id = state.member_id();
-        let Some(row) = self.rows.get_mut(&member_id) else {
+        if !self.rows.contains_key(&member_id) {
             return;
-        };
+        }
         let mut changed = false;
         for (measure, amount) in changes.iter().filter(|(_, a)| *a != 0) {
             self.new_measures.push(MeasureRow {
                 member_id,
-                entry_no: row.next_entry_no,
                 measure: measure_name(*measure).to_owned(),
                 at_us: to_us(at),
                 amount: *amount,
-                event_id: Some(event_id.to_owned()),
+                event_id: event_id.to_owned(),
                 order_id: order_id.map(str::to_owned),
             });
-            row.next_entry_no += 1;
             self.measures
                 .entry(member_id)
                 .or_default()
@@ -220,12 +218,13 @@ impl TierBatch {
         if !changed {
             return;
         }
-        self.dirty.insert(member_id);
         let p = &programme.programme;
         let Some(rules) = &p.tiers else { return };
         let joined = from_us(state.row.created_at_us);
         let value = self.value(member_id, rules.measure, rules.window, at, &p.timezone);
         let row = self.rows.get_mut(&member_id).expect("loaded above");
+        // The row is written back only when the tier state moved.
+        let before = row.clone();
         let current = state_of(rules, row, joined);
         if rules.live {
             let decision = rules.on_change(current, value, at, &p.timezone);
@@ -236,6 +235,9 @@ impl TierBatch {
         let tier_now = tier_index(rules, row.tier.as_deref());
         if row.next_evaluation_us.is_none() && (tier_now > 0 || !rules.live) {
             schedule(rules, row, now, joined, &p.timezone);
+        }
+        if *row != before {
+            self.dirty.insert(member_id);
         }
         state.tier = Some(rules.tiers[tier_now].name.clone());
         if let Some(s) = &p.score {

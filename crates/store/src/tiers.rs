@@ -18,7 +18,6 @@ pub struct TierRow {
     pub next_evaluation_us: Option<i64>,
     pub next_warning_us: Option<i64>,
     pub last_evaluated_us: Option<i64>,
-    pub next_entry_no: i64,
     pub next_history_no: i64,
 }
 
@@ -34,7 +33,6 @@ impl TierRow {
             next_evaluation_us: r.try_get("next_evaluation_us")?,
             next_warning_us: r.try_get("next_warning_us")?,
             last_evaluated_us: r.try_get("last_evaluated_us")?,
-            next_entry_no: r.try_get("next_entry_no")?,
             next_history_no: r.try_get("next_history_no")?,
         })
     }
@@ -44,12 +42,12 @@ impl TierRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeasureRow {
     pub member_id: i64,
-    pub entry_no: i64,
     /// `score`, `spend` or `points`.
     pub measure: String,
     pub at_us: i64,
     pub amount: i64,
-    pub event_id: Option<String>,
+    /// The event that changed the measure (one entry per event and measure).
+    pub event_id: String,
     pub order_id: Option<String>,
 }
 
@@ -86,7 +84,7 @@ impl HistoryRow {
 
 const TIER_SELECT: &str =
     "SELECT member_id, tier, since_us, retained_until_us, floor_tier, floor_until_us, \
-    next_evaluation_us, next_warning_us, last_evaluated_us, next_entry_no, next_history_no FROM member_tiers";
+    next_evaluation_us, next_warning_us, last_evaluated_us, next_history_no FROM member_tiers";
 const HISTORY_SELECT: &str = "SELECT member_id, history_no, at_us, kind, from_tier, to_tier, \
     measure_value, needed, evaluation_at_us FROM tier_history";
 const CHUNK: usize = 50;
@@ -114,13 +112,13 @@ impl Tx {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
                 "INSERT INTO member_tiers (member_id, tier, since_us, retained_until_us, next_evaluation_us, \
-                 next_warning_us, last_evaluated_us, next_entry_no, next_history_no, floor_tier, floor_until_us) VALUES {} \
+                 next_warning_us, last_evaluated_us, next_history_no, floor_tier, floor_until_us) VALUES {} \
                  ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, since_us = excluded.since_us, \
                  floor_tier = excluded.floor_tier, floor_until_us = excluded.floor_until_us, \
                  retained_until_us = excluded.retained_until_us, next_evaluation_us = excluded.next_evaluation_us, \
                  next_warning_us = excluded.next_warning_us, last_evaluated_us = excluded.last_evaluated_us, \
-                 next_entry_no = excluded.next_entry_no, next_history_no = excluded.next_history_no",
-                placeholders(chunk.len(), 11, self.anonymous)
+                 next_history_no = excluded.next_history_no",
+                placeholders(chunk.len(), 10, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for t in chunk {
@@ -132,7 +130,6 @@ impl Tx {
                     .bind(t.next_evaluation_us)
                     .bind(t.next_warning_us)
                     .bind(t.last_evaluated_us)
-                    .bind(t.next_entry_no)
                     .bind(t.next_history_no)
                     .bind(&t.floor_tier)
                     .bind(t.floor_until_us);
@@ -195,14 +192,13 @@ impl Tx {
     pub async fn measures_insert(&mut self, rows: &[MeasureRow]) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
-                "INSERT INTO measure_entries (member_id, entry_no, measure, at_us, amount, event_id, order_id) VALUES {}",
-                placeholders(chunk.len(), 7, self.anonymous)
+                "INSERT INTO measure_entries (member_id, measure, at_us, amount, event_id, order_id) VALUES {}",
+                placeholders(chunk.len(), 6, self.anonymous)
             );
             let mut q = sqlx::query(&sql);
             for m in chunk {
                 q = q
                     .bind(m.member_id)
-                    .bind(m.entry_no)
                     .bind(&m.measure)
                     .bind(m.at_us)
                     .bind(m.amount)

@@ -4,13 +4,12 @@
 -- goods) and points earned; refunds are negative entries at the refund's instant.
 CREATE TABLE measure_entries (
     member_id BIGINT NOT NULL REFERENCES members (id),
-    entry_no BIGINT NOT NULL,
+    event_id TEXT NOT NULL,
     measure TEXT NOT NULL,
     at_us BIGINT NOT NULL,
     amount BIGINT NOT NULL,
-    event_id TEXT,
     order_id TEXT,
-    PRIMARY KEY (member_id, entry_no)
+    PRIMARY KEY (member_id, event_id, measure)
 );
 CREATE INDEX measure_entries_window ON measure_entries (member_id, measure, at_us, amount);
 
@@ -26,7 +25,6 @@ CREATE TABLE member_tiers (
     next_evaluation_us BIGINT,
     next_warning_us BIGINT,
     last_evaluated_us BIGINT,
-    next_entry_no BIGINT NOT NULL DEFAULT 1,
     next_history_no BIGINT NOT NULL DEFAULT 1
 );
 CREATE INDEX member_tiers_evaluation ON member_tiers (next_evaluation_us) WHERE next_evaluation_us IS NOT NULL;
