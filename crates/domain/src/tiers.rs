@@ -48,7 +48,7 @@ fn start_of(date: Option<Date>, tz: &TimeZone) -> Timestamp {
 }
 
 /// What tier thresholds are measured in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Measure {
     Score,
     /// Minor units paid for goods, net of refunds (Sephora).

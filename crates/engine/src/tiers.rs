@@ -61,9 +61,20 @@ pub(crate) fn recorded(programme: &ActiveProgramme, m: Measure) -> bool {
 }
 
 /// What intake knows of measures and tiers across one batch.
+///
+/// A measure in a window at an instant is `base`, the sum over `[start(first), first)` read
+/// in one grouped query (where `first` is the batch's earliest instant), minus the entries
+/// that left the window since, plus the entries from `first` on; only those entries are
+/// read one by one. A batch of recent events so reads little more than itself.
 pub(crate) struct TierBatch {
     rows: HashMap<i64, TierRow>,
-    /// Per member: (measure, instant, amount) of the entries from the prefetched start on.
+    /// The batch's earliest instant (its events' and now).
+    first_us: i64,
+    /// (member, measure, window start at `first`) → the sum over `[start, first)`.
+    base: HashMap<(i64, Measure, i64), i64>,
+    /// (member, period start) → the score gained over `[period start, first)`.
+    gains_base: HashMap<(i64, i64), i64>,
+    /// Per member: (measure, instant, amount) of the entries read one by one and written.
     measures: HashMap<i64, Vec<(Measure, i64, i64)>>,
     new_measures: Vec<MeasureRow>,
     history: Vec<HistoryRow>,
@@ -71,9 +82,8 @@ pub(crate) struct TierBatch {
 }
 
 impl TierBatch {
-    /// Reads the tier states of the batch's members and their measure entries as far back
-    /// as any window or cap of the batch's events (and of now) reaches. `None` when the
-    /// programme keeps neither a score nor tiers.
+    /// Reads the tier states of the batch's members and what their measures' windows and
+    /// the score caps need. `None` when the programme keeps neither a score nor tiers.
     pub(crate) async fn load(
         tx: &mut Tx,
         programme: &ActiveProgramme,
@@ -88,33 +98,81 @@ impl TierBatch {
         let mut member_ids: Vec<i64> = events.iter().map(|(m, _)| *m).collect();
         member_ids.sort_unstable();
         member_ids.dedup();
-        let windows: Vec<Window> = p
+        let instants: Vec<Timestamp> = events
+            .iter()
+            .map(|(_, e)| e.occurred_at)
+            .chain([now])
+            .collect();
+        let first = instants.iter().copied().min().unwrap_or(now);
+        let last = instants.iter().copied().max().unwrap_or(now);
+        let windows: BTreeSet<(i64, i64)> = p
             .score
             .iter()
             .map(|s| s.window)
             .chain(p.tiers.iter().map(|t| t.window))
+            .map(|w| (to_us(w.start(first, tz)), to_us(w.start(last, tz))))
             .collect();
-        let mut from = now;
-        for at in events.iter().map(|(_, e)| e.occurred_at).chain([now]) {
-            for w in &windows {
-                from = from.min(w.start(at, tz));
-            }
-            from = from.min(day_and_month(at, tz).1 .0);
-        }
         let rows = tx
             .tiers_get_many(&member_ids)
             .await?
             .into_iter()
             .map(|r| (r.member_id, r))
             .collect();
+        // Entries that leave a window during the batch, and every entry from `first` on.
+        let lo = windows.iter().map(|w| w.0).min().unwrap_or(to_us(first));
+        let hi = windows.iter().map(|w| w.1).max().unwrap_or(to_us(first));
         let mut measures: HashMap<i64, Vec<(Measure, i64, i64)>> = HashMap::new();
-        for (m, name, at, amount) in tx.measures_since_many(&member_ids, to_us(from)).await? {
+        for (m, name, at, amount) in tx
+            .measures_raw_many(&member_ids, lo, hi, to_us(first))
+            .await?
+        {
             if let Some(measure) = measure_of(&name) {
                 measures.entry(m).or_default().push((measure, at, amount));
             }
         }
+        let mut base = HashMap::new();
+        for (start, _) in &windows {
+            if *start >= to_us(first) {
+                continue;
+            }
+            for (m, name, total) in tx
+                .measures_sum_many(&member_ids, *start, to_us(first), false)
+                .await?
+            {
+                if let Some(measure) = measure_of(&name) {
+                    base.insert((m, measure, *start), total);
+                }
+            }
+        }
+        let mut gains_base = HashMap::new();
+        if p.score
+            .as_ref()
+            .is_some_and(|s| s.cap_per_day.is_some() || s.cap_per_month.is_some())
+        {
+            let periods: BTreeSet<i64> = events
+                .iter()
+                .flat_map(|(_, e)| {
+                    let (day, month) = day_and_month(e.occurred_at, tz);
+                    [to_us(day.0), to_us(month.0)]
+                })
+                .filter(|start| *start < to_us(first))
+                .collect();
+            for start in periods {
+                for (m, name, total) in tx
+                    .measures_sum_many(&member_ids, start, to_us(first), true)
+                    .await?
+                {
+                    if name == "score" {
+                        gains_base.insert((m, start), total);
+                    }
+                }
+            }
+        }
         Ok(Some(TierBatch {
             rows,
+            first_us: to_us(first),
+            base,
+            gains_base,
             measures,
             new_measures: Vec::new(),
             history: Vec::new(),
@@ -122,7 +180,7 @@ impl TierBatch {
         }))
     }
 
-    /// A member's measure in `window` at `at`.
+    /// A member's measure in `window` at `at` (an instant no earlier than the batch's first).
     pub(crate) fn value(
         &self,
         member_id: i64,
@@ -131,23 +189,55 @@ impl TierBatch {
         at: Timestamp,
         tz: &jiff::tz::TimeZone,
     ) -> i64 {
-        let (from, to) = (to_us(window.start(at, tz)), to_us(at));
-        self.measures.get(&member_id).map_or(0, |v| {
-            v.iter()
-                .filter(|(m, t, _)| *m == measure && *t >= from && *t <= to)
-                .map(|(_, _, a)| a)
-                .sum()
-        })
+        let first = from_us(self.first_us);
+        let at = at.max(first);
+        let (base_start, start, to) = (
+            to_us(window.start(first, tz)),
+            to_us(window.start(at, tz)),
+            to_us(at),
+        );
+        let base = if base_start < self.first_us {
+            self.base
+                .get(&(member_id, measure, base_start))
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let entries = self.measures.get(&member_id).map_or(&[][..], Vec::as_slice);
+        // What left the window since `first` (it was in `base`), and what came after.
+        let left: i64 = entries
+            .iter()
+            .filter(|(m, t, _)| *m == measure && *t >= base_start && *t < start.min(self.first_us))
+            .map(|(_, _, a)| a)
+            .sum();
+        let since: i64 = entries
+            .iter()
+            .filter(|(m, t, _)| *m == measure && *t >= start.max(self.first_us) && *t <= to)
+            .map(|(_, _, a)| a)
+            .sum();
+        base - left + since
     }
 
-    /// Score added by events in `[from, to)` (what the score caps count).
+    /// Score gained by events in `[from, to)` (what the score caps count); `from` is the
+    /// start of a day or month of one of the batch's events.
     pub(crate) fn score_added(&self, member_id: i64, from: Timestamp, to: Timestamp) -> i64 {
         let (from, to) = (to_us(from), to_us(to));
-        self.measures.get(&member_id).map_or(0, |v| {
+        let base = if from < self.first_us {
+            self.gains_base
+                .get(&(member_id, from))
+                .copied()
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        base + self.measures.get(&member_id).map_or(0, |v| {
             v.iter()
-                .filter(|(m, t, a)| *m == Measure::Score && *a > 0 && *t >= from && *t < to)
+                .filter(|(m, t, a)| {
+                    *m == Measure::Score && *a > 0 && *t >= from.max(self.first_us) && *t < to
+                })
                 .map(|(_, _, a)| a)
-                .sum()
+                .sum::<i64>()
         })
     }
 

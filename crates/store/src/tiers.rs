@@ -139,20 +139,33 @@ impl Tx {
         Ok(())
     }
 
-    /// The measure entries of these members from `from_us` on: (member, measure, at, amount).
-    pub async fn measures_since_many(
+    /// The measure entries of these members in `[lo_us, hi_us)` or from `from_us` on:
+    /// (member, measure, at, amount).
+    pub async fn measures_raw_many(
         &mut self,
         member_ids: &[i64],
+        lo_us: i64,
+        hi_us: i64,
         from_us: i64,
     ) -> Result<Vec<(i64, String, i64, i64)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
+            let p = |n: usize| {
+                if self.anonymous {
+                    "?".to_owned()
+                } else {
+                    format!("${n}")
+                }
+            };
             let sql = format!(
-                "SELECT member_id, measure, at_us, amount FROM measure_entries WHERE at_us >= {} AND member_id IN ({})",
-                if self.anonymous { "?".to_owned() } else { "$1".to_owned() },
-                list(2, chunk.len(), self.anonymous)
+                "SELECT member_id, measure, at_us, amount FROM measure_entries \
+                 WHERE ((at_us >= {} AND at_us < {}) OR at_us >= {}) AND member_id IN ({})",
+                p(1),
+                p(2),
+                p(3),
+                list(4, chunk.len(), self.anonymous)
             );
-            let mut q = sqlx::query(&sql).bind(from_us);
+            let mut q = sqlx::query(&sql).bind(lo_us).bind(hi_us).bind(from_us);
             for m in chunk {
                 q = q.bind(*m);
             }
@@ -162,6 +175,47 @@ impl Tx {
                     r.try_get("measure")?,
                     r.try_get("at_us")?,
                     r.try_get("amount")?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each member's measures summed over `[from_us, to_us)`, only the positive entries
+    /// when `gains_only`: (member, measure, sum).
+    pub async fn measures_sum_many(
+        &mut self,
+        member_ids: &[i64],
+        from_us: i64,
+        to_us: i64,
+        gains_only: bool,
+    ) -> Result<Vec<(i64, String, i64)>> {
+        let mut out = Vec::new();
+        for chunk in member_ids.chunks(IN_LIST_MAX) {
+            let p = |n: usize| {
+                if self.anonymous {
+                    "?".to_owned()
+                } else {
+                    format!("${n}")
+                }
+            };
+            let sql = format!(
+                "SELECT member_id, measure, CAST(SUM(amount) AS BIGINT) AS total FROM measure_entries \
+                 WHERE at_us >= {} AND at_us < {}{} AND member_id IN ({}) GROUP BY member_id, measure",
+                p(1),
+                p(2),
+                if gains_only { " AND amount > 0" } else { "" },
+                list(3, chunk.len(), self.anonymous)
+            );
+            let mut q = sqlx::query(&sql).bind(from_us).bind(to_us);
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push((
+                    r.try_get("member_id")?,
+                    r.try_get("measure")?,
+                    r.try_get("total")?,
                 ));
             }
         }

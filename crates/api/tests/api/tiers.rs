@@ -420,3 +420,51 @@ async fn settled_tiers_move_only_at_evaluations() {
     clock(&app, "2027-12-01T00:00:00Z").await;
     assert_eq!(tier(&app, "s").await["tier"], "silver");
 }
+
+/// One batch whose events straddle the edge of a rolling window: what left the window is
+/// no longer counted for the later event.
+#[tokio::test]
+async fn a_batch_counts_each_event_in_its_own_window() {
+    let programme = r#"
+[score]
+window = { kind = "rolling_months", months = 1 }
+
+[[score.rules]]
+name = "spend"
+on = "order"
+score = 1
+per_minor = 100
+
+[[tiers]]
+name = "basic"
+threshold = 0
+
+[[tiers]]
+name = "silver"
+threshold = 150
+
+[[tiers]]
+name = "gold"
+threshold = 200
+
+[tier_rules]
+evaluation = { schedule = "monthly", day = 1 }
+"#;
+    let app = app_with(programme, &["w"]).await;
+    clock(&app, "2026-11-25T00:00:00Z").await;
+    order(&app, "w", "early", "2026-10-20T00:00:00Z", 10_000).await;
+    let line = |id: &str, at: &str, cents: i64| {
+        json!({"id": id, "type": "order.paid", "member_id": "w", "occurred_at": at, "order_id": id,
+            "lines": [{"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": cents}], "total_minor": cents})
+    };
+    let batch = json!({"events": [line("a", "2026-11-19T00:00:00Z", 6_000), line("b", "2026-11-21T00:00:00Z", 5_000)]});
+    let r = app.call("POST", "/v1/events/batch", Some(batch)).await;
+    assert_eq!(r.body["accepted"], 2, "{}", r.text);
+    let v = tier(&app, "w").await;
+    // At 19 Nov: 100 (20 Oct) + 60 = 160, silver. At 21 Nov the October order has left the
+    // window: 60 + 50 = 110, not gold.
+    assert_eq!(v["tier"], "silver", "{v}");
+    assert_eq!(kinds(&v), ["upgrade silver"]);
+    assert_eq!(v["history"][0]["value"], 160);
+    assert_eq!(v["score"], 110);
+}
