@@ -33,6 +33,9 @@ pub enum BenchCommand {
         /// Lines per order.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=500))]
         lines: u32,
+        /// The programme to run; default: the demo programme.
+        #[arg(long)]
+        programme: Option<std::path::PathBuf>,
     },
 }
 
@@ -45,7 +48,13 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             members,
             concurrency,
             lines,
+            programme,
         } => {
+            let source = match programme {
+                Some(path) => std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => crate::DEMO_PROGRAMME.to_owned(),
+            };
             ingest(
                 database,
                 orders,
@@ -53,6 +62,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
                 members.max(1),
                 concurrency.max(1),
                 lines,
+                &source,
             )
             .await
         }
@@ -79,6 +89,7 @@ async fn ingest(
     members: u64,
     concurrency: usize,
     lines: u32,
+    programme: &str,
 ) -> anyhow::Result<()> {
     let temp = std::env::temp_dir().join(format!("tessera-bench-{}.db", std::process::id()));
     let url = database.unwrap_or_else(|| format!("sqlite://{}", temp.display()));
@@ -87,7 +98,7 @@ async fn ingest(
         .with_context(|| format!("cannot open {url}"))?;
     store.migrate().await?;
     let clock = Arc::new(Engine::manual_clock(&store, None).await?);
-    let engine = Arc::new(Engine::start(store.clone(), clock, Some(crate::DEMO_PROGRAMME)).await?);
+    let engine = Arc::new(Engine::start(store.clone(), clock, Some(programme)).await?);
     let key = engine.create_key(Role::Admin).await?;
     let run = format!(
         "{:x}",

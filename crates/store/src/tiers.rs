@@ -158,14 +158,22 @@ impl Tx {
                 }
             };
             let sql = format!(
+                // Two index ranges rather than an OR, which a planner may read as a scan.
                 "SELECT member_id, measure, at_us, amount FROM measure_entries \
-                 WHERE ((at_us >= {} AND at_us < {}) OR at_us >= {}) AND member_id IN ({})",
+                 WHERE at_us >= {} AND at_us < {} AND member_id IN ({}) \
+                 UNION ALL SELECT member_id, measure, at_us, amount FROM measure_entries \
+                 WHERE at_us >= {} AND member_id IN ({})",
                 p(1),
                 p(2),
-                p(3),
-                list(4, chunk.len(), self.anonymous)
+                list(3, chunk.len(), self.anonymous),
+                p(chunk.len() + 3),
+                list(chunk.len() + 4, chunk.len(), self.anonymous)
             );
-            let mut q = sqlx::query(&sql).bind(lo_us).bind(hi_us).bind(from_us);
+            let mut q = sqlx::query(&sql).bind(lo_us).bind(hi_us.min(from_us));
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            q = q.bind(from_us);
             for m in chunk {
                 q = q.bind(*m);
             }
