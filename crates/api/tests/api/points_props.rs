@@ -60,7 +60,15 @@ fn programme(policy: &str, expiry: &str) -> String {
          refund_policy = \"{policy}\"\nexpiry = {expiry}\ncap_per_day = 900\n\
          [[points.multipliers]]\nname = \"music\"\npercent = 150\ncategories = [\"c1\"]\n\
          [[points.bonuses]]\nname = \"first\"\non = \"first_order\"\npoints = 20\n\
-         [[points.bonuses]]\nname = \"review\"\non = \"review\"\npoints = 7\n"
+         [[points.bonuses]]\nname = \"review\"\non = \"review\"\npoints = 7\n\
+         [score]\nwindow = {{ kind = \"rolling_months\", months = 2 }}\ncap_per_day = 400\n\
+         [[score.rules]]\nname = \"spend\"\non = \"order\"\nscore = 1\nper_minor = 100\n\
+         [[score.rules]]\nname = \"review\"\non = \"review\"\nscore = 15\n\
+         [[tiers]]\nname = \"basic\"\nthreshold = 0\n\
+         [[tiers]]\nname = \"plus\"\nthreshold = 300\n\
+         [[tiers]]\nname = \"top\"\nthreshold = 900\n\
+         [tier_rules]\nevaluation = {{ schedule = \"monthly\", day = 1 }}\n\
+         retention = {{ kind = \"months\", months = 1 }}\nmode = \"one_step_down\"\nwarning_days = 5\n"
     )
 }
 
@@ -151,13 +159,17 @@ async fn apply(ops: &[Op], policy: &str, expiry: &str) -> Value {
             .call("GET", &format!("/v1/members/{m}/points?include=all"), None)
             .await
             .body;
+        let tier = app
+            .call("GET", &format!("/v1/members/{m}/tier"), None)
+            .await;
+        assert_eq!(tier.status, 200, "{}", tier.text);
         // Balances never go negative; debt only under allow_negative.
         let b = &points["balances"];
         assert!(b["pending"].as_i64().unwrap() >= 0 && b["available"].as_i64().unwrap() >= 0);
         if policy != "allow_negative" {
             assert_eq!(b["debt"], 0);
         }
-        dump.push(json!({"member": m, "ledger": ledger, "points": points}));
+        dump.push(json!({"member": m, "ledger": ledger, "points": points, "tier": tier.body}));
     }
     Value::Array(dump)
 }
