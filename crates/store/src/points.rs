@@ -232,7 +232,7 @@ pub(crate) fn list(from: usize, n: usize, anonymous: bool) -> String {
 
 impl Tx {
     /// The `n`th parameter of a statement whose placeholders follow `self.anonymous`.
-    fn param(&self, n: usize) -> String {
+    pub(crate) fn param(&self, n: usize) -> String {
         if self.anonymous {
             "?".to_owned()
         } else {

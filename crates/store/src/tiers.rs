@@ -88,6 +88,10 @@ const TIER_SELECT: &str =
 const HISTORY_SELECT: &str = "SELECT member_id, history_no, at_us, kind, from_tier, to_tier, \
     measure_value, needed, evaluation_at_us FROM tier_history";
 const CHUNK: usize = 50;
+/// A member's measure summed over `[$3, $4]`.
+const MEASURE_SUM: &str =
+    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS n FROM measure_entries \
+    WHERE member_id = $1 AND measure = $2 AND at_us >= $3 AND at_us <= $4";
 
 impl Tx {
     pub async fn tiers_get_many(&mut self, member_ids: &[i64]) -> Result<Vec<TierRow>> {
@@ -150,23 +154,16 @@ impl Tx {
     ) -> Result<Vec<(i64, String, i64, i64)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
-            let p = |n: usize| {
-                if self.anonymous {
-                    "?".to_owned()
-                } else {
-                    format!("${n}")
-                }
-            };
             let sql = format!(
                 // Two index ranges rather than an OR, which a planner may read as a scan.
                 "SELECT member_id, measure, at_us, amount FROM measure_entries \
                  WHERE at_us >= {} AND at_us < {} AND member_id IN ({}) \
                  UNION ALL SELECT member_id, measure, at_us, amount FROM measure_entries \
                  WHERE at_us >= {} AND member_id IN ({})",
-                p(1),
-                p(2),
+                self.param(1),
+                self.param(2),
                 list(3, chunk.len(), self.anonymous),
-                p(chunk.len() + 3),
+                self.param(chunk.len() + 3),
                 list(chunk.len() + 4, chunk.len(), self.anonymous)
             );
             let mut q = sqlx::query(&sql).bind(lo_us).bind(hi_us.min(from_us));
@@ -200,18 +197,11 @@ impl Tx {
     ) -> Result<Vec<(i64, String, i64)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
-            let p = |n: usize| {
-                if self.anonymous {
-                    "?".to_owned()
-                } else {
-                    format!("${n}")
-                }
-            };
             let sql = format!(
                 "SELECT member_id, measure, CAST(SUM(amount) AS BIGINT) AS total FROM measure_entries \
                  WHERE at_us >= {} AND at_us < {}{} AND member_id IN ({}) GROUP BY member_id, measure",
-                p(1),
-                p(2),
+                self.param(1),
+                self.param(2),
                 if gains_only { " AND amount > 0" } else { "" },
                 list(3, chunk.len(), self.anonymous)
             );
@@ -238,16 +228,13 @@ impl Tx {
         from_us: i64,
         to_us: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS n FROM measure_entries \
-             WHERE member_id = $1 AND measure = $2 AND at_us >= $3 AND at_us <= $4",
-        )
-        .bind(member_id)
-        .bind(measure)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(MEASURE_SUM)
+            .bind(member_id)
+            .bind(measure)
+            .bind(from_us)
+            .bind(to_us)
+            .fetch_one(&mut *self.tx)
+            .await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
 
@@ -327,16 +314,13 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS n FROM measure_entries \
-             WHERE member_id = $1 AND measure = $2 AND at_us >= $3 AND at_us <= $4",
-        )
-        .bind(member_id)
-        .bind(measure)
-        .bind(from_us)
-        .bind(to_us)
-        .fetch_one(&self.read)
-        .await?;
+        let row = sqlx::query(MEASURE_SUM)
+            .bind(member_id)
+            .bind(measure)
+            .bind(from_us)
+            .bind(to_us)
+            .fetch_one(&self.read)
+            .await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
 
