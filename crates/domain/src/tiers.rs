@@ -849,5 +849,20 @@ mod tests {
             10
         );
         assert_eq!(rules.score_activity(&ActivityKind::Share, &ctx(0, 0)), 0);
+        // A rule with a condition adds only for the members it selects.
+        let mut vip_only = rules.clone();
+        vip_only.rules[0].condition = Some(
+            crate::rule::Condition::compile("member.vip == true", &["member", "event"]).unwrap(),
+        );
+        let (vip, plain) = (
+            serde_json::json!({"vip": true}),
+            serde_json::json!({"vip": false}),
+        );
+        let with = |member| EarnContext {
+            member,
+            ..ctx(0, 0)
+        };
+        assert_eq!(vip_only.score_order(&order(10_050), &with(&vip)), 105);
+        assert_eq!(vip_only.score_order(&order(10_050), &with(&plain)), 5);
     }
 }

@@ -525,6 +525,22 @@ impl Engine {
         Ok(work)
     }
 
+    /// The name of a member's tier, when the programme has tiers.
+    pub async fn tier_name(&self, member_id: i64) -> Result<Option<String>> {
+        let Ok(programme) = self.programme() else {
+            return Ok(None);
+        };
+        let Some(rules) = &programme.programme.tiers else {
+            return Ok(None);
+        };
+        let row = self.store.tier_get(member_id).await?.unwrap_or_default();
+        Ok(Some(
+            rules.tiers[tier_index(rules, row.tier.as_deref())]
+                .name
+                .clone(),
+        ))
+    }
+
     /// A member's tier: where they stand, what the next tier needs, what keeps this one,
     /// and the history.
     pub async fn tier_view(&self, member: &ExternalId, history_limit: u32) -> Result<TierView> {

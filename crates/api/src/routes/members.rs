@@ -69,6 +69,9 @@ pub struct MemberView {
     pub updated_at: String,
     #[schema(format = DateTime)]
     pub closed_at: Option<String>,
+    /// The member's tier, when the programme has tiers (details: `GET .../tier`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
 }
 
 impl From<Member> for MemberView {
@@ -81,6 +84,7 @@ impl From<Member> for MemberView {
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
             closed_at: m.closed_at.map(rfc3339),
+            tier: None,
         }
     }
 }
@@ -115,7 +119,7 @@ pub async fn create_member(
         .engine
         .create_member(&external_id, &attributes, referral.as_ref())
         .await?;
-    Ok((StatusCode::CREATED, Json(member.into())))
+    Ok((StatusCode::CREATED, Json(view(&state, member).await?)))
 }
 
 /// A member.
@@ -130,7 +134,16 @@ pub async fn get_member(
     MemberPath(external_id): MemberPath,
 ) -> ApiResult<Json<MemberView>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    Ok(Json(state.engine.member(&external_id).await?.into()))
+    let member = state.engine.member(&external_id).await?;
+    Ok(Json(view(&state, member).await?))
+}
+
+/// A member as answered, with the tier when the programme has tiers.
+async fn view(state: &AppState, member: Member) -> ApiResult<MemberView> {
+    let tier = state.engine.tier_name(member.id).await?;
+    let mut view = MemberView::from(member);
+    view.tier = tier;
+    Ok(view)
 }
 
 /// Changes a member's attributes (merge patch) or status (active / frozen).
@@ -157,9 +170,8 @@ pub async fn patch_member(
             PatchStatus::Frozen => MemberStatus::Frozen,
         }),
     };
-    Ok(Json(
-        state.engine.patch_member(&external_id, patch).await?.into(),
-    ))
+    let member = state.engine.patch_member(&external_id, patch).await?;
+    Ok(Json(view(&state, member).await?))
 }
 
 /// Closes a member's account: attributes are erased, history is kept.
@@ -176,5 +188,6 @@ pub async fn close_member(
     MemberPath(external_id): MemberPath,
 ) -> ApiResult<Json<MemberView>> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(state.engine.close_member(&external_id).await?.into()))
+    let member = state.engine.close_member(&external_id).await?;
+    Ok(Json(view(&state, member).await?))
 }

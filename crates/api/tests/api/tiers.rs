@@ -191,7 +191,7 @@ retention = { kind = "months", months = 12 }
 
 #[tokio::test]
 async fn starbucks_gold_for_twelve_months() {
-    let app = app_with(STARBUCKS, &["sam"]).await;
+    let app = app_with(STARBUCKS, &["sam", "rae"]).await;
     clock(&app, "2026-11-23T12:00:00Z").await;
     order(&app, "sam", "s1", "2026-11-23T09:00:00Z", 30_000).await;
     order(&app, "sam", "s2", "2026-11-23T10:00:00Z", 25_000).await;
@@ -216,6 +216,21 @@ async fn starbucks_gold_for_twelve_months() {
     // The override is judged when stars are earned: the 550 earned as Green expired after
     // six months, the 120 earned as Gold never expire.
     assert_eq!(balances(&app, "sam").await.1, 120);
+    // Reserve at 2,500 stars in 12 months, then 1.7 stars per dollar.
+    order(&app, "rae", "r1", "2027-12-01T00:00:00Z", 250_000).await;
+    let v = tier(&app, "rae").await;
+    assert_eq!(
+        (v["tier"].as_str(), v["value"].as_i64()),
+        (Some("reserve"), Some(2_500))
+    );
+    assert_eq!(v["next"], Value::Null);
+    order(&app, "rae", "r2", "2027-12-01T00:00:01Z", 10_000).await;
+    assert_eq!(balances(&app, "rae").await.1, 2_670);
+    let member = app.call("GET", "/v1/members/rae", None).await;
+    assert_eq!(
+        member.body["tier"], "reserve",
+        "the member view shows the tier"
+    );
     app.assert_ledger_balanced().await;
 }
 
