@@ -1149,6 +1149,8 @@ impl Engine {
         let mut ledger;
         let lots_moved = if request.points > 0 {
             ledger = state.ledger(Vec::new());
+            (state.tier, state.score) =
+                crate::tiers::member_now(&mut tx, &programme, state.member_id(), now).await?;
             let member_value = state.value();
             let expires = config.lot_expiry(now, &programme.programme.timezone, &member_value);
             let no = ledger

@@ -60,6 +60,45 @@ pub(crate) fn recorded(programme: &ActiveProgramme, m: Measure) -> bool {
     }
 }
 
+/// A member's tier name and score now, read inside a write transaction (for rule
+/// conditions outside intake).
+pub(crate) async fn member_now(
+    tx: &mut Tx,
+    programme: &ActiveProgramme,
+    member_id: i64,
+    now: Timestamp,
+) -> Result<(Option<String>, i64)> {
+    let p = &programme.programme;
+    let tier = match &p.tiers {
+        Some(rules) => {
+            let row = tx
+                .tiers_get_many(&[member_id])
+                .await?
+                .pop()
+                .unwrap_or_default();
+            Some(
+                rules.tiers[tier_index(rules, row.tier.as_deref())]
+                    .name
+                    .clone(),
+            )
+        }
+        None => None,
+    };
+    let score = match &p.score {
+        Some(s) => {
+            tx.measure_sum(
+                member_id,
+                "score",
+                to_us(s.window.start(now, &p.timezone)),
+                to_us(now),
+            )
+            .await?
+        }
+        None => 0,
+    };
+    Ok((tier, score))
+}
+
 /// What intake knows of measures and tiers across one batch.
 ///
 /// A measure in a window at an instant is `base`, the sum over `[start(first), first)` read
