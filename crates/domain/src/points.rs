@@ -272,28 +272,34 @@ pub struct LinePaid {
     pub paid_minor: i64,
 }
 
-/// What an order earns, and how it was worked out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderEarning {
-    pub lines: Vec<LinePaid>,
-    /// The goods part of what was paid: `total - shipping`, at most the lines' list value.
-    pub paid_minor: i64,
-    /// Base and multiplied points, rounded once.
-    pub base_points: i64,
-    pub bonus_points: i64,
-    /// What the caps took away.
-    pub capped_points: i64,
-    /// What the order earns: base + bonus − capped.
-    pub points: i64,
-    /// Names of the multipliers and bonuses that applied.
-    pub rules: Vec<String>,
-}
-
 /// What the member already earned from events in the day and month of the new event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EarnedSoFar {
     pub day: i64,
     pub month: i64,
+}
+
+/// `points` cut to the caps: per order, then what is left of the day's and the month's
+/// (`earned` is what was earned there already). Points and score caps both cut this way.
+pub fn cut_to_caps(
+    points: i64,
+    per_order: Option<i64>,
+    per_day: Option<i64>,
+    per_month: Option<i64>,
+    earned: EarnedSoFar,
+) -> i64 {
+    let mut points = points;
+    for cap in [
+        per_order,
+        per_day.map(|c| c - earned.day),
+        per_month.map(|c| c - earned.month),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        points = points.min(cap.max(0));
+    }
+    points
 }
 
 /// The start of the day and of the month (in `tz`) that contain `at`, and their ends.
@@ -377,17 +383,15 @@ pub struct EarnContext<'a> {
 }
 
 impl PointsConfig {
-    /// The points an order earns.
-    pub fn earn_order(&self, order: &OrderPaid, ctx: &EarnContext<'_>) -> OrderEarning {
-        let (paid_minor, lines) = allocate_paid(order);
+    /// The points an order earns; `paid` is its lines' paid shares (`allocate_paid`).
+    pub fn earn_order(&self, order: &OrderPaid, paid: &[LinePaid], ctx: &EarnContext<'_>) -> i64 {
         let date = ctx.occurred_at.to_zoned(ctx.tz.clone()).date();
-        let mut rules: Vec<String> = Vec::new();
         // Each line's points are `paid × earn_points × percent / (earn_per_minor × 100)`;
         // summed exactly over the common denominator and rounded once.
         let mut numerator: i128 = 0;
         // A condition that does not read `line` has one answer for the whole order.
         let mut order_level: Vec<Option<bool>> = vec![None; self.multipliers.len()];
-        for (line, paid) in order.lines().iter().zip(&lines) {
+        for (line, paid) in order.lines().iter().zip(paid) {
             let mut line_value: Option<Value> = None;
             let mut percent_extra: u32 = 0;
             let mut highest: u32 = 100;
@@ -428,9 +432,6 @@ impl PointsConfig {
                 }
                 percent_extra = percent_extra.saturating_add(m.percent.saturating_sub(100));
                 highest = highest.max(m.percent);
-                if !rules.contains(&m.name) {
-                    rules.push(m.name.clone());
-                }
             }
             let percent = match self.stacking {
                 Stacking::Add => 100 + percent_extra,
@@ -450,58 +451,35 @@ impl PointsConfig {
             };
             if fires && b.condition_holds(ctx) {
                 bonus_points = bonus_points.saturating_add(b.points);
-                rules.push(b.name.clone());
             }
         }
         let earned = base_points.saturating_add(bonus_points).min(POINTS_MAX);
-        let mut points = earned;
-        if let Some(cap) = self.cap_per_order {
-            points = points.min(cap);
-        }
-        points = self.apply_period_caps(points, ctx.earned);
-        OrderEarning {
-            lines,
-            paid_minor,
-            base_points,
-            bonus_points,
-            capped_points: earned - points,
-            points,
-            rules,
-        }
-    }
-
-    /// The points an activity earns (its bonuses), after the day and month caps, and the
-    /// names of the bonuses that applied.
-    pub fn earn_activity(
-        &self,
-        activity: &ActivityKind,
-        ctx: &EarnContext<'_>,
-    ) -> (i64, Vec<String>) {
-        let mut points: i64 = 0;
-        let mut rules = Vec::new();
-        for b in &self.bonuses {
-            if matches!(&b.on, BonusTrigger::Activity(name) if name == activity.name())
-                && b.condition_holds(ctx)
-            {
-                points = points.saturating_add(b.points);
-                rules.push(b.name.clone());
-            }
-        }
-        (
-            self.apply_period_caps(points.min(POINTS_MAX), ctx.earned),
-            rules,
+        cut_to_caps(
+            earned,
+            self.cap_per_order,
+            self.cap_per_day,
+            self.cap_per_month,
+            ctx.earned,
         )
     }
 
-    fn apply_period_caps(&self, points: i64, earned: EarnedSoFar) -> i64 {
-        let mut points = points;
-        if let Some(cap) = self.cap_per_day {
-            points = points.min((cap - earned.day).max(0));
-        }
-        if let Some(cap) = self.cap_per_month {
-            points = points.min((cap - earned.month).max(0));
-        }
-        points
+    /// The points an activity earns (its bonuses), after the day and month caps.
+    pub fn earn_activity(&self, activity: &ActivityKind, ctx: &EarnContext<'_>) -> i64 {
+        let points = self
+            .bonuses
+            .iter()
+            .filter(|b| {
+                matches!(&b.on, BonusTrigger::Activity(name) if name == activity.name())
+                    && b.condition_holds(ctx)
+            })
+            .fold(0i64, |sum, b| sum.saturating_add(b.points));
+        cut_to_caps(
+            points.min(POINTS_MAX),
+            None,
+            self.cap_per_day,
+            self.cap_per_month,
+            ctx.earned,
+        )
     }
 
     /// Whether any cap needs what the member earned in the day and month.

@@ -7,8 +7,8 @@
 //! measures and tier states and calls these when events arrive and when evaluations fall
 //! due.
 
-use crate::event::{ActivityKind, OrderPaid};
-use crate::points::{allocate_paid, EarnContext};
+use crate::event::ActivityKind;
+use crate::points::{cut_to_caps, EarnContext};
 use crate::rule::Condition;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -413,27 +413,28 @@ impl ScoreRules {
     }
 
     /// The score an order adds: each order rule that holds, then the caps, exactly.
-    /// `ctx.earned` is the score already added in the order's day and month.
-    pub fn score_order(&self, order: &OrderPaid, ctx: &EarnContext<'_>) -> i64 {
-        let (goods, _) = allocate_paid(order);
-        let mut total: i64 = 0;
-        for r in self
+    /// `goods_minor` is the goods part of what was paid (`allocate_paid`); `ctx.earned` is
+    /// the score already added in the order's day and month.
+    pub fn score_order(&self, goods_minor: i64, ctx: &EarnContext<'_>) -> i64 {
+        let total = self
             .rules
             .iter()
             .filter(|r| r.on == ScoreTrigger::Order && r.holds(ctx))
-        {
-            total = total.saturating_add(match r.amount {
-                ScoreAmount::PerMinor { score, per_minor } => {
-                    let v = i128::from(goods) * i128::from(score) / i128::from(per_minor);
-                    i64::try_from(v).unwrap_or(i64::MAX)
-                }
+            .map(|r| match r.amount {
+                ScoreAmount::PerMinor { score, per_minor } => i64::try_from(
+                    i128::from(goods_minor) * i128::from(score) / i128::from(per_minor),
+                )
+                .unwrap_or(i64::MAX),
                 ScoreAmount::Fixed(n) => n,
-            });
-        }
-        if let Some(cap) = self.cap_per_order {
-            total = total.min(cap);
-        }
-        self.period_caps(total, ctx)
+            })
+            .fold(0i64, i64::saturating_add);
+        cut_to_caps(
+            total,
+            self.cap_per_order,
+            self.cap_per_day,
+            self.cap_per_month,
+            ctx.earned,
+        )
     }
 
     /// The score an activity adds, after the day and month caps.
@@ -449,18 +450,13 @@ impl ScoreRules {
                 ScoreAmount::PerMinor { .. } => 0,
             })
             .fold(0i64, i64::saturating_add);
-        self.period_caps(total, ctx)
-    }
-
-    fn period_caps(&self, total: i64, ctx: &EarnContext<'_>) -> i64 {
-        let mut total = total;
-        if let Some(cap) = self.cap_per_day {
-            total = total.min((cap - ctx.earned.day).max(0));
-        }
-        if let Some(cap) = self.cap_per_month {
-            total = total.min((cap - ctx.earned.month).max(0));
-        }
-        total
+        cut_to_caps(
+            total,
+            None,
+            self.cap_per_day,
+            self.cap_per_month,
+            ctx.earned,
+        )
     }
 }
 
@@ -476,9 +472,6 @@ impl ScoreRule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::OrderLine;
-    use crate::ids::{Category, OrderId, Sku};
-    use crate::money::AmountMinor;
     use crate::points::EarnedSoFar;
     use serde_json::Value;
 
@@ -804,22 +797,6 @@ mod tests {
                 },
             ],
         };
-        let order = |total: i64| {
-            OrderPaid::new(
-                OrderId::parse("o").unwrap(),
-                vec![OrderLine::new(
-                    Sku::parse("s").unwrap(),
-                    Category::parse("c").unwrap(),
-                    1,
-                    AmountMinor::parse(total).unwrap(),
-                    vec![],
-                )
-                .unwrap()],
-                AmountMinor::ZERO,
-                AmountMinor::parse(total).unwrap(),
-            )
-            .unwrap()
-        };
         let tz = utc();
         let null = Value::Null;
         let ctx = |day: i64, month: i64| EarnContext {
@@ -839,7 +816,7 @@ mod tests {
         ];
         for (total, day, month, want) in cases {
             assert_eq!(
-                rules.score_order(&order(total), &ctx(day, month)),
+                rules.score_order(total, &ctx(day, month)),
                 want,
                 "{total} {day} {month}"
             );
@@ -862,7 +839,7 @@ mod tests {
             member,
             ..ctx(0, 0)
         };
-        assert_eq!(vip_only.score_order(&order(10_050), &with(&vip)), 105);
-        assert_eq!(vip_only.score_order(&order(10_050), &with(&plain)), 5);
+        assert_eq!(vip_only.score_order(10_050, &with(&vip)), 105);
+        assert_eq!(vip_only.score_order(10_050, &with(&plain)), 5);
     }
 }

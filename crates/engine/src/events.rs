@@ -100,9 +100,13 @@ impl Engine {
             /// The same id and body as an earlier item of this batch.
             SameAs(usize),
         }
+        let shas: Vec<String> = items
+            .iter()
+            .map(|i| sha256_hex(i.canonical_json.as_bytes()))
+            .collect();
         let mut pending = Vec::with_capacity(items.len());
         let mut new_events = Vec::with_capacity(items.len());
-        let mut first_in_batch: HashMap<&str, (usize, String)> = HashMap::new();
+        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
         for (k, item) in items.iter().enumerate() {
             let event = &item.event;
             if let EventBody::Activity(ActivityKind::Custom(name)) = &event.body {
@@ -119,20 +123,20 @@ impl Engine {
                 ))));
                 continue;
             };
-            let sha = sha256_hex(item.canonical_json.as_bytes());
+            let sha = &shas[k];
             // A repeat answers with the first result, even where the event would now be
             // refused (a closed account, an order since refunded).
             if let Some(row) = stored.get(event.id.as_str()) {
-                pending.push(Pending::Done(if row.body_sha256 == sha {
+                pending.push(Pending::Done(if row.body_sha256 == *sha {
                     Ok(IngestOutcome::Duplicate(row.clone()))
                 } else {
                     Err(EngineError::EventConflict(event.id.to_string()))
                 }));
                 continue;
             }
-            if let Some((first, first_sha)) = first_in_batch.get(event.id.as_str()) {
-                pending.push(if *first_sha == sha {
-                    Pending::SameAs(*first)
+            if let Some(&first) = first_in_batch.get(event.id.as_str()) {
+                pending.push(if shas[first] == *sha {
+                    Pending::SameAs(first)
                 } else {
                     Pending::Done(Err(EngineError::EventConflict(event.id.to_string())))
                 });
@@ -174,17 +178,10 @@ impl Engine {
                 occurred_at_us: to_us(event.occurred_at),
                 received_at_us: received_at,
                 body: &item.canonical_json,
-                body_sha256: "",
+                body_sha256: sha,
             });
-            first_in_batch.insert(event.id.as_str(), (k, sha));
+            first_in_batch.insert(event.id.as_str(), k);
             pending.push(Pending::Insert);
-        }
-        let shas: Vec<String> = new_events
-            .iter()
-            .map(|e| first_in_batch[e.event_id].1.clone())
-            .collect();
-        for (e, sha) in new_events.iter_mut().zip(&shas) {
-            e.body_sha256 = sha;
         }
         let inserted: HashMap<String, EventRow> = tx
             .events_insert_many(&new_events)

@@ -403,21 +403,85 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
     })
 }
 
-/// What intake knows across one batch: the orders its events name, what members earned in the batch's months (for caps), and the rows to
-/// write at the end. Reading all of it up front, and writing in multi-row statements, is
+/// What members gained in each day and month a batch's events fall in: what the caps of
+/// points and of the score count. Read once per period, kept current as the batch adds.
+pub(crate) struct PeriodSums {
+    tz: jiff::tz::TimeZone,
+    /// (member, start of the day or month) → the sum.
+    sums: HashMap<(i64, i64), i64>,
+}
+
+impl PeriodSums {
+    pub(crate) fn new(tz: &jiff::tz::TimeZone) -> Self {
+        PeriodSums {
+            tz: tz.clone(),
+            sums: HashMap::new(),
+        }
+    }
+
+    /// Each day and month `[from, to)` the events fall in, with the members who have
+    /// events there.
+    pub(crate) fn periods(
+        events: &[(i64, &Event)],
+        tz: &jiff::tz::TimeZone,
+    ) -> BTreeMap<(i64, i64), Vec<i64>> {
+        let mut periods: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
+        for (m, e) in events {
+            let (day, month) = day_and_month(e.occurred_at, tz);
+            for (from, to) in [day, month] {
+                periods
+                    .entry((to_us(from), to_us(to)))
+                    .or_default()
+                    .push(*m);
+            }
+        }
+        for members in periods.values_mut() {
+            members.sort_unstable();
+            members.dedup();
+        }
+        periods
+    }
+
+    pub(crate) fn set(&mut self, member_id: i64, from_us: i64, sum: i64) {
+        self.sums.insert((member_id, from_us), sum);
+    }
+
+    /// What the member gained in the day and in the month of `at`.
+    pub(crate) fn so_far(&self, member_id: i64, at: Timestamp) -> EarnedSoFar {
+        let (day, month) = day_and_month(at, &self.tz);
+        let sum = |from: Timestamp| {
+            self.sums
+                .get(&(member_id, to_us(from)))
+                .copied()
+                .unwrap_or(0)
+        };
+        EarnedSoFar {
+            day: sum(day.0),
+            month: sum(month.0),
+        }
+    }
+
+    /// Counts a gain of the batch at `at`.
+    pub(crate) fn add(&mut self, member_id: i64, at: Timestamp, amount: i64) {
+        let (day, month) = day_and_month(at, &self.tz);
+        for (from, _) in [day, month] {
+            *self.sums.entry((member_id, to_us(from))).or_insert(0) += amount;
+        }
+    }
+}
+
+/// What intake knows across one batch: the orders its events name, what members earned
+/// in the batch's days and months (for caps), and the rows to write at the end. Reading all of it up front, and writing in multi-row statements, is
 /// what lets a batch of a thousand orders cost a few dozen statements.
 pub(crate) struct Batch {
     orders: HashMap<(i64, String), OrderRow>,
     dirty_orders: BTreeSet<(i64, String)>,
-    /// What each member earned from events in each day and month (keyed by the period's
-    /// start) that the batch's events fall in, kept current as the batch earns.
-    earned: HashMap<(i64, i64), i64>,
+    /// Points earned from events in the batch's days and months, when points are capped.
+    caps: Option<PeriodSums>,
     lots_new: Vec<LotRow>,
     lot_updates: Vec<LotRow>,
     pub entries: Vec<EntryRow>,
     inactivity: Option<InactivityRule>,
-    /// The programme's time zone when it caps earnings by day or month.
-    caps_tz: Option<jiff::tz::TimeZone>,
     /// Measures and tier states, when the programme keeps a score or tiers.
     pub(crate) tiers: Option<TierBatch>,
 }
@@ -431,9 +495,6 @@ impl Batch {
         now: Timestamp,
     ) -> Result<Batch> {
         let tiers = TierBatch::load(tx, programme, events, now).await?;
-        let mut member_ids: Vec<i64> = events.iter().map(|(m, _)| *m).collect();
-        member_ids.sort_unstable();
-        member_ids.dedup();
         let mut keys: Vec<(i64, &str)> = events
             .iter()
             .filter_map(|(m, e)| e.body.order_id().map(|o| (*m, o.as_str())))
@@ -446,68 +507,36 @@ impl Batch {
             .into_iter()
             .map(|o| ((o.member_id, o.order_id.clone()), o))
             .collect();
-        let config = programme.programme.points.as_ref();
-        let mut earned: HashMap<(i64, i64), i64> = HashMap::new();
-        if config.is_some_and(|c| c.has_period_caps()) {
-            let tz = &programme.programme.timezone;
-            // Each day and month the events fall in, with the members who have events there.
-            let mut periods: BTreeMap<(i64, i64), Vec<i64>> = BTreeMap::new();
-            for (m, e) in events {
-                let (day, month) = day_and_month(e.occurred_at, tz);
-                for (from, to) in [day, month] {
-                    periods
-                        .entry((to_us(from), to_us(to)))
-                        .or_default()
-                        .push(*m);
+        let tz = &programme.programme.timezone;
+        let caps = match programme.programme.points.as_ref() {
+            Some(c) if c.has_period_caps() => {
+                let mut sums = PeriodSums::new(tz);
+                for ((from, to), members) in PeriodSums::periods(events, tz) {
+                    for (m, points) in tx.earnings_between_many(&members, from, to).await? {
+                        sums.set(m, from, points);
+                    }
                 }
+                Some(sums)
             }
-            for ((from, to), mut members) in periods {
-                members.sort_unstable();
-                members.dedup();
-                for m in &members {
-                    earned.insert((*m, from), 0);
-                }
-                for (m, points) in tx.earnings_between_many(&members, from, to).await? {
-                    earned.insert((m, from), points);
-                }
-            }
-        }
+            _ => None,
+        };
         Ok(Batch {
             orders,
             dirty_orders: BTreeSet::new(),
-            earned,
+            caps,
             lots_new: Vec::new(),
             lot_updates: Vec::new(),
             entries: Vec::new(),
             inactivity: inactivity_rule(programme),
             tiers,
-            caps_tz: config
-                .filter(|c| c.has_period_caps())
-                .map(|_| programme.programme.timezone.clone()),
         })
     }
 
-    fn earned_so_far(
-        &self,
-        config: &PointsConfig,
-        tz: &jiff::tz::TimeZone,
-        member_id: i64,
-        at: Timestamp,
-    ) -> EarnedSoFar {
-        if !config.has_period_caps() {
-            return EarnedSoFar::default();
-        }
-        let (day, month) = day_and_month(at, tz);
-        let sum = |(from, _): (Timestamp, Timestamp)| {
-            self.earned
-                .get(&(member_id, to_us(from)))
-                .copied()
-                .unwrap_or(0)
-        };
-        EarnedSoFar {
-            day: sum(day),
-            month: sum(month),
-        }
+    /// Points the member earned from events in the day and month of `at`.
+    fn points_so_far(&self, member_id: i64, at: Timestamp) -> EarnedSoFar {
+        self.caps
+            .as_ref()
+            .map_or(EarnedSoFar::default(), |c| c.so_far(member_id, at))
     }
 
     /// A member's open lots as they stand, with what the batch changed so far.
@@ -538,7 +567,7 @@ impl Batch {
         let orders: Vec<OrderRow> = self
             .dirty_orders
             .iter()
-            .filter_map(|k| self.orders.get(k).cloned())
+            .filter_map(|k| self.orders.remove(k))
             .collect();
         tx.orders_put_many(&orders).await?;
         tx.entries_insert(&self.entries).await?;
@@ -660,35 +689,15 @@ pub(crate) async fn effect_of(
             })
         }
         EventBody::Activity(kind) => {
-            let mut measures = Vec::new();
-            if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
-                let (member, event_value) =
-                    condition_values(rules.uses_conditions(), state, canonical_json);
-                let ctx = EarnContext {
-                    tz,
-                    occurred_at: event.occurred_at,
-                    member: &member,
-                    event: &event_value,
-                    first_order: false,
-                    earned: t.score_so_far(member_id, event.occurred_at, tz),
-                };
-                measures.push((Measure::Score, rules.score_activity(kind, &ctx)));
-            }
-            let Some(config) = config.filter(|c| c.rewards_activity(kind.name())) else {
-                return Ok(Effect {
-                    ledger: None,
-                    order: None,
-                    measures,
-                });
-            };
-            let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
-            let member = state.value();
-            let event_value = if config.uses_conditions() {
-                event_value(canonical_json)
-            } else {
-                Value::Null
-            };
-            let ctx = EarnContext {
+            let score = programme.programme.score.as_ref();
+            let config = config.filter(|c| c.rewards_activity(kind.name()));
+            let (member, event_value) = condition_values(
+                score.is_some_and(|r| r.uses_conditions())
+                    || config.is_some_and(|c| c.uses_conditions()),
+                state,
+                canonical_json,
+            );
+            let ctx = |earned| EarnContext {
                 tz,
                 occurred_at: event.occurred_at,
                 member: &member,
@@ -696,14 +705,25 @@ pub(crate) async fn effect_of(
                 first_order: false,
                 earned,
             };
-            let (points, _rules) = config.earn_activity(kind, &ctx);
-            if points == 0 {
+            let mut measures = Vec::new();
+            if let (Some(rules), Some(t)) = (score, &batch.tiers) {
+                let earned = t.score_so_far(member_id, event.occurred_at);
+                measures.push((Measure::Score, rules.score_activity(kind, &ctx(earned))));
+            }
+            let points = match config {
+                Some(c) => c.earn_activity(
+                    kind,
+                    &ctx(batch.points_so_far(member_id, event.occurred_at)),
+                ),
+                None => 0,
+            };
+            let Some(config) = config.filter(|_| points > 0) else {
                 return Ok(Effect {
                     ledger: None,
                     order: None,
                     measures,
                 });
-            }
+            };
             let mut ledger = state.ledger(Vec::new());
             let expires = config.lot_expiry(event.occurred_at, tz, &member);
             ledger
@@ -790,19 +810,24 @@ async fn order_paid_effect(
         score_earned: 0,
         score_reversed: 0,
     };
+    let score = programme.programme.score.as_ref();
+    let (member, event_value) = condition_values(
+        score.is_some_and(|r| r.uses_conditions()) || config.is_some_and(|c| c.uses_conditions()),
+        state,
+        canonical_json,
+    );
+    let ctx = |earned| EarnContext {
+        tz,
+        occurred_at: event.occurred_at,
+        member: &member,
+        event: &event_value,
+        first_order: state.row.account.paid_orders == 0,
+        earned,
+    };
     let mut measures = vec![(Measure::Spend, goods)];
-    if let (Some(rules), Some(t)) = (&programme.programme.score, &batch.tiers) {
-        let (member, event_value) =
-            condition_values(rules.uses_conditions(), state, canonical_json);
-        let ctx = EarnContext {
-            tz,
-            occurred_at: event.occurred_at,
-            member: &member,
-            event: &event_value,
-            first_order: state.row.account.paid_orders == 0,
-            earned: t.score_so_far(member_id, event.occurred_at, tz),
-        };
-        order.score_earned = rules.score_order(paid, &ctx);
+    if let (Some(rules), Some(t)) = (score, &batch.tiers) {
+        let earned = t.score_so_far(member_id, event.occurred_at);
+        order.score_earned = rules.score_order(goods, &ctx(earned));
         measures.push((Measure::Score, order.score_earned));
     }
     let Some(config) = config else {
@@ -817,29 +842,12 @@ async fn order_paid_effect(
             measures,
         });
     };
-    let first_order = state.row.account.paid_orders == 0;
-    let earned = batch.earned_so_far(config, tz, member_id, event.occurred_at);
-    let conditions = config.uses_conditions();
-    let member = if conditions {
-        state.value()
-    } else {
-        Value::Null
-    };
-    let event_value = if conditions {
-        event_value(canonical_json)
-    } else {
-        Value::Null
-    };
-    let ctx = EarnContext {
-        tz,
-        occurred_at: event.occurred_at,
-        member: &member,
-        event: &event_value,
-        first_order,
-        earned,
-    };
-    let earning = config.earn_order(paid, &ctx);
-    order.points_earned = earning.points;
+    let points = config.earn_order(
+        paid,
+        &lines,
+        &ctx(batch.points_so_far(member_id, event.occurred_at)),
+    );
+    order.points_earned = points;
     // Refunds that came first need every open lot; a plain order needs none.
     let lots = if waiting.is_empty() {
         Vec::new()
@@ -847,7 +855,7 @@ async fn order_paid_effect(
         batch.open_lots(tx, member_id).await?
     };
     let mut ledger = state.ledger(lots);
-    if earning.points > 0 {
+    if points > 0 {
         let expires = config.lot_expiry(event.occurred_at, tz, &member);
         ledger
             .earn(
@@ -856,12 +864,12 @@ async fn order_paid_effect(
                 event.occurred_at,
                 config.available_at(event.occurred_at),
                 expires,
-                earning.points,
+                points,
                 now,
             )
             .map_err(ledger_error)?;
     }
-    measures.push((Measure::Points, earning.points));
+    measures.push((Measure::Points, points));
     for w in &waiting {
         if let Some(spec) = w.by() {
             let delta = record_refund(&mut order, &spec, false)?;
@@ -918,14 +926,13 @@ impl Effect {
                 recorded_at,
                 &mut batch.entries,
             );
-            if let Some(tz) = &batch.caps_tz {
-                for l in &rows.new_lots {
-                    if l.source != LotSource::Adjustment.as_str() {
-                        let (day, month) = day_and_month(from_us(l.earned_at_us), tz);
-                        for (from, _) in [day, month] {
-                            *batch.earned.entry((member_id, to_us(from))).or_insert(0) += l.points;
-                        }
-                    }
+            if let Some(caps) = &mut batch.caps {
+                for l in rows
+                    .new_lots
+                    .iter()
+                    .filter(|l| l.source != LotSource::Adjustment.as_str())
+                {
+                    caps.add(member_id, from_us(l.earned_at_us), l.points);
                 }
             }
             batch.lots_new.extend(rows.new_lots);
@@ -1085,17 +1092,16 @@ impl Engine {
             .map(lot_from_row)
             .collect();
         let mut ledger = state.ledger(lots);
-        let draws = ledger
+        ledger
             .spend(points, EntryKind::Redeem, now)
             .map_err(ledger_error)?;
-        let reason = request.reason.clone();
         let source = EntrySource {
             reference: Some(request.id.as_str()),
             reward_id: reward.map(|r| r.id.as_str()),
-            reason: reason.as_deref(),
+            reason: request.reason.as_deref(),
             ..Default::default()
         };
-        let entry_no = Self::commit_operation(
+        let entry = Self::commit_operation(
             tx,
             &mut state,
             &ledger,
@@ -1105,19 +1111,7 @@ impl Engine {
             &request_sha,
         )
         .await?;
-        Ok(Operation {
-            id: request.id.to_string(),
-            entry_no,
-            kind: "redemption",
-            points,
-            reward: reward.map(|r| r.id.clone()),
-            value_minor: config.redemption.as_ref().map(|r| r.value_of(points)),
-            reason,
-            lots: draws,
-            at: now,
-            balances: ledger.balances(),
-            replayed: false,
-        })
+        Ok(operation_of(&request.id, &entry, config, false))
     }
 
     /// A manual credit (a new available lot) or debit (drawn like a redemption).
@@ -1147,16 +1141,15 @@ impl Engine {
         }
         let now = self.now();
         let mut ledger;
-        let lots_moved = if request.points > 0 {
+        if request.points > 0 {
             ledger = state.ledger(Vec::new());
             (state.tier, state.score) =
                 crate::tiers::member_now(&mut tx, &programme, state.member_id(), now).await?;
             let member_value = state.value();
             let expires = config.lot_expiry(now, &programme.programme.timezone, &member_value);
-            let no = ledger
+            ledger
                 .credit(request.points, now, expires)
                 .map_err(ledger_error)?;
-            vec![(no, request.points)]
         } else {
             let lots = tx
                 .lots_open(state.member_id())
@@ -1167,14 +1160,14 @@ impl Engine {
             ledger = state.ledger(lots);
             ledger
                 .spend(-request.points, EntryKind::Adjust, now)
-                .map_err(ledger_error)?
-        };
+                .map_err(ledger_error)?;
+        }
         let source = EntrySource {
             reference: Some(request.id.as_str()),
             reason: Some(&request.reason),
             ..Default::default()
         };
-        let entry_no = Self::commit_operation(
+        let entry = Self::commit_operation(
             tx,
             &mut state,
             &ledger,
@@ -1184,23 +1177,11 @@ impl Engine {
             &request_sha,
         )
         .await?;
-        Ok(Operation {
-            id: request.id.to_string(),
-            entry_no,
-            kind: "adjustment",
-            points: request.points,
-            reward: None,
-            value_minor: None,
-            reason: Some(request.reason),
-            lots: lots_moved,
-            at: now,
-            balances: ledger.balances(),
-            replayed: false,
-        })
+        Ok(operation_of(&request.id, &entry, config, false))
     }
 
     /// Writes a redemption's or adjustment's one journal entry, its lots, the operation id
-    /// and the balances, and commits; returns the entry's number.
+    /// and the balances, and commits; returns the entry.
     async fn commit_operation(
         mut tx: Tx,
         state: &mut MemberState,
@@ -1209,7 +1190,7 @@ impl Engine {
         programme: &ActiveProgramme,
         now: Timestamp,
         request_sha: &str,
-    ) -> Result<i64> {
+    ) -> Result<EntryRow> {
         let operation_id = source.reference.unwrap_or_default().to_owned();
         let mut entries = Vec::new();
         let inactivity = inactivity_rule(programme);
@@ -1223,13 +1204,12 @@ impl Engine {
             &mut entries,
         )
         .await?;
-        let entry_no = numbers[0];
         tx.entries_insert(&entries).await?;
-        tx.operation_insert(state.member_id(), &operation_id, request_sha, entry_no)
+        tx.operation_insert(state.member_id(), &operation_id, request_sha, numbers[0])
             .await?;
-        tx.account_update(&state.row.account).await?;
+        tx.accounts_put_many(&[&state.row.account]).await?;
         tx.commit().await?;
-        Ok(entry_no)
+        Ok(entries.swap_remove(0))
     }
 
     /// The first answer of an operation id seen before; a conflict if its request differed.
@@ -1251,53 +1231,63 @@ impl Engine {
             .entry_get(state.member_id(), entry_no)
             .await?
             .ok_or_else(|| corrupt("operation entry"))?;
-        let redemption = entry.kind == EntryKind::Redeem.as_str();
-        let member_side: Vec<(i64, i64)> = entry
-            .postings
-            .iter()
-            .filter(|p| p.account == Account::MemberAvailable.as_str())
-            .filter_map(|p| p.lot_no.map(|l| (l, p.amount)))
-            .collect();
-        let points = entry
-            .postings
-            .iter()
-            .filter(|p| {
-                p.account == Account::ShopRedeemed.as_str()
-                    || p.account == Account::ShopAdjustment.as_str()
-            })
-            .map(|p| p.amount)
-            .sum::<i64>();
-        let reward = entry.reward_id.clone();
-        Ok(Some(Operation {
-            id: id.to_string(),
-            entry_no,
-            kind: if redemption {
-                "redemption"
-            } else {
-                "adjustment"
-            },
-            // Redeemed and debited points are posted positive to the shop; credits negative.
-            points: if redemption { points } else { -points },
-            value_minor: if redemption {
-                config.redemption.as_ref().map(|r| r.value_of(points))
-            } else {
-                None
-            },
-            reward,
-            reason: entry.reason.clone(),
-            lots: if points > 0 || redemption {
-                member_side.iter().map(|(l, a)| (*l, -a)).collect()
-            } else {
-                member_side
-            },
-            at: from_us(entry.at_us),
-            balances: Balances {
-                pending: entry.pending_after,
-                available: entry.available_after,
-                debt: entry.debt_after,
-            },
-            replayed: true,
-        }))
+        Ok(Some(operation_of(id, &entry, config, true)))
+    }
+}
+
+/// A redemption or adjustment as its journal entry records it: the first answer and every
+/// replay are built the same way, so they are the same.
+fn operation_of(
+    id: &ExternalId,
+    entry: &EntryRow,
+    config: &PointsConfig,
+    replayed: bool,
+) -> Operation {
+    let redemption = entry.kind == EntryKind::Redeem.as_str();
+    // Spent points are posted positive to the shop, credited points negative.
+    let to_shop: i64 = entry
+        .postings
+        .iter()
+        .filter(|p| {
+            p.account == Account::ShopRedeemed.as_str()
+                || p.account == Account::ShopAdjustment.as_str()
+        })
+        .map(|p| p.amount)
+        .sum();
+    let credit = to_shop < 0;
+    let lots = entry
+        .postings
+        .iter()
+        .filter(|p| p.account == Account::MemberAvailable.as_str())
+        .filter_map(|p| {
+            p.lot_no
+                .map(|l| (l, if credit { p.amount } else { -p.amount }))
+        })
+        .collect();
+    Operation {
+        id: id.to_string(),
+        entry_no: entry.entry_no,
+        kind: if redemption {
+            "redemption"
+        } else {
+            "adjustment"
+        },
+        points: if redemption { to_shop } else { -to_shop },
+        reward: entry.reward_id.clone(),
+        value_minor: if redemption {
+            config.redemption.as_ref().map(|r| r.value_of(to_shop))
+        } else {
+            None
+        },
+        reason: entry.reason.clone(),
+        lots,
+        at: from_us(entry.at_us),
+        balances: Balances {
+            pending: entry.pending_after,
+            available: entry.available_after,
+            debt: entry.debt_after,
+        },
+        replayed,
     }
 }
 

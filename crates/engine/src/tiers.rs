@@ -2,12 +2,12 @@
 //! upgrades at once, evaluations and warnings as time passes, and the member's tier view.
 
 use crate::clock::{from_us, to_us};
-use crate::points::MemberState;
+use crate::points::{MemberState, PeriodSums};
 use crate::{ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use std::collections::{BTreeSet, HashMap};
 use tessera_domain::event::Event;
-use tessera_domain::points::day_and_month;
+use tessera_domain::points::EarnedSoFar;
 use tessera_domain::tiers::{Cause, Decision, Measure, TierRules, TierState, Window};
 use tessera_domain::ExternalId;
 use tessera_store::{HistoryRow, MeasureRow, TierRow, Tx};
@@ -34,6 +34,11 @@ fn measure_of(name: &str) -> Option<Measure> {
 pub(crate) fn tier_index(rules: &TierRules, name: Option<&str>) -> usize {
     name.and_then(|n| rules.tiers.iter().position(|t| t.name == n))
         .unwrap_or(0)
+}
+
+/// The running name of a stored tier (see `tier_index`).
+fn tier_name_of(rules: &TierRules, stored: Option<&str>) -> String {
+    rules.tiers[tier_index(rules, stored)].name.clone()
 }
 
 fn state_of(rules: &TierRules, row: &TierRow, joined: Timestamp) -> TierState {
@@ -76,11 +81,7 @@ pub(crate) async fn member_now(
                 .await?
                 .pop()
                 .unwrap_or_default();
-            Some(
-                rules.tiers[tier_index(rules, row.tier.as_deref())]
-                    .name
-                    .clone(),
-            )
+            Some(tier_name_of(rules, row.tier.as_deref()))
         }
         None => None,
     };
@@ -111,8 +112,8 @@ pub(crate) struct TierBatch {
     first_us: i64,
     /// (member, measure, window start at `first`) → the sum over `[start, first)`.
     base: HashMap<(i64, Measure, i64), i64>,
-    /// (member, period start) → the score gained over `[period start, first)`.
-    gains_base: HashMap<(i64, i64), i64>,
+    /// Score gained in the batch's days and months, when the score is capped.
+    score_caps: Option<PeriodSums>,
     /// Per member: (measure, instant, amount) of the entries read one by one and written.
     measures: HashMap<i64, Vec<(Measure, i64, i64)>>,
     new_measures: Vec<MeasureRow>,
@@ -183,35 +184,25 @@ impl TierBatch {
                 }
             }
         }
-        let mut gains_base = HashMap::new();
-        if p.score
-            .as_ref()
-            .is_some_and(|s| s.cap_per_day.is_some() || s.cap_per_month.is_some())
-        {
-            let periods: BTreeSet<i64> = events
-                .iter()
-                .flat_map(|(_, e)| {
-                    let (day, month) = day_and_month(e.occurred_at, tz);
-                    [to_us(day.0), to_us(month.0)]
-                })
-                .filter(|start| *start < to_us(first))
-                .collect();
-            for start in periods {
-                for (m, name, total) in tx
-                    .measures_sum_many(&member_ids, start, to_us(first), true)
-                    .await?
-                {
-                    if name == "score" {
-                        gains_base.insert((m, start), total);
+        let score_caps = match &p.score {
+            Some(rules) if rules.cap_per_day.is_some() || rules.cap_per_month.is_some() => {
+                let mut sums = PeriodSums::new(tz);
+                for ((from, to), members) in PeriodSums::periods(events, tz) {
+                    for (m, name, total) in tx.measures_sum_many(&members, from, to, true).await? {
+                        if name == measure_name(Measure::Score) {
+                            sums.set(m, from, total);
+                        }
                     }
                 }
+                Some(sums)
             }
-        }
+            _ => None,
+        };
         Ok(Some(TierBatch {
             rows,
             first_us: to_us(first),
             base,
-            gains_base,
+            score_caps,
             measures,
             new_measures: Vec::new(),
             history: Vec::new(),
@@ -258,40 +249,11 @@ impl TierBatch {
         base - left + since
     }
 
-    /// Score gained by events in `[from, to)` (what the score caps count); `from` is the
-    /// start of a day or month of one of the batch's events.
-    pub(crate) fn score_added(&self, member_id: i64, from: Timestamp, to: Timestamp) -> i64 {
-        let (from, to) = (to_us(from), to_us(to));
-        let base = if from < self.first_us {
-            self.gains_base
-                .get(&(member_id, from))
-                .copied()
-                .unwrap_or(0)
-        } else {
-            0
-        };
-        base + self.measures.get(&member_id).map_or(0, |v| {
-            v.iter()
-                .filter(|(m, t, a)| {
-                    *m == Measure::Score && *a > 0 && *t >= from.max(self.first_us) && *t < to
-                })
-                .map(|(_, _, a)| a)
-                .sum::<i64>()
-        })
-    }
-
-    /// The score added in the day and month of `at`, for the score caps.
-    pub(crate) fn score_so_far(
-        &self,
-        member_id: i64,
-        at: Timestamp,
-        tz: &jiff::tz::TimeZone,
-    ) -> tessera_domain::points::EarnedSoFar {
-        let (day, month) = day_and_month(at, tz);
-        tessera_domain::points::EarnedSoFar {
-            day: self.score_added(member_id, day.0, day.1),
-            month: self.score_added(member_id, month.0, month.1),
-        }
+    /// The score gained in the day and month of `at`, for the score caps.
+    pub(crate) fn score_so_far(&self, member_id: i64, at: Timestamp) -> EarnedSoFar {
+        self.score_caps
+            .as_ref()
+            .map_or(EarnedSoFar::default(), |c| c.so_far(member_id, at))
     }
 
     /// The member's tier name and score now, for rule conditions.
@@ -303,8 +265,10 @@ impl TierBatch {
     ) -> (Option<String>, i64) {
         let p = &programme.programme;
         let tier = p.tiers.as_ref().map(|rules| {
-            let name = self.rows.get(&member_id).and_then(|r| r.tier.clone());
-            rules.tiers[tier_index(rules, name.as_deref())].name.clone()
+            tier_name_of(
+                rules,
+                self.rows.get(&member_id).and_then(|r| r.tier.as_deref()),
+            )
         });
         let score = p.score.as_ref().map_or(0, |s| {
             self.value(member_id, Measure::Score, s.window, now, &p.timezone)
@@ -342,6 +306,11 @@ impl TierBatch {
                 .entry(member_id)
                 .or_default()
                 .push((*measure, to_us(at), *amount));
+            if let (Measure::Score, Some(caps)) = (measure, &mut self.score_caps) {
+                if *amount > 0 {
+                    caps.add(member_id, at, *amount);
+                }
+            }
             changed = true;
         }
         if !changed {
@@ -573,11 +542,7 @@ impl Engine {
             return Ok(None);
         };
         let row = self.store.tier_get(member_id).await?.unwrap_or_default();
-        Ok(Some(
-            rules.tiers[tier_index(rules, row.tier.as_deref())]
-                .name
-                .clone(),
-        ))
+        Ok(Some(tier_name_of(rules, row.tier.as_deref())))
     }
 
     /// A member's tier: where they stand, what the next tier needs, what keeps this one,

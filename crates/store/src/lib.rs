@@ -329,10 +329,7 @@ pub enum Table {
     ProgrammeVersions,
     ApiKeys,
     IdempotencyKeys,
-    PointLots,
     PointEntries,
-    PointPostings,
-    Orders,
 }
 
 impl Table {
@@ -343,10 +340,7 @@ impl Table {
             Table::ProgrammeVersions => "programme_versions",
             Table::ApiKeys => "api_keys",
             Table::IdempotencyKeys => "idempotency_keys",
-            Table::PointLots => "point_lots",
             Table::PointEntries => "point_entries",
-            Table::PointPostings => "point_postings",
-            Table::Orders => "orders",
         }
     }
 }
@@ -450,34 +444,6 @@ impl Tx {
         Ok(())
     }
 
-    /// Stores an event unless its id is already taken; either way returns the stored row
-    /// and whether this call inserted it. Concurrent inserts of one id store it once.
-    pub async fn event_insert(&mut self, new: &NewEvent<'_>) -> Result<(EventRow, bool)> {
-        let inserted = sqlx::query(
-            "INSERT INTO events (event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING \
-             RETURNING seq, event_id, member_id, type, order_id, occurred_at_us, received_at_us, body, body_sha256",
-        )
-        .bind(new.event_id)
-        .bind(new.member_id)
-        .bind(new.event_type)
-        .bind(new.order_id)
-        .bind(new.occurred_at_us)
-        .bind(new.received_at_us)
-        .bind(new.body)
-        .bind(new.body_sha256)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        if let Some(row) = inserted {
-            return Ok((EventRow::from_row(&row)?, true));
-        }
-        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE event_id = $1"))
-            .bind(new.event_id)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        Ok((EventRow::from_row(&row)?, false))
-    }
-
     /// The stored events with these ids.
     pub async fn events_get_many(&mut self, event_ids: &[&str]) -> Result<Vec<EventRow>> {
         let mut out = Vec::new();
@@ -542,31 +508,6 @@ impl Tx {
             }
         }
         Ok(out)
-    }
-
-    pub async fn event_get(&mut self, event_id: &str) -> Result<Option<EventRow>> {
-        let row = sqlx::query(&format!("{EVENT_SELECT} WHERE event_id = $1"))
-            .bind(event_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.map(|r| EventRow::from_row(&r)).transpose()
-    }
-
-    pub async fn member_id_by_external(
-        &mut self,
-        external_id: &str,
-    ) -> Result<Option<(i64, String)>> {
-        let row = sqlx::query("SELECT id, status FROM members WHERE external_id = $1")
-            .bind(external_id)
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.map(|r| -> Result<_> {
-            Ok((
-                r.try_get::<i64, _>("id")?,
-                r.try_get::<String, _>("status")?,
-            ))
-        })
-        .transpose()
     }
 
     /// The stored manual-clock instant, locked until the transaction ends.

@@ -45,6 +45,18 @@ pub struct MemberAccountRow {
     pub account: PointAccountRow,
 }
 
+impl MemberAccountRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            external_id: r.try_get("external_id")?,
+            status: r.try_get("status")?,
+            attributes: r.try_get("attributes")?,
+            created_at_us: r.try_get("created_at_us")?,
+            account: PointAccountRow::from_row(r)?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LotRow {
     pub member_id: i64,
@@ -403,13 +415,7 @@ impl Tx {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                out.push(MemberAccountRow {
-                    external_id: r.try_get("external_id")?,
-                    status: r.try_get("status")?,
-                    attributes: r.try_get("attributes")?,
-                    created_at_us: r.try_get("created_at_us")?,
-                    account: PointAccountRow::from_row(&r)?,
-                });
+                out.push(MemberAccountRow::from_row(&r)?);
             }
         }
         Ok(out)
@@ -428,36 +434,7 @@ impl Tx {
             .bind(member_id)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.map(|r| -> Result<_> {
-            Ok(MemberAccountRow {
-                external_id: r.try_get("external_id")?,
-                status: r.try_get("status")?,
-                attributes: r.try_get("attributes")?,
-                created_at_us: r.try_get("created_at_us")?,
-                account: PointAccountRow::from_row(&r)?,
-            })
-        })
-        .transpose()
-    }
-
-    pub async fn account_update(&mut self, a: &PointAccountRow) -> Result<()> {
-        sqlx::query(
-            "UPDATE point_accounts SET pending = $2, available = $3, debt = $4, next_lot_no = $5, \
-             next_entry_no = $6, last_activity_us = $7, inactive_at_us = $8, paid_orders = $9 \
-             WHERE member_id = $1",
-        )
-        .bind(a.member_id)
-        .bind(a.pending)
-        .bind(a.available)
-        .bind(a.debt)
-        .bind(a.next_lot_no)
-        .bind(a.next_entry_no)
-        .bind(a.last_activity_us)
-        .bind(a.inactive_at_us)
-        .bind(a.paid_orders)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        row.map(|r| MemberAccountRow::from_row(&r)).transpose()
     }
 
     /// Every lot of a member that is not expired.

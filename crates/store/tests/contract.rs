@@ -95,19 +95,20 @@ both_backends!(events_are_stored_once_per_id, |url: String| async move {
     let store = store(&url).await;
     let member = add_member(&store, "u1").await;
     let mut tx = store.begin().await.unwrap();
-    let (first, inserted) = tx
-        .event_insert(&event("e1", member.id, "{}", "h1"))
+    let first = tx
+        .events_insert_many(&[event("e1", member.id, "{}", "h1")])
         .await
         .unwrap();
-    assert!(inserted);
-    let (again, inserted) = tx
-        .event_insert(&event("e1", member.id, "{\"x\":1}", "h2"))
+    assert_eq!(first.len(), 1);
+    let again = tx
+        .events_insert_many(&[event("e1", member.id, "{\"x\":1}", "h2")])
         .await
         .unwrap();
-    assert!(!inserted);
+    assert!(again.is_empty(), "a taken id is skipped");
     assert_eq!(
-        again, first,
-        "the first row comes back, whatever the second body"
+        tx.events_get_many(&["e1", "e2"]).await.unwrap(),
+        first,
+        "the first row is stored, whatever the second body"
     );
     tx.commit().await.unwrap();
     assert_eq!(store.count(Table::Events).await.unwrap(), 1);
@@ -123,18 +124,18 @@ both_backends!(
                 let store = store.clone();
                 tokio::spawn(async move {
                     let mut tx = store.begin().await.unwrap();
-                    let (_, inserted) = tx
-                        .event_insert(&event("same", member.id, "{}", "h"))
+                    let inserted = tx
+                        .events_insert_many(&[event("same", member.id, "{}", "h")])
                         .await
                         .unwrap();
                     tx.commit().await.unwrap();
-                    inserted
+                    inserted.len()
                 })
             })
             .collect();
         let mut inserted = 0;
         for t in tasks {
-            inserted += usize::from(t.await.unwrap());
+            inserted += t.await.unwrap();
         }
         assert_eq!(inserted, 1);
         assert_eq!(store.count(Table::Events).await.unwrap(), 1);
@@ -146,14 +147,12 @@ both_backends!(events_page_in_arrival_order, |url: String| async move {
     let a = add_member(&store, "a").await;
     let b = add_member(&store, "b").await;
     let mut tx = store.begin().await.unwrap();
-    for i in 0..5 {
-        tx.event_insert(&event(&format!("a{i}"), a.id, "{}", "h"))
-            .await
-            .unwrap();
-        tx.event_insert(&event(&format!("b{i}"), b.id, "{}", "h"))
-            .await
-            .unwrap();
-    }
+    let ids: Vec<(String, String)> = (0..5).map(|i| (format!("a{i}"), format!("b{i}"))).collect();
+    let events: Vec<_> = ids
+        .iter()
+        .flat_map(|(ea, eb)| [event(ea, a.id, "{}", "h"), event(eb, b.id, "{}", "h")])
+        .collect();
+    assert_eq!(tx.events_insert_many(&events).await.unwrap().len(), 10);
     tx.commit().await.unwrap();
     let first = store.events_list(a.id, 0, 3).await.unwrap();
     assert_eq!(

@@ -819,3 +819,47 @@ async fn work_cut_short_by_a_stop_runs_once_at_the_next_start() {
     assert_eq!(balances(&app, "m").await, (0, 150, 0));
     app.assert_ledger_balanced().await;
 }
+
+/// A credit that first repays a debt answers with what the journal records, and its
+/// replay answers the same.
+#[tokio::test]
+async fn a_credit_that_repays_a_debt_replays_identically() {
+    let app = fresh().await;
+    run(
+        &app,
+        "debt",
+        "refund_policy = \"allow_negative\"\n",
+        &[
+            Order("o1", T0, 10_000),
+            Redeem("r", 100, 201),
+            RefundAmount("o1", T0, 10_000),
+            Expect(0, 0, 100),
+        ],
+    )
+    .await;
+    let credit = json!({"id": "c1", "points": 150, "reason": "goodwill"});
+    let first = app
+        .call(
+            "POST",
+            "/v1/members/m/points/adjustments",
+            Some(credit.clone()),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.body["points"], 150);
+    assert_eq!(
+        first.body["lots"],
+        json!([{"lot": 2, "points": 50}]),
+        "100 went to the debt"
+    );
+    assert_eq!(
+        first.body["balances"],
+        json!({"pending": 0, "available": 50, "debt": 0})
+    );
+    let again = app
+        .call("POST", "/v1/members/m/points/adjustments", Some(credit))
+        .await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, first.body);
+    app.assert_ledger_balanced().await;
+}
