@@ -483,3 +483,44 @@ evaluation = { schedule = "monthly", day = 1 }
     assert_eq!(v["history"][0]["value"], 160);
     assert_eq!(v["score"], 110);
 }
+
+/// Caps count what earlier events of the same batch earned, for points and for the score.
+#[tokio::test]
+async fn caps_count_the_batch_itself() {
+    let programme = r#"
+[points]
+earn_points = 1
+earn_per_minor = 100
+cap_per_day = 80
+
+[score]
+window = { kind = "lifetime" }
+cap_per_day = 120
+
+[[score.rules]]
+name = "spend"
+on = "order"
+score = 1
+per_minor = 100
+"#;
+    let app = app_with(programme, &["c"]).await;
+    clock(&app, "2026-11-23T12:00:00Z").await;
+    let line = |id: &str| {
+        json!({"id": id, "type": "order.paid", "member_id": "c", "occurred_at": "2026-11-23T10:00:00Z", "order_id": id,
+            "lines": [{"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": 5_000}], "total_minor": 5_000})
+    };
+    let batch = json!({"events": [line("x1"), line("x2"), line("x3")]});
+    let r = app.call("POST", "/v1/events/batch", Some(batch)).await;
+    assert_eq!(r.body["accepted"], 3, "{}", r.text);
+    // 50 + 30 (the day's points cap) + 0; 50 + 50 + 20 (the day's score cap).
+    assert_eq!(balances(&app, "c").await, (0, 80, 0));
+    let id = tessera_domain::ExternalId::parse("c").unwrap();
+    let member = app.engine.member(&id).await.unwrap();
+    let score = app
+        .engine
+        .store()
+        .measure_sum_read(member.id, "score", 0, i64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(score, 120);
+}
