@@ -221,6 +221,16 @@ pub struct Reversal {
     pub forgiven: i64,
 }
 
+/// A lot about to be added.
+struct NewLot {
+    source: LotSource,
+    order_id: Option<String>,
+    earned_at: Timestamp,
+    available_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    points: i64,
+}
+
 /// The ledger of one member while an operation runs.
 #[derive(Debug, Clone)]
 pub struct MemberLedger {
@@ -353,6 +363,27 @@ impl MemberLedger {
         now: Timestamp,
     ) -> Result<i64, LedgerError> {
         assert!(points >= 0, "a lot has non-negative points");
+        let lot = NewLot {
+            source,
+            order_id: order_id.map(str::to_owned),
+            earned_at,
+            available_at,
+            expires_at,
+            points,
+        };
+        self.add_lot(EntryKind::Earn, Account::ShopIssuance, lot, now)
+    }
+
+    /// Adds a lot counter to a shop account (issuance for earnings, adjustment for
+    /// credits): one entry at the lot's earning instant, the debt repaid from it first.
+    fn add_lot(
+        &mut self,
+        kind: EntryKind,
+        counter: Account,
+        new: NewLot,
+        now: Timestamp,
+    ) -> Result<i64, LedgerError> {
+        let points = new.points;
         let total = self
             .balances
             .pending
@@ -363,30 +394,32 @@ impl MemberLedger {
         }
         let no = self.next_lot_no;
         self.next_lot_no += 1;
-        let state = if available_at <= now {
+        let state = if new.available_at <= now {
             LotState::Available
         } else {
             LotState::Pending
         };
         let repay = self.balances.debt.min(points);
+        let (earned_at, expires_at) = (new.earned_at, new.expires_at);
+        let order_id = new.order_id.clone();
         self.lots.push(Lot {
             no,
-            source,
-            order_id: order_id.map(str::to_owned),
+            source: new.source,
+            order_id: new.order_id,
             earned_at,
-            available_at,
+            available_at: new.available_at,
             expires_at,
             points,
             remaining: points - repay,
             state,
         });
         self.post(
-            EntryKind::Earn,
+            kind,
             earned_at,
-            order_id,
+            order_id.as_deref(),
             vec![
                 Posting {
-                    account: Account::ShopIssuance,
+                    account: counter,
                     lot: None,
                     amount: -points,
                 },
@@ -643,7 +676,8 @@ impl MemberLedger {
         reversal
     }
 
-    /// A manual credit: an available lot, counter to the adjustment account.
+    /// A manual credit: an available lot, counter to the adjustment account. A debt is
+    /// repaid from it first. Returns the lot's number.
     pub fn credit(
         &mut self,
         points: i64,
@@ -651,48 +685,15 @@ impl MemberLedger {
         expires_at: Option<Timestamp>,
     ) -> Result<i64, LedgerError> {
         assert!(points > 0);
-        let total = self.balances.available.checked_add(points);
-        if total.is_none_or(|t| t > crate::points::POINTS_MAX * 1000) {
-            return Err(LedgerError::Overflow);
-        }
-        let no = self.next_lot_no;
-        self.next_lot_no += 1;
-        let repay = self.balances.debt.min(points);
-        self.lots.push(Lot {
-            no,
+        let lot = NewLot {
             source: LotSource::Adjustment,
             order_id: None,
             earned_at: at,
             available_at: at,
             expires_at,
             points,
-            remaining: points - repay,
-            state: LotState::Available,
-        });
-        self.post(
-            EntryKind::Adjust,
-            at,
-            None,
-            vec![
-                Posting {
-                    account: Account::ShopAdjustment,
-                    lot: None,
-                    amount: -points,
-                },
-                Posting {
-                    account: Account::MemberAvailable,
-                    lot: Some(no),
-                    amount: points - repay,
-                },
-                Posting {
-                    account: Account::MemberDebt,
-                    lot: None,
-                    amount: repay,
-                },
-            ],
-        );
-        self.touch_activity(at);
-        Ok(no)
+        };
+        self.add_lot(EntryKind::Adjust, Account::ShopAdjustment, lot, at)
     }
 
     /// Checks that the loaded lots explain the balances; valid only when every open lot
