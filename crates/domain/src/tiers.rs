@@ -268,12 +268,8 @@ impl TierRules {
         tz: &TimeZone,
     ) -> Decision {
         let qualified = self.qualifying(value);
-        if qualified > state.tier {
-            return Decision::Changed {
-                to: qualified,
-                cause: Cause::Upgrade,
-                retained_until: self.retention.until(at, tz),
-            };
+        if let Some(up) = self.upgrade(state, qualified, at, tz) {
+            return up;
         }
         if qualified == state.tier && state.tier > 0 {
             let until = self.retention.until(at, tz);
@@ -333,16 +329,26 @@ impl TierRules {
     /// down here (they went up on events); settled ones go up or down.
     pub fn settle(&self, state: TierState, value: i64, at: Timestamp, tz: &TimeZone) -> Decision {
         if !self.live {
-            let qualified = self.qualifying(value);
-            if qualified > state.tier {
-                return Decision::Changed {
-                    to: qualified,
-                    cause: Cause::Upgrade,
-                    retained_until: self.retention.until(at, tz),
-                };
+            if let Some(up) = self.upgrade(state, self.qualifying(value), at, tz) {
+                return up;
             }
         }
         self.evaluate(state, value, at)
+    }
+
+    /// Up to `qualified` at `at`, retained from then, when it is above the current tier.
+    fn upgrade(
+        &self,
+        state: TierState,
+        qualified: usize,
+        at: Timestamp,
+        tz: &TimeZone,
+    ) -> Option<Decision> {
+        (qualified > state.tier).then(|| Decision::Changed {
+            to: qualified,
+            cause: Cause::Upgrade,
+            retained_until: self.retention.until(at, tz),
+        })
     }
 
     /// The warning due before the evaluation at `evaluation_at`, if that evaluation
