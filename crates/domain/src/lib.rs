@@ -11,6 +11,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod money;
+pub mod plans;
 pub mod points;
 pub mod programme;
 pub mod rule;

@@ -58,6 +58,8 @@ pub struct Programme {
     pub score: Option<crate::tiers::ScoreRules>,
     /// The tiers and how members move between them; `None` without tiers.
     pub tiers: Option<crate::tiers::TierRules>,
+    /// The paid plans; empty when the programme has no paid track.
+    pub plans: Vec<crate::plans::Plan>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -93,6 +95,8 @@ struct ProgrammeFile {
     #[serde(default)]
     tiers: Vec<tiers_section::TierFile>,
     tier_rules: Option<Spanned<tiers_section::TierRulesFile>>,
+    #[serde(default)]
+    plans: Vec<plans_section::PlanFile>,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +296,8 @@ impl Programme {
             .map(Some)
         };
 
+        let plans = plans_section::parse_plans(&file.plans, issues);
+
         Some(Programme {
             name,
             currency: currency?,
@@ -302,7 +308,13 @@ impl Programme {
             points: points?,
             score: score?,
             tiers: tiers?,
+            plans: plans?,
         })
+    }
+
+    /// The plan with this id, if any.
+    pub fn plan(&self, id: &str) -> Option<&crate::plans::Plan> {
+        self.plans.iter().find(|p| p.id == id)
     }
 
     /// The declared custom activity of that name, if any.
@@ -386,6 +398,7 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
     )
 }
 
+mod plans_section;
 mod points_section;
 mod tiers_section;
 
