@@ -85,6 +85,18 @@ error_codes! {
     OrderAlreadyPaid = 40, "order_already_paid", 409, "The order was already paid, under another event id.";
     RefundExceedsOrder = 41, "refund_exceeds_order", 422, "The refund asks for more than is left of the order (quantities or amount).";
     TiersDisabled = 42, "tiers_disabled", 409, "The programme has no `[[tiers]]`.";
+    UnknownPlan = 43, "unknown_plan", 422, "The programme has no plan with this id.";
+    SubscriptionNotFound = 44, "subscription_not_found", 404, "No subscription has this id.";
+    TrialNotEligible = 45, "trial_not_eligible", 409, "The plan has no trial, or the member does not meet its condition.";
+    TrialAlreadyUsed = 46, "trial_already_used", 409, "The member has had this plan's trial before.";
+    PaymentRefConflict = 47, "payment_ref_conflict", 409, "The payment_ref was confirmed before with another request; nothing was recorded.";
+    PlanAlreadyHeld = 48, "plan_already_held", 409, "The member holds this plan and it does not stack.";
+    PartnerCodesExhausted = 49, "partner_codes_exhausted", 409, "A partner right's code pool is empty; nothing was recorded.";
+    SubscriptionEnded = 50, "subscription_ended", 409, "The subscription is canceled, refunded or expired: it cannot take this request.";
+    PriceChanged = 51, "price_changed", 409, "The amount confirmed is not the plan's price for this member now; nothing was recorded.";
+    NotEntitled = 52, "not_entitled", 409, "The member holds no plan carrying this right now.";
+    PartnerRightUsedUp = 53, "partner_right_used_up", 409, "The right's uses for this term are used up.";
+    UnknownPartnerRight = 54, "unknown_partner_right", 422, "No plan carries a partner right with this id (for this partner, or with a code pool).";
 }
 
 /// A problem in a refused programme file.
@@ -223,6 +235,18 @@ impl From<EngineError> for ApiError {
             EngineError::OrderAlreadyPaid(_) => ErrorCode::OrderAlreadyPaid,
             EngineError::RefundExceedsOrder(_) => ErrorCode::RefundExceedsOrder,
             EngineError::TiersDisabled => ErrorCode::TiersDisabled,
+            EngineError::UnknownPlan(_) => ErrorCode::UnknownPlan,
+            EngineError::SubscriptionNotFound(_) => ErrorCode::SubscriptionNotFound,
+            EngineError::TrialNotEligible(_) => ErrorCode::TrialNotEligible,
+            EngineError::TrialAlreadyUsed(_) => ErrorCode::TrialAlreadyUsed,
+            EngineError::PaymentRefConflict(_) => ErrorCode::PaymentRefConflict,
+            EngineError::PlanAlreadyHeld(_) => ErrorCode::PlanAlreadyHeld,
+            EngineError::PartnerCodesExhausted(_) => ErrorCode::PartnerCodesExhausted,
+            EngineError::SubscriptionEnded(..) => ErrorCode::SubscriptionEnded,
+            EngineError::PriceChanged { .. } => ErrorCode::PriceChanged,
+            EngineError::NotEntitled(_) => ErrorCode::NotEntitled,
+            EngineError::PartnerRightUsedUp(_) => ErrorCode::PartnerRightUsedUp,
+            EngineError::UnknownPartnerRight(_) => ErrorCode::UnknownPartnerRight,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

@@ -1,13 +1,13 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
-use crate::routes::{admin, events, members, points, programme, system, tiers};
+use crate::routes::{admin, events, members, points, programme, subscriptions, system, tiers};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Tessera", description = "Membership engine for commerce: members, events, programme, points ledger.",
+    info(title = "Tessera", description = "Membership engine for commerce: members, events, programme, points ledger, score and tiers, paid plans.",
         license(name = "Apache-2.0")),
     paths(
         system::healthz, system::metrics, system::openapi,
@@ -16,6 +16,11 @@ use utoipa::{Modify, OpenApi};
         events::post_event, events::post_batch, events::list_events,
         points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment, points::list_expiring,
         tiers::get_tier,
+        subscriptions::create_subscription, subscriptions::get_subscription, subscriptions::post_payment,
+        subscriptions::post_cancel, subscriptions::post_refund, subscriptions::member_subscriptions,
+        subscriptions::member_plans, subscriptions::member_entitlements, subscriptions::list_renewals,
+        subscriptions::get_pool, subscriptions::post_codes,
+        subscriptions::partner_member, subscriptions::partner_redemption,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
@@ -26,6 +31,8 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "Orders and activities in"),
         (name = "tiers", description = "Score and tiers"),
         (name = "points", description = "The points ledger: balances, lots, journal, redemptions, adjustments"),
+        (name = "plans", description = "Paid plans: offers, subscriptions, renewals, refunds, entitlements, code pools"),
+        (name = "partner", description = "For partners: membership checks and partner redemptions"),
         (name = "admin", description = "Operations"),
         (name = "system", description = "Health, metrics, this document"),
     )

@@ -64,6 +64,10 @@ enum KeysCommand {
     Create {
         #[arg(long, value_enum)]
         role: RoleArg,
+        /// For a partner key: the partner (as the programme's partner rights name it) whose
+        /// rights the key checks and redeems. Required with `--role partner`.
+        #[arg(long)]
+        partner: Option<String>,
         #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
         database: String,
     },
@@ -152,8 +156,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Keys {
-            command: KeysCommand::Create { role, database },
+            command:
+                KeysCommand::Create {
+                    role,
+                    partner,
+                    database,
+                },
         } => {
+            if matches!(role, RoleArg::Partner) != partner.is_some() {
+                anyhow::bail!("`--partner NAME` goes with `--role partner`, and only with it");
+            }
             let store = open(&database).await?;
             store.migrate().await?;
             let role = match role {
@@ -161,7 +173,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 RoleArg::Storefront => Role::Storefront,
                 RoleArg::Partner => Role::Partner,
             };
-            let key = tessera_engine::keys::create_key(&store, role, SystemClock.now()).await?;
+            let key = tessera_engine::keys::create_key_for(
+                &store,
+                role,
+                partner.as_deref(),
+                SystemClock.now(),
+            )
+            .await?;
             println!("{key}");
             Ok(ExitCode::SUCCESS)
         }
@@ -309,6 +327,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "no programme is loaded: PUT /v1/programme, or start with --programme FILE or --demo"
         );
     }
+    if args.demo && args.programme.is_none() {
+        seed_demo_codes(&engine).await?;
+    }
     if let Some(key) = engine.ensure_admin_key().await? {
         println!("Created the first admin API key (shown only once):\n\n    {key}\n");
     }
@@ -346,6 +367,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await?;
     engine.store().close().await;
+    Ok(())
+}
+
+/// The demo's PLUS plan hands out an iQIYI code with every paid year: the demo fills that
+/// pool with 100 codes (codes already there are skipped), so a purchase works at once.
+async fn seed_demo_codes(engine: &Engine) -> anyhow::Result<()> {
+    let codes: Vec<String> = (1..=100).map(|i| format!("DEMO-IQIYI-{i:04}")).collect();
+    let refs: Vec<&str> = codes.iter().map(String::as_str).collect();
+    let (_, counts) = engine.upload_codes("iqiyi_vip", &refs).await?;
+    tracing::info!(
+        available = counts.total - counts.assigned,
+        "demo code pool iqiyi_vip"
+    );
     Ok(())
 }
 

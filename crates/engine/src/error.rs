@@ -49,6 +49,30 @@ pub enum EngineError {
     RefundExceedsOrder(String),
     #[error("the programme has no tiers")]
     TiersDisabled,
+    #[error("the programme has no plan `{0}`")]
+    UnknownPlan(String),
+    #[error("no subscription has id {0}")]
+    SubscriptionNotFound(i64),
+    #[error("{0}")]
+    TrialNotEligible(String),
+    #[error("the member has already had the trial of plan `{0}`")]
+    TrialAlreadyUsed(String),
+    #[error("payment_ref `{0}` was confirmed before with another request")]
+    PaymentRefConflict(String),
+    #[error("the member already holds plan `{0}`, which does not stack")]
+    PlanAlreadyHeld(String),
+    #[error("the code pool of `{0}` is empty; nothing was recorded")]
+    PartnerCodesExhausted(String),
+    #[error("subscription {0} is {1}")]
+    SubscriptionEnded(i64, String),
+    #[error("the price is {price}, not {given}")]
+    PriceChanged { price: i64, given: i64 },
+    #[error("{0}")]
+    NotEntitled(String),
+    #[error("the right `{0}` is used up for this term")]
+    PartnerRightUsedUp(String),
+    #[error("no plan carries a partner right `{0}` of this kind")]
+    UnknownPartnerRight(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

@@ -23,6 +23,8 @@ pub struct DueWork {
     pub members_expired_for_inactivity: u64,
     /// Tier warnings recorded, evaluations run, and tiers they changed.
     pub tiers: crate::tiers::TierWork,
+    /// Subscription changes: renewals due, trial ends, grace, expiries.
+    pub subscription_changes: u64,
 }
 
 /// Writes a job batch's journal entries and the accounts it changed, and commits.
@@ -54,6 +56,7 @@ impl Engine {
         done.lots_expired = self.run_lot_job(to, LotJob::Expire).await?;
         done.members_expired_for_inactivity = self.run_inactivity_job(to).await?;
         done.tiers = self.run_tier_jobs(to).await?;
+        done.subscription_changes = self.run_subscription_jobs(to).await?;
         if done != DueWork::default() {
             tracing::info!(?done, %to, "time-driven work ran");
         }

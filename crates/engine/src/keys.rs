@@ -61,6 +61,16 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// Makes a key for `role`, stores its hash, and returns the key itself.
 pub async fn create_key(store: &Store, role: Role, now: jiff::Timestamp) -> Result<String> {
+    create_key_for(store, role, None, now).await
+}
+
+/// Makes a key; a partner's key is bound to the partner whose rights it answers for.
+pub async fn create_key_for(
+    store: &Store,
+    role: Role,
+    partner: Option<&str>,
+    now: jiff::Timestamp,
+) -> Result<String> {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| {
         tessera_store::StoreError::Database(format!("no randomness from the operating system: {e}"))
@@ -71,8 +81,12 @@ pub async fn create_key(store: &Store, role: Role, now: jiff::Timestamp) -> Resu
     );
     let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
     let mut tx = store.begin().await?;
-    tx.api_key_insert(&key_sha256(&key), &prefix, role.as_str(), to_us(now))
+    let id = tx
+        .api_key_insert(&key_sha256(&key), &prefix, role.as_str(), to_us(now))
         .await?;
+    if let Some(partner) = partner {
+        tx.api_key_set_partner(id, partner).await?;
+    }
     tx.commit().await?;
     Ok(key)
 }

@@ -15,6 +15,9 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     /// The clause that locks the rows a `SELECT` read until the transaction ends.
     /// SQLite has a single writer, so its write transactions are already exclusive.
     fn lock_clause(&self) -> &'static str;
+    /// The clause that locks the rows a `SELECT` read and skips rows other transactions
+    /// hold (a queue: partner codes).
+    fn skip_locked_clause(&self) -> &'static str;
 }
 
 #[derive(Debug)]
@@ -41,10 +44,15 @@ impl Backend for Sqlite {
                 include_str!("migrations/sqlite_0002_points.sql"),
             ),
             (3, "tiers", include_str!("migrations/sqlite_0003_tiers.sql")),
+            (4, "plans", include_str!("migrations/sqlite_0004_plans.sql")),
         ]
     }
 
     fn lock_clause(&self) -> &'static str {
+        ""
+    }
+
+    fn skip_locked_clause(&self) -> &'static str {
         ""
     }
 }
@@ -71,11 +79,20 @@ impl Backend for Postgres {
                 "tiers",
                 include_str!("migrations/postgres_0003_tiers.sql"),
             ),
+            (
+                4,
+                "plans",
+                include_str!("migrations/postgres_0004_plans.sql"),
+            ),
         ]
     }
 
     fn lock_clause(&self) -> &'static str {
         " FOR UPDATE"
+    }
+
+    fn skip_locked_clause(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
     }
 }
 

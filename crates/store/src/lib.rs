@@ -9,12 +9,14 @@ mod backend;
 mod bench;
 mod points;
 mod rows;
+mod subscriptions;
 mod tiers;
 
 pub use backend::{Backend, Postgres, Sqlite};
 use points::IN_LIST_MAX;
 pub use points::*;
 pub use rows::*;
+pub use subscriptions::*;
 pub use tiers::*;
 
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -68,6 +70,7 @@ pub struct Store {
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
     lock: &'static str,
+    skip_locked: &'static str,
     /// Whether statements built with many parameters use anonymous `?` placeholders
     /// (SQLite, where binding `$n` by name costs time in proportion to the parameters).
     anonymous: bool,
@@ -117,6 +120,7 @@ impl Store {
         Ok(Tx {
             tx: self.write.begin().await?,
             lock: self.backend.lock_clause(),
+            skip_locked: self.backend.skip_locked_clause(),
             anonymous: self.backend.name() == "sqlite",
         })
     }

@@ -72,6 +72,8 @@ pub struct MemberView {
     /// The member's tier, when the programme has tiers (details: `GET .../tier`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
+    /// The paid plans the member holds now (details: `GET .../entitlements`).
+    pub plans: Vec<String>,
 }
 
 impl From<Member> for MemberView {
@@ -85,6 +87,7 @@ impl From<Member> for MemberView {
             updated_at: rfc3339(m.updated_at),
             closed_at: m.closed_at.map(rfc3339),
             tier: None,
+            plans: Vec::new(),
         }
     }
 }
@@ -141,8 +144,19 @@ pub async fn get_member(
 /// A member as answered, with the tier when the programme has tiers.
 async fn view(state: &AppState, member: Member) -> ApiResult<MemberView> {
     let tier = state.engine.tier_name(member.id).await?;
+    let plans = match tessera_domain::ExternalId::parse(member.external_id.clone()) {
+        Ok(id) if state.engine.programme().is_ok() => state
+            .engine
+            .entitlements(&id, state.engine.now())
+            .await?
+            .into_iter()
+            .map(|e| e.plan)
+            .collect(),
+        _ => Vec::new(),
+    };
     let mut view = MemberView::from(member);
     view.tier = tier;
+    view.plans = plans;
     Ok(view)
 }
 

@@ -1,0 +1,1158 @@
+//! The paid track's use cases: purchases and trials, payments that renew, cancels and
+//! refunds, the entitlement question, partner checks and redemptions, code pools, and the
+//! time-driven moves of subscriptions (renewals due, trial ends, grace, expiry).
+//!
+//! Every write locks the member who holds the subscription (a gift locks the buyer too,
+//! both in member-id order), reads the subscription, first applies what the clock made
+//! due, then applies the request: so a request never acts on a stale status.
+
+use crate::clock::{from_us, to_us};
+use crate::points::MemberState;
+use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
+use jiff::Timestamp;
+use tessera_domain::plans::{
+    refund_calculation, Change, Plan, RefundCalculation, Status, SubscriptionState, Term, TermKind,
+};
+use tessera_domain::ExternalId;
+use tessera_store::{
+    AssignedCodeRow, BenefitUseRow, PoolCounts, RenewalRow, StoreError, SubscriptionHistoryRow,
+    SubscriptionRow, TermRow, Tx,
+};
+
+/// How a purchase is paid for.
+#[derive(Debug, Clone)]
+pub enum Purchase {
+    /// Confirmed by the shop's payment; `amount_minor`, when given, must be the price.
+    Paid {
+        payment_ref: ExternalId,
+        amount_minor: Option<i64>,
+    },
+    Trial,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubscribeRequest {
+    /// The member who buys (and holds it, unless it is a gift).
+    pub member: ExternalId,
+    pub plan: String,
+    pub purchase: Purchase,
+    pub gift_to: Option<ExternalId>,
+    /// Defaults to the plan's `auto_renew`; `true` is refused by a plan that does not renew.
+    pub auto_renew: Option<bool>,
+}
+
+/// A subscription with everything a view shows.
+#[derive(Debug, Clone)]
+pub struct SubscriptionView {
+    pub row: SubscriptionRow,
+    pub holder: String,
+    pub buyer: String,
+    pub plan_name: Option<String>,
+    pub terms: Vec<TermRow>,
+    pub codes: Vec<AssignedCodeRow>,
+    pub history: Vec<SubscriptionHistoryRow>,
+    pub renewals: Vec<RenewalRow>,
+    pub access_now: bool,
+    /// Whether this answer replays an earlier one with the same payment reference.
+    pub replayed: bool,
+}
+
+/// A plan as one member may buy it now.
+#[derive(Debug, Clone)]
+pub struct PlanOffer {
+    pub plan: String,
+    pub name: String,
+    pub term: String,
+    pub list_price_minor: i64,
+    pub price_minor: i64,
+    pub price_basis: String,
+    pub trial_days: Option<i64>,
+    pub trial_available: bool,
+    pub held: bool,
+    pub auto_renew: bool,
+}
+
+/// A plan a member holds at an instant, and the rights it carries.
+#[derive(Debug, Clone)]
+pub struct Entitlement {
+    pub subscription_id: i64,
+    pub plan: String,
+    pub status: String,
+    pub until: Timestamp,
+    pub rights: Vec<(String, String)>,
+}
+
+/// A partner benefit used, as recorded.
+#[derive(Debug, Clone)]
+pub struct PartnerRedemption {
+    pub id: String,
+    pub member: String,
+    pub right: String,
+    pub subscription_id: i64,
+    pub cost_minor: i64,
+    pub at: Timestamp,
+    pub uses_left: Option<i64>,
+    pub replayed: bool,
+}
+
+fn state_of(row: &SubscriptionRow) -> SubscriptionState {
+    SubscriptionState {
+        status: Status::parse(&row.status).unwrap_or(Status::Expired),
+        auto_renew: row.auto_renew,
+        cancel_at_period_end: row.cancel_at_period_end,
+        access_end: from_us(row.access_end_us),
+        cut: row.cut,
+        grace_until: row.grace_until_us.map(from_us),
+        renewal_noticed_for: row.renewal_noticed_for_us.map(from_us),
+    }
+}
+
+fn put_state(row: &mut SubscriptionRow, s: &SubscriptionState) {
+    row.status = s.status.as_str().to_owned();
+    row.auto_renew = s.auto_renew;
+    row.cancel_at_period_end = s.cancel_at_period_end;
+    row.access_end_us = to_us(s.access_end);
+    row.cut = s.cut;
+    row.grace_until_us = s.grace_until.map(to_us);
+    row.renewal_noticed_for_us = s.renewal_noticed_for.map(to_us);
+}
+
+fn term_of(r: &TermRow) -> Term {
+    Term {
+        no: r.term_no,
+        kind: if r.kind == "trial" {
+            TermKind::Trial
+        } else {
+            TermKind::Paid
+        },
+        start: from_us(r.start_us),
+        end: from_us(r.end_us),
+        amount_minor: r.amount_minor,
+        paid_at: from_us(r.paid_at_us),
+        refunded_minor: r.refunded_minor,
+    }
+}
+
+/// One subscription loaded for a write, with the history it gains.
+struct Loaded {
+    row: SubscriptionRow,
+    state: SubscriptionState,
+    terms: Vec<TermRow>,
+    history: Vec<SubscriptionHistoryRow>,
+}
+
+impl Loaded {
+    fn domain_terms(&self) -> Vec<Term> {
+        self.terms.iter().map(term_of).collect()
+    }
+
+    fn record(&mut self, at: Timestamp, kind: &str, cause: &str, change: Option<(Status, Status)>) {
+        let no = self.row.next_history_no;
+        self.row.next_history_no += 1;
+        self.history.push(SubscriptionHistoryRow {
+            subscription_id: self.row.id,
+            history_no: no,
+            member_id: self.row.member_id,
+            at_us: to_us(at),
+            kind: kind.to_owned(),
+            from_status: change.map(|(f, _)| f.as_str().to_owned()),
+            to_status: change.map(|(_, t)| t.as_str().to_owned()),
+            cause: cause.to_owned(),
+            payment_ref: None,
+            amount_minor: None,
+        });
+    }
+
+    fn record_change(&mut self, change: &Change) {
+        if let Change::Status {
+            at,
+            from,
+            to,
+            cause,
+        } = change
+        {
+            self.record(*at, "status", cause, Some((*from, *to)));
+        }
+    }
+}
+
+fn plan_of<'p>(programme: &'p ActiveProgramme, id: &str) -> Result<&'p Plan> {
+    programme
+        .programme
+        .plan(id)
+        .ok_or_else(|| EngineError::UnknownPlan(id.to_owned()))
+}
+
+impl Engine {
+    /// Locks members in member-id order (every writer's order) and returns their states.
+    async fn lock_members(&self, tx: &mut Tx, ids: &[&ExternalId]) -> Result<Vec<MemberState>> {
+        let keys: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+        let rows = tx.members_with_accounts_for_update(&keys).await?;
+        let mut out = Vec::new();
+        for id in ids {
+            let row = rows
+                .iter()
+                .find(|r| r.external_id == id.as_str())
+                .cloned()
+                .ok_or_else(|| EngineError::MemberNotFound(id.to_string()))?;
+            if row.status == "closed" {
+                return Err(EngineError::MemberClosed(id.to_string()));
+            }
+            out.push(MemberState::new(row));
+        }
+        Ok(out)
+    }
+
+    /// The member as price rules and trial conditions see it (with tier and score).
+    async fn member_value(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        state: &mut MemberState,
+        now: Timestamp,
+    ) -> Result<serde_json::Value> {
+        (state.tier, state.score) =
+            crate::tiers::member_now(tx, programme, state.member_id(), now).await?;
+        Ok(state.value())
+    }
+
+    /// Loads a subscription under its holder's lock and applies what is due at `now`.
+    async fn load_subscription(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        row: SubscriptionRow,
+        now: Timestamp,
+    ) -> Result<Loaded> {
+        let terms = tx.terms_get(row.id).await?;
+        let mut loaded = Loaded {
+            state: state_of(&row),
+            row,
+            terms,
+            history: Vec::new(),
+        };
+        self.apply_due(tx, programme, &mut loaded, now).await?;
+        Ok(loaded)
+    }
+
+    /// Moves a loaded subscription through what is due at `to`, recording each change.
+    async fn apply_due(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        s: &mut Loaded,
+        to: Timestamp,
+    ) -> Result<usize> {
+        let plan = programme.programme.plan(&s.row.plan);
+        let tz = &programme.programme.timezone;
+        let changes = s.state.advance(plan, &s.domain_terms(), to, tz);
+        for change in &changes {
+            match change {
+                Change::RenewalDue { at, period_end } => {
+                    let amount = match plan {
+                        Some(plan) => {
+                            let mut holder = MemberState::new(
+                                tx.member_account_for_update(s.row.member_id)
+                                    .await?
+                                    .ok_or_else(|| corrupt("subscription holder"))?,
+                            );
+                            let value = self.member_value(tx, programme, &mut holder, *at).await?;
+                            plan.price(&value, false).0
+                        }
+                        None => 0,
+                    };
+                    tx.renewal_insert(&RenewalRow {
+                        subscription_id: s.row.id,
+                        period_end_us: to_us(*period_end),
+                        member_id: s.row.member_id,
+                        due_at_us: to_us(*at),
+                        amount_minor: amount,
+                        state: "open".to_owned(),
+                    })
+                    .await?;
+                    s.record(*at, "renewal_due", "renewal_notice", None);
+                    s.history.last_mut().expect("just recorded").amount_minor = Some(amount);
+                }
+                Change::Status { to: new, .. } => {
+                    s.record_change(change);
+                    if !new.is_live() {
+                        tx.renewals_close(s.row.id, "lapsed").await?;
+                    }
+                }
+            }
+        }
+        Ok(changes.len())
+    }
+
+    /// Writes a subscription back with its next due instant and its new history.
+    async fn save(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        s: &mut Loaded,
+        now: Timestamp,
+    ) -> Result<()> {
+        put_state(&mut s.row, &s.state);
+        s.row.next_due_us = s
+            .state
+            .next_due(
+                programme.programme.plan(&s.row.plan),
+                &s.domain_terms(),
+                &programme.programme.timezone,
+            )
+            .map(to_us);
+        s.row.updated_at_us = to_us(now);
+        tx.subscription_update(&s.row).await?;
+        tx.subscription_history_insert(&s.history).await?;
+        s.history.clear();
+        Ok(())
+    }
+
+    /// Adds a paid term to a loaded subscription: its start follows the status (after the
+    /// current end, back-dated in grace, or now), partner codes are drawn, open renewals
+    /// are settled. Refused whole when a code pool is empty.
+    #[allow(clippy::too_many_arguments)]
+    async fn add_paid_term(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        plan: &Plan,
+        s: &mut Loaded,
+        price: (i64, String),
+        payment_ref: &str,
+        request_sha: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (start, cause) = s
+            .state
+            .next_term_start(plan, now)
+            .ok_or_else(|| EngineError::SubscriptionEnded(s.row.id, s.row.status.clone()))?;
+        let end = plan.term.after(start, &programme.programme.timezone);
+        let term_no = s.row.next_term_no;
+        s.row.next_term_no += 1;
+        let term = TermRow {
+            subscription_id: s.row.id,
+            term_no,
+            member_id: s.row.member_id,
+            kind: "paid".to_owned(),
+            start_us: to_us(start),
+            end_us: to_us(end),
+            amount_minor: price.0,
+            price_basis: price.1,
+            paid_at_us: to_us(now),
+            refunded_minor: 0,
+            payment_ref: Some(payment_ref.to_owned()),
+            request_sha256: Some(request_sha.to_owned()),
+        };
+        match tx.term_insert(&term).await {
+            Err(StoreError::Conflict(_)) => {
+                return Err(EngineError::PaymentRefConflict(payment_ref.to_owned()))
+            }
+            other => other?,
+        }
+        s.terms.push(term);
+        for right in plan.partner_rights.iter().filter(|r| r.code_pool) {
+            if tx
+                .code_take(&right.id, s.row.member_id, s.row.id, term_no, to_us(now))
+                .await?
+                .is_none()
+            {
+                return Err(EngineError::PartnerCodesExhausted(right.id.clone()));
+            }
+        }
+        let change = s.state.add_paid_term(start, end, now, cause);
+        s.record(now, "payment", "paid", None);
+        let last = s.history.last_mut().expect("just recorded");
+        last.payment_ref = Some(payment_ref.to_owned());
+        last.amount_minor = Some(s.terms.last().map_or(0, |t| t.amount_minor));
+        if let Some(change) = change {
+            s.record_change(&change);
+        }
+        tx.renewals_close(s.row.id, "paid").await?;
+        Ok(())
+    }
+
+    /// The first answer of a payment reference seen before; a conflict if its request
+    /// differed.
+    async fn payment_replay(
+        &self,
+        tx: &mut Tx,
+        payment_ref: &str,
+        request_sha: &str,
+    ) -> Result<Option<i64>> {
+        match tx.term_by_payment_ref(payment_ref).await? {
+            None => Ok(None),
+            Some(t) if t.request_sha256.as_deref() == Some(request_sha) => {
+                Ok(Some(t.subscription_id))
+            }
+            Some(_) => Err(EngineError::PaymentRefConflict(payment_ref.to_owned())),
+        }
+    }
+
+    /// Buys a plan (a paid term or a trial), for the member or as a gift.
+    pub async fn subscribe(&self, req: SubscribeRequest) -> Result<SubscriptionView> {
+        let programme = self.programme()?;
+        let plan = plan_of(&programme, &req.plan)?;
+        let request_sha = sha256_hex(
+            format!(
+                "subscribe|{}|{}|{:?}|{:?}|{:?}",
+                req.member, req.plan, req.purchase, req.gift_to, req.auto_renew
+            )
+            .as_bytes(),
+        );
+        if req.gift_to.as_ref() == Some(&req.member) {
+            return Err(EngineError::Field(tessera_domain::FieldError::invalid(
+                "gift_to",
+                "a gift is for another member",
+            )));
+        }
+        if req.gift_to.is_some() && matches!(req.purchase, Purchase::Trial) {
+            return Err(EngineError::Field(tessera_domain::FieldError::invalid(
+                "trial",
+                "a gift is a paid term, not a trial",
+            )));
+        }
+        if req.auto_renew == Some(true) && !plan.auto_renew {
+            return Err(EngineError::Field(tessera_domain::FieldError::invalid(
+                "auto_renew",
+                format!("plan `{}` does not renew automatically", plan.id),
+            )));
+        }
+        let mut tx = self.store.begin().await?;
+        if let Purchase::Paid { payment_ref, .. } = &req.purchase {
+            if let Some(id) = self
+                .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
+                .await?
+            {
+                drop(tx);
+                return self.subscription_view_of(id, true).await;
+            }
+        }
+        let mut ids = vec![&req.member];
+        if let Some(g) = &req.gift_to {
+            ids.push(g);
+        }
+        let mut members = self.lock_members(&mut tx, &ids).await?;
+        let now = self.now();
+        let buyer_value = self
+            .member_value(&mut tx, &programme, &mut members[0], now)
+            .await?;
+        let holder = members.last().expect("one member at least");
+        let holder_member_id = holder.member_id();
+        let buyer_member_id = members[0].member_id();
+
+        // The holder's current subscription to the plan, brought up to date.
+        let mut live = None;
+        let mut ever_paid = false;
+        for row in tx.subscriptions_of_plan(holder_member_id, &plan.id).await? {
+            let is_candidate = live.is_none();
+            let loaded = self
+                .load_subscription(&mut tx, &programme, row, now)
+                .await?;
+            ever_paid |= loaded.terms.iter().any(|t| t.kind == "paid");
+            if is_candidate && loaded.state.status.is_live() {
+                live = Some(loaded);
+            } else if !loaded.history.is_empty() {
+                let mut loaded = loaded;
+                self.save(&mut tx, &programme, &mut loaded, now).await?;
+            }
+        }
+
+        let mut s = match (&req.purchase, live) {
+            (Purchase::Trial, Some(_)) => {
+                return Err(EngineError::PlanAlreadyHeld(plan.id.clone()))
+            }
+            (Purchase::Trial, None) => {
+                let trial = plan.trial.as_ref().ok_or_else(|| {
+                    EngineError::TrialNotEligible(format!("plan `{}` has no trial", plan.id))
+                })?;
+                if tx.trial_taken(holder_member_id, &plan.id).await? {
+                    return Err(EngineError::TrialAlreadyUsed(plan.id.clone()));
+                }
+                if !plan.trial_allowed(&buyer_value) {
+                    return Err(EngineError::TrialNotEligible(format!(
+                        "member `{}` is not eligible for the trial of `{}`",
+                        req.member, plan.id
+                    )));
+                }
+                let end = tessera_domain::plans::Length::Days(trial.days)
+                    .after(now, &programme.programme.timezone);
+                let mut s = self
+                    .new_subscription(
+                        &mut tx,
+                        plan,
+                        holder_member_id,
+                        buyer_member_id,
+                        end,
+                        Status::Trialing,
+                        req.auto_renew,
+                        now,
+                    )
+                    .await?;
+                let term = TermRow {
+                    subscription_id: s.row.id,
+                    term_no: 1,
+                    member_id: holder_member_id,
+                    kind: "trial".to_owned(),
+                    start_us: to_us(now),
+                    end_us: to_us(end),
+                    amount_minor: 0,
+                    price_basis: "trial".to_owned(),
+                    paid_at_us: to_us(now),
+                    refunded_minor: 0,
+                    payment_ref: None,
+                    request_sha256: None,
+                };
+                tx.term_insert(&term).await?;
+                s.terms.push(term);
+                s.row.next_term_no = 2;
+                if !tx
+                    .trial_insert(holder_member_id, &plan.id, s.row.id, to_us(now))
+                    .await?
+                {
+                    return Err(EngineError::TrialAlreadyUsed(plan.id.clone()));
+                }
+                s.record(
+                    now,
+                    "status",
+                    "trial_started",
+                    Some((Status::Trialing, Status::Trialing)),
+                );
+                s.history.last_mut().expect("just recorded").from_status = None;
+                s
+            }
+            (
+                Purchase::Paid {
+                    payment_ref,
+                    amount_minor,
+                },
+                live,
+            ) => {
+                let price = plan.price(&buyer_value, !ever_paid);
+                if let Some(given) = amount_minor {
+                    if *given != price.0 {
+                        return Err(EngineError::PriceChanged {
+                            price: price.0,
+                            given: *given,
+                        });
+                    }
+                }
+                let mut s = match live {
+                    Some(s) => {
+                        let paid_ahead = s
+                            .terms
+                            .iter()
+                            .any(|t| t.kind == "paid" && from_us(t.end_us) > now);
+                        if !plan.stacking && paid_ahead {
+                            return Err(EngineError::PlanAlreadyHeld(plan.id.clone()));
+                        }
+                        s
+                    }
+                    None => {
+                        self.new_subscription(
+                            &mut tx,
+                            plan,
+                            holder_member_id,
+                            buyer_member_id,
+                            now,
+                            Status::Active,
+                            req.auto_renew,
+                            now,
+                        )
+                        .await?
+                    }
+                };
+                self.add_paid_term(
+                    &mut tx,
+                    &programme,
+                    plan,
+                    &mut s,
+                    (price.0, price.1.describe()),
+                    payment_ref.as_str(),
+                    &request_sha,
+                    now,
+                )
+                .await?;
+                s
+            }
+        };
+        self.save(&mut tx, &programme, &mut s, now).await?;
+        tx.commit().await?;
+        self.subscription_view_of(s.row.id, false).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn new_subscription(
+        &self,
+        tx: &mut Tx,
+        plan: &Plan,
+        member_id: i64,
+        buyer_member_id: i64,
+        access_end: Timestamp,
+        status: Status,
+        auto_renew: Option<bool>,
+        now: Timestamp,
+    ) -> Result<Loaded> {
+        let mut row = SubscriptionRow {
+            id: 0,
+            member_id,
+            buyer_member_id,
+            plan: plan.id.clone(),
+            status: status.as_str().to_owned(),
+            auto_renew: auto_renew.unwrap_or(plan.auto_renew) && plan.auto_renew,
+            cancel_at_period_end: false,
+            access_end_us: to_us(access_end),
+            cut: false,
+            grace_until_us: None,
+            renewal_noticed_for_us: None,
+            next_due_us: None,
+            created_at_us: to_us(now),
+            updated_at_us: to_us(now),
+            next_term_no: 1,
+            next_history_no: 1,
+        };
+        row.id = tx.subscription_insert(&row).await?;
+        Ok(Loaded {
+            state: state_of(&row),
+            row,
+            terms: Vec::new(),
+            history: Vec::new(),
+        })
+    }
+
+    /// Locks a subscription's holder and loads it, brought up to date at `now`.
+    async fn lock_subscription(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<Loaded> {
+        let member_id = self
+            .store
+            .subscription_read(id)
+            .await?
+            .ok_or(EngineError::SubscriptionNotFound(id))?
+            .member_id;
+        let holder = tx
+            .member_account_for_update(member_id)
+            .await?
+            .ok_or_else(|| corrupt("subscription holder"))?;
+        if holder.status == "closed" {
+            return Err(EngineError::MemberClosed(holder.external_id));
+        }
+        let row = tx
+            .subscription_get(id)
+            .await?
+            .ok_or(EngineError::SubscriptionNotFound(id))?;
+        self.load_subscription(tx, programme, row, now).await
+    }
+
+    /// A renewal (or a reactivation) confirmed by the shop's payment.
+    pub async fn pay_subscription(
+        &self,
+        id: i64,
+        payment_ref: &ExternalId,
+        amount_minor: Option<i64>,
+    ) -> Result<SubscriptionView> {
+        let programme = self.programme()?;
+        let request_sha = sha256_hex(format!("pay|{id}|{payment_ref}|{amount_minor:?}").as_bytes());
+        let mut tx = self.store.begin().await?;
+        if let Some(sub) = self
+            .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
+            .await?
+        {
+            drop(tx);
+            return self.subscription_view_of(sub, true).await;
+        }
+        let now = self.now();
+        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
+        let plan = plan_of(&programme, &s.row.plan)?;
+        let mut holder = MemberState::new(
+            tx.member_account_for_update(s.row.member_id)
+                .await?
+                .ok_or_else(|| corrupt("subscription holder"))?,
+        );
+        let value = self
+            .member_value(&mut tx, &programme, &mut holder, now)
+            .await?;
+        let price = plan.price(&value, false);
+        if let Some(given) = amount_minor {
+            if given != price.0 {
+                return Err(EngineError::PriceChanged {
+                    price: price.0,
+                    given,
+                });
+            }
+        }
+        self.add_paid_term(
+            &mut tx,
+            &programme,
+            plan,
+            &mut s,
+            (price.0, price.1.describe()),
+            payment_ref.as_str(),
+            &request_sha,
+            now,
+        )
+        .await?;
+        self.save(&mut tx, &programme, &mut s, now).await?;
+        tx.commit().await?;
+        self.subscription_view_of(id, false).await
+    }
+
+    /// Cancels at the end of the period (access stays, no renewal) or now.
+    pub async fn cancel_subscription(
+        &self,
+        id: i64,
+        at_period_end: bool,
+    ) -> Result<SubscriptionView> {
+        let programme = self.programme()?;
+        let mut tx = self.store.begin().await?;
+        let now = self.now();
+        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
+        if !s.state.status.is_live() {
+            return Err(EngineError::SubscriptionEnded(
+                id,
+                s.state.status.as_str().to_owned(),
+            ));
+        }
+        let cause = if at_period_end && s.state.status != Status::Grace {
+            "cancel_at_period_end"
+        } else {
+            "cancel_now"
+        };
+        let change = s.state.cancel(at_period_end, now);
+        s.record(now, "cancel", cause, None);
+        if let Some(change) = change {
+            s.record_change(&change);
+            tx.renewals_close(id, "lapsed").await?;
+        }
+        self.save(&mut tx, &programme, &mut s, now).await?;
+        tx.commit().await?;
+        self.subscription_view_of(id, false).await
+    }
+
+    /// Refunds under the plan's policy: access ends now; returns the calculation.
+    pub async fn refund_subscription(
+        &self,
+        id: i64,
+    ) -> Result<(SubscriptionView, RefundCalculation)> {
+        let programme = self.programme()?;
+        let mut tx = self.store.begin().await?;
+        let now = self.now();
+        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
+        if matches!(s.state.status, Status::Refunded | Status::Expired) {
+            return Err(EngineError::SubscriptionEnded(
+                id,
+                s.state.status.as_str().to_owned(),
+            ));
+        }
+        let plan = plan_of(&programme, &s.row.plan)?;
+        let uses: Vec<(Timestamp, i64)> = tx
+            .benefit_uses_of(id)
+            .await?
+            .iter()
+            .map(|u| (from_us(u.at_us), u.cost_minor))
+            .collect();
+        let calc = refund_calculation(
+            plan.refund,
+            &s.domain_terms(),
+            &uses,
+            now,
+            &programme.programme.timezone,
+        );
+        for t in &calc.terms {
+            tx.term_set_refunded(id, t.term, t.refund_minor).await?;
+        }
+        let change = s.state.refund(now);
+        s.record(now, "refund", "refund", None);
+        s.history.last_mut().expect("just recorded").amount_minor = Some(calc.refund_minor);
+        s.record_change(&change);
+        tx.renewals_close(id, "lapsed").await?;
+        self.save(&mut tx, &programme, &mut s, now).await?;
+        tx.commit().await?;
+        Ok((self.subscription_view_of(id, false).await?, calc))
+    }
+
+    // ---- reads ----
+
+    pub async fn subscription_view(&self, id: i64) -> Result<SubscriptionView> {
+        self.subscription_view_of(id, false).await
+    }
+
+    async fn subscription_view_of(&self, id: i64, replayed: bool) -> Result<SubscriptionView> {
+        let row = self
+            .store
+            .subscription_read(id)
+            .await?
+            .ok_or(EngineError::SubscriptionNotFound(id))?;
+        self.view_of_row(row, replayed).await
+    }
+
+    async fn view_of_row(&self, row: SubscriptionRow, replayed: bool) -> Result<SubscriptionView> {
+        let programme = self.programme()?;
+        let plan = programme.programme.plan(&row.plan);
+        let terms = self.store.terms_of(&[row.id]).await?;
+        let now = self.now();
+        let state = state_of(&row);
+        let domain_terms: Vec<Term> = terms.iter().map(term_of).collect();
+        let access_now = state.grants_access(
+            plan.and_then(|p| p.grace),
+            &domain_terms,
+            now,
+            &programme.programme.timezone,
+        );
+        let holder = self
+            .store
+            .external_id_of(row.member_id)
+            .await?
+            .unwrap_or_default();
+        let buyer = if row.buyer_member_id == row.member_id {
+            holder.clone()
+        } else {
+            self.store
+                .external_id_of(row.buyer_member_id)
+                .await?
+                .unwrap_or_default()
+        };
+        Ok(SubscriptionView {
+            holder,
+            buyer,
+            plan_name: plan.map(|p| p.name.clone()),
+            codes: self.store.codes_of_subscription(row.id).await?,
+            history: self.store.subscription_history(row.id).await?,
+            renewals: self.store.renewals_of(row.id).await?,
+            terms,
+            access_now,
+            replayed,
+            row,
+        })
+    }
+
+    /// The subscriptions a member holds, and those bought for others, newest first.
+    pub async fn member_subscriptions(&self, member: &ExternalId) -> Result<Vec<SubscriptionView>> {
+        let m = self.member(member).await?;
+        let mut out = Vec::new();
+        for row in self.store.subscriptions_of_member(m.id).await? {
+            out.push(self.view_of_row(row, false).await?);
+        }
+        Ok(out)
+    }
+
+    /// Which plans a member holds at `at`, with their rights. Read from the terms, so it
+    /// holds between two runs of the clock's jobs too.
+    pub async fn entitlements(
+        &self,
+        member: &ExternalId,
+        at: Timestamp,
+    ) -> Result<Vec<Entitlement>> {
+        let programme = self.programme()?;
+        let m = self.member(member).await?;
+        let rows = self.store.subscriptions_of_member(m.id).await?;
+        let mut out = Vec::new();
+        for row in rows.into_iter().filter(|r| r.member_id == m.id) {
+            let Some(plan) = programme.programme.plan(&row.plan) else {
+                continue;
+            };
+            let terms: Vec<Term> = self
+                .store
+                .terms_of(&[row.id])
+                .await?
+                .iter()
+                .map(term_of)
+                .collect();
+            let state = state_of(&row);
+            if state.grants_access(plan.grace, &terms, at, &programme.programme.timezone) {
+                out.push(Entitlement {
+                    subscription_id: row.id,
+                    plan: plan.id.clone(),
+                    status: row.status.clone(),
+                    until: state.access_end,
+                    rights: plan
+                        .partner_rights
+                        .iter()
+                        .map(|r| (r.id.clone(), r.partner.clone()))
+                        .collect(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each plan as this member may buy it now.
+    pub async fn plan_offers(&self, member: &ExternalId) -> Result<Vec<PlanOffer>> {
+        let programme = self.programme()?;
+        let now = self.now();
+        let held: Vec<String> = self
+            .entitlements(member, now)
+            .await?
+            .into_iter()
+            .map(|e| e.plan)
+            .collect();
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
+        let value = self
+            .member_value(&mut tx, &programme, &mut state, now)
+            .await?;
+        let mut out = Vec::new();
+        for plan in &programme.programme.plans {
+            let subs = tx
+                .subscriptions_of_plan(state.member_id(), &plan.id)
+                .await?;
+            let mut ever_paid = false;
+            for s in &subs {
+                ever_paid |= tx.terms_get(s.id).await?.iter().any(|t| t.kind == "paid");
+            }
+            let (price, basis) = plan.price(&value, !ever_paid);
+            let trial_available = plan.trial_allowed(&value)
+                && !tx.trial_taken(state.member_id(), &plan.id).await?
+                && !held.contains(&plan.id);
+            out.push(PlanOffer {
+                plan: plan.id.clone(),
+                name: plan.name.clone(),
+                term: plan.term.describe(),
+                list_price_minor: plan.price_minor,
+                price_minor: price,
+                price_basis: basis.describe(),
+                trial_days: plan.trial.as_ref().map(|t| t.days),
+                trial_available,
+                held: held.contains(&plan.id),
+                auto_renew: plan.auto_renew,
+            });
+        }
+        // A read: nothing to keep.
+        drop(tx);
+        Ok(out)
+    }
+
+    // ---- partners ----
+
+    /// The partner an API key answers for.
+    pub async fn partner_of(&self, key: crate::ApiKey) -> Result<Option<String>> {
+        Ok(self.store.api_key_partner(key.id).await?)
+    }
+
+    /// Makes a partner's key: it answers only for `partner`'s rights.
+    pub async fn create_partner_key(&self, partner: &str) -> Result<String> {
+        crate::keys::create_key_for(&self.store, crate::Role::Partner, Some(partner), self.now())
+            .await
+    }
+
+    /// The rights of `partner` that the member holds now: (right, plan, until).
+    pub async fn partner_check(
+        &self,
+        partner: &str,
+        member: &ExternalId,
+    ) -> Result<Vec<(String, String, Timestamp)>> {
+        let now = self.now();
+        Ok(self
+            .entitlements(member, now)
+            .await?
+            .into_iter()
+            .flat_map(|e| {
+                let (plan, until) = (e.plan, e.until);
+                e.rights
+                    .into_iter()
+                    .filter(|(_, p)| p == partner)
+                    .map(move |(r, _)| (r, plan.clone(), until))
+            })
+            .collect())
+    }
+
+    /// Records a use of a partner right by the partner: refused when the member does not
+    /// hold it now or has used it up this term. The same id again replays the first answer.
+    pub async fn partner_redeem(
+        &self,
+        partner: &str,
+        id: &ExternalId,
+        member: &ExternalId,
+        right: &str,
+    ) -> Result<PartnerRedemption> {
+        let programme = self.programme()?;
+        let mut tx = self.store.begin().await?;
+        let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
+        if let Some(u) = tx.benefit_use_by_reference(partner, id.as_str()).await? {
+            if u.member_id != state.member_id() || u.benefit != right {
+                return Err(EngineError::OperationConflict(id.to_string()));
+            }
+            return Ok(PartnerRedemption {
+                id: id.to_string(),
+                member: member.to_string(),
+                right: u.benefit,
+                subscription_id: u.subscription_id.unwrap_or_default(),
+                cost_minor: u.cost_minor,
+                at: from_us(u.at_us),
+                uses_left: None,
+                replayed: true,
+            });
+        }
+        let known = programme
+            .programme
+            .plans
+            .iter()
+            .flat_map(|p| &p.partner_rights)
+            .any(|r| r.id == right && r.partner == partner);
+        if !known {
+            return Err(EngineError::UnknownPartnerRight(right.to_owned()));
+        }
+        let now = self.now();
+        let mut found = None;
+        for row in tx.subscriptions_of_plan_any(state.member_id()).await? {
+            let Some(plan) = programme.programme.plan(&row.plan) else {
+                continue;
+            };
+            let Some(r) = plan.right(right).filter(|r| r.partner == partner) else {
+                continue;
+            };
+            let terms: Vec<Term> = tx.terms_get(row.id).await?.iter().map(term_of).collect();
+            if state_of(&row).grants_access(plan.grace, &terms, now, &programme.programme.timezone)
+            {
+                let term_no = tessera_domain::plans::term_at(&terms, now)
+                    .or(terms.last())
+                    .map_or(0, |t| t.no);
+                found = Some((row.id, term_no, r.clone()));
+                break;
+            }
+        }
+        let (sub_id, term_no, r) = found.ok_or_else(|| {
+            EngineError::NotEntitled(format!("{member} holds no plan with `{right}`"))
+        })?;
+        let used = tx
+            .benefit_uses_of(sub_id)
+            .await?
+            .iter()
+            .filter(|u| u.benefit == right && u.term_no == Some(term_no))
+            .count() as i64;
+        if let Some(limit) = r.uses_per_term {
+            if used >= limit {
+                return Err(EngineError::PartnerRightUsedUp(right.to_owned()));
+            }
+        }
+        tx.benefit_use_insert(&BenefitUseRow {
+            id: 0,
+            member_id: state.member_id(),
+            subscription_id: Some(sub_id),
+            term_no: Some(term_no),
+            benefit: right.to_owned(),
+            partner: Some(partner.to_owned()),
+            reference: Some(id.to_string()),
+            cost_minor: r.cost_minor,
+            at_us: to_us(now),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(PartnerRedemption {
+            id: id.to_string(),
+            member: member.to_string(),
+            right: right.to_owned(),
+            subscription_id: sub_id,
+            cost_minor: r.cost_minor,
+            at: now,
+            uses_left: r.uses_per_term.map(|l| l - used - 1),
+            replayed: false,
+        })
+    }
+
+    // ---- code pools ----
+
+    /// Adds codes to the pool of a partner right the programme declares with `code_pool`.
+    pub async fn upload_codes(&self, pool: &str, codes: &[&str]) -> Result<(u64, PoolCounts)> {
+        let programme = self.programme()?;
+        let declared = programme
+            .programme
+            .plans
+            .iter()
+            .flat_map(|p| &p.partner_rights)
+            .any(|r| r.id == pool && r.code_pool);
+        if !declared {
+            return Err(EngineError::UnknownPartnerRight(pool.to_owned()));
+        }
+        let mut tx = self.store.begin().await?;
+        let added = tx.codes_insert(pool, codes, to_us(self.now())).await?;
+        tx.commit().await?;
+        Ok((added, self.store.pool_counts(pool).await?))
+    }
+
+    pub async fn pool_counts(&self, pool: &str) -> Result<PoolCounts> {
+        Ok(self.store.pool_counts(pool).await?)
+    }
+
+    pub async fn renewals(
+        &self,
+        state: &str,
+        after: (i64, i64),
+        limit: u32,
+    ) -> Result<Vec<(RenewalRow, String, String)>> {
+        let rows = self.store.renewals_list(state, after, limit).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let member = self
+                .store
+                .external_id_of(r.member_id)
+                .await?
+                .unwrap_or_default();
+            let plan = self
+                .store
+                .subscription_read(r.subscription_id)
+                .await?
+                .map(|s| s.plan)
+                .unwrap_or_default();
+            out.push((r, member, plan));
+        }
+        Ok(out)
+    }
+
+    // ---- the clock ----
+
+    /// Moves every subscription with something due at `to`; returns the changes made.
+    pub(crate) async fn run_subscription_jobs(&self, to: Timestamp) -> Result<u64> {
+        let Ok(programme) = self.programme() else {
+            return Ok(0);
+        };
+        let mut changes = 0u64;
+        loop {
+            let due = self
+                .store
+                .due_subscriptions(to_us(to), crate::jobs::JOB_BATCH_MAX)
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            let mut tx = self.store.begin().await?;
+            let mut members: Vec<i64> = due.iter().map(|(_, m)| *m).collect();
+            members.sort_unstable();
+            members.dedup();
+            for m in members {
+                tx.member_account_for_update(m).await?;
+            }
+            for (id, _) in &due {
+                // Re-read under the lock: another run may have moved it already.
+                let Some(row) = tx.subscription_get(*id).await? else {
+                    continue;
+                };
+                if row.next_due_us.is_none_or(|d| d > to_us(to)) {
+                    continue;
+                }
+                let terms = tx.terms_get(row.id).await?;
+                let mut s = Loaded {
+                    state: state_of(&row),
+                    row,
+                    terms,
+                    history: Vec::new(),
+                };
+                changes += self.apply_due(&mut tx, &programme, &mut s, to).await? as u64;
+                self.save(&mut tx, &programme, &mut s, to).await?;
+            }
+            tx.commit().await?;
+            if due.len() < crate::jobs::JOB_BATCH_MAX as usize {
+                break;
+            }
+        }
+        Ok(changes)
+    }
+}
+
+fn corrupt(what: &str) -> EngineError {
+    EngineError::Store(StoreError::Database(format!("missing {what}")))
+}

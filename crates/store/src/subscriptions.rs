@@ -1,0 +1,710 @@
+//! The tables of the paid track: subscriptions, their terms and history, renewals due,
+//! trials taken, partner code pools and benefit uses.
+
+use crate::{Result, Store, Tx};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub member_id: i64,
+    pub buyer_member_id: i64,
+    pub plan: String,
+    pub status: String,
+    pub auto_renew: bool,
+    pub cancel_at_period_end: bool,
+    pub access_end_us: i64,
+    pub cut: bool,
+    pub grace_until_us: Option<i64>,
+    pub renewal_noticed_for_us: Option<i64>,
+    pub next_due_us: Option<i64>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+    pub next_term_no: i64,
+    pub next_history_no: i64,
+}
+
+impl SubscriptionRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            member_id: r.try_get("member_id")?,
+            buyer_member_id: r.try_get("buyer_member_id")?,
+            plan: r.try_get("plan")?,
+            status: r.try_get("status")?,
+            auto_renew: r.try_get::<i64, _>("auto_renew")? != 0,
+            cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
+            access_end_us: r.try_get("access_end_us")?,
+            cut: r.try_get::<i64, _>("cut")? != 0,
+            grace_until_us: r.try_get("grace_until_us")?,
+            renewal_noticed_for_us: r.try_get("renewal_noticed_for_us")?,
+            next_due_us: r.try_get("next_due_us")?,
+            created_at_us: r.try_get("created_at_us")?,
+            updated_at_us: r.try_get("updated_at_us")?,
+            next_term_no: r.try_get("next_term_no")?,
+            next_history_no: r.try_get("next_history_no")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermRow {
+    pub subscription_id: i64,
+    pub term_no: i64,
+    pub member_id: i64,
+    /// `trial` or `paid`.
+    pub kind: String,
+    pub start_us: i64,
+    pub end_us: i64,
+    pub amount_minor: i64,
+    pub price_basis: String,
+    pub paid_at_us: i64,
+    pub refunded_minor: i64,
+    pub payment_ref: Option<String>,
+    pub request_sha256: Option<String>,
+}
+
+impl TermRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            subscription_id: r.try_get("subscription_id")?,
+            term_no: r.try_get("term_no")?,
+            member_id: r.try_get("member_id")?,
+            kind: r.try_get("kind")?,
+            start_us: r.try_get("start_us")?,
+            end_us: r.try_get("end_us")?,
+            amount_minor: r.try_get("amount_minor")?,
+            price_basis: r.try_get("price_basis")?,
+            paid_at_us: r.try_get("paid_at_us")?,
+            refunded_minor: r.try_get("refunded_minor")?,
+            payment_ref: r.try_get("payment_ref")?,
+            request_sha256: r.try_get("request_sha256")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionHistoryRow {
+    pub subscription_id: i64,
+    pub history_no: i64,
+    pub member_id: i64,
+    pub at_us: i64,
+    /// `status`, `payment`, `renewal_due`, `cancel` or `refund`.
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub cause: String,
+    pub payment_ref: Option<String>,
+    pub amount_minor: Option<i64>,
+}
+
+impl SubscriptionHistoryRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            subscription_id: r.try_get("subscription_id")?,
+            history_no: r.try_get("history_no")?,
+            member_id: r.try_get("member_id")?,
+            at_us: r.try_get("at_us")?,
+            kind: r.try_get("kind")?,
+            from_status: r.try_get("from_status")?,
+            to_status: r.try_get("to_status")?,
+            cause: r.try_get("cause")?,
+            payment_ref: r.try_get("payment_ref")?,
+            amount_minor: r.try_get("amount_minor")?,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalRow {
+    pub subscription_id: i64,
+    pub period_end_us: i64,
+    pub member_id: i64,
+    pub due_at_us: i64,
+    pub amount_minor: i64,
+    /// `open`, `paid` or `lapsed`.
+    pub state: String,
+}
+
+impl RenewalRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            subscription_id: r.try_get("subscription_id")?,
+            period_end_us: r.try_get("period_end_us")?,
+            member_id: r.try_get("member_id")?,
+            due_at_us: r.try_get("due_at_us")?,
+            amount_minor: r.try_get("amount_minor")?,
+            state: r.try_get("state")?,
+        })
+    }
+}
+
+/// A code handed out with a subscription's term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignedCodeRow {
+    pub pool: String,
+    pub code: String,
+    pub term_no: i64,
+    pub assigned_at_us: i64,
+}
+
+/// One use of a benefit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenefitUseRow {
+    pub id: i64,
+    pub member_id: i64,
+    pub subscription_id: Option<i64>,
+    pub term_no: Option<i64>,
+    pub benefit: String,
+    pub partner: Option<String>,
+    pub reference: Option<String>,
+    pub cost_minor: i64,
+    pub at_us: i64,
+}
+
+impl BenefitUseRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            id: r.try_get("id")?,
+            member_id: r.try_get("member_id")?,
+            subscription_id: r.try_get("subscription_id")?,
+            term_no: r.try_get("term_no")?,
+            benefit: r.try_get("benefit")?,
+            partner: r.try_get("partner")?,
+            reference: r.try_get("reference")?,
+            cost_minor: r.try_get("cost_minor")?,
+            at_us: r.try_get("at_us")?,
+        })
+    }
+}
+
+/// How many codes a pool holds and how many are left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolCounts {
+    pub total: i64,
+    pub assigned: i64,
+}
+
+const SUBSCRIPTION_SELECT: &str =
+    "SELECT id, member_id, buyer_member_id, plan, status, auto_renew, \
+    cancel_at_period_end, access_end_us, cut, grace_until_us, renewal_noticed_for_us, next_due_us, \
+    created_at_us, updated_at_us, next_term_no, next_history_no FROM subscriptions";
+const TERM_SELECT: &str = "SELECT subscription_id, term_no, member_id, kind, start_us, end_us, \
+    amount_minor, price_basis, paid_at_us, refunded_minor, payment_ref, request_sha256 \
+    FROM subscription_terms";
+const HISTORY_SELECT: &str = "SELECT subscription_id, history_no, member_id, at_us, kind, \
+    from_status, to_status, cause, payment_ref, amount_minor FROM subscription_history";
+const RENEWAL_SELECT: &str = "SELECT subscription_id, period_end_us, member_id, due_at_us, \
+    amount_minor, state FROM renewals_due";
+const USE_SELECT: &str = "SELECT id, member_id, subscription_id, term_no, benefit, partner, \
+    reference, cost_minor, at_us FROM benefit_uses";
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+impl Tx {
+    /// Stores a new subscription (its `id` is ignored) and returns its id.
+    pub async fn subscription_insert(&mut self, s: &SubscriptionRow) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO subscriptions (member_id, buyer_member_id, plan, status, auto_renew, \
+             cancel_at_period_end, access_end_us, cut, grace_until_us, renewal_noticed_for_us, next_due_us, \
+             created_at_us, updated_at_us, next_term_no, next_history_no) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
+        )
+        .bind(s.member_id)
+        .bind(s.buyer_member_id)
+        .bind(&s.plan)
+        .bind(&s.status)
+        .bind(flag(s.auto_renew))
+        .bind(flag(s.cancel_at_period_end))
+        .bind(s.access_end_us)
+        .bind(flag(s.cut))
+        .bind(s.grace_until_us)
+        .bind(s.renewal_noticed_for_us)
+        .bind(s.next_due_us)
+        .bind(s.created_at_us)
+        .bind(s.updated_at_us)
+        .bind(s.next_term_no)
+        .bind(s.next_history_no)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("id")?)
+    }
+
+    pub async fn subscription_update(&mut self, s: &SubscriptionRow) -> Result<()> {
+        sqlx::query(
+            "UPDATE subscriptions SET status = $2, auto_renew = $3, cancel_at_period_end = $4, \
+             access_end_us = $5, cut = $6, grace_until_us = $7, renewal_noticed_for_us = $8, next_due_us = $9, \
+             updated_at_us = $10, next_term_no = $11, next_history_no = $12 WHERE id = $1",
+        )
+        .bind(s.id)
+        .bind(&s.status)
+        .bind(flag(s.auto_renew))
+        .bind(flag(s.cancel_at_period_end))
+        .bind(s.access_end_us)
+        .bind(flag(s.cut))
+        .bind(s.grace_until_us)
+        .bind(s.renewal_noticed_for_us)
+        .bind(s.next_due_us)
+        .bind(s.updated_at_us)
+        .bind(s.next_term_no)
+        .bind(s.next_history_no)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn subscription_get(&mut self, id: i64) -> Result<Option<SubscriptionRow>> {
+        let row = sqlx::query(&format!("{SUBSCRIPTION_SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| SubscriptionRow::from_row(&r)).transpose()
+    }
+
+    /// A member's subscriptions to a plan, newest first.
+    pub async fn subscriptions_of_plan(
+        &mut self,
+        member_id: i64,
+        plan: &str,
+    ) -> Result<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(&format!(
+            "{SUBSCRIPTION_SELECT} WHERE member_id = $1 AND plan = $2 ORDER BY id DESC"
+        ))
+        .bind(member_id)
+        .bind(plan)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(SubscriptionRow::from_row).collect()
+    }
+
+    /// Every subscription a member holds, newest first.
+    pub async fn subscriptions_of_plan_any(
+        &mut self,
+        member_id: i64,
+    ) -> Result<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(&format!(
+            "{SUBSCRIPTION_SELECT} WHERE member_id = $1 ORDER BY id DESC"
+        ))
+        .bind(member_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(SubscriptionRow::from_row).collect()
+    }
+
+    pub async fn terms_get(&mut self, subscription_id: i64) -> Result<Vec<TermRow>> {
+        let rows = sqlx::query(&format!(
+            "{TERM_SELECT} WHERE subscription_id = $1 ORDER BY term_no"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(TermRow::from_row).collect()
+    }
+
+    /// The term a payment reference confirmed, if any.
+    pub async fn term_by_payment_ref(&mut self, payment_ref: &str) -> Result<Option<TermRow>> {
+        let row = sqlx::query(&format!("{TERM_SELECT} WHERE payment_ref = $1"))
+            .bind(payment_ref)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| TermRow::from_row(&r)).transpose()
+    }
+
+    pub async fn term_insert(&mut self, t: &TermRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO subscription_terms (subscription_id, term_no, member_id, kind, start_us, end_us, \
+             amount_minor, price_basis, paid_at_us, refunded_minor, payment_ref, request_sha256) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(t.subscription_id)
+        .bind(t.term_no)
+        .bind(t.member_id)
+        .bind(&t.kind)
+        .bind(t.start_us)
+        .bind(t.end_us)
+        .bind(t.amount_minor)
+        .bind(&t.price_basis)
+        .bind(t.paid_at_us)
+        .bind(t.refunded_minor)
+        .bind(&t.payment_ref)
+        .bind(&t.request_sha256)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn term_set_refunded(
+        &mut self,
+        subscription_id: i64,
+        term_no: i64,
+        refunded_minor: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE subscription_terms SET refunded_minor = $3 WHERE subscription_id = $1 AND term_no = $2",
+        )
+        .bind(subscription_id)
+        .bind(term_no)
+        .bind(refunded_minor)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn subscription_history_insert(
+        &mut self,
+        rows: &[SubscriptionHistoryRow],
+    ) -> Result<()> {
+        for h in rows {
+            sqlx::query(
+                "INSERT INTO subscription_history (subscription_id, history_no, member_id, at_us, kind, \
+                 from_status, to_status, cause, payment_ref, amount_minor) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(h.subscription_id)
+            .bind(h.history_no)
+            .bind(h.member_id)
+            .bind(h.at_us)
+            .bind(&h.kind)
+            .bind(&h.from_status)
+            .bind(&h.to_status)
+            .bind(&h.cause)
+            .bind(&h.payment_ref)
+            .bind(h.amount_minor)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a renewal due; the same period twice is one record.
+    pub async fn renewal_insert(&mut self, r: &RenewalRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO renewals_due (subscription_id, period_end_us, member_id, due_at_us, amount_minor, state) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subscription_id, period_end_us) DO NOTHING",
+        )
+        .bind(r.subscription_id)
+        .bind(r.period_end_us)
+        .bind(r.member_id)
+        .bind(r.due_at_us)
+        .bind(r.amount_minor)
+        .bind(&r.state)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes a subscription's open renewals: `paid` or `lapsed`.
+    pub async fn renewals_close(&mut self, subscription_id: i64, state: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE renewals_due SET state = $2 WHERE subscription_id = $1 AND state = 'open'",
+        )
+        .bind(subscription_id)
+        .bind(state)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a member's trial of a plan; `false` when the member trialed it before.
+    pub async fn trial_insert(
+        &mut self,
+        member_id: i64,
+        plan: &str,
+        subscription_id: i64,
+        at_us: i64,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "INSERT INTO plan_trials (member_id, plan, subscription_id, at_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (member_id, plan) DO NOTHING RETURNING member_id",
+        )
+        .bind(member_id)
+        .bind(plan)
+        .bind(subscription_id)
+        .bind(at_us)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn trial_taken(&mut self, member_id: i64, plan: &str) -> Result<bool> {
+        let row =
+            sqlx::query("SELECT 1 AS one FROM plan_trials WHERE member_id = $1 AND plan = $2")
+                .bind(member_id)
+                .bind(plan)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    /// Hands out the pool's oldest free code to a subscription's term; `None` when the
+    /// pool is empty. Concurrent takers never get the same code: PostgreSQL skips rows
+    /// another transaction holds, SQLite has one writer.
+    pub async fn code_take(
+        &mut self,
+        pool: &str,
+        member_id: i64,
+        subscription_id: i64,
+        term_no: i64,
+        now_us: i64,
+    ) -> Result<Option<String>> {
+        let sql = format!(
+            "UPDATE partner_codes SET member_id = $2, subscription_id = $3, term_no = $4, assigned_at_us = $5 \
+             WHERE id = (SELECT id FROM partner_codes WHERE pool = $1 AND member_id IS NULL \
+             ORDER BY id LIMIT 1{}) AND member_id IS NULL RETURNING code",
+            self.skip_locked
+        );
+        let row = sqlx::query(&sql)
+            .bind(pool)
+            .bind(member_id)
+            .bind(subscription_id)
+            .bind(term_no)
+            .bind(now_us)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get::<String, _>("code")).transpose()?)
+    }
+
+    /// Adds codes to a pool; a code already in it is skipped. Returns how many were added.
+    pub async fn codes_insert(&mut self, pool: &str, codes: &[&str], now_us: i64) -> Result<u64> {
+        let mut added = 0;
+        for chunk in codes.chunks(100) {
+            let values = (0..chunk.len())
+                .map(|i| format!("($1, ${}, $2)", i + 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO partner_codes (pool, code, uploaded_at_us) VALUES {values} \
+                 ON CONFLICT (pool, code) DO NOTHING"
+            );
+            let mut q = sqlx::query(&sql).bind(pool).bind(now_us);
+            for c in chunk {
+                q = q.bind(*c);
+            }
+            added += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(added)
+    }
+
+    pub async fn benefit_use_insert(&mut self, u: &BenefitUseRow) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO benefit_uses (member_id, subscription_id, term_no, benefit, partner, reference, cost_minor, at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(u.member_id)
+        .bind(u.subscription_id)
+        .bind(u.term_no)
+        .bind(&u.benefit)
+        .bind(&u.partner)
+        .bind(&u.reference)
+        .bind(u.cost_minor)
+        .bind(u.at_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("id")?)
+    }
+
+    pub async fn benefit_use_by_reference(
+        &mut self,
+        partner: &str,
+        reference: &str,
+    ) -> Result<Option<BenefitUseRow>> {
+        let row = sqlx::query(&format!(
+            "{USE_SELECT} WHERE partner = $1 AND reference = $2"
+        ))
+        .bind(partner)
+        .bind(reference)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| BenefitUseRow::from_row(&r)).transpose()
+    }
+
+    pub async fn benefit_uses_of(&mut self, subscription_id: i64) -> Result<Vec<BenefitUseRow>> {
+        let rows = sqlx::query(&format!(
+            "{USE_SELECT} WHERE subscription_id = $1 ORDER BY id"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(BenefitUseRow::from_row).collect()
+    }
+}
+
+impl Store {
+    pub async fn subscription_read(&self, id: i64) -> Result<Option<SubscriptionRow>> {
+        let row = sqlx::query(&format!("{SUBSCRIPTION_SELECT} WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| SubscriptionRow::from_row(&r)).transpose()
+    }
+
+    /// The subscriptions a member holds or bought for someone else, newest first.
+    pub async fn subscriptions_of_member(&self, member_id: i64) -> Result<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(&format!(
+            "{SUBSCRIPTION_SELECT} WHERE member_id = $1 OR buyer_member_id = $1 ORDER BY id DESC LIMIT 200"
+        ))
+        .bind(member_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(SubscriptionRow::from_row).collect()
+    }
+
+    /// The terms of these subscriptions, in order.
+    pub async fn terms_of(&self, subscription_ids: &[i64]) -> Result<Vec<TermRow>> {
+        let mut out = Vec::new();
+        for id in subscription_ids {
+            let rows = sqlx::query(&format!(
+                "{TERM_SELECT} WHERE subscription_id = $1 ORDER BY term_no"
+            ))
+            .bind(*id)
+            .fetch_all(&self.read)
+            .await?;
+            for r in &rows {
+                out.push(TermRow::from_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn subscription_history(
+        &self,
+        subscription_id: i64,
+    ) -> Result<Vec<SubscriptionHistoryRow>> {
+        let rows = sqlx::query(&format!(
+            "{HISTORY_SELECT} WHERE subscription_id = $1 ORDER BY history_no"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(SubscriptionHistoryRow::from_row).collect()
+    }
+
+    pub async fn codes_of_subscription(
+        &self,
+        subscription_id: i64,
+    ) -> Result<Vec<AssignedCodeRow>> {
+        let rows = sqlx::query(
+            "SELECT pool, code, term_no, assigned_at_us FROM partner_codes WHERE subscription_id = $1 ORDER BY id",
+        )
+        .bind(subscription_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AssignedCodeRow {
+                    pool: r.try_get("pool")?,
+                    code: r.try_get("code")?,
+                    term_no: r.try_get("term_no")?,
+                    assigned_at_us: r.try_get("assigned_at_us")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn benefit_uses_read(&self, subscription_id: i64) -> Result<Vec<BenefitUseRow>> {
+        let rows = sqlx::query(&format!(
+            "{USE_SELECT} WHERE subscription_id = $1 ORDER BY id"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(BenefitUseRow::from_row).collect()
+    }
+
+    pub async fn pool_counts(&self, pool: &str) -> Result<PoolCounts> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COUNT(member_id) AS assigned FROM partner_codes WHERE pool = $1",
+        )
+        .bind(pool)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(PoolCounts {
+            total: row.try_get("total")?,
+            assigned: row.try_get("assigned")?,
+        })
+    }
+
+    /// Subscriptions with something due at or before `to_us`: (id, member).
+    pub async fn due_subscriptions(&self, to_us: i64, limit: u32) -> Result<Vec<(i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, member_id FROM subscriptions WHERE next_due_us IS NOT NULL AND next_due_us <= $1 \
+             ORDER BY next_due_us, id LIMIT $2",
+        )
+        .bind(to_us)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("member_id")?)))
+            .collect()
+    }
+
+    /// Renewals in a state, oldest due first, after the cursor `(due_at_us, subscription_id)`.
+    pub async fn renewals_list(
+        &self,
+        state: &str,
+        after: (i64, i64),
+        limit: u32,
+    ) -> Result<Vec<RenewalRow>> {
+        let rows = sqlx::query(&format!(
+            "{RENEWAL_SELECT} WHERE state = $1 AND (due_at_us > $2 OR (due_at_us = $2 AND subscription_id > $3)) \
+             ORDER BY due_at_us, subscription_id LIMIT $4"
+        ))
+        .bind(state)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(RenewalRow::from_row).collect()
+    }
+
+    pub async fn renewals_of(&self, subscription_id: i64) -> Result<Vec<RenewalRow>> {
+        let rows = sqlx::query(&format!(
+            "{RENEWAL_SELECT} WHERE subscription_id = $1 ORDER BY period_end_us"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(RenewalRow::from_row).collect()
+    }
+
+    /// The partner an API key answers for, if it is a partner's key.
+    pub async fn api_key_partner(&self, key_id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT partner FROM api_keys WHERE id = $1")
+            .bind(key_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<String>, _>("partner"))
+            .transpose()?
+            .flatten())
+    }
+}
+
+impl Tx {
+    pub async fn api_key_set_partner(&mut self, key_id: i64, partner: &str) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET partner = $2 WHERE id = $1")
+            .bind(key_id)
+            .bind(partner)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The external id of a member, by internal id.
+    pub async fn external_id_of(&self, member_id: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT external_id FROM members WHERE id = $1")
+            .bind(member_id)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("external_id"))
+            .transpose()?)
+    }
+}
