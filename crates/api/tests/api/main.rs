@@ -9,6 +9,7 @@ mod events;
 mod idempotency;
 mod members;
 mod openapi;
+mod plans;
 mod points;
 mod points_props;
 mod programme;
