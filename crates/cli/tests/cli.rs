@@ -183,6 +183,72 @@ fn serve_and_use(backend: Backend) {
         (status, refused["error"]["code"].as_str()),
         (403, Some("forbidden"))
     );
+    // The demo sells PLUS at once: its iQIYI code pool is filled at start.
+    let (status, plus) = http(
+        &server.address,
+        "POST",
+        "/v1/subscriptions",
+        &admin,
+        r#"{"member":"u1","plan":"plus","payment_ref":"pay-1"}"#,
+    );
+    assert_eq!(status, 201, "{plus}");
+    assert_eq!(plus["partner_codes"][0]["code"], "DEMO-IQIYI-0001");
+    // A partner key is bound to its partner and sees only its rights.
+    let partner_key = |partner: &str| {
+        let out = tessera()
+            .args([
+                "keys",
+                "create",
+                "--role",
+                "partner",
+                "--partner",
+                partner,
+                "--database",
+                &db.url,
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    let (status, check) = http(
+        &server.address,
+        "GET",
+        "/v1/partner/members/u1",
+        &partner_key("iqiyi"),
+        "",
+    );
+    assert_eq!(
+        (status, &check["holds"]),
+        (200, &serde_json::json!(true)),
+        "{check}"
+    );
+    let (_, check) = http(
+        &server.address,
+        "GET",
+        "/v1/partner/members/u1",
+        &partner_key("youku"),
+        "",
+    );
+    assert_eq!(check["holds"], false, "{check}");
+    let refused = tessera()
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "storefront",
+            "--partner",
+            "x",
+            "--database",
+            &db.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
     drop(server);
     // A second start on the same database prints no new admin key and keeps the data.
     let again = serve(&db.url);
