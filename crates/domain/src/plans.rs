@@ -316,7 +316,8 @@ impl SubscriptionState {
 
     /// When the renewal of the current end falls due, if it will.
     fn notice_at(&self, plan: &Plan, terms: &[Term], tz: &TimeZone) -> Option<Timestamp> {
-        if !(self.auto_renew && !self.cancel_at_period_end)
+        if !self.auto_renew
+            || self.cancel_at_period_end
             || !matches!(self.status, Status::Trialing | Status::Active)
             || self.renewal_noticed_for == Some(self.access_end)
         {

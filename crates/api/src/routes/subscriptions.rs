@@ -824,6 +824,7 @@ pub async fn get_pool(
     request_body = CodesIn,
     responses((status = 200, body = PoolView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "idempotency_conflict, programme_missing", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_codes(
     State(state): State<AppState>,

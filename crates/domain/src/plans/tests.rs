@@ -197,7 +197,8 @@ fn refund_policies() {
     let now = t("2026-03-01T12:00:00Z"); // day 60 of 365 is used
     let within = |days, otherwise| RefundPolicy::FullWithinDays { days, otherwise };
     let used = [(t("2026-01-03T00:00:00Z"), 1500)];
-    let cases: [(RefundPolicy, bool, &[(Timestamp, i64)], i64); 8] = [
+    type Case<'a> = (RefundPolicy, bool, &'a [(Timestamp, i64)], i64);
+    let cases: [Case; 8] = [
         (RefundPolicy::Full, false, &[], 73000),
         (RefundPolicy::None, false, &[], 0),
         // The running term: 305 of 365 days unused; the next term in full.
