@@ -14,6 +14,7 @@ pub mod money;
 pub mod plans;
 pub mod points;
 pub mod programme;
+pub mod quote;
 pub mod rule;
 pub mod tiers;
 
