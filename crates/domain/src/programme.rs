@@ -60,6 +60,10 @@ pub struct Programme {
     pub tiers: Option<crate::tiers::TierRules>,
     /// The paid plans; empty when the programme has no paid track.
     pub plans: Vec<crate::plans::Plan>,
+    /// What members get from their tier or plan: price, service, extended, access.
+    pub benefits: Vec<crate::quote::Benefit>,
+    /// Coupon templates; instances are issued to members.
+    pub coupons: Vec<crate::quote::CouponTemplate>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -97,6 +101,10 @@ struct ProgrammeFile {
     tier_rules: Option<Spanned<tiers_section::TierRulesFile>>,
     #[serde(default)]
     plans: Vec<plans_section::PlanFile>,
+    #[serde(default)]
+    benefits: Vec<benefits_section::BenefitFile>,
+    #[serde(default)]
+    coupons: Vec<benefits_section::CouponFile>,
 }
 
 #[derive(Deserialize)]
@@ -297,6 +305,21 @@ impl Programme {
         };
 
         let plans = plans_section::parse_plans(&file.plans, issues);
+        let coupons = benefits_section::parse_coupons(&file.coupons, issues);
+        let plan_ids: BTreeSet<String> = file.plans.iter().map(|p| p.id().to_owned()).collect();
+        let tier_names: BTreeSet<String> = tiers
+            .as_ref()
+            .and_then(|t| t.as_ref())
+            .map(|t| t.tiers.iter().map(|x| x.name.clone()).collect())
+            .unwrap_or_default();
+        let coupon_ids: BTreeSet<String> = coupons.iter().flatten().map(|c| c.id.clone()).collect();
+        let benefits = benefits_section::parse_benefits(
+            &file.benefits,
+            &plan_ids,
+            &tier_names,
+            &coupon_ids,
+            issues,
+        );
 
         Some(Programme {
             name,
@@ -309,12 +332,18 @@ impl Programme {
             score: score?,
             tiers: tiers?,
             plans: plans?,
+            benefits: benefits?,
+            coupons: coupons?,
         })
     }
 
     /// The plan with this id, if any.
     pub fn plan(&self, id: &str) -> Option<&crate::plans::Plan> {
         self.plans.iter().find(|p| p.id == id)
+    }
+
+    pub fn coupon(&self, id: &str) -> Option<&crate::quote::CouponTemplate> {
+        self.coupons.iter().find(|c| c.id == id)
     }
 
     /// The declared custom activity of that name, if any.
@@ -398,6 +427,7 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
     )
 }
 
+mod benefits_section;
 mod plans_section;
 mod points_section;
 mod tiers_section;

@@ -52,10 +52,17 @@ pub enum BenefitKind {
         per_month: Option<i64>,
     },
     /// A pack of coupons granted every month (issued by the clock).
-    CouponGrant { coupon: String, count: i64 },
+    CouponGrant {
+        coupon: String,
+        count: i64,
+    },
     /// Service rights the shop's own systems act on.
-    FreeReturns { per_month: i64 },
-    ExtendedReturns { days: i64 },
+    FreeReturns {
+        per_month: i64,
+    },
+    ExtendedReturns {
+        days: i64,
+    },
     PriorityService,
     /// A functional right: a feature flag such as members-only video.
     Feature(String),
@@ -111,7 +118,10 @@ impl Benefit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CouponKind {
     AmountOff(i64),
-    PercentOff { percent: i64, cap_minor: Option<i64> },
+    PercentOff {
+        percent: i64,
+        cap_minor: Option<i64>,
+    },
     FreeShipping,
 }
 
@@ -321,7 +331,8 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
                     tags,
                     days_of_month,
                 } if covers(categories, tags, line)
-                    && (days_of_month.is_empty() || days_of_month.contains(&input.day_of_month)) =>
+                    && (days_of_month.is_empty()
+                        || days_of_month.contains(&input.day_of_month)) =>
                 {
                     Some((*percent, &b.id))
                 }
@@ -329,7 +340,8 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
             })
             .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(a.1)));
         if let Some((percent, id)) = percent {
-            let off = i64::try_from(i128::from(q.net_minor) * i128::from(percent) / 100).unwrap_or(0);
+            let off =
+                i64::try_from(i128::from(q.net_minor) * i128::from(percent) / 100).unwrap_or(0);
             if off > 0 {
                 q.adjustments.push(Adjustment {
                     step: "percent_off",
@@ -362,7 +374,8 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
             .iter()
             .enumerate()
             .filter(|(i, l)| {
-                lines[*i].refused.is_none() && (t.categories.is_empty() || t.categories.contains(&l.category))
+                lines[*i].refused.is_none()
+                    && (t.categories.is_empty() || t.categories.contains(&l.category))
             })
             .map(|(i, _)| i)
             .collect();
@@ -404,7 +417,11 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
     }
 
     let sellable = lines.iter().filter(|l| l.refused.is_none());
-    let list_minor: i64 = lines.iter().filter(|l| l.refused.is_none()).map(|l| l.list_minor).sum();
+    let list_minor: i64 = lines
+        .iter()
+        .filter(|l| l.refused.is_none())
+        .map(|l| l.list_minor)
+        .sum();
     let goods: i64 = sellable.map(|l| l.net_minor).sum();
 
     // 4. Shipping.
@@ -414,7 +431,10 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
         .filter_map(|b| match &b.kind {
             BenefitKind::FreeShipping { minimum_minor, .. }
                 if goods >= *minimum_minor
-                    && input.shipping_uses_left.get(&b.id).is_none_or(|left| *left > 0) =>
+                    && input
+                        .shipping_uses_left
+                        .get(&b.id)
+                        .is_none_or(|left| *left > 0) =>
             {
                 Some(b.id.clone())
             }
@@ -435,12 +455,22 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
     let due = goods + shipping;
     let (points_used, points_value) = match input.points_rate {
         Some(rate) if input.points > 0 => {
-            let max_value = i64::try_from(i128::from(goods) * i128::from(rate.max_order_share_percent) / 100).unwrap_or(0);
-            let value = |p: i64| i64::try_from(i128::from(p) * i128::from(rate.value_minor) / i128::from(rate.points)).unwrap_or(0);
+            let max_value =
+                i64::try_from(i128::from(goods) * i128::from(rate.max_order_share_percent) / 100)
+                    .unwrap_or(0);
+            let value = |p: i64| {
+                i64::try_from(
+                    i128::from(p) * i128::from(rate.value_minor) / i128::from(rate.points),
+                )
+                .unwrap_or(0)
+            };
             // Whole steps of the rate only: points that buy no whole minor unit are kept.
             let mut p = input.points;
             if value(p) > max_value {
-                p = i64::try_from(i128::from(max_value) * i128::from(rate.points) / i128::from(rate.value_minor)).unwrap_or(0);
+                p = i64::try_from(
+                    i128::from(max_value) * i128::from(rate.points) / i128::from(rate.value_minor),
+                )
+                .unwrap_or(0);
             }
             p -= p % rate.points.max(1);
             if p < rate.minimum_points {

@@ -81,6 +81,12 @@ struct RightFile {
     uses_per_term: Option<Spanned<i64>>,
 }
 
+impl PlanFile {
+    pub(super) fn id(&self) -> &str {
+        self.id.get_ref()
+    }
+}
+
 fn money(issues: &mut Issues, v: &Spanned<i64>, field: &str) -> Option<i64> {
     ranged(issues, v, field, 0, AMOUNT_MINOR_MAX)
 }

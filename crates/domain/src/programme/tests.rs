@@ -32,6 +32,13 @@ fn bad_programmes_are_refused_with_line_and_field() {
         ("duplicate name", format!("{base}[[segments]]\nname = \"a\"\ncondition = \"true\"\n[[segments]]\nname = \"a\"\ncondition = \"true\"\n"), 8, "segments[1].name", "declared twice"),
         ("built-in activity redeclared", format!("{base}[[activities]]\nname = \"review\"\n"), 5, "activities[0].name", "built in"),
         ("syntax error", format!("{base}[[segments]\n"), 4, "", ""),
+        ("bad plan term", format!("{base}[[plans]]\nid = \"p\"\nterm = \"decade\"\nprice_minor = 1\n"), 6, "plans[0].term", "must be one of"),
+        ("refund days on a full policy", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\nrefund = {{ policy = \"full\", days = 7 }}\n"), 8, "plans[0].refund.days", "only `full_within_days`"),
+        ("bad trial condition", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\ntrial = {{ days = 30, eligible = \"order.x\" }}\n"), 8, "plans[0].trial.eligible", "unknown variable `order`"),
+        ("benefit of an unknown plan", format!("{base}[[benefits]]\nid = \"b\"\nkind = \"priority_service\"\nplans = [\"gold\"]\n"), 7, "benefits[0].plans", "no plan is named `gold`"),
+        ("benefit field of another kind", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\n[[benefits]]\nid = \"b\"\nkind = \"free_shipping\"\nplans = [\"p\"]\npercent = 5\n"), 10, "benefits[0].percent", "does not take `percent`"),
+        ("grant of an unknown coupon", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\n[[benefits]]\nid = \"b\"\nkind = \"coupon_grant\"\nplans = [\"p\"]\ncoupon = \"nope\"\ncount = 1\n"), 12, "benefits[0].coupon", "no coupon is named `nope`"),
+        ("coupon without its amount", format!("{base}[[coupons]]\nid = \"c\"\nkind = \"amount_off\"\nvalid_days = 30\n"), 6, "coupons[0].amount_minor", "needs this field"),
     ];
     for (what, source, line, field, reason) in cases {
         let issues = Programme::parse(source)

@@ -97,7 +97,10 @@ fn plus() -> Option<Holding> {
 
 #[test]
 fn member_price_then_percent_then_shipping() {
-    let lines = [line("A", "grocery", 2, 1000, &[]), line("B", "books", 1, 2000, &[])];
+    let lines = [
+        line("A", "grocery", 2, 1000, &[]),
+        line("B", "books", 1, 2000, &[]),
+    ];
     let b = benefits();
     let left = BTreeMap::new();
     let q = quote(&input(&lines, plus(), &b, &left));
@@ -112,12 +115,24 @@ fn member_price_then_percent_then_shipping() {
         [("member_price", 200), ("percent_off", 90)]
     );
     assert_eq!(q.lines[1].net_minor, 2000);
-    assert_eq!((q.shipping_minor, q.shipping_waived_by.as_deref()), (0, Some("benefit:ship")));
+    assert_eq!(
+        (q.shipping_minor, q.shipping_waived_by.as_deref()),
+        (0, Some("benefit:ship"))
+    );
     assert_eq!(q.total_minor, 3710);
-    assert_eq!(q.benefits_used.iter().find(|(b, _)| b == "ship").map(|x| x.1), Some(600));
+    assert_eq!(
+        q.benefits_used
+            .iter()
+            .find(|(b, _)| b == "ship")
+            .map(|x| x.1),
+        Some(600)
+    );
 
     // A non-member pays list and shipping, and cannot buy members-only goods.
-    let lines = [line("A", "grocery", 2, 1000, &[]), line("BULK", "grocery", 1, 5000, &[])];
+    let lines = [
+        line("A", "grocery", 2, 1000, &[]),
+        line("BULK", "grocery", 1, 5000, &[]),
+    ];
     let q = quote(&input(&lines, None, &b, &left));
     assert_eq!(q.total_minor, 2600);
     assert!(q.lines[1].refused.as_deref().unwrap().contains("club"));
@@ -131,7 +146,10 @@ fn member_price_then_percent_then_shipping() {
 
 #[test]
 fn coupons_points_and_stored_value() {
-    let lines = [line("A", "grocery", 1, 3000, &[]), line("B", "books", 1, 1000, &[])];
+    let lines = [
+        line("A", "grocery", 1, 3000, &[]),
+        line("B", "books", 1, 1000, &[]),
+    ];
     let b = benefits();
     let left = BTreeMap::new();
     let off = CouponTemplate {
@@ -155,10 +173,26 @@ fn coupons_points_and_stored_value() {
     };
     let mut i = input(&lines, None, &b, &left);
     i.coupons = vec![
-        ChosenCoupon { no: 1, refused: None, template: Some(&off) },
-        ChosenCoupon { no: 2, refused: None, template: Some(&off) },
-        ChosenCoupon { no: 3, refused: None, template: Some(&pct) },
-        ChosenCoupon { no: 4, refused: Some("used"), template: Some(&pct) },
+        ChosenCoupon {
+            no: 1,
+            refused: None,
+            template: Some(&off),
+        },
+        ChosenCoupon {
+            no: 2,
+            refused: None,
+            template: Some(&off),
+        },
+        ChosenCoupon {
+            no: 3,
+            refused: None,
+            template: Some(&pct),
+        },
+        ChosenCoupon {
+            no: 4,
+            refused: Some("used"),
+            template: Some(&pct),
+        },
     ];
     i.points = 1050;
     i.points_rate = Some(PointsRate {
