@@ -97,6 +97,7 @@ error_codes! {
     NotEntitled = 52, "not_entitled", 409, "The member holds no plan carrying this right now.";
     PartnerRightUsedUp = 53, "partner_right_used_up", 409, "The right's uses for this term are used up.";
     UnknownPartnerRight = 54, "unknown_partner_right", 422, "No plan carries a partner right with this id (for this partner, or with a code pool).";
+    UnknownCoupon = 55, "unknown_coupon", 422, "The programme has no coupon template with this id.";
 }
 
 /// A problem in a refused programme file.
@@ -247,6 +248,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotEntitled(_) => ErrorCode::NotEntitled,
             EngineError::PartnerRightUsedUp(_) => ErrorCode::PartnerRightUsedUp,
             EngineError::UnknownPartnerRight(_) => ErrorCode::UnknownPartnerRight,
+            EngineError::UnknownCoupon(_) => ErrorCode::UnknownCoupon,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

@@ -34,6 +34,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(routes::points::router())
         .merge(routes::tiers::router())
         .merge(routes::subscriptions::router())
+        .merge(routes::quotes::router())
         .merge(routes::admin::router())
         // Idempotency runs inside authentication: a key is scoped to its caller.
         .layer(axum::middleware::from_fn_with_state(

@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
-use crate::routes::{admin, events, members, points, programme, subscriptions, system, tiers};
+use crate::routes::{
+    admin, events, members, points, programme, quotes, subscriptions, system, tiers,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -21,6 +23,7 @@ use utoipa::{Modify, OpenApi};
         subscriptions::member_plans, subscriptions::member_entitlements, subscriptions::list_renewals,
         subscriptions::get_pool, subscriptions::post_codes,
         subscriptions::partner_member, subscriptions::partner_redemption,
+        quotes::post_quote, quotes::list_coupons, quotes::issue_coupons,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
@@ -32,6 +35,7 @@ use utoipa::{Modify, OpenApi};
         (name = "tiers", description = "Score and tiers"),
         (name = "points", description = "The points ledger: balances, lots, journal, redemptions, adjustments"),
         (name = "plans", description = "Paid plans: offers, subscriptions, renewals, refunds, entitlements, code pools"),
+        (name = "quotes", description = "Checkout quotes with member benefits and the upsell; coupons"),
         (name = "partner", description = "For partners: membership checks and partner redemptions"),
         (name = "admin", description = "Operations"),
         (name = "system", description = "Health, metrics, this document"),

@@ -11,7 +11,8 @@
 //! 3. `coupons`: amount-off and percent-off coupons on the lines they cover, in the order
 //!    chosen, each spread over its lines in proportion to their price (largest remainder);
 //! 4. `shipping`: waived by a held free-shipping benefit whose minimum the goods reach and
-//!    whose quota is not used up, or by a free-shipping coupon;
+//!    whose quota is not used up, or else by a free-shipping coupon (one that is not
+//!    needed is refused as `not_needed`, so that it is not spent);
 //! 5. `points`: points spent as money at the programme's rate, at most its share of the order;
 //! 6. `stored_value`: prepaid balance, at most what is left to pay.
 
@@ -392,8 +393,9 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
                 cap_minor.map_or(v, |cap| v.min(cap))
             }
             CouponKind::FreeShipping => {
-                free_shipping_coupon = Some(c.no);
-                0
+                // Applied, or refused as not needed, at the shipping step.
+                free_shipping_coupon = Some((c.no, t.id.clone()));
+                continue;
             }
         };
         if amount > 0 {
@@ -446,9 +448,22 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
     } else if let Some(id) = waiver {
         *used.entry(id.clone()).or_default() += 1;
         Some(format!("benefit:{id}"))
+    } else if let Some((no, template)) = &free_shipping_coupon {
+        coupons_applied.push(AppliedCoupon {
+            no: *no,
+            template: template.clone(),
+            amount_minor: fee,
+        });
+        Some(format!("coupon:{no}"))
     } else {
-        free_shipping_coupon.map(|no| format!("coupon:{no}"))
+        None
     };
+    if let Some((no, _)) = free_shipping_coupon {
+        if shipping_waived_by != Some(format!("coupon:{no}")) {
+            // A free-shipping coupon is not spent on an order whose shipping is free anyway.
+            coupons_refused.push((no, "not_needed".to_owned()));
+        }
+    }
     let shipping = if shipping_waived_by.is_some() { 0 } else { fee };
 
     // 5. Points, 6. stored value.

@@ -73,6 +73,8 @@ pub enum EngineError {
     PartnerRightUsedUp(String),
     #[error("no plan carries a partner right `{0}` of this kind")]
     UnknownPartnerRight(String),
+    #[error("the programme has no coupon `{0}`")]
+    UnknownCoupon(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod keys;
 mod members;
 pub mod points;
+pub mod quote;
 pub mod subscriptions;
 pub mod tiers;
 
@@ -23,14 +24,15 @@ pub use members::{Member, MemberPatch, MemberStatus};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
 };
+pub use quote::{QuoteAnswer, QuoteRequest, Upsell};
 pub use subscriptions::{
     Entitlement, PartnerRedemption, PlanOffer, Purchase, SubscribeRequest, SubscriptionView,
 };
 pub use tiers::{TierView, TierWork};
 // Row types the API renders; the API itself never touches the store.
 pub use tessera_store::{
-    AssignedCodeRow, EntryRow, EventRow, IdempotencyClaim, LotRow, PoolCounts, RenewalRow,
-    StoreError, SubscriptionHistoryRow, SubscriptionRow, TermRow,
+    AssignedCodeRow, CouponRow, EntryRow, EventRow, IdempotencyClaim, LotRow, PoolCounts,
+    RenewalRow, StoreError, SubscriptionHistoryRow, SubscriptionRow, TermRow,
 };
 
 use clock::{from_us, to_us};

@@ -45,6 +45,11 @@ impl Backend for Sqlite {
             ),
             (3, "tiers", include_str!("migrations/sqlite_0003_tiers.sql")),
             (4, "plans", include_str!("migrations/sqlite_0004_plans.sql")),
+            (
+                5,
+                "coupons",
+                include_str!("migrations/sqlite_0005_coupons.sql"),
+            ),
         ]
     }
 
@@ -83,6 +88,11 @@ impl Backend for Postgres {
                 4,
                 "plans",
                 include_str!("migrations/postgres_0004_plans.sql"),
+            ),
+            (
+                5,
+                "coupons",
+                include_str!("migrations/postgres_0005_coupons.sql"),
             ),
         ]
     }

@@ -982,3 +982,18 @@ mod tests {
         assert_eq!(super::list(3, 2, false), "$3, $4");
     }
 }
+
+impl Store {
+    /// A member and their point account, read without a lock (quotes read this).
+    pub async fn member_account_read(&self, member_id: i64) -> Result<Option<MemberAccountRow>> {
+        let sql = format!(
+            "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
+             FROM members m JOIN point_accounts a ON a.member_id = m.id WHERE m.id = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(member_id)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| MemberAccountRow::from_row(&r)).transpose()
+    }
+}

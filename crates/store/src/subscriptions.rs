@@ -708,3 +708,126 @@ impl Store {
             .transpose()?)
     }
 }
+
+/// A coupon issued to a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CouponRow {
+    pub member_id: i64,
+    pub coupon_no: i64,
+    pub template: String,
+    /// `issued`, `used` or `expired`.
+    pub state: String,
+    pub source: String,
+    pub issued_at_us: i64,
+    pub valid_until_us: i64,
+    pub order_id: Option<String>,
+    pub used_at_us: Option<i64>,
+    pub issue_id: Option<String>,
+}
+
+impl CouponRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            member_id: r.try_get("member_id")?,
+            coupon_no: r.try_get("coupon_no")?,
+            template: r.try_get("template")?,
+            state: r.try_get("state")?,
+            source: r.try_get("source")?,
+            issued_at_us: r.try_get("issued_at_us")?,
+            valid_until_us: r.try_get("valid_until_us")?,
+            order_id: r.try_get("order_id")?,
+            used_at_us: r.try_get("used_at_us")?,
+            issue_id: r.try_get("issue_id")?,
+        })
+    }
+}
+
+const COUPON_SELECT: &str = "SELECT member_id, coupon_no, template, state, source, issued_at_us, \
+    valid_until_us, order_id, used_at_us, issue_id FROM coupons";
+
+impl Tx {
+    /// Issues coupons numbered after the member's last one (the caller holds the member's
+    /// lock); returns them.
+    pub async fn coupons_issue(&mut self, rows: &[CouponRow]) -> Result<Vec<CouponRow>> {
+        let Some(first) = rows.first() else {
+            return Ok(Vec::new());
+        };
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(MAX(coupon_no), 0) AS BIGINT) AS n FROM coupons WHERE member_id = $1",
+        )
+        .bind(first.member_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let mut next: i64 = row.try_get("n")?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            next += 1;
+            let mut r = r.clone();
+            r.coupon_no = next;
+            sqlx::query(
+                "INSERT INTO coupons (member_id, coupon_no, template, state, source, issued_at_us, valid_until_us, issue_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(r.member_id)
+            .bind(r.coupon_no)
+            .bind(&r.template)
+            .bind(&r.state)
+            .bind(&r.source)
+            .bind(r.issued_at_us)
+            .bind(r.valid_until_us)
+            .bind(&r.issue_id)
+            .execute(&mut *self.tx)
+            .await?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+
+    /// The coupons an earlier issue with this id made.
+    pub async fn coupons_by_issue(
+        &mut self,
+        member_id: i64,
+        issue_id: &str,
+    ) -> Result<Vec<CouponRow>> {
+        let rows = sqlx::query(&format!(
+            "{COUPON_SELECT} WHERE member_id = $1 AND issue_id = $2 ORDER BY coupon_no"
+        ))
+        .bind(member_id)
+        .bind(issue_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(CouponRow::from_row).collect()
+    }
+}
+
+impl Store {
+    /// A member's coupons, newest first.
+    pub async fn coupons_of_member(&self, member_id: i64, limit: u32) -> Result<Vec<CouponRow>> {
+        let rows = sqlx::query(&format!(
+            "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
+        ))
+        .bind(member_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(CouponRow::from_row).collect()
+    }
+
+    /// How often a member used a benefit from `since_us` on.
+    pub async fn benefit_uses_since(
+        &self,
+        member_id: i64,
+        benefit: &str,
+        since_us: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM benefit_uses WHERE member_id = $1 AND benefit = $2 AND at_us >= $3",
+        )
+        .bind(member_id)
+        .bind(benefit)
+        .bind(since_us)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -160,6 +160,29 @@ fn text<T>(
     parse(value.to_owned()).map_err(|e| e.within(field))
 }
 
+/// Parses order lines at the edge (events and quotes share them).
+pub(crate) fn parse_lines(lines: &[LineIn]) -> Result<Vec<OrderLine>, FieldError> {
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let at = format!("lines[{i}]");
+            OrderLine::new(
+                text(Sku::parse, &l.sku, "sku")?,
+                text(Category::parse, &l.category, "category")?,
+                l.quantity,
+                amount(l.unit_price_minor, "unit_price_minor")?,
+                l.tags
+                    .iter()
+                    .enumerate()
+                    .map(|(j, t)| text(Tag::parse, t, &format!("tags[{j}]")))
+                    .collect::<Result<_, _>>()?,
+            )
+            .map_err(|e| e.within(&at))
+        })
+        .collect()
+}
+
 impl EventIn {
     /// Parses into a domain event, and rewrites `occurred_at` in its canonical form so
     /// that the same instant written two ways is the same body.
@@ -207,25 +230,7 @@ impl EventIn {
                 total_minor,
                 ..
             } => {
-                let lines = lines
-                    .iter()
-                    .enumerate()
-                    .map(|(i, l)| {
-                        let at = format!("lines[{i}]");
-                        OrderLine::new(
-                            text(Sku::parse, &l.sku, "sku")?,
-                            text(Category::parse, &l.category, "category")?,
-                            l.quantity,
-                            amount(l.unit_price_minor, "unit_price_minor")?,
-                            l.tags
-                                .iter()
-                                .enumerate()
-                                .map(|(j, t)| text(Tag::parse, t, &format!("tags[{j}]")))
-                                .collect::<Result<_, _>>()?,
-                        )
-                        .map_err(|e| e.within(&at))
-                    })
-                    .collect::<Result<Vec<_>, FieldError>>()?;
+                let lines = parse_lines(lines)?;
                 EventBody::OrderPaid(OrderPaid::new(
                     text(OrderId::parse, order_id, "order_id")?,
                     lines,

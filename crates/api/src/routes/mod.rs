@@ -3,6 +3,7 @@ pub mod events;
 pub mod members;
 pub mod points;
 pub mod programme;
+pub mod quotes;
 pub mod subscriptions;
 pub mod system;
 pub mod tiers;

@@ -13,4 +13,5 @@ mod plans;
 mod points;
 mod points_props;
 mod programme;
+mod quotes;
 mod tiers;

@@ -38,6 +38,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/admin/code-pools/{pool}"),
     ("get", "/v1/partner/members/{external_id}"),
     ("post", "/v1/partner/redemptions"),
+    ("post", "/v1/quotes"),
+    ("get", "/v1/members/{external_id}/coupons"),
+    ("post", "/v1/members/{external_id}/coupons"),
 ];
 
 #[tokio::test]

@@ -1,0 +1,387 @@
+//! Checkout quotes and members' coupons.
+
+use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
+use crate::extract::{ApiJson, Caller};
+use crate::routes::events::{parse_lines, LineIn};
+use crate::routes::{rfc3339, MemberPath};
+use crate::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use tessera_domain::limits::{AMOUNT_MINOR_MAX, ORDER_LINES_MAX};
+use tessera_domain::points::POINTS_MAX;
+use tessera_domain::quote::ORDER;
+use tessera_domain::ExternalId;
+use tessera_engine::clock::from_us;
+use tessera_engine::{CouponRow, QuoteRequest, Role};
+use utoipa::ToSchema;
+
+/// Most coupons chosen in one quote.
+const COUPONS_PER_QUOTE_MAX: usize = 20;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/quotes", post(post_quote)).route(
+        "/v1/members/{external_id}/coupons",
+        get(list_coupons).post(issue_coupons),
+    )
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteIn {
+    /// The member; absent for a shopper who is not one.
+    #[schema(value_type = Option<crate::schema::IdText>)]
+    pub member: Option<String>,
+    #[schema(min_items = 1, max_items = 500)]
+    pub lines: Vec<LineIn>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub shipping_minor: Option<i64>,
+    /// Numbers of the member's coupons to apply, in this order.
+    #[schema(max_items = 20)]
+    pub coupons: Option<Vec<i64>>,
+    /// Points to spend as money.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub points: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdjustmentView {
+    /// `member_price`, `percent_off` or `coupons`.
+    pub step: String,
+    /// `benefit:ID` or `coupon:NO`.
+    pub source: String,
+    pub amount_minor: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuotedLineView {
+    pub sku: String,
+    pub quantity: i64,
+    pub list_minor: i64,
+    pub adjustments: Vec<AdjustmentView>,
+    pub net_minor: i64,
+    /// Why this line cannot be sold to this shopper (members-only goods).
+    pub refused: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppliedCouponView {
+    pub coupon: i64,
+    pub template: String,
+    pub amount_minor: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefusedCouponView {
+    pub coupon: i64,
+    /// `not_found`, `used`, `expired`, `unknown_template`, `stacking_group`,
+    /// `minimum_not_reached` or `not_needed` (free shipping already).
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BenefitUseView {
+    pub benefit: String,
+    pub cost_minor: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EarnView {
+    /// Points and score the order would earn, before the day and month caps.
+    pub points: i64,
+    pub score: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpsellView {
+    pub plan: String,
+    pub name: String,
+    /// What a term of the plan would cost this member.
+    pub plan_price_minor: i64,
+    /// What the lines this shopper can buy now would cost with the plan.
+    pub total_minor: i64,
+    pub saving_minor: i64,
+    /// Members-only goods of the cart the plan would unlock.
+    pub unlocks: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct QuoteOut {
+    pub member: Option<String>,
+    pub tier: Option<String>,
+    /// Plans the member holds now.
+    pub plans: Vec<String>,
+    /// The order in which adjustments apply.
+    pub order: Vec<String>,
+    pub lines: Vec<QuotedLineView>,
+    /// List value of the lines that can be sold.
+    pub list_minor: i64,
+    /// The goods after every line adjustment.
+    pub goods_minor: i64,
+    pub shipping_fee_minor: i64,
+    pub shipping_minor: i64,
+    pub shipping_waived_by: Option<String>,
+    pub coupons_applied: Vec<AppliedCouponView>,
+    pub coupons_refused: Vec<RefusedCouponView>,
+    pub points_used: i64,
+    pub points_value_minor: i64,
+    pub total_minor: i64,
+    /// Whether every line can be sold and every chosen coupon applies.
+    pub payable: bool,
+    pub benefits_used: Vec<BenefitUseView>,
+    pub earn: EarnView,
+    /// For each plan the member does not hold: this cart with it.
+    pub upsell: Vec<UpsellView>,
+}
+
+/// Prices a cart: each line with every adjustment and what caused it, shipping, coupons,
+/// points, the total, what the order earns, and what it would cost with each plan the
+/// member does not hold. Changes nothing; the same inputs and state give the same bytes.
+#[utoipa::path(post, path = "/v1/quotes", tag = "quotes", security(("api_key" = [])),
+    request_body = QuoteIn,
+    responses((status = 200, body = QuoteOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "insufficient_points, points_disabled, member_closed, programme_missing, idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_quote(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<QuoteIn>,
+) -> ApiResult<Json<QuoteOut>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let member = body
+        .member
+        .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member"))))
+        .transpose()?;
+    if body.lines.is_empty() || body.lines.len() > ORDER_LINES_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("lines must hold 1 to {ORDER_LINES_MAX} lines"),
+        )
+        .with_field("lines"));
+    }
+    let lines = parse_lines(&body.lines)?;
+    let shipping = body.shipping_minor.unwrap_or(0);
+    if !(0..=AMOUNT_MINOR_MAX).contains(&shipping) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("shipping_minor must be between 0 and {AMOUNT_MINOR_MAX}"),
+        )
+        .with_field("shipping_minor"));
+    }
+    let coupons = body.coupons.unwrap_or_default();
+    if coupons.len() > COUPONS_PER_QUOTE_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("at most {COUPONS_PER_QUOTE_MAX} coupons"),
+        )
+        .with_field("coupons"));
+    }
+    let points = body.points.unwrap_or(0);
+    if !(0..=POINTS_MAX).contains(&points) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("points must be between 0 and {POINTS_MAX}"),
+        )
+        .with_field("points"));
+    }
+    let a = state
+        .engine
+        .quote(&QuoteRequest {
+            member,
+            lines,
+            shipping_minor: shipping,
+            coupons,
+            points,
+        })
+        .await?;
+    let q = a.quote;
+    Ok(Json(QuoteOut {
+        member: a.member,
+        tier: a.tier,
+        plans: a.plans,
+        order: ORDER.iter().map(|s| (*s).to_owned()).collect(),
+        payable: q.is_payable(),
+        lines: q
+            .lines
+            .into_iter()
+            .map(|l| QuotedLineView {
+                sku: l.sku,
+                quantity: l.quantity,
+                list_minor: l.list_minor,
+                adjustments: l
+                    .adjustments
+                    .into_iter()
+                    .map(|x| AdjustmentView {
+                        step: x.step.to_owned(),
+                        source: x.source,
+                        amount_minor: x.amount_minor,
+                    })
+                    .collect(),
+                net_minor: l.net_minor,
+                refused: l.refused,
+            })
+            .collect(),
+        list_minor: q.list_minor,
+        goods_minor: q.goods_minor,
+        shipping_fee_minor: q.shipping_fee_minor,
+        shipping_minor: q.shipping_minor,
+        shipping_waived_by: q.shipping_waived_by,
+        coupons_applied: q
+            .coupons_applied
+            .into_iter()
+            .map(|c| AppliedCouponView {
+                coupon: c.no,
+                template: c.template,
+                amount_minor: c.amount_minor,
+            })
+            .collect(),
+        coupons_refused: q
+            .coupons_refused
+            .into_iter()
+            .map(|(coupon, reason)| RefusedCouponView { coupon, reason })
+            .collect(),
+        points_used: q.points_used,
+        points_value_minor: q.points_value_minor,
+        total_minor: q.total_minor,
+        benefits_used: q
+            .benefits_used
+            .into_iter()
+            .map(|(benefit, cost_minor)| BenefitUseView {
+                benefit,
+                cost_minor,
+            })
+            .collect(),
+        earn: EarnView {
+            points: a.earn_points,
+            score: a.earn_score,
+        },
+        upsell: a
+            .upsell
+            .into_iter()
+            .map(|u| UpsellView {
+                plan: u.plan,
+                name: u.name,
+                plan_price_minor: u.plan_price_minor,
+                total_minor: u.total_minor,
+                saving_minor: u.saving_minor,
+                unlocks: u.unlocks,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponView {
+    pub coupon: i64,
+    pub template: String,
+    /// `issued`, `used` or `expired`.
+    pub state: String,
+    /// `manual`, `grant:BENEFIT`, `campaign:NAME` or `referral`.
+    pub source: String,
+    #[schema(format = DateTime)]
+    pub issued_at: String,
+    #[schema(format = DateTime)]
+    pub valid_until: String,
+    pub order_id: Option<String>,
+}
+
+fn coupon_view(c: CouponRow) -> CouponView {
+    CouponView {
+        coupon: c.coupon_no,
+        template: c.template,
+        state: c.state,
+        source: c.source,
+        issued_at: rfc3339(from_us(c.issued_at_us)),
+        valid_until: rfc3339(from_us(c.valid_until_us)),
+        order_id: c.order_id,
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CouponList {
+    pub items: Vec<CouponView>,
+}
+
+/// A member's coupons, newest first.
+#[utoipa::path(get, path = "/v1/members/{external_id}/coupons", tag = "quotes", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = CouponList),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_coupons(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<CouponList>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let items = state
+        .engine
+        .member_coupons(&external_id)
+        .await?
+        .into_iter()
+        .map(coupon_view)
+        .collect();
+    Ok(Json(CouponList { items }))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CouponIssueIn {
+    /// Your id of this issue: the same id again returns the first issue.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    #[schema(value_type = crate::schema::NameText)]
+    pub template: String,
+    /// 1 to 100; default 1.
+    #[schema(minimum = 1, maximum = 100)]
+    pub count: Option<i64>,
+}
+
+/// Issues coupons of a template to a member by hand (admin).
+#[utoipa::path(post, path = "/v1/members/{external_id}/coupons", tag = "quotes", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
+    request_body = CouponIssueIn,
+    responses((status = 201, body = CouponList),
+        (status = 200, description = "The same id as before: the first issue", body = CouponList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "member_closed, operation_conflict, programme_missing, idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn issue_coupons(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    ApiJson(body): ApiJson<CouponIssueIn>,
+) -> ApiResult<(StatusCode, Json<CouponList>)> {
+    caller.require(&[Role::Admin])?;
+    let id = ExternalId::parse(body.id).map_err(|e| ApiError::from(e.within("id")))?;
+    let template = tessera_domain::Tag::parse(body.template)
+        .map_err(|e| ApiError::from(e.within("template")))?;
+    let count = body.count.unwrap_or(1);
+    if !(1..=tessera_engine::quote::COUPONS_PER_ISSUE_MAX).contains(&count) {
+        return Err(
+            ApiError::new(ErrorCode::InvalidField, "count must be between 1 and 100")
+                .with_field("count"),
+        );
+    }
+    let (rows, replayed) = state
+        .engine
+        .issue_coupons(&external_id, template.as_str(), count, &id, "manual")
+        .await?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(CouponList {
+            items: rows.into_iter().map(coupon_view).collect(),
+        }),
+    ))
+}

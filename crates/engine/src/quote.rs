@@ -1,0 +1,413 @@
+//! Checkout quotes and coupons: the member's holdings are read (tier, plans held,
+//! free-shipping uses left this month, coupons, points), the domain prices the cart, and
+//! the same cart is priced again for each plan the member does not hold (the upsell).
+//! A quote writes nothing.
+
+use crate::clock::to_us;
+use crate::points::MemberState;
+use crate::{Engine, EngineError, Result};
+use jiff::Timestamp;
+use std::collections::BTreeMap;
+use tessera_domain::event::{OrderLine, OrderPaid};
+use tessera_domain::points::{EarnContext, EarnedSoFar};
+use tessera_domain::quote::{
+    quote, BenefitKind, CartLine, ChosenCoupon, Holding, PointsRate, Quote, QuoteInput,
+};
+use tessera_domain::{AmountMinor, ExternalId, OrderId};
+use tessera_store::CouponRow;
+
+/// Most coupons a member may be issued at once.
+pub const COUPONS_PER_ISSUE_MAX: i64 = 100;
+
+#[derive(Debug, Clone)]
+pub struct QuoteRequest {
+    pub member: Option<ExternalId>,
+    pub lines: Vec<OrderLine>,
+    pub shipping_minor: i64,
+    pub coupons: Vec<i64>,
+    pub points: i64,
+}
+
+/// What the same cart would cost with a plan the member does not hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upsell {
+    pub plan: String,
+    pub name: String,
+    pub plan_price_minor: i64,
+    pub total_minor: i64,
+    pub saving_minor: i64,
+    /// Members-only goods of the cart the plan would let this shopper buy.
+    pub unlocks: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QuoteAnswer {
+    pub quote: Quote,
+    pub member: Option<String>,
+    pub tier: Option<String>,
+    pub plans: Vec<String>,
+    /// Points and score the order would earn, before the day and month caps.
+    pub earn_points: i64,
+    pub earn_score: i64,
+    pub upsell: Vec<Upsell>,
+}
+
+/// What a member holds, read once per quote.
+struct Holdings {
+    holding: Holding,
+    value: serde_json::Value,
+    state: MemberState,
+    shipping_left: BTreeMap<String, i64>,
+    coupons: Vec<CouponRow>,
+    subscribed_plans: Vec<String>,
+}
+
+impl Engine {
+    async fn holdings(&self, member: &ExternalId, now: Timestamp) -> Result<Holdings> {
+        let programme = self.programme()?;
+        let p = &programme.programme;
+        let m = self.member(member).await?;
+        if m.status == crate::MemberStatus::Closed {
+            return Err(EngineError::MemberClosed(member.to_string()));
+        }
+        let row = self
+            .store
+            .member_account_read(m.id)
+            .await?
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        let mut state = MemberState::new(row);
+        state.tier = self.tier_name(m.id).await?;
+        if let Some(score) = &p.score {
+            state.score = self
+                .store
+                .measure_sum_read(
+                    m.id,
+                    "score",
+                    to_us(score.window.start(now, &p.timezone)),
+                    to_us(now),
+                )
+                .await?;
+        }
+        let plans: Vec<String> = self
+            .entitlements(member, now)
+            .await?
+            .into_iter()
+            .map(|e| e.plan)
+            .collect();
+        let month_start = now
+            .to_zoned(p.timezone.clone())
+            .date()
+            .first_of_month()
+            .to_zoned(p.timezone.clone())
+            .map_or(now, |z| z.timestamp());
+        let holding = Holding {
+            tier: state.tier.clone(),
+            plans,
+        };
+        let mut shipping_left = BTreeMap::new();
+        for b in p.benefits.iter().filter(|b| b.held(&holding)) {
+            if let BenefitKind::FreeShipping {
+                per_month: Some(n), ..
+            } = b.kind
+            {
+                let used = self
+                    .store
+                    .benefit_uses_since(m.id, &b.id, to_us(month_start))
+                    .await?;
+                shipping_left.insert(b.id.clone(), (n - used).max(0));
+            }
+        }
+        let subscribed_plans = self
+            .store
+            .subscriptions_of_member(m.id)
+            .await?
+            .into_iter()
+            .filter(|s| s.member_id == m.id)
+            .map(|s| s.plan)
+            .collect();
+        Ok(Holdings {
+            value: state.value(),
+            holding,
+            state,
+            shipping_left,
+            coupons: self.store.coupons_of_member(m.id, 500).await?,
+            subscribed_plans,
+        })
+    }
+
+    /// Prices a cart for a member (or a shopper who is not one). Writes nothing.
+    pub async fn quote(&self, req: &QuoteRequest) -> Result<QuoteAnswer> {
+        let programme = self.programme()?;
+        let p = &programme.programme;
+        let now = self.now();
+        let holdings = match &req.member {
+            Some(m) => Some(self.holdings(m, now).await?),
+            None => None,
+        };
+        let rate = p
+            .points
+            .as_ref()
+            .and_then(|c| c.redemption.as_ref())
+            .map(|r| PointsRate {
+                points: r.points,
+                value_minor: r.value_minor,
+                minimum_points: r.minimum_points,
+                max_order_share_percent: i64::from(r.max_order_share_percent),
+            });
+        if req.points > 0 {
+            let Some(h) = &holdings else {
+                return Err(EngineError::InsufficientPoints {
+                    needed: req.points,
+                    available: 0,
+                });
+            };
+            if rate.is_none() {
+                return Err(EngineError::PointsDisabled);
+            }
+            let available = h.state.row.account.available;
+            if available < req.points {
+                return Err(EngineError::InsufficientPoints {
+                    needed: req.points,
+                    available,
+                });
+            }
+        }
+        let lines: Vec<CartLine> = req
+            .lines
+            .iter()
+            .map(|l| CartLine {
+                sku: l.sku.as_str().to_owned(),
+                category: l.category.as_str().to_owned(),
+                quantity: i64::from(l.quantity()),
+                unit_price_minor: l.unit_price.get(),
+                tags: l.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+            })
+            .collect();
+        let chosen: Vec<ChosenCoupon> = req
+            .coupons
+            .iter()
+            .map(|no| {
+                let found = holdings
+                    .as_ref()
+                    .and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
+                let template = found.and_then(|c| p.coupon(&c.template));
+                let refused = match found {
+                    None => Some("not_found"),
+                    Some(c) if c.state == "used" => Some("used"),
+                    Some(c) if c.state == "expired" || c.valid_until_us <= to_us(now) => {
+                        Some("expired")
+                    }
+                    Some(_) if template.is_none() => Some("unknown_template"),
+                    Some(_) => None,
+                };
+                ChosenCoupon {
+                    no: *no,
+                    refused,
+                    template,
+                }
+            })
+            .collect();
+        let empty = BTreeMap::new();
+        let day_of_month = now.to_zoned(p.timezone.clone()).day();
+        let input = QuoteInput {
+            lines: &lines,
+            shipping_minor: req.shipping_minor,
+            holding: holdings.as_ref().map(|h| h.holding.clone()),
+            benefits: &p.benefits,
+            shipping_uses_left: holdings.as_ref().map_or(&empty, |h| &h.shipping_left),
+            day_of_month,
+            coupons: chosen,
+            points: req.points,
+            points_rate: rate,
+            stored_value_minor: 0,
+        };
+        let q = quote(&input);
+        let (earn_points, earn_score) = self.earn_of(req, &q, holdings.as_ref(), now)?;
+
+        let mut upsell = Vec::new();
+        let held = holdings
+            .as_ref()
+            .map(|h| h.holding.plans.clone())
+            .unwrap_or_default();
+        // The upsell prices the lines this shopper can buy now, so that the saving is what
+        // the plan saves on them; goods it would unlock are listed apart.
+        let sellable: Vec<CartLine> = lines
+            .iter()
+            .zip(&q.lines)
+            .filter(|(_, ql)| ql.refused.is_none())
+            .map(|(l, _)| l.clone())
+            .collect();
+        for plan in p.plans.iter().filter(|plan| !held.contains(&plan.id)) {
+            let mut with = input.clone();
+            with.lines = &sellable;
+            let mut holding = with.holding.clone().unwrap_or_default();
+            holding.plans.push(plan.id.clone());
+            with.holding = Some(holding);
+            let q2 = quote(&with);
+            let mut unlocked = input.clone();
+            unlocked.holding = with.holding.clone();
+            let unlocks = quote(&unlocked)
+                .lines
+                .iter()
+                .zip(&q.lines)
+                .filter(|(w, base)| base.refused.is_some() && w.refused.is_none())
+                .map(|(w, _)| w.sku.clone())
+                .collect();
+            let first_term = !holdings
+                .as_ref()
+                .is_some_and(|h| h.subscribed_plans.contains(&plan.id));
+            let value = holdings
+                .as_ref()
+                .map_or(serde_json::Value::Null, |h| h.value.clone());
+            upsell.push(Upsell {
+                plan: plan.id.clone(),
+                name: plan.name.clone(),
+                plan_price_minor: plan.price(&value, first_term).0,
+                total_minor: q2.total_minor,
+                saving_minor: q.total_minor - q2.total_minor,
+                unlocks,
+            });
+        }
+        Ok(QuoteAnswer {
+            member: req.member.as_ref().map(ToString::to_string),
+            tier: holdings.as_ref().and_then(|h| h.holding.tier.clone()),
+            plans: held,
+            earn_points,
+            earn_score,
+            upsell,
+            quote: q,
+        })
+    }
+
+    /// What the priced order earns, through the same rules as an `order.paid`: the lines
+    /// that can be sold, the shipping charged, and a total of what is paid in money.
+    fn earn_of(
+        &self,
+        req: &QuoteRequest,
+        q: &Quote,
+        holdings: Option<&Holdings>,
+        now: Timestamp,
+    ) -> Result<(i64, i64)> {
+        let programme = self.programme()?;
+        let p = &programme.programme;
+        let Some(h) = holdings else {
+            return Ok((0, 0));
+        };
+        let lines: Vec<OrderLine> = req
+            .lines
+            .iter()
+            .zip(&q.lines)
+            .filter(|(_, ql)| ql.refused.is_none())
+            .map(|(l, _)| l.clone())
+            .collect();
+        if lines.is_empty() {
+            return Ok((0, 0));
+        }
+        let money = |v: i64| AmountMinor::parse(v.max(0)).map_err(EngineError::Field);
+        let paid_total = q.total_minor + q.stored_value_used_minor;
+        let order = OrderPaid::new(
+            OrderId::parse("quote").map_err(EngineError::Field)?,
+            lines,
+            money(q.shipping_minor)?,
+            money(paid_total)?,
+        )?;
+        let (goods, paid) = tessera_domain::points::allocate_paid(&order);
+        let event = serde_json::json!({"type": "order.paid", "total_minor": paid_total, "shipping_minor": q.shipping_minor});
+        let ctx = EarnContext {
+            tz: &p.timezone,
+            occurred_at: now,
+            member: &h.value,
+            event: &event,
+            first_order: h.state.row.account.paid_orders == 0,
+            earned: EarnedSoFar::default(),
+        };
+        let points = p
+            .points
+            .as_ref()
+            .map_or(0, |c| c.earn_order(&order, &paid, &ctx));
+        let score = p.score.as_ref().map_or(0, |s| s.score_order(goods, &ctx));
+        Ok((points, score))
+    }
+
+    // ---- coupons ----
+
+    /// Issues `count` coupons of a template to a member, valid for the template's days;
+    /// the same `issue_id` again returns the first issue.
+    pub async fn issue_coupons(
+        &self,
+        member: &ExternalId,
+        template: &str,
+        count: i64,
+        issue_id: &ExternalId,
+        source: &str,
+    ) -> Result<(Vec<CouponRow>, bool)> {
+        let programme = self.programme()?;
+        let t = programme
+            .programme
+            .coupon(template)
+            .ok_or_else(|| EngineError::UnknownCoupon(template.to_owned()))?;
+        let mut tx = self.store.begin().await?;
+        let state = self.lock_members_for_coupons(&mut tx, member).await?;
+        let earlier = tx.coupons_by_issue(state, issue_id.as_str()).await?;
+        if !earlier.is_empty() {
+            if earlier[0].template != template || earlier.len() as i64 != count {
+                return Err(EngineError::OperationConflict(issue_id.to_string()));
+            }
+            return Ok((earlier, true));
+        }
+        let now = self.now();
+        let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
+            .after(now, &programme.programme.timezone);
+        let rows: Vec<CouponRow> = (0..count)
+            .map(|_| CouponRow {
+                member_id: state,
+                coupon_no: 0,
+                template: template.to_owned(),
+                state: "issued".to_owned(),
+                source: source.to_owned(),
+                issued_at_us: to_us(now),
+                valid_until_us: to_us(valid_until),
+                order_id: None,
+                used_at_us: None,
+                issue_id: Some(issue_id.to_string()),
+            })
+            .collect();
+        let issued = tx.coupons_issue(&rows).await?;
+        tx.commit().await?;
+        Ok((issued, false))
+    }
+
+    async fn lock_members_for_coupons(
+        &self,
+        tx: &mut tessera_store::Tx,
+        member: &ExternalId,
+    ) -> Result<i64> {
+        let row = tx
+            .members_with_accounts_for_update(&[member.as_str()])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        if row.status == "closed" {
+            return Err(EngineError::MemberClosed(member.to_string()));
+        }
+        Ok(row.account.member_id)
+    }
+
+    /// A member's coupons, newest first, with the state they are in now.
+    pub async fn member_coupons(&self, member: &ExternalId) -> Result<Vec<CouponRow>> {
+        let m = self.member(member).await?;
+        let now = to_us(self.now());
+        Ok(self
+            .store
+            .coupons_of_member(m.id, 200)
+            .await?
+            .into_iter()
+            .map(|mut c| {
+                if c.state == "issued" && c.valid_until_us <= now {
+                    c.state = "expired".to_owned();
+                }
+                c
+            })
+            .collect())
+    }
+}

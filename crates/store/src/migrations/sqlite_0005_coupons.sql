@@ -1,0 +1,21 @@
+-- Coupon instances (SQLite): issued to a member from a template of the programme.
+CREATE TABLE coupons (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    coupon_no INTEGER NOT NULL,
+    template TEXT NOT NULL,
+    -- issued, used or expired.
+    state TEXT NOT NULL,
+    -- manual, grant:BENEFIT, campaign:NAME, referral.
+    source TEXT NOT NULL,
+    issued_at_us INTEGER NOT NULL,
+    valid_until_us INTEGER NOT NULL,
+    order_id TEXT,
+    used_at_us INTEGER,
+    -- The client's id of the issue, so that a retry issues nothing more.
+    issue_id TEXT,
+    PRIMARY KEY (member_id, coupon_no)
+);
+CREATE UNIQUE INDEX coupons_issue ON coupons (member_id, issue_id, coupon_no);
+
+-- Benefit quotas count a member's uses since the start of a period.
+CREATE INDEX benefit_uses_member ON benefit_uses (member_id, benefit, at_us);
