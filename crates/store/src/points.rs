@@ -969,20 +969,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_number_rows_and_columns() {
-        assert_eq!(
-            super::placeholders(2, 3, false),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(super::placeholders(1, 1, false), "($1)");
-        assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
-        assert_eq!(super::list(3, 2, false), "$3, $4");
-    }
-}
-
 impl Store {
     /// A member and their point account, read without a lock (quotes read this).
     pub async fn member_account_read(&self, member_id: i64) -> Result<Option<MemberAccountRow>> {
@@ -997,3 +983,18 @@ impl Store {
         row.map(|r| MemberAccountRow::from_row(&r)).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(
+            super::placeholders(2, 3, false),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::placeholders(1, 1, false), "($1)");
+        assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
+        assert_eq!(super::list(3, 2, false), "$3, $4");
+    }
+}
+
