@@ -98,6 +98,8 @@ error_codes! {
     PartnerRightUsedUp = 53, "partner_right_used_up", 409, "The right's uses for this term are used up.";
     UnknownPartnerRight = 54, "unknown_partner_right", 422, "No plan carries a partner right with this id (for this partner, or with a code pool).";
     UnknownCoupon = 55, "unknown_coupon", 422, "The programme has no coupon template with this id.";
+    OrderNotPayable = 56, "order_not_payable", 409, "A line cannot be sold to this member, or a chosen coupon does not apply (used, expired, not needed); nothing was spent.";
+    QuoteChanged = 57, "quote_changed", 409, "The order no longer comes to `expected_total_minor` (a quota or a price changed); nothing was spent.";
 }
 
 /// A problem in a refused programme file.
@@ -249,6 +251,8 @@ impl From<EngineError> for ApiError {
             EngineError::PartnerRightUsedUp(_) => ErrorCode::PartnerRightUsedUp,
             EngineError::UnknownPartnerRight(_) => ErrorCode::UnknownPartnerRight,
             EngineError::UnknownCoupon(_) => ErrorCode::UnknownCoupon,
+            EngineError::OrderNotPayable(_) => ErrorCode::OrderNotPayable,
+            EngineError::QuoteChanged { .. } => ErrorCode::QuoteChanged,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

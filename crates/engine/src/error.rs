@@ -73,6 +73,10 @@ pub enum EngineError {
     PartnerRightUsedUp(String),
     #[error("no plan carries a partner right `{0}` of this kind")]
     UnknownPartnerRight(String),
+    #[error("the order cannot be paid as it stands: {0}")]
+    OrderNotPayable(String),
+    #[error("the order now comes to {total}, not {expected}")]
+    QuoteChanged { expected: i64, total: i64 },
     #[error("the programme has no coupon `{0}`")]
     UnknownCoupon(String),
     #[error("storage: {0}")]

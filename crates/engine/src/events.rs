@@ -57,10 +57,22 @@ impl Engine {
     }
 
     async fn ingest_once(&self, items: &[IngestItem]) -> Result<Vec<Result<IngestOutcome>>> {
+        let mut tx = self.store.begin().await?;
+        let outcomes = self.ingest_in(&mut tx, items).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Intake inside the caller's transaction (an order commit takes in its `order.paid`
+    /// in the transaction that spends what the order used). The caller commits.
+    pub(crate) async fn ingest_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        items: &[IngestItem],
+    ) -> Result<Vec<Result<IngestOutcome>>> {
         let programme = self.programme()?;
         let now = self.now();
         let received_at = to_us(now);
-        let mut tx = self.store.begin().await?;
         // Every member of the batch is locked up front, in member order, so that two
         // batches never wait on each other in a cycle.
         let mut external_ids: Vec<&str> = items.iter().map(|i| i.event.member.as_str()).collect();
@@ -87,7 +99,7 @@ impl Engine {
                     .map(|m| (m.member_id(), &i.event))
             })
             .collect();
-        let mut batch = Batch::load(&mut tx, &programme, &known, now).await?;
+        let mut batch = Batch::load(tx, &programme, &known, now).await?;
         if let Some(tiers) = &batch.tiers {
             for state in members.values_mut() {
                 (state.tier, state.score) = tiers.member_view(&programme, state.member_id(), now);
@@ -152,7 +164,7 @@ impl Engine {
                 continue;
             }
             let effect = match effect_of(
-                &mut tx,
+                tx,
                 &mut batch,
                 &programme,
                 state,
@@ -192,14 +204,13 @@ impl Engine {
         if inserted.len() != new_events.len() {
             return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
         }
-        batch.finish(&mut tx).await?;
+        batch.finish(tx).await?;
         let accounts: Vec<_> = members
             .values()
             .filter(|s| s.dirty)
             .map(|s| &s.row.account)
             .collect();
         tx.accounts_put_many(&accounts).await?;
-        tx.commit().await?;
         let row_of = |k: usize| inserted[items[k].event.id.as_str()].clone();
         Ok(pending
             .into_iter()

@@ -10,6 +10,7 @@ mod events;
 pub mod jobs;
 pub mod keys;
 mod members;
+pub mod orders;
 pub mod points;
 pub mod quote;
 pub mod subscriptions;
@@ -21,6 +22,7 @@ pub use events::{IngestItem, IngestOutcome};
 pub use jobs::DueWork;
 pub use keys::{ApiKey, Role};
 pub use members::{Member, MemberPatch, MemberStatus};
+pub use orders::CommitRequest;
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
 };

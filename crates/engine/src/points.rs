@@ -967,7 +967,7 @@ pub(crate) fn inactivity_rule(programme: &ActiveProgramme) -> Option<InactivityR
         .map(|c| (c.expiry, programme.programme.timezone.clone()))
 }
 
-fn ledger_error(e: LedgerError) -> EngineError {
+pub(crate) fn ledger_error(e: LedgerError) -> EngineError {
     match e {
         LedgerError::InsufficientPoints { needed, available } => {
             EngineError::InsufficientPoints { needed, available }

@@ -52,8 +52,31 @@ pub struct QuoteAnswer {
     pub upsell: Vec<Upsell>,
 }
 
+/// The first instant of `now`'s month in the programme's time zone.
+fn month_start(p: &tessera_domain::Programme, now: Timestamp) -> Timestamp {
+    now.to_zoned(p.timezone.clone())
+        .date()
+        .first_of_month()
+        .to_zoned(p.timezone.clone())
+        .map_or(now, |z| z.timestamp())
+}
+
+/// The free-shipping benefits with a monthly quota that `holding` holds: (id, per month).
+fn free_shipping_quotas(p: &tessera_domain::Programme, holding: &Holding) -> Vec<(String, i64)> {
+    p.benefits
+        .iter()
+        .filter(|b| b.held(holding))
+        .filter_map(|b| match b.kind {
+            BenefitKind::FreeShipping {
+                per_month: Some(n), ..
+            } => Some((b.id.clone(), n)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// What a member holds, read once per quote.
-struct Holdings {
+pub(crate) struct Holdings {
     holding: Holding,
     value: serde_json::Value,
     state: MemberState,
@@ -94,28 +117,17 @@ impl Engine {
             .into_iter()
             .map(|e| e.plan)
             .collect();
-        let month_start = now
-            .to_zoned(p.timezone.clone())
-            .date()
-            .first_of_month()
-            .to_zoned(p.timezone.clone())
-            .map_or(now, |z| z.timestamp());
         let holding = Holding {
             tier: state.tier.clone(),
             plans,
         };
         let mut shipping_left = BTreeMap::new();
-        for b in p.benefits.iter().filter(|b| b.held(&holding)) {
-            if let BenefitKind::FreeShipping {
-                per_month: Some(n), ..
-            } = b.kind
-            {
-                let used = self
-                    .store
-                    .benefit_uses_since(m.id, &b.id, to_us(month_start))
-                    .await?;
-                shipping_left.insert(b.id.clone(), (n - used).max(0));
-            }
+        for (id, n) in free_shipping_quotas(p, &holding) {
+            let used = self
+                .store
+                .benefit_uses_since(m.id, &id, to_us(month_start(p, now)))
+                .await?;
+            shipping_left.insert(id, (n - used).max(0));
         }
         let subscribed_plans = self
             .store
@@ -135,15 +147,81 @@ impl Engine {
         })
     }
 
-    /// Prices a cart for a member (or a shopper who is not one). Writes nothing.
-    pub async fn quote(&self, req: &QuoteRequest) -> Result<QuoteAnswer> {
+    /// The holdings of a member locked by the caller's transaction, read inside it (an
+    /// order commit prices with what it is about to consume).
+    pub(crate) async fn holdings_in(
+        &self,
+        tx: &mut tessera_store::Tx,
+        mut state: MemberState,
+        now: Timestamp,
+    ) -> Result<Holdings> {
         let programme = self.programme()?;
         let p = &programme.programme;
+        let member_id = state.member_id();
+        (state.tier, state.score) =
+            crate::tiers::member_now(tx, &programme, member_id, now).await?;
+        let subscriptions = tx.subscriptions_of_plan_any(member_id).await?;
+        let mut plans = Vec::new();
+        for row in &subscriptions {
+            let Some(plan) = p.plan(&row.plan) else {
+                continue;
+            };
+            let terms: Vec<_> = tx
+                .terms_get(row.id)
+                .await?
+                .iter()
+                .map(crate::subscriptions::term_of)
+                .collect();
+            if crate::subscriptions::state_of(row).grants_access(
+                plan.grace,
+                &terms,
+                now,
+                &p.timezone,
+            ) && !plans.contains(&plan.id)
+            {
+                plans.push(plan.id.clone());
+            }
+        }
+        let holding = Holding {
+            tier: state.tier.clone(),
+            plans,
+        };
+        let mut shipping_left = BTreeMap::new();
+        for (id, n) in free_shipping_quotas(p, &holding) {
+            let used = tx
+                .benefit_uses_since(member_id, &id, to_us(month_start(p, now)))
+                .await?;
+            shipping_left.insert(id, (n - used).max(0));
+        }
+        Ok(Holdings {
+            value: state.value(),
+            holding,
+            coupons: tx.coupons_of_member(member_id, 500).await?,
+            subscribed_plans: subscriptions.into_iter().map(|s| s.plan).collect(),
+            shipping_left,
+            state,
+        })
+    }
+
+    /// Prices a cart for a member (or a shopper who is not one). Writes nothing.
+    pub async fn quote(&self, req: &QuoteRequest) -> Result<QuoteAnswer> {
         let now = self.now();
         let holdings = match &req.member {
             Some(m) => Some(self.holdings(m, now).await?),
             None => None,
         };
+        self.quote_with(req, holdings.as_ref(), now)
+    }
+
+    /// Prices a cart with the holdings already read.
+    pub(crate) fn quote_with(
+        &self,
+        req: &QuoteRequest,
+        holdings: Option<&Holdings>,
+        now: Timestamp,
+    ) -> Result<QuoteAnswer> {
+        let programme = self.programme()?;
+        let p = &programme.programme;
         let rate = p
             .points
             .as_ref()
@@ -155,7 +233,7 @@ impl Engine {
                 max_order_share_percent: i64::from(r.max_order_share_percent),
             });
         if req.points > 0 {
-            let Some(h) = &holdings else {
+            let Some(h) = holdings else {
                 return Err(EngineError::InsufficientPoints {
                     needed: req.points,
                     available: 0,
@@ -187,9 +265,7 @@ impl Engine {
             .coupons
             .iter()
             .map(|no| {
-                let found = holdings
-                    .as_ref()
-                    .and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
+                let found = holdings.and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
                 let template = found.and_then(|c| p.coupon(&c.template));
                 let refused = match found {
                     None => Some("not_found"),
@@ -212,9 +288,9 @@ impl Engine {
         let input = QuoteInput {
             lines: &lines,
             shipping_minor: req.shipping_minor,
-            holding: holdings.as_ref().map(|h| h.holding.clone()),
+            holding: holdings.map(|h| h.holding.clone()),
             benefits: &p.benefits,
-            shipping_uses_left: holdings.as_ref().map_or(&empty, |h| &h.shipping_left),
+            shipping_uses_left: holdings.map_or(&empty, |h| &h.shipping_left),
             day_of_month,
             coupons: chosen,
             points: req.points,
@@ -222,7 +298,7 @@ impl Engine {
             stored_value_minor: 0,
         };
         let q = quote(&input);
-        let (earn_points, earn_score) = self.earn_of(req, &q, holdings.as_ref(), now)?;
+        let (earn_points, earn_score) = self.earn_of(req, &q, holdings, now)?;
 
         let mut upsell = Vec::new();
         let held = holdings
@@ -253,9 +329,7 @@ impl Engine {
                 .filter(|(w, base)| base.refused.is_some() && w.refused.is_none())
                 .map(|(w, _)| w.sku.clone())
                 .collect();
-            let first_term = !holdings
-                .as_ref()
-                .is_some_and(|h| h.subscribed_plans.contains(&plan.id));
+            let first_term = !holdings.is_some_and(|h| h.subscribed_plans.contains(&plan.id));
             let value = holdings
                 .as_ref()
                 .map_or(serde_json::Value::Null, |h| h.value.clone());
@@ -270,7 +344,7 @@ impl Engine {
         }
         Ok(QuoteAnswer {
             member: req.member.as_ref().map(ToString::to_string),
-            tier: holdings.as_ref().and_then(|h| h.holding.tier.clone()),
+            tier: holdings.and_then(|h| h.holding.tier.clone()),
             plans: held,
             earn_points,
             earn_score,

@@ -95,7 +95,7 @@ pub struct PartnerRedemption {
     pub replayed: bool,
 }
 
-fn state_of(row: &SubscriptionRow) -> SubscriptionState {
+pub(crate) fn state_of(row: &SubscriptionRow) -> SubscriptionState {
     SubscriptionState {
         status: Status::parse(&row.status).unwrap_or(Status::Expired),
         auto_renew: row.auto_renew,
@@ -117,7 +117,7 @@ fn put_state(row: &mut SubscriptionRow, s: &SubscriptionState) {
     row.renewal_noticed_for_us = s.renewal_noticed_for.map(to_us);
 }
 
-fn term_of(r: &TermRow) -> Term {
+pub(crate) fn term_of(r: &TermRow) -> Term {
     Term {
         no: r.term_no,
         kind: if r.kind == "trial" {

@@ -997,4 +997,3 @@ mod tests {
         assert_eq!(super::list(3, 2, false), "$3, $4");
     }
 }
-

@@ -831,3 +831,102 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 }
+
+impl Tx {
+    /// Marks an issued, still valid coupon used by an order; `false` when it is not
+    /// (used meanwhile, expired).
+    pub async fn coupon_use(
+        &mut self,
+        member_id: i64,
+        coupon_no: i64,
+        order_id: &str,
+        now_us: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE coupons SET state = 'used', order_id = $3, used_at_us = $4 \
+             WHERE member_id = $1 AND coupon_no = $2 AND state = 'issued' AND valid_until_us > $4",
+        )
+        .bind(member_id)
+        .bind(coupon_no)
+        .bind(order_id)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// An order commit made before: (request hash, summary).
+    pub async fn commit_get(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+    ) -> Result<Option<(String, String)>> {
+        let row = sqlx::query(
+            "SELECT request_sha256, summary FROM order_commits WHERE member_id = $1 AND order_id = $2",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| Ok((r.try_get("request_sha256")?, r.try_get("summary")?)))
+            .transpose()
+    }
+
+    pub async fn commit_insert(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+        request_sha256: &str,
+        summary: &str,
+        now_us: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO order_commits (member_id, order_id, request_sha256, summary, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .bind(request_sha256)
+        .bind(summary)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Tx {
+    /// How often a member used a benefit from `since_us` on (inside a write).
+    pub async fn benefit_uses_since(
+        &mut self,
+        member_id: i64,
+        benefit: &str,
+        since_us: i64,
+    ) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM benefit_uses WHERE member_id = $1 AND benefit = $2 AND at_us >= $3",
+        )
+        .bind(member_id)
+        .bind(benefit)
+        .bind(since_us)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A member's coupons, newest first (inside a write).
+    pub async fn coupons_of_member(
+        &mut self,
+        member_id: i64,
+        limit: u32,
+    ) -> Result<Vec<CouponRow>> {
+        let rows = sqlx::query(&format!(
+            "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
+        ))
+        .bind(member_id)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(CouponRow::from_row).collect()
+    }
+}

@@ -22,10 +22,13 @@ use utoipa::ToSchema;
 const COUPONS_PER_QUOTE_MAX: usize = 20;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/quotes", post(post_quote)).route(
-        "/v1/members/{external_id}/coupons",
-        get(list_coupons).post(issue_coupons),
-    )
+    Router::new()
+        .route("/v1/quotes", post(post_quote))
+        .route("/v1/orders", post(post_order))
+        .route(
+            "/v1/members/{external_id}/coupons",
+            get(list_coupons).post(issue_coupons),
+        )
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -152,52 +155,14 @@ pub async fn post_quote(
     ApiJson(body): ApiJson<QuoteIn>,
 ) -> ApiResult<Json<QuoteOut>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let member = body
-        .member
-        .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member"))))
-        .transpose()?;
-    if body.lines.is_empty() || body.lines.len() > ORDER_LINES_MAX {
-        return Err(ApiError::new(
-            ErrorCode::TooManyItems,
-            format!("lines must hold 1 to {ORDER_LINES_MAX} lines"),
-        )
-        .with_field("lines"));
-    }
-    let lines = parse_lines(&body.lines)?;
-    let shipping = body.shipping_minor.unwrap_or(0);
-    if !(0..=AMOUNT_MINOR_MAX).contains(&shipping) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            format!("shipping_minor must be between 0 and {AMOUNT_MINOR_MAX}"),
-        )
-        .with_field("shipping_minor"));
-    }
-    let coupons = body.coupons.unwrap_or_default();
-    if coupons.len() > COUPONS_PER_QUOTE_MAX {
-        return Err(ApiError::new(
-            ErrorCode::TooManyItems,
-            format!("at most {COUPONS_PER_QUOTE_MAX} coupons"),
-        )
-        .with_field("coupons"));
-    }
-    let points = body.points.unwrap_or(0);
-    if !(0..=POINTS_MAX).contains(&points) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidField,
-            format!("points must be between 0 and {POINTS_MAX}"),
-        )
-        .with_field("points"));
-    }
-    let a = state
-        .engine
-        .quote(&QuoteRequest {
-            member,
-            lines,
-            shipping_minor: shipping,
-            coupons,
-            points,
-        })
-        .await?;
+    let request = quote_request(
+        body.member,
+        &body.lines,
+        body.shipping_minor,
+        body.coupons,
+        body.points,
+    )?;
+    let a = state.engine.quote(&request).await?;
     let q = a.quote;
     Ok(Json(QuoteOut {
         member: a.member,
@@ -272,6 +237,181 @@ pub async fn post_quote(
             })
             .collect(),
     }))
+}
+
+/// Parses the cart part of a quote or an order at the edge.
+fn quote_request(
+    member: Option<String>,
+    lines: &[LineIn],
+    shipping_minor: Option<i64>,
+    coupons: Option<Vec<i64>>,
+    points: Option<i64>,
+) -> Result<QuoteRequest, ApiError> {
+    let member = member
+        .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member"))))
+        .transpose()?;
+    if lines.is_empty() || lines.len() > ORDER_LINES_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("lines must hold 1 to {ORDER_LINES_MAX} lines"),
+        )
+        .with_field("lines"));
+    }
+    let lines = parse_lines(lines)?;
+    let shipping = shipping_minor.unwrap_or(0);
+    if !(0..=AMOUNT_MINOR_MAX).contains(&shipping) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("shipping_minor must be between 0 and {AMOUNT_MINOR_MAX}"),
+        )
+        .with_field("shipping_minor"));
+    }
+    let coupons = coupons.unwrap_or_default();
+    if coupons.len() > COUPONS_PER_QUOTE_MAX {
+        return Err(ApiError::new(
+            ErrorCode::TooManyItems,
+            format!("at most {COUPONS_PER_QUOTE_MAX} coupons"),
+        )
+        .with_field("coupons"));
+    }
+    let points = points.unwrap_or(0);
+    if !(0..=POINTS_MAX).contains(&points) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("points must be between 0 and {POINTS_MAX}"),
+        )
+        .with_field("points"));
+    }
+    Ok(QuoteRequest {
+        member,
+        lines,
+        shipping_minor: shipping,
+        coupons,
+        points,
+    })
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderIn {
+    /// The shop's order id: the same id again answers with the first commit.
+    #[schema(value_type = crate::schema::IdText)]
+    pub order_id: String,
+    #[schema(value_type = crate::schema::IdText)]
+    pub member: String,
+    #[schema(min_items = 1, max_items = 500)]
+    pub lines: Vec<LineIn>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub shipping_minor: Option<i64>,
+    #[schema(max_items = 20)]
+    pub coupons: Option<Vec<i64>>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub points: Option<i64>,
+    /// The total of the quote the shopper accepted: if the order now comes to another
+    /// amount (a quota used meanwhile), the commit is refused with `quote_changed`.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub expected_total_minor: Option<i64>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct CommittedLine {
+    pub sku: String,
+    pub quantity: i64,
+    pub list_minor: i64,
+    pub net_minor: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct Earned {
+    pub points: i64,
+    pub score: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct BenefitCost {
+    pub benefit: String,
+    pub cost_minor: i64,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+pub struct OrderOut {
+    pub order_id: String,
+    pub member: String,
+    #[schema(format = DateTime)]
+    pub committed_at: String,
+    pub lines: Vec<CommittedLine>,
+    pub goods_minor: i64,
+    pub shipping_minor: i64,
+    pub shipping_waived_by: Option<String>,
+    /// Coupons the order used.
+    pub coupons_used: Vec<i64>,
+    pub points_used: i64,
+    pub points_value_minor: i64,
+    /// What the member pays.
+    pub total_minor: i64,
+    pub benefits_used: Vec<BenefitCost>,
+    /// Points (pending through the return window) and score the order earned.
+    pub earned: Earned,
+}
+
+/// Commits an order Tessera priced: prices it again and, in one transaction, uses its
+/// coupons, free-shipping quota and points and records what it earns (as its `order.paid`);
+/// or refuses the whole order with the reason and changes nothing. 201 the first time; 200
+/// with the first answer for the same order id and request.
+#[utoipa::path(post, path = "/v1/orders", tag = "quotes", security(("api_key" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
+    request_body = OrderIn,
+    responses((status = 201, body = OrderOut),
+        (status = 200, description = "The same order id and request as before: the first answer", body = OrderOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "order_not_payable, quote_changed, insufficient_points, order_already_paid, member_closed, member_frozen", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<OrderIn>,
+) -> ApiResult<(StatusCode, Json<OrderOut>)> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let order_id = tessera_domain::OrderId::parse(body.order_id)
+        .map_err(|e| ApiError::from(e.within("order_id")))?;
+    let quote = quote_request(
+        Some(body.member),
+        &body.lines,
+        body.shipping_minor,
+        body.coupons,
+        body.points,
+    )?;
+    if let Some(t) = body.expected_total_minor {
+        if !(0..=AMOUNT_MINOR_MAX).contains(&t) {
+            return Err(ApiError::new(
+                ErrorCode::InvalidField,
+                "expected_total_minor is out of range",
+            )
+            .with_field("expected_total_minor"));
+        }
+    }
+    let (summary, replayed) = state
+        .engine
+        .commit_order(&tessera_engine::CommitRequest {
+            order_id,
+            quote,
+            expected_total_minor: body.expected_total_minor,
+        })
+        .await?;
+    let out: OrderOut = serde_json::from_str(&summary).map_err(|e| {
+        tracing::error!(error = %e, "a stored order summary does not parse");
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the cause",
+        )
+    })?;
+    let status = if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, Json(out)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -9,6 +9,7 @@ mod events;
 mod idempotency;
 mod members;
 mod openapi;
+mod orders;
 mod plans;
 mod points;
 mod points_props;

@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/partner/members/{external_id}"),
     ("post", "/v1/partner/redemptions"),
     ("post", "/v1/quotes"),
+    ("post", "/v1/orders"),
     ("get", "/v1/members/{external_id}/coupons"),
     ("post", "/v1/members/{external_id}/coupons"),
 ];

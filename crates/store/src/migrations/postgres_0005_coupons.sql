@@ -19,3 +19,13 @@ CREATE UNIQUE INDEX coupons_issue ON coupons (member_id, issue_id, coupon_no);
 
 -- Benefit quotas count a member's uses since the start of a period.
 CREATE INDEX benefit_uses_member ON benefit_uses (member_id, benefit, at_us);
+
+-- Orders Tessera priced and committed: the request that made each, and what it came to.
+CREATE TABLE order_commits (
+    member_id BIGINT NOT NULL REFERENCES members (id),
+    order_id TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    created_at_us BIGINT NOT NULL,
+    PRIMARY KEY (member_id, order_id)
+);

@@ -1,0 +1,274 @@
+//! Order commits on the demo programme: a commit spends what its quote used and earns like
+//! any paid order; replays and conflicts; and 64 commits at once competing for one coupon,
+//! the last free-shipping use and the last points, on both databases.
+
+use crate::helpers::*;
+use crate::points::balances;
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tessera_testkit::Backend;
+
+async fn plus_member(app: &TestApp, member: &str, points: i64) {
+    app.add_member(member).await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/admin/code-pools/iqiyi_vip",
+            Some(json!({"codes": [format!("IQ-{member}")]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let r = app
+        .call(
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"member": member, "plan": "plus", "payment_ref": format!("pay-{member}")})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    if points > 0 {
+        let r = app
+            .call(
+                "POST",
+                &format!("/v1/members/{member}/points/adjustments"),
+                Some(json!({"id": format!("adj-{member}"), "points": points, "reason": "test"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+}
+
+async fn coupon(app: &TestApp, member: &str, template: &str) -> i64 {
+    let r = app
+        .call(
+            "POST",
+            &format!("/v1/members/{member}/coupons"),
+            Some(json!({"id": format!("{member}-{template}"), "template": template})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["items"][0]["coupon"].as_i64().unwrap()
+}
+
+fn order(
+    id: &str,
+    member: &str,
+    coupons: &[i64],
+    points: i64,
+    shipping: i64,
+    expected: Option<i64>,
+) -> Value {
+    priced(id, member, 20000, coupons, points, shipping, expected)
+}
+
+fn priced(
+    id: &str,
+    member: &str,
+    unit: i64,
+    coupons: &[i64],
+    points: i64,
+    shipping: i64,
+    expected: Option<i64>,
+) -> Value {
+    json!({
+        "order_id": id, "member": member,
+        "lines": [{"sku": "BOOK", "category": "books", "quantity": 1, "unit_price_minor": unit}],
+        "shipping_minor": shipping, "coupons": coupons, "points": points,
+        "expected_total_minor": expected,
+    })
+}
+
+#[tokio::test]
+async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
+    let app = TestApp::sqlite().await;
+    plus_member(&app, "m", 1000).await;
+    let c = coupon(&app, "m", "ten_off_99").await;
+    let body = order("o-1", "m", &[c], 500, 800, None);
+    let mut quote_body = body.clone();
+    quote_body
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !["order_id", "expected_total_minor"].contains(&k.as_str()));
+    let q = app.call("POST", "/v1/quotes", Some(quote_body)).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    // 200.00 − 10.00 coupon, free shipping (PLUS), 500 points = 5.00.
+    assert_eq!(q.body["total_minor"], 18500, "{}", q.text);
+
+    let mut body = body;
+    body["expected_total_minor"] = json!(18500);
+    let first = app
+        .call_as(&app.storefront, "POST", "/v1/orders", Some(body.clone()))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.body["total_minor"], 18500);
+    assert_eq!(first.body["coupons_used"], json!([c]));
+    assert_eq!(
+        first.body["shipping_waived_by"],
+        "benefit:plus_free_shipping"
+    );
+    // Earned as an order.paid of 185.00 in money: 185 points plus the demo's first-order
+    // bonus of 100 (pending), and 185 score.
+    assert_eq!(
+        first.body["earned"],
+        json!({"points": 285, "score": 185}),
+        "{}",
+        first.text
+    );
+    assert_eq!(balances(&app, "m").await, (285, 500, 0));
+    let again = app
+        .call_as(&app.storefront, "POST", "/v1/orders", Some(body.clone()))
+        .await;
+    assert_eq!((again.status, &again.body), (StatusCode::OK, &first.body));
+    let mut other = body.clone();
+    other["points"] = json!(0);
+    let r = app
+        .call_as(&app.storefront, "POST", "/v1/orders", Some(other))
+        .await;
+    assert_eq!(r.code(), "order_already_paid", "{}", r.text);
+
+    // The coupon is used; another order cannot use it.
+    let coupons = app.call("GET", "/v1/members/m/coupons", None).await;
+    assert_eq!(coupons.body["items"][0]["state"], "used");
+    assert_eq!(coupons.body["items"][0]["order_id"], "o-1");
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders",
+            Some(order("o-2", "m", &[c], 0, 0, None)),
+        )
+        .await;
+    assert_eq!(r.code(), "order_not_payable", "{}", r.text);
+    assert!(r.text.contains("used"), "{}", r.text);
+
+    // The ledger holds the spend with the order as its reference, and the earned lot.
+    let ledger = app.call("GET", "/v1/members/m/ledger", None).await;
+    let kinds: Vec<(&str, Option<&str>)> = ledger.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["reference"].as_str().or(e["order_id"].as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("adjust", Some("adj-m")),
+            ("redeem", Some("o-1")),
+            ("earn", Some("o-1"))
+        ]
+    );
+    // Later events apply to it as to any order: a full refund takes the points back.
+    let refund = json!({"id": "r-1", "type": "order.refunded", "member_id": "m",
+        "occurred_at": "2026-11-23T12:00:00Z", "order_id": "o-1", "refund": {"amount_minor": 18500}});
+    let r = app.call("POST", "/v1/events", Some(refund)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(balances(&app, "m").await, (0, 500, 0));
+    app.assert_ledger_balanced().await;
+}
+
+/// 64 commits at once: for one coupon (1 wins), for the last free-shipping use (1 wins),
+/// for the last 1,000 points at 100 each (10 win). Nothing is spent twice.
+async fn commits_race(backend: Backend) {
+    let Some(app) = TestApp::on(backend).await else {
+        return;
+    };
+    plus_member(&app, "m", 1000).await;
+    let c = coupon(&app, "m", "ten_off_99").await;
+    let app = Arc::new(app);
+    let race = |bodies: Vec<Value>| {
+        let app = app.clone();
+        async move {
+            let tasks: Vec<_> = bodies
+                .into_iter()
+                .map(|b| {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        app.call_as(&app.storefront, "POST", "/v1/orders", Some(b))
+                            .await
+                    })
+                })
+                .collect();
+            let mut replies = Vec::new();
+            for t in tasks {
+                replies.push(t.await.unwrap());
+            }
+            let mut codes: Vec<String> = replies
+                .iter()
+                .map(|r| {
+                    if r.status == StatusCode::CREATED {
+                        "created".to_owned()
+                    } else {
+                        r.code().to_owned()
+                    }
+                })
+                .collect();
+            codes.sort();
+            codes.dedup_by(|a, b| a == b);
+            let won = replies
+                .iter()
+                .filter(|r| r.status == StatusCode::CREATED)
+                .count();
+            (won, codes)
+        }
+    };
+    // One coupon.
+    let bodies = (0..64)
+        .map(|i| order(&format!("c{i}"), "m", &[c], 0, 0, None))
+        .collect();
+    let (won, codes) = race(bodies).await;
+    assert_eq!(won, 1, "{codes:?}");
+    assert_eq!(codes, ["created", "order_not_payable"]);
+
+    // The last free-shipping use of the month: PLUS gives 5; 4 are used first. Orders of
+    // 10.00 keep the score under silver, whose free shipping has no quota.
+    for i in 0..4 {
+        let r = app
+            .call_as(
+                &app.storefront,
+                "POST",
+                "/v1/orders",
+                Some(priced(&format!("s{i}"), "m", 1000, &[], 0, 800, Some(1000))),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let bodies = (0..64)
+        .map(|i| priced(&format!("q{i}"), "m", 1000, &[], 0, 800, Some(1000)))
+        .collect();
+    let (won, codes) = race(bodies).await;
+    assert_eq!(won, 1, "{codes:?}");
+    assert_eq!(codes, ["created", "quote_changed"]);
+
+    // The last 1,000 points, 100 per order.
+    assert_eq!(balances(&app, "m").await.1, 1000);
+    let bodies = (0..64)
+        .map(|i| priced(&format!("p{i}"), "m", 1000, &[], 100, 0, Some(900)))
+        .collect();
+    let (won, codes) = race(bodies).await;
+    assert_eq!(won, 10, "{codes:?}");
+    assert_eq!(codes, ["created", "insufficient_points"]);
+    assert_eq!(balances(&app, "m").await.1, 0);
+    let tier = app.call("GET", "/v1/members/m/tier", None).await;
+    assert_eq!(
+        tier.body["tier"], "member",
+        "the races ran below silver: {}",
+        tier.text
+    );
+    app.assert_ledger_balanced().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_race_sqlite() {
+    commits_race(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn commits_race_postgres() {
+    commits_race(Backend::Postgres).await;
+}

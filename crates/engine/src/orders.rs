@@ -1,0 +1,231 @@
+//! The order commit: an order Tessera priced becomes paid. In one transaction, under the
+//! member's lock, the cart is priced again, what the price used is consumed (coupons,
+//! free-shipping quotas and other benefit uses, points), and the order is taken in as an
+//! `order.paid` through intake, so it earns exactly as any paid order does. Anything no
+//! longer available refuses the whole commit and changes nothing. The same order id again
+//! answers with the first commit.
+
+use crate::clock::to_us;
+use crate::events::IngestItem;
+use crate::points::{
+    apply_ledger, inactivity_rule, ledger_error, lot_from_row, EntrySource, MemberState,
+};
+use crate::quote::QuoteRequest;
+use crate::{sha256_hex, Engine, EngineError, IngestOutcome, Result};
+use serde_json::json;
+use tessera_domain::event::{Event, EventBody, OrderPaid};
+use tessera_domain::ledger::EntryKind;
+use tessera_domain::{AmountMinor, EventId, ExternalId, OrderId};
+use tessera_store::BenefitUseRow;
+
+#[derive(Debug, Clone)]
+pub struct CommitRequest {
+    pub order_id: OrderId,
+    pub quote: QuoteRequest,
+    /// The total the shopper agreed to (from the quote); a different price now refuses.
+    pub expected_total_minor: Option<i64>,
+}
+
+impl Engine {
+    /// Commits an order; returns its summary (JSON) and whether it replays an earlier one.
+    pub async fn commit_order(&self, req: &CommitRequest) -> Result<(String, bool)> {
+        let programme = self.programme()?;
+        let member = req
+            .quote
+            .member
+            .clone()
+            .ok_or_else(|| EngineError::MemberNotFound(String::new()))?;
+        let order_id = req.order_id.as_str();
+        let request_sha = sha256_hex(format!("commit|{req:?}").as_bytes());
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .members_with_accounts_for_update(&[member.as_str()])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        let mut state = MemberState::new(row);
+        match state.row.status.as_str() {
+            "closed" => return Err(EngineError::MemberClosed(member.to_string())),
+            "frozen" if req.quote.points > 0 => {
+                return Err(EngineError::MemberFrozen(member.to_string()))
+            }
+            _ => {}
+        }
+        let member_id = state.member_id();
+        if let Some((sha, summary)) = tx.commit_get(member_id, order_id).await? {
+            return if sha == request_sha {
+                Ok((summary, true))
+            } else {
+                Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
+            };
+        }
+        // Priced again under the lock: every writer of this member waits for it, so what
+        // the quote reads is what this transaction consumes.
+        let now = self.now();
+        let holdings = self
+            .holdings_in(&mut tx, MemberState::new(state.row.clone()), now)
+            .await?;
+        let answer = self.quote_with(&req.quote, Some(&holdings), now)?;
+        let q = &answer.quote;
+        if let Some(line) = q.lines.iter().find(|l| l.refused.is_some()) {
+            return Err(EngineError::OrderNotPayable(format!(
+                "{}: {}",
+                line.sku,
+                line.refused.clone().unwrap_or_default()
+            )));
+        }
+        if let Some((no, reason)) = q.coupons_refused.first() {
+            return Err(EngineError::OrderNotPayable(format!(
+                "coupon {no}: {reason}"
+            )));
+        }
+        if let Some(expected) = req.expected_total_minor {
+            if expected != q.total_minor {
+                return Err(EngineError::QuoteChanged {
+                    expected,
+                    total: q.total_minor,
+                });
+            }
+        }
+        for c in &q.coupons_applied {
+            if !tx.coupon_use(member_id, c.no, order_id, to_us(now)).await? {
+                return Err(EngineError::OrderNotPayable(format!(
+                    "coupon {}: no longer usable",
+                    c.no
+                )));
+            }
+        }
+        for (benefit, cost) in &q.benefits_used {
+            tx.benefit_use_insert(&BenefitUseRow {
+                id: 0,
+                member_id,
+                subscription_id: None,
+                term_no: None,
+                benefit: benefit.clone(),
+                partner: None,
+                reference: Some(order_id.to_owned()),
+                cost_minor: *cost,
+                at_us: to_us(now),
+            })
+            .await?;
+        }
+        if q.points_used > 0 {
+            let lots = tx
+                .lots_open(member_id)
+                .await?
+                .iter()
+                .map(lot_from_row)
+                .collect();
+            let mut ledger = state.ledger(lots);
+            ledger
+                .spend(q.points_used, EntryKind::Redeem, now)
+                .map_err(ledger_error)?;
+            let mut entries = Vec::new();
+            let inactivity = inactivity_rule(&programme);
+            let source = EntrySource {
+                reference: Some(order_id),
+                reason: Some("order payment"),
+                ..Default::default()
+            };
+            apply_ledger(
+                &mut tx,
+                &mut state,
+                &ledger,
+                source,
+                inactivity.as_ref(),
+                now,
+                &mut entries,
+            )
+            .await?;
+            tx.entries_insert(&entries).await?;
+            tx.accounts_put_many(&[&state.row.account]).await?;
+        }
+
+        // The order as paid: the lines at their list prices, the shipping charged, and
+        // what the member paid in money.
+        let lines: Vec<_> = req.quote.lines.clone();
+        let paid_total = q.total_minor + q.stored_value_used_minor;
+        let money = |v: i64| AmountMinor::parse(v).map_err(EngineError::Field);
+        let paid = OrderPaid::new(
+            req.order_id.clone(),
+            lines.clone(),
+            money(q.shipping_minor)?,
+            money(paid_total)?,
+        )?;
+        let event_id = EventId::parse(format!("commit:{order_id}")).map_err(EngineError::Field)?;
+        let canonical_json = json!({
+            "type": "order.paid",
+            "id": event_id.as_str(),
+            "member_id": member.as_str(),
+            "occurred_at": now.to_string(),
+            "order_id": order_id,
+            "lines": lines.iter().map(|l| json!({
+                "sku": l.sku.as_str(), "category": l.category.as_str(), "quantity": l.quantity(),
+                "unit_price_minor": l.unit_price.get(),
+                "tags": l.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "shipping_minor": q.shipping_minor,
+            "total_minor": paid_total,
+        })
+        .to_string();
+        let item = IngestItem {
+            event: Event {
+                id: event_id,
+                member: member.clone(),
+                occurred_at: now,
+                body: EventBody::OrderPaid(paid),
+            },
+            canonical_json,
+        };
+        match self.ingest_in(&mut tx, &[item]).await?.pop() {
+            Some(Ok(IngestOutcome::Accepted(_))) => {}
+            Some(Ok(IngestOutcome::Duplicate(_))) => {
+                return Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
+            }
+            Some(Err(e)) => return Err(e),
+            None => return Err(EngineError::OrderAlreadyPaid(order_id.to_owned())),
+        }
+        let order = tx.orders_get_many(&[(member_id, order_id)]).await?.pop();
+        let summary = json!({
+            "order_id": order_id,
+            "member": member.as_str(),
+            "committed_at": now.to_string(),
+            "lines": q.lines.iter().map(|l| json!({
+                "sku": l.sku, "quantity": l.quantity, "list_minor": l.list_minor, "net_minor": l.net_minor,
+            })).collect::<Vec<_>>(),
+            "goods_minor": q.goods_minor,
+            "shipping_minor": q.shipping_minor,
+            "shipping_waived_by": q.shipping_waived_by,
+            "coupons_used": q.coupons_applied.iter().map(|c| c.no).collect::<Vec<_>>(),
+            "points_used": q.points_used,
+            "points_value_minor": q.points_value_minor,
+            "total_minor": q.total_minor,
+            "benefits_used": q.benefits_used.iter().map(|(b, c)| json!({"benefit": b, "cost_minor": c})).collect::<Vec<_>>(),
+            "earned": {
+                "points": order.as_ref().map_or(0, |o| o.points_earned),
+                "score": order.as_ref().map_or(0, |o| o.score_earned),
+            },
+        })
+        .to_string();
+        tx.commit_insert(member_id, order_id, &request_sha, &summary, to_us(now))
+            .await?;
+        tx.commit().await?;
+        Ok((summary, false))
+    }
+
+    /// An order commit's summary, if the order was committed.
+    pub async fn order_commit(
+        &self,
+        member: &ExternalId,
+        order_id: &OrderId,
+    ) -> Result<Option<String>> {
+        let m = self.member(member).await?;
+        let mut tx = self.store.begin().await?;
+        let found = tx
+            .commit_get(m.id, order_id.as_str())
+            .await?
+            .map(|(_, s)| s);
+        drop(tx);
+        Ok(found)
+    }
+}
