@@ -100,6 +100,7 @@ error_codes! {
     UnknownCoupon = 55, "unknown_coupon", 422, "The programme has no coupon template with this id.";
     OrderNotPayable = 56, "order_not_payable", 409, "A line cannot be sold to this member, or a chosen coupon does not apply (used, expired, not needed); nothing was spent.";
     QuoteChanged = 57, "quote_changed", 409, "The order no longer comes to `expected_total_minor` (a quota or a price changed); nothing was spent.";
+    OrderNotFound = 58, "order_not_found", 404, "No order with this id was committed through `POST /v1/orders` for this member.";
 }
 
 /// A problem in a refused programme file.
@@ -253,6 +254,7 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownCoupon(_) => ErrorCode::UnknownCoupon,
             EngineError::OrderNotPayable(_) => ErrorCode::OrderNotPayable,
             EngineError::QuoteChanged { .. } => ErrorCode::QuoteChanged,
+            EngineError::OrderNotFound(_) => ErrorCode::OrderNotFound,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
         subscriptions::member_plans, subscriptions::member_entitlements, subscriptions::list_renewals,
         subscriptions::get_pool, subscriptions::post_codes,
         subscriptions::partner_member, subscriptions::partner_redemption,
-        quotes::post_quote, quotes::post_order, quotes::list_coupons, quotes::issue_coupons,
+        quotes::post_quote, quotes::post_order, quotes::post_order_refund, quotes::list_coupons, quotes::issue_coupons,
         admin::get_clock, admin::set_clock,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),

@@ -73,6 +73,8 @@ pub enum EngineError {
     PartnerRightUsedUp(String),
     #[error("no plan carries a partner right `{0}` of this kind")]
     UnknownPartnerRight(String),
+    #[error("no order `{0}` was committed for this member")]
+    OrderNotFound(String),
     #[error("the order cannot be paid as it stands: {0}")]
     OrderNotPayable(String),
     #[error("the order now comes to {total}, not {expected}")]

@@ -22,7 +22,7 @@ pub use events::{IngestItem, IngestOutcome};
 pub use jobs::DueWork;
 pub use keys::{ApiKey, Role};
 pub use members::{Member, MemberPatch, MemberStatus};
-pub use orders::CommitRequest;
+pub use orders::{CommitRequest, OrderRefundAnswer};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
 };

@@ -207,8 +207,15 @@ impl Engine {
             },
         })
         .to_string();
-        tx.commit_insert(member_id, order_id, &request_sha, &summary, to_us(now))
-            .await?;
+        tx.commit_insert(
+            member_id,
+            order_id,
+            &request_sha,
+            &summary,
+            q.points_used,
+            to_us(now),
+        )
+        .await?;
         tx.commit().await?;
         Ok((summary, false))
     }
@@ -227,5 +234,139 @@ impl Engine {
             .map(|(_, s)| s);
         drop(tx);
         Ok(found)
+    }
+}
+
+/// What a refund of a committed order did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderRefundAnswer {
+    pub order_id: String,
+    /// Whether the order is now refunded in full.
+    pub full: bool,
+    /// Earned points and score taken back so far, over all refunds of the order.
+    pub points_reversed: i64,
+    pub score_reversed: i64,
+    /// Points the order spent given back so far (in proportion to the goods refunded).
+    pub points_returned: i64,
+    /// Coupons and benefit uses given back by this refund (on the full refund).
+    pub coupons_restored: u64,
+    pub benefit_uses_released: u64,
+    pub replayed: bool,
+}
+
+impl Engine {
+    /// Refunds part or all of an order Tessera committed: the refund goes through intake as
+    /// the order's `order.refunded` (earned points and score taken back pro rata); the
+    /// points the order spent come back in the same proportion; a full refund gives back
+    /// its coupons and its benefit uses (quotas). One transaction.
+    pub async fn refund_order(&self, item: IngestItem) -> Result<OrderRefundAnswer> {
+        let programme = self.programme()?;
+        let member = item.event.member.clone();
+        let EventBody::OrderRefunded(refund) = &item.event.body else {
+            return Err(EngineError::RefundExceedsOrder("not a refund".into()));
+        };
+        let order_id = refund.order_id.as_str().to_owned();
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .members_with_accounts_for_update(&[member.as_str()])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        let member_id = row.account.member_id;
+        let Some((points_used, returned_before)) = tx.commit_points(member_id, &order_id).await?
+        else {
+            return Err(EngineError::OrderNotFound(order_id));
+        };
+        let replayed = match self
+            .ingest_in(&mut tx, std::slice::from_ref(&item))
+            .await?
+            .pop()
+        {
+            Some(Ok(IngestOutcome::Accepted(_))) => false,
+            Some(Ok(IngestOutcome::Duplicate(_))) => true,
+            Some(Err(e)) => return Err(e),
+            None => return Err(EngineError::OrderNotFound(order_id)),
+        };
+        let order = tx
+            .orders_get_many(&[(member_id, order_id.as_str())])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::OrderNotFound(order_id.clone()))?;
+        let full = order.goods_minor > 0 && order.refunded_goods_minor >= order.goods_minor
+            || order.goods_minor == 0 && order.refunded_total_minor >= order.total_minor;
+        let mut answer = OrderRefundAnswer {
+            order_id: order_id.clone(),
+            full,
+            points_reversed: order.points_reversed,
+            score_reversed: order.score_reversed,
+            points_returned: returned_before,
+            coupons_restored: 0,
+            benefit_uses_released: 0,
+            replayed,
+        };
+        if replayed {
+            return Ok(answer);
+        }
+        // The spent points come back in the proportion of the goods refunded, exactly in
+        // full on the last refund.
+        let target = if full || order.goods_minor == 0 {
+            points_used
+        } else {
+            i64::try_from(
+                i128::from(points_used) * i128::from(order.refunded_goods_minor)
+                    / i128::from(order.goods_minor),
+            )
+            .unwrap_or(points_used)
+            .min(points_used)
+        };
+        let give = target - returned_before;
+        if give > 0 {
+            let now = self.now();
+            let config = programme
+                .programme
+                .points
+                .as_ref()
+                .ok_or(EngineError::PointsDisabled)?;
+            let fresh = tx
+                .members_with_accounts_for_update(&[member.as_str()])
+                .await?
+                .pop()
+                .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+            let mut state = MemberState::new(fresh);
+            (state.tier, state.score) =
+                crate::tiers::member_now(&mut tx, &programme, member_id, now).await?;
+            let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
+            let mut ledger = state.ledger(Vec::new());
+            ledger.credit(give, now, expires).map_err(ledger_error)?;
+            let mut entries = Vec::new();
+            let inactivity = inactivity_rule(&programme);
+            let reference = format!("refund:{order_id}");
+            let source = EntrySource {
+                reference: Some(&reference),
+                reason: Some("points of a refunded order"),
+                ..Default::default()
+            };
+            apply_ledger(
+                &mut tx,
+                &mut state,
+                &ledger,
+                source,
+                inactivity.as_ref(),
+                now,
+                &mut entries,
+            )
+            .await?;
+            tx.entries_insert(&entries).await?;
+            tx.accounts_put_many(&[&state.row.account]).await?;
+            tx.commit_set_points_returned(member_id, &order_id, target)
+                .await?;
+            answer.points_returned = target;
+        }
+        if full {
+            answer.coupons_restored = tx.coupons_restore(member_id, &order_id).await?;
+            answer.benefit_uses_released = tx.benefit_uses_release(member_id, &order_id).await?;
+        }
+        tx.commit().await?;
+        Ok(answer)
     }
 }

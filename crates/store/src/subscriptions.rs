@@ -872,22 +872,25 @@ impl Tx {
             .transpose()
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn commit_insert(
         &mut self,
         member_id: i64,
         order_id: &str,
         request_sha256: &str,
         summary: &str,
+        points_used: i64,
         now_us: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO order_commits (member_id, order_id, request_sha256, summary, created_at_us) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO order_commits (member_id, order_id, request_sha256, summary, points_used, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(member_id)
         .bind(order_id)
         .bind(request_sha256)
         .bind(summary)
+        .bind(points_used)
         .bind(now_us)
         .execute(&mut *self.tx)
         .await?;
@@ -928,5 +931,66 @@ impl Tx {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(CouponRow::from_row).collect()
+    }
+}
+
+impl Tx {
+    /// Points an order commit spent and gave back so far.
+    pub async fn commit_points(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT points_used, points_returned FROM order_commits WHERE member_id = $1 AND order_id = $2",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| Ok((r.try_get("points_used")?, r.try_get("points_returned")?)))
+            .transpose()
+    }
+
+    pub async fn commit_set_points_returned(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+        returned: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE order_commits SET points_returned = $3 WHERE member_id = $1 AND order_id = $2",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .bind(returned)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Gives an order's coupons back (a full refund); returns how many.
+    pub async fn coupons_restore(&mut self, member_id: i64, order_id: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE coupons SET state = 'issued', order_id = NULL, used_at_us = NULL \
+             WHERE member_id = $1 AND order_id = $2 AND state = 'used'",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Gives an order's benefit uses back (a full refund), so quotas count them no more.
+    pub async fn benefit_uses_release(&mut self, member_id: i64, order_id: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "DELETE FROM benefit_uses WHERE member_id = $1 AND reference = $2 AND partner IS NULL",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
     }
 }

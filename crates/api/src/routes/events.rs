@@ -317,7 +317,7 @@ impl EventView {
 }
 
 /// The event to ingest, and its canonical wire form (what an accepted event answers).
-fn prepare(value: EventIn) -> Result<(IngestItem, EventIn), ApiError> {
+pub(crate) fn prepare(value: EventIn) -> Result<(IngestItem, EventIn), ApiError> {
     let (event, canonical) = value.parse()?;
     let canonical_json = serde_json::to_string(&canonical).map_err(|e| {
         tracing::error!(error = %e, "an event does not serialize");

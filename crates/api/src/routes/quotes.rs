@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/quotes", post(post_quote))
         .route("/v1/orders", post(post_order))
+        .route("/v1/orders/{order_id}/refunds", post(post_order_refund))
         .route(
             "/v1/members/{external_id}/coupons",
             get(list_coupons).post(issue_coupons),
@@ -412,6 +413,84 @@ pub async fn post_order(
         StatusCode::CREATED
     };
     Ok((status, Json(out)))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRefundIn {
+    /// Your id of this refund: the same id again answers as the first time.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    #[schema(value_type = crate::schema::IdText)]
+    pub member: String,
+    /// What is refunded: some lines, or an amount.
+    pub refund: crate::routes::events::RefundIn,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OrderRefundOut {
+    pub order_id: String,
+    /// Whether the order is now refunded in full.
+    pub full: bool,
+    /// Earned points and score taken back so far, over all refunds of the order.
+    pub points_reversed: i64,
+    pub score_reversed: i64,
+    /// Points the order spent, given back so far in proportion to the goods refunded.
+    pub points_returned: i64,
+    /// Coupons and benefit uses (quotas) this refund gave back: on the full refund.
+    pub coupons_restored: u64,
+    pub benefit_uses_released: u64,
+}
+
+/// Refunds part or all of an order committed through `POST /v1/orders`: earned points and
+/// score are taken back pro rata (as by its `order.refunded`), spent points come back in
+/// the same proportion, and the full refund gives back the order's coupons and quotas.
+#[utoipa::path(post, path = "/v1/orders/{order_id}/refunds", tag = "quotes", security(("api_key" = [])),
+    params(("order_id" = crate::schema::IdText, Path),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
+    request_body = OrderRefundIn,
+    responses((status = 201, body = OrderRefundOut),
+        (status = 200, description = "The same refund id as before", body = OrderRefundOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "event_conflict, member_closed, idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_order_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(order_id): axum::extract::Path<String>,
+    ApiJson(body): ApiJson<OrderRefundIn>,
+) -> ApiResult<(StatusCode, Json<OrderRefundOut>)> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let order = tessera_domain::OrderId::parse(order_id)
+        .map_err(|e| ApiError::from(e.within("order_id")))?;
+    let id = ExternalId::parse(body.id).map_err(|e| ApiError::from(e.within("id")))?;
+    let event = crate::routes::events::EventIn::OrderRefunded {
+        id: format!("refund:{order}:{id}"),
+        member_id: body.member,
+        occurred_at: state.engine.now().to_string(),
+        order_id: order.to_string(),
+        refund: body.refund,
+    };
+    let (item, _) = crate::routes::events::prepare(event)?;
+    let a = state.engine.refund_order(item).await?;
+    let status = if a.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(OrderRefundOut {
+            order_id: a.order_id,
+            full: a.full,
+            points_reversed: a.points_reversed,
+            score_reversed: a.score_reversed,
+            points_returned: a.points_returned,
+            coupons_restored: a.coupons_restored,
+            benefit_uses_released: a.benefit_uses_released,
+        }),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

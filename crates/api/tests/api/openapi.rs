@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/partner/redemptions"),
     ("post", "/v1/quotes"),
     ("post", "/v1/orders"),
+    ("post", "/v1/orders/{order_id}/refunds"),
     ("get", "/v1/members/{external_id}/coupons"),
     ("post", "/v1/members/{external_id}/coupons"),
 ];
@@ -65,7 +66,8 @@ async fn the_document_is_openapi_3_1_and_lists_every_route() {
         let path = path
             .replace("{external_id}", "nobody")
             .replace("{id}", "1")
-            .replace("{pool}", "nothing");
+            .replace("{pool}", "nothing")
+            .replace("{order_id}", "o-1");
         let reply = app.call(&method.to_uppercase(), &path, None).await;
         assert_ne!(reply.code(), "route_not_found", "{method} {path}");
     }

@@ -163,12 +163,103 @@ async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
             ("earn", Some("o-1"))
         ]
     );
-    // Later events apply to it as to any order: a full refund takes the points back.
-    let refund = json!({"id": "r-1", "type": "order.refunded", "member_id": "m",
-        "occurred_at": "2026-11-23T12:00:00Z", "order_id": "o-1", "refund": {"amount_minor": 18500}});
-    let r = app.call("POST", "/v1/events", Some(refund)).await;
+    // Refunds through Tessera: half the money paid, then the rest. Earned points go back
+    // pro rata, spent points come back in the same proportion, and the full refund gives
+    // back the coupon and the free-shipping use.
+    let refund = |id: &str, amount: i64| json!({"id": id, "member": "m", "refund": {"amount_minor": amount}});
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-1/refunds",
+            Some(refund("r1", 9250)),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    assert_eq!(balances(&app, "m").await, (0, 500, 0));
+    assert_eq!(
+        (
+            &r.body["full"],
+            &r.body["points_reversed"],
+            &r.body["points_returned"],
+            &r.body["coupons_restored"]
+        ),
+        (&json!(false), &json!(142), &json!(250), &json!(0)),
+        "{}",
+        r.text
+    );
+    let again = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-1/refunds",
+            Some(refund("r1", 9250)),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(again.body["points_returned"], 250);
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-1/refunds",
+            Some(refund("r2", 9250)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (
+            &r.body["full"],
+            &r.body["points_reversed"],
+            &r.body["points_returned"],
+            &r.body["coupons_restored"],
+            &r.body["benefit_uses_released"]
+        ),
+        (&json!(true), &json!(285), &json!(500), &json!(1), &json!(1)),
+        "{}",
+        r.text
+    );
+    assert_eq!(balances(&app, "m").await, (0, 1000, 0));
+    let coupons = app.call("GET", "/v1/members/m/coupons", None).await;
+    assert_eq!(
+        coupons.body["items"][0]["state"], "issued",
+        "{}",
+        coupons.text
+    );
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-1/refunds",
+            Some(refund("r3", 1)),
+        )
+        .await;
+    assert_eq!(r.code(), "refund_exceeds_order", "{}", r.text);
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/nope/refunds",
+            Some(refund("r4", 1)),
+        )
+        .await;
+    assert_eq!(r.code(), "order_not_found", "{}", r.text);
+
+    // Later events apply to a committed order as to any order.
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders",
+            Some(order("o-3", "m", &[], 0, 0, Some(20000))),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(balances(&app, "m").await, (200, 1000, 0));
+    let event = json!({"id": "ev-r", "type": "order.refunded", "member_id": "m",
+        "occurred_at": "2026-11-23T12:00:00Z", "order_id": "o-3", "refund": {"amount_minor": 20000}});
+    let r = app.call("POST", "/v1/events", Some(event)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(balances(&app, "m").await, (0, 1000, 0));
     app.assert_ledger_balanced().await;
 }
 

@@ -26,6 +26,9 @@ CREATE TABLE order_commits (
     order_id TEXT NOT NULL,
     request_sha256 TEXT NOT NULL,
     summary TEXT NOT NULL,
+    -- Points the order spent, and how many refunds gave back.
+    points_used INTEGER NOT NULL DEFAULT 0,
+    points_returned INTEGER NOT NULL DEFAULT 0,
     created_at_us INTEGER NOT NULL,
     PRIMARY KEY (member_id, order_id)
 );
