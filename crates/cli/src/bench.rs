@@ -37,10 +37,29 @@ pub enum BenchCommand {
         #[arg(long)]
         programme: Option<std::path::PathBuf>,
     },
+    /// `POST /v1/quotes` for a 10-line cart and a member with a plan, a tier, coupons and
+    /// points (the demo programme), in process, against a bare axum route that parses the
+    /// same body, in the same run. With `--serve`, both are served over HTTP instead, for
+    /// `wrk` or `oha` (the commands are printed).
+    Quote {
+        #[arg(long, default_value_t = 20_000)]
+        quotes: u64,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Serve Tessera on this address and the bare route on the next port, until Ctrl-C.
+        #[arg(long)]
+        serve: Option<std::net::SocketAddr>,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::Quote {
+            quotes,
+            concurrency,
+            serve,
+        } => quote_bench(quotes, concurrency.max(1), serve).await,
         BenchCommand::Ingest {
             database,
             orders,
@@ -226,6 +245,251 @@ async fn ingest(
             "the ledger check failed after the benchmark: {:?}",
             report.violations
         );
+    }
+    Ok(())
+}
+
+/// The cart of the quote benchmark: 10 lines over member prices, a member-day discount,
+/// two coupons' categories and a members-only line.
+fn bench_cart() -> serde_json::Value {
+    serde_json::json!({
+        "member": "bench",
+        "lines": [
+            {"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 5900},
+            {"sku": "RICE-5KG", "category": "grocery", "quantity": 1, "unit_price_minor": 6900},
+            {"sku": "NOVEL-1", "category": "books", "quantity": 1, "unit_price_minor": 4500},
+            {"sku": "NOVEL-2", "category": "books", "quantity": 3, "unit_price_minor": 3333},
+            {"sku": "PEN", "category": "office", "quantity": 10, "unit_price_minor": 250},
+            {"sku": "MUG", "category": "home", "quantity": 1, "unit_price_minor": 3900},
+            {"sku": "SOAP", "category": "home", "quantity": 4, "unit_price_minor": 899},
+            {"sku": "OIL-1L", "category": "grocery", "quantity": 1, "unit_price_minor": 2990},
+            {"sku": "SALT", "category": "grocery", "quantity": 2, "unit_price_minor": 350},
+            {"sku": "WINE-CLUB", "category": "drinks", "quantity": 1, "unit_price_minor": 29900, "tags": ["members_only"]}
+        ],
+        "shipping_minor": 800,
+        "coupons": [1, 2],
+        "points": 500
+    })
+}
+
+/// The baseline: a bare axum route that parses the same cart and answers a small JSON.
+fn bare_router() -> axum::Router {
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Line {
+        sku: String,
+        category: String,
+        quantity: u32,
+        unit_price_minor: i64,
+        #[serde(default)]
+        tags: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Cart {
+        member: Option<String>,
+        lines: Vec<Line>,
+        shipping_minor: i64,
+        coupons: Vec<i64>,
+        points: i64,
+    }
+    async fn quote(axum::Json(cart): axum::Json<Cart>) -> axum::Json<serde_json::Value> {
+        let total: i64 = cart
+            .lines
+            .iter()
+            .map(|l| l.unit_price_minor * i64::from(l.quantity))
+            .sum();
+        axum::Json(serde_json::json!({"total_minor": total + cart.shipping_minor}))
+    }
+    axum::Router::new().route("/v1/quotes", axum::routing::post(quote))
+}
+
+async fn quote_bench(
+    quotes: u64,
+    concurrency: usize,
+    serve: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    let temp = std::env::temp_dir().join(format!("tessera-bench-quote-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", temp.display());
+    let store = tessera_store::Store::connect(&url).await?;
+    store.migrate().await?;
+    let clock =
+        Arc::new(Engine::manual_clock(&store, Some("2026-11-28T02:00:00Z".parse()?)).await?);
+    let engine = Arc::new(Engine::start(store.clone(), clock, Some(crate::DEMO_PROGRAMME)).await?);
+    let key = engine.create_key(Role::Admin).await?;
+    let router = tessera_api::app(engine.clone());
+    let call = |method: &'static str, path: String, body: serde_json::Value| {
+        let (router, key) = (router.clone(), key.clone());
+        async move {
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header("authorization", format!("Bearer {key}"))
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))?;
+            let response = router.oneshot(request).await?;
+            let status = response.status();
+            let bytes = response.into_body().collect().await?.to_bytes();
+            if !status.is_success() {
+                bail!("{status}: {}", String::from_utf8_lossy(&bytes));
+            }
+            Ok::<serde_json::Value, anyhow::Error>(serde_json::from_slice(&bytes)?)
+        }
+    };
+    // The member: gold by score (three days at the day cap), PLUS, two coupons, points.
+    call(
+        "POST",
+        "/v1/members".into(),
+        serde_json::json!({"external_id": "bench"}),
+    )
+    .await?;
+    for (i, day) in ["24", "25", "26"].iter().enumerate() {
+        call("POST", "/v1/events".into(), serde_json::json!({"id": format!("bench-o{i}"), "type": "order.paid",
+            "member_id": "bench", "occurred_at": format!("2026-11-{day}T10:00:00+08:00"), "order_id": format!("bench-o{i}"),
+            "lines": [{"sku": "X", "category": "misc", "quantity": 1, "unit_price_minor": 200_000}], "total_minor": 200_000})).await?;
+    }
+    call(
+        "POST",
+        "/v1/admin/code-pools/iqiyi_vip".into(),
+        serde_json::json!({"codes": ["BENCH-1"]}),
+    )
+    .await?;
+    call(
+        "POST",
+        "/v1/subscriptions".into(),
+        serde_json::json!({"member": "bench", "plan": "plus", "payment_ref": "bench-pay"}),
+    )
+    .await?;
+    call(
+        "POST",
+        "/v1/members/bench/coupons".into(),
+        serde_json::json!({"id": "c1", "template": "ten_off_99"}),
+    )
+    .await?;
+    call(
+        "POST",
+        "/v1/members/bench/coupons".into(),
+        serde_json::json!({"id": "c2", "template": "books_20"}),
+    )
+    .await?;
+    call(
+        "POST",
+        "/v1/members/bench/points/adjustments".into(),
+        serde_json::json!({"id": "a1", "points": 5000, "reason": "bench"}),
+    )
+    .await?;
+    let sample = call("POST", "/v1/quotes".into(), bench_cart()).await?;
+    if sample["payable"] != true || sample["tier"] != "gold" || sample["plans"][0] != "plus" {
+        bail!("the benchmark member is not set up as intended: {sample}");
+    }
+    let body = bench_cart().to_string();
+
+    if let Some(address) = serve {
+        let body_path = std::env::temp_dir().join("tessera-bench-cart.json");
+        std::fs::write(&body_path, &body)?;
+        let tessera = tokio::net::TcpListener::bind(address).await?;
+        let bare_address = std::net::SocketAddr::new(address.ip(), address.port() + 1);
+        let bare = tokio::net::TcpListener::bind(bare_address).await?;
+        println!(
+            "Tessera: http://{address}/v1/quotes   bare axum: http://{bare_address}/v1/quotes"
+        );
+        println!("key: {key}");
+        println!("body: {}", body_path.display());
+        println!(
+            "oha -z 20s -q 2000 --latency-correction --disable-keepalive=false -m POST -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' -D {} http://{address}/v1/quotes",
+            body_path.display()
+        );
+        let t = tokio::spawn(async move { axum::serve(tessera, router).await });
+        let b = tokio::spawn(async move { axum::serve(bare, bare_router()).await });
+        tokio::signal::ctrl_c().await?;
+        t.abort();
+        b.abort();
+        return Ok(());
+    }
+
+    async fn drive(
+        router: axum::Router,
+        key: String,
+        body: String,
+        quotes: u64,
+        concurrency: usize,
+    ) -> anyhow::Result<f64> {
+        let left = Arc::new(std::sync::atomic::AtomicU64::new(quotes));
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..concurrency {
+            let (router, key, body, left) =
+                (router.clone(), key.clone(), body.clone(), left.clone());
+            workers.push(tokio::spawn(async move {
+                while left
+                    .fetch_update(
+                        std::sync::atomic::Ordering::Relaxed,
+                        std::sync::atomic::Ordering::Relaxed,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+                {
+                    let request = Request::post("/v1/quotes")
+                        .header("authorization", format!("Bearer {key}"))
+                        .header("content-type", "application/json")
+                        .body(Body::from(body.clone()))?;
+                    let response = router.clone().oneshot(request).await?;
+                    if !response.status().is_success() {
+                        bail!("a quote failed: {}", response.status());
+                    }
+                    response.into_body().collect().await?;
+                }
+                Ok::<(), anyhow::Error>(())
+            }));
+        }
+        for w in workers {
+            w.await??;
+        }
+        Ok(quotes as f64 / started.elapsed().as_secs_f64())
+    }
+    eprintln!("warming up ...");
+    drive(router.clone(), key.clone(), body.clone(), 500, concurrency).await?;
+    drive(bare_router(), key.clone(), body.clone(), 500, concurrency).await?;
+    eprintln!("{quotes} quotes of a 10-line cart, {concurrency} in flight, in process ...");
+    let bare = drive(
+        bare_router(),
+        key.clone(),
+        body.clone(),
+        quotes,
+        concurrency,
+    )
+    .await?;
+    let mut guest: serde_json::Value = serde_json::from_str(&body)?;
+    guest["member"] = serde_json::Value::Null;
+    guest["coupons"] = serde_json::json!([]);
+    guest["points"] = serde_json::json!(0);
+    let guest = drive(
+        router.clone(),
+        key.clone(),
+        guest.to_string(),
+        quotes,
+        concurrency,
+    )
+    .await?;
+    let tessera = drive(
+        router.clone(),
+        key.clone(),
+        body.clone(),
+        quotes,
+        concurrency,
+    )
+    .await?;
+    println!("| route | quotes | in flight | quotes/s | ratio to bare |");
+    println!("|---|---|---|---|---|");
+    println!("| bare axum, parse the cart | {quotes} | {concurrency} | {bare:.0} | 1.00 |");
+    println!("| Tessera POST /v1/quotes, no member (no reads) | {quotes} | {concurrency} | {guest:.0} | {:.2} |", guest / bare);
+    println!(
+        "| Tessera POST /v1/quotes, the member | {quotes} | {concurrency} | {tessera:.0} | {:.2} |",
+        tessera / bare
+    );
+    store.close().await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", temp.display()));
     }
     Ok(())
 }

@@ -66,6 +66,9 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     programme: RwLock<Option<Arc<ActiveProgramme>>>,
     key_cache: Mutex<HashMap<String, (ApiKey, Instant)>>,
+    /// Members' holdings as quotes read them, with the store generation and the instant
+    /// they were read at (see `quote::cached_holdings`).
+    holdings_cache: Mutex<HashMap<String, quote::CachedHoldings>>,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -85,6 +88,7 @@ impl Engine {
             clock,
             programme: RwLock::new(None),
             key_cache: Mutex::new(HashMap::new()),
+            holdings_cache: Mutex::new(HashMap::new()),
         };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;

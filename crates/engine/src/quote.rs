@@ -8,6 +8,7 @@ use crate::points::MemberState;
 use crate::{Engine, EngineError, Result};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tessera_domain::event::{OrderLine, OrderPaid};
 use tessera_domain::points::{EarnContext, EarnedSoFar};
 use tessera_domain::quote::{
@@ -73,6 +74,20 @@ fn free_shipping_quotas(p: &tessera_domain::Programme, holding: &Holding) -> Vec
             _ => None,
         })
         .collect()
+}
+
+/// How long a member's holdings are reused by quotes when nothing was written meanwhile.
+const HOLDINGS_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Most members whose holdings are kept.
+const HOLDINGS_CACHE_MAX: usize = 100_000;
+
+/// Holdings read for quotes, valid while the store has committed nothing since and the
+/// engine's clock has not moved more than `HOLDINGS_REUSE`.
+pub(crate) struct CachedHoldings {
+    holdings: Arc<Holdings>,
+    generation: u64,
+    read_at: Timestamp,
+    wall: std::time::Instant,
 }
 
 /// What a member holds, read once per quote.
@@ -204,13 +219,59 @@ impl Engine {
     }
 
     /// Prices a cart for a member (or a shopper who is not one). Writes nothing.
+    ///
+    /// A member's holdings are read once and reused by the next quotes until any write
+    /// commits or a second passes: the checkout prices many carts between two writes.
+    /// A commit never uses them: it reads the holdings again inside its transaction, so
+    /// a quote a moment stale can at worst be refused at commit (`quote_changed`), never
+    /// charge or spend wrongly.
     pub async fn quote(&self, req: &QuoteRequest) -> Result<QuoteAnswer> {
         let now = self.now();
         let holdings = match &req.member {
-            Some(m) => Some(self.holdings(m, now).await?),
+            Some(m) => Some(self.cached_holdings(m, now).await?),
             None => None,
         };
-        self.quote_with(req, holdings.as_ref(), now)
+        self.quote_with(req, holdings.as_deref(), now)
+    }
+
+    async fn cached_holdings(&self, member: &ExternalId, now: Timestamp) -> Result<Arc<Holdings>> {
+        // The generation is read before the holdings: a write committed meanwhile leaves
+        // the entry already out of date.
+        let generation = self.store.generation();
+        {
+            let cache = self
+                .holdings_cache
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some(c) = cache.get(member.as_str()) {
+                let clock_moved =
+                    (now.as_microsecond() - c.read_at.as_microsecond()).unsigned_abs();
+                if c.generation == generation
+                    && u128::from(clock_moved) < HOLDINGS_REUSE.as_micros()
+                    && c.wall.elapsed() < HOLDINGS_REUSE
+                {
+                    return Ok(c.holdings.clone());
+                }
+            }
+        }
+        let holdings = Arc::new(self.holdings(member, now).await?);
+        let mut cache = self
+            .holdings_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= HOLDINGS_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            member.to_string(),
+            CachedHoldings {
+                holdings: holdings.clone(),
+                generation,
+                read_at: now,
+                wall: std::time::Instant::now(),
+            },
+        );
+        Ok(holdings)
     }
 
     /// Prices a cart with the holdings already read.

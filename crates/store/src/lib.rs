@@ -64,11 +64,15 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     write: AnyPool,
     read: AnyPool,
+    /// Counts committed write transactions: a cache of what was read is valid while this
+    /// has not moved.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A write transaction. Dropped without `commit`, it rolls back.
 pub struct Tx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    generation: Arc<std::sync::atomic::AtomicU64>,
     lock: &'static str,
     skip_locked: &'static str,
     /// Whether statements built with many parameters use anonymous `?` placeholders
@@ -92,7 +96,13 @@ impl Store {
             backend,
             write: pools.write,
             read: pools.read,
+            generation: Arc::default(),
         })
+    }
+
+    /// The number of write transactions committed through this store so far.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub fn backend_name(&self) -> &'static str {
@@ -119,6 +129,7 @@ impl Store {
     pub async fn begin(&self) -> Result<Tx> {
         Ok(Tx {
             tx: self.write.begin().await?,
+            generation: self.generation.clone(),
             lock: self.backend.lock_clause(),
             skip_locked: self.backend.skip_locked_clause(),
             anonymous: self.backend.name() == "sqlite",
@@ -357,6 +368,8 @@ const EVENT_SELECT: &str = "SELECT seq, event_id, member_id, type, order_id, occ
 impl Tx {
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(())
     }
 

@@ -127,7 +127,21 @@ async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
         .await;
     assert_eq!(r.code(), "order_already_paid", "{}", r.text);
 
-    // The coupon is used; another order cannot use it.
+    // The coupon is used; a quote right after (its holdings read again after the write)
+    // says so, and another order cannot use it.
+    let mut quote_again = order("o-2", "m", &[c], 0, 0, None);
+    quote_again
+        .as_object_mut()
+        .unwrap()
+        .retain(|k, _| !["order_id", "expected_total_minor"].contains(&k.as_str()));
+    let q = app.call("POST", "/v1/quotes", Some(quote_again)).await;
+    assert_eq!(
+        q.body["coupons_refused"],
+        json!([{"coupon": c, "reason": "used"}]),
+        "{}",
+        q.text
+    );
+
     let coupons = app.call("GET", "/v1/members/m/coupons", None).await;
     assert_eq!(coupons.body["items"][0]["state"], "used");
     assert_eq!(coupons.body["items"][0]["order_id"], "o-1");
