@@ -26,7 +26,7 @@ pub use orders::{CommitRequest, OrderRefundAnswer};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
 };
-pub use quote::{QuoteAnswer, QuoteRequest, Upsell};
+pub use quote::{HeldBenefit, QuoteAnswer, QuoteRequest, Upsell};
 pub use subscriptions::{
     Entitlement, PartnerRedemption, PlanOffer, Purchase, SubscribeRequest, SubscriptionView,
 };

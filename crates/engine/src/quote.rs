@@ -546,3 +546,87 @@ impl Engine {
             .collect())
     }
 }
+
+/// A benefit a member holds now, as the member view shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeldBenefit {
+    pub id: String,
+    pub kind: &'static str,
+    /// The kind's terms: a percentage, a minimum, a feature flag, a number of days ...
+    pub terms: serde_json::Value,
+    pub per_month: Option<i64>,
+    /// What is left of the monthly quota this month.
+    pub left_this_month: Option<i64>,
+    pub cost_per_use_minor: i64,
+}
+
+impl Engine {
+    /// The benefits a member holds now (through their tier and plans), with what is left
+    /// of each monthly quota.
+    pub async fn member_benefits(&self, member: &ExternalId) -> Result<Vec<HeldBenefit>> {
+        let programme = self.programme()?;
+        let p = &programme.programme;
+        if p.benefits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.now();
+        let holdings = self.cached_holdings(member, now).await?;
+        let member_id = holdings.state.member_id();
+        let mut out = Vec::new();
+        for b in p.benefits.iter().filter(|b| b.held(&holdings.holding)) {
+            let (terms, per_month) = match &b.kind {
+                BenefitKind::MemberPrice(prices) => (serde_json::json!({"prices": prices}), None),
+                BenefitKind::PercentOff {
+                    percent,
+                    categories,
+                    tags,
+                    days_of_month,
+                } => (
+                    serde_json::json!({"percent": percent, "categories": categories, "tags": tags, "days_of_month": days_of_month}),
+                    None,
+                ),
+                BenefitKind::FreeShipping {
+                    minimum_minor,
+                    per_month,
+                } => (
+                    serde_json::json!({"minimum_minor": minimum_minor}),
+                    *per_month,
+                ),
+                BenefitKind::CouponGrant { coupon, count } => {
+                    (serde_json::json!({"coupon": coupon, "count": count}), None)
+                }
+                BenefitKind::FreeReturns { per_month } => (serde_json::json!({}), Some(*per_month)),
+                BenefitKind::ExtendedReturns { days } => (serde_json::json!({"days": days}), None),
+                BenefitKind::PriorityService => (serde_json::json!({}), None),
+                BenefitKind::Feature(flag) => (serde_json::json!({"feature": flag}), None),
+                BenefitKind::MembersOnly {
+                    skus,
+                    categories,
+                    tags,
+                } => (
+                    serde_json::json!({"skus": skus, "categories": categories, "tags": tags}),
+                    None,
+                ),
+            };
+            let left = match per_month {
+                Some(n) => Some(
+                    (n - self
+                        .store
+                        .benefit_uses_since(member_id, &b.id, to_us(month_start(p, now)))
+                        .await?)
+                        .max(0),
+                ),
+                None => None,
+            };
+            out.push(HeldBenefit {
+                id: b.id.clone(),
+                kind: b.kind.name(),
+                terms,
+                per_month,
+                left_this_month: left,
+                cost_per_use_minor: b.cost_per_use_minor,
+            });
+        }
+        Ok(out)
+    }
+}

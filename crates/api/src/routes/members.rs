@@ -74,6 +74,23 @@ pub struct MemberView {
     pub tier: Option<String>,
     /// The paid plans the member holds now (details: `GET .../entitlements`).
     pub plans: Vec<String>,
+    /// The benefits the member holds now, through their tier and plans, with what is left
+    /// of each monthly quota.
+    pub benefits: Vec<BenefitView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BenefitView {
+    pub benefit: String,
+    /// `member_price`, `percent_off`, `free_shipping`, `coupon_grant`, `free_returns`,
+    /// `extended_returns`, `priority_service`, `feature` or `members_only`.
+    pub kind: String,
+    /// The kind's terms (a percentage, a minimum, a feature flag, days ...).
+    #[schema(value_type = Object)]
+    pub terms: serde_json::Value,
+    pub per_month: Option<i64>,
+    pub left_this_month: Option<i64>,
+    pub cost_per_use_minor: i64,
 }
 
 impl From<Member> for MemberView {
@@ -88,6 +105,7 @@ impl From<Member> for MemberView {
             closed_at: m.closed_at.map(rfc3339),
             tier: None,
             plans: Vec::new(),
+            benefits: Vec::new(),
         }
     }
 }
@@ -144,19 +162,37 @@ pub async fn get_member(
 /// A member as answered, with the tier when the programme has tiers.
 async fn view(state: &AppState, member: Member) -> ApiResult<MemberView> {
     let tier = state.engine.tier_name(member.id).await?;
-    let plans = match tessera_domain::ExternalId::parse(member.external_id.clone()) {
-        Ok(id) if state.engine.programme().is_ok() => state
-            .engine
-            .entitlements(&id, state.engine.now())
-            .await?
-            .into_iter()
-            .map(|e| e.plan)
-            .collect(),
-        _ => Vec::new(),
+    let (plans, benefits) = match tessera_domain::ExternalId::parse(member.external_id.clone()) {
+        Ok(id) if state.engine.programme().is_ok() && member.status != MemberStatus::Closed => {
+            let plans = state
+                .engine
+                .entitlements(&id, state.engine.now())
+                .await?
+                .into_iter()
+                .map(|e| e.plan)
+                .collect();
+            let benefits = state
+                .engine
+                .member_benefits(&id)
+                .await?
+                .into_iter()
+                .map(|b| BenefitView {
+                    benefit: b.id,
+                    kind: b.kind.to_owned(),
+                    terms: b.terms,
+                    per_month: b.per_month,
+                    left_this_month: b.left_this_month,
+                    cost_per_use_minor: b.cost_per_use_minor,
+                })
+                .collect();
+            (plans, benefits)
+        }
+        _ => (Vec::new(), Vec::new()),
     };
     let mut view = MemberView::from(member);
     view.tier = tier;
     view.plans = plans;
+    view.benefits = benefits;
     Ok(view)
 }
 

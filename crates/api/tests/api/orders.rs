@@ -79,6 +79,30 @@ fn priced(
     })
 }
 
+/// What the member view says is left of PLUS's free shipping this month.
+async fn shipping_left(app: &TestApp) -> Option<i64> {
+    let m = app.call("GET", "/v1/members/m", None).await;
+    let benefits = m.body["benefits"].as_array().unwrap();
+    let kinds: Vec<&str> = benefits
+        .iter()
+        .map(|b| b["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "member_price",
+        "free_shipping",
+        "coupon_grant",
+        "priority_service",
+        "feature",
+        "members_only",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    benefits
+        .iter()
+        .find(|b| b["benefit"] == "plus_free_shipping")
+        .and_then(|b| b["left_this_month"].as_i64())
+}
+
 #[tokio::test]
 async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
     let app = TestApp::sqlite().await;
@@ -233,6 +257,11 @@ async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
         r.text
     );
     assert_eq!(balances(&app, "m").await, (0, 1000, 0));
+    assert_eq!(
+        shipping_left(&app).await,
+        Some(5),
+        "the full refund gave the shipment back"
+    );
     let coupons = app.call("GET", "/v1/members/m/coupons", None).await;
     assert_eq!(
         coupons.body["items"][0]["state"], "issued",
