@@ -381,15 +381,20 @@ impl Engine {
             holding.plans.push(plan.id.clone());
             with.holding = Some(holding);
             let q2 = quote(&with);
-            let mut unlocked = input.clone();
-            unlocked.holding = with.holding.clone();
-            let unlocks = quote(&unlocked)
-                .lines
-                .iter()
-                .zip(&q.lines)
-                .filter(|(w, base)| base.refused.is_some() && w.refused.is_none())
-                .map(|(w, _)| w.sku.clone())
-                .collect();
+            // Goods the plan would unlock: only when some line is refused now.
+            let unlocks = if sellable.len() == lines.len() {
+                Vec::new()
+            } else {
+                let mut unlocked = input.clone();
+                unlocked.holding = with.holding.clone();
+                quote(&unlocked)
+                    .lines
+                    .iter()
+                    .zip(&q.lines)
+                    .filter(|(w, base)| base.refused.is_some() && w.refused.is_none())
+                    .map(|(w, _)| w.sku.clone())
+                    .collect()
+            };
             let first_term = !holdings.is_some_and(|h| h.subscribed_plans.contains(&plan.id));
             let value = holdings
                 .as_ref()
