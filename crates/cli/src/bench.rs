@@ -479,6 +479,16 @@ async fn quote_bench(
         concurrency,
     )
     .await?;
+    engine.set_holdings_reuse(false);
+    let uncached = drive(
+        router.clone(),
+        key.clone(),
+        body.clone(),
+        quotes / 4,
+        concurrency,
+    )
+    .await?;
+    engine.set_holdings_reuse(true);
     println!("| route | quotes | in flight | quotes/s | ratio to bare |");
     println!("|---|---|---|---|---|");
     println!("| bare axum, parse the cart | {quotes} | {concurrency} | {bare:.0} | 1.00 |");
@@ -486,6 +496,11 @@ async fn quote_bench(
     println!(
         "| Tessera POST /v1/quotes, the member | {quotes} | {concurrency} | {tessera:.0} | {:.2} |",
         tessera / bare
+    );
+    println!(
+        "| Tessera POST /v1/quotes, the member, holdings read every time | {} | {concurrency} | {uncached:.0} | {:.2} |",
+        quotes / 4,
+        uncached / bare
     );
     store.close().await;
     for suffix in ["", "-wal", "-shm"] {

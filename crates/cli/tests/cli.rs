@@ -394,3 +394,26 @@ fn bench_ingest_runs_and_leaves_a_balanced_ledger() {
         "{stdout}"
     );
 }
+
+#[test]
+fn bench_quote_sets_up_its_member_and_measures_every_route() {
+    let out = tessera()
+        .args(["bench", "quote", "--quotes", "200", "--concurrency", "2"])
+        .env("TESSERA_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for row in [
+        "| bare axum, parse the cart | 200 | 2 |",
+        "| Tessera POST /v1/quotes, no member (no reads) | 200 | 2 |",
+        "| Tessera POST /v1/quotes, the member | 200 | 2 |",
+        "| Tessera POST /v1/quotes, the member, holdings read every time | 50 | 2 |",
+    ] {
+        assert!(stdout.contains(row), "{row} in {stdout}");
+    }
+}

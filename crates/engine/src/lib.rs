@@ -69,6 +69,8 @@ pub struct Engine {
     /// Members' holdings as quotes read them, with the store generation and the instant
     /// they were read at (see `quote::cached_holdings`).
     holdings_cache: Mutex<HashMap<String, quote::CachedHoldings>>,
+    /// Whether quotes reuse holdings (benchmarks turn it off to measure the reads).
+    reuse_holdings: std::sync::atomic::AtomicBool,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -89,6 +91,7 @@ impl Engine {
             programme: RwLock::new(None),
             key_cache: Mutex::new(HashMap::new()),
             holdings_cache: Mutex::new(HashMap::new()),
+            reuse_holdings: std::sync::atomic::AtomicBool::new(true),
         };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;
@@ -116,6 +119,12 @@ impl Engine {
             (None, None) => Timestamp::now(),
         };
         Ok(ManualClock::new(now))
+    }
+
+    /// Turns the reuse of members' holdings by quotes on or off (for measurements).
+    pub fn set_holdings_reuse(&self, on: bool) {
+        self.reuse_holdings
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn store(&self) -> &Store {

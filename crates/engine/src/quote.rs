@@ -238,6 +238,12 @@ impl Engine {
         // The generation is read before the holdings: a write committed meanwhile leaves
         // the entry already out of date.
         let generation = self.store.generation();
+        if !self
+            .reuse_holdings
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Ok(Arc::new(self.holdings(member, now).await?));
+        }
         {
             let cache = self
                 .holdings_cache
