@@ -25,6 +25,8 @@ pub struct DueWork {
     pub tiers: crate::tiers::TierWork,
     /// Subscription changes: renewals due, trial ends, grace, expiries.
     pub subscription_changes: u64,
+    /// Coupons issued by monthly grants.
+    pub coupons_granted: u64,
 }
 
 /// Writes a job batch's journal entries and the accounts it changed, and commits.
@@ -57,6 +59,7 @@ impl Engine {
         done.members_expired_for_inactivity = self.run_inactivity_job(to).await?;
         done.tiers = self.run_tier_jobs(to).await?;
         done.subscription_changes = self.run_subscription_jobs(to).await?;
+        done.coupons_granted = self.run_coupon_grants(to).await?;
         if done != DueWork::default() {
             tracing::info!(?done, %to, "time-driven work ran");
         }

@@ -641,3 +641,87 @@ impl Engine {
         Ok(out)
     }
 }
+
+impl Engine {
+    /// Issues each `coupon_grant` benefit's monthly pack to the members who hold it and
+    /// have not had this month's yet; once per member, benefit and month (a grant row
+    /// records it in the same transaction). Returns the coupons issued.
+    pub(crate) async fn run_coupon_grants(&self, to: Timestamp) -> Result<u64> {
+        let Ok(programme) = self.programme() else {
+            return Ok(0);
+        };
+        let p = &programme.programme;
+        let period = to
+            .to_zoned(p.timezone.clone())
+            .strftime("%Y-%m")
+            .to_string();
+        let first_tier = p.tiers.as_ref().map(|t| t.tiers[0].name.clone());
+        let mut issued = 0u64;
+        for b in &p.benefits {
+            let BenefitKind::CouponGrant { coupon, count } = &b.kind else {
+                continue;
+            };
+            let Some(template) = p.coupon(coupon) else {
+                continue;
+            };
+            let tiers: Vec<Option<String>> = b
+                .held_by
+                .tiers
+                .iter()
+                .map(|t| (Some(t) != first_tier.as_ref()).then(|| t.clone()))
+                .collect();
+            loop {
+                let due = self
+                    .store
+                    .grant_candidates(
+                        &b.id,
+                        &period,
+                        &b.held_by.plans,
+                        &tiers,
+                        crate::jobs::JOB_BATCH_MAX,
+                    )
+                    .await?;
+                if due.is_empty() {
+                    break;
+                }
+                let mut tx = self.store.begin().await?;
+                for member_id in &due {
+                    let Some(row) = tx.member_account_for_update(*member_id).await? else {
+                        continue;
+                    };
+                    // Re-checked under the lock: another run may have granted it already.
+                    if !tx
+                        .grant_insert(*member_id, &b.id, &period, to_us(to))
+                        .await?
+                        || row.status == "closed"
+                    {
+                        continue;
+                    }
+                    let valid_until = tessera_domain::plans::Length::Days(template.valid_days)
+                        .after(to, &p.timezone);
+                    let rows: Vec<CouponRow> = (0..*count)
+                        .map(|_| CouponRow {
+                            member_id: *member_id,
+                            coupon_no: 0,
+                            template: template.id.clone(),
+                            state: "issued".to_owned(),
+                            source: format!("grant:{}", b.id),
+                            issued_at_us: to_us(to),
+                            valid_until_us: to_us(valid_until),
+                            order_id: None,
+                            used_at_us: None,
+                            issue_id: Some(format!("grant:{}:{period}", b.id)),
+                        })
+                        .collect();
+                    tx.coupons_issue(&rows).await?;
+                    issued += u64::try_from(*count).unwrap_or(0);
+                }
+                tx.commit().await?;
+                if due.len() < crate::jobs::JOB_BATCH_MAX as usize {
+                    break;
+                }
+            }
+        }
+        Ok(issued)
+    }
+}

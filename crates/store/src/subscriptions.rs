@@ -994,3 +994,81 @@ impl Tx {
         Ok(done.rows_affected())
     }
 }
+
+impl Store {
+    /// Members who hold one of `plans` (trialing or active) or one of `tiers` (`None` for
+    /// the first tier) and have no grant of `benefit` for `period` yet.
+    pub async fn grant_candidates(
+        &self,
+        benefit: &str,
+        period: &str,
+        plans: &[String],
+        tiers: &[Option<String>],
+        limit: u32,
+    ) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        let not_granted =
+            "NOT EXISTS (SELECT 1 FROM coupon_grants g WHERE g.member_id = x.member_id \
+                           AND g.benefit = $1 AND g.period = $2)";
+        for plan in plans {
+            let rows = sqlx::query(&format!(
+                "SELECT DISTINCT x.member_id FROM subscriptions x WHERE x.plan = $3 \
+                 AND x.status IN ('trialing', 'active') AND {not_granted} ORDER BY x.member_id LIMIT $4"
+            ))
+            .bind(benefit)
+            .bind(period)
+            .bind(plan)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            for r in rows {
+                out.push(r.try_get::<i64, _>("member_id")?);
+            }
+        }
+        for tier in tiers {
+            let (cond, name) = match tier {
+                Some(t) => ("x.tier = $3", t.clone()),
+                None => ("(x.tier IS NULL OR x.tier = $3)", String::new()),
+            };
+            let rows = sqlx::query(&format!(
+                "SELECT x.member_id FROM member_tiers x WHERE {cond} AND {not_granted} ORDER BY x.member_id LIMIT $4"
+            ))
+            .bind(benefit)
+            .bind(period)
+            .bind(name)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+            for r in rows {
+                out.push(r.try_get::<i64, _>("member_id")?);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+}
+
+impl Tx {
+    /// Records a grant; `false` when it was made before.
+    pub async fn grant_insert(
+        &mut self,
+        member_id: i64,
+        benefit: &str,
+        period: &str,
+        now_us: i64,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "INSERT INTO coupon_grants (member_id, benefit, period, issued_at_us) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (member_id, benefit, period) DO NOTHING RETURNING member_id",
+        )
+        .bind(member_id)
+        .bind(benefit)
+        .bind(period)
+        .bind(now_us)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(row.is_some())
+    }
+}

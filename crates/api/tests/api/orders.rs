@@ -406,3 +406,59 @@ async fn commits_race_sqlite() {
 async fn commits_race_postgres() {
     commits_race(Backend::Postgres).await;
 }
+
+/// PLUS grants a pack of two coupons every month, once per member and month.
+#[tokio::test]
+async fn monthly_coupon_packs_are_granted_once_a_month() {
+    let app = TestApp::sqlite().await;
+    plus_member(&app, "m", 0).await;
+    app.add_member("other").await;
+    let grants = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["source"] == "grant:plus_coupon_pack")
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    c["template"].as_str().unwrap(),
+                    &c["issued_at"].as_str().unwrap()[..10]
+                )
+            })
+            .collect()
+    };
+    let clock = |at: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        }
+    };
+    clock("2026-11-24T00:00:00Z").await;
+    let again = app
+        .engine
+        .run_due_work("2026-11-24T00:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.coupons_granted, 0,
+        "the same month again grants nothing"
+    );
+    clock("2026-11-30T16:00:00Z").await; // 1 December in Shanghai
+    let c = app.call("GET", "/v1/members/m/coupons", None).await;
+    assert_eq!(
+        grants(&c.body),
+        ["ten_off_99 2026-11-30", "ten_off_99 2026-11-30", "ten_off_99 2026-11-24", "ten_off_99 2026-11-24"],
+        "two in November, two on 1 December in Shanghai (16:00 UTC the day before), newest first: {}",
+        c.text
+    );
+    let o = app.call("GET", "/v1/members/other/coupons", None).await;
+    assert_eq!(
+        o.body["items"],
+        json!([]),
+        "a member without PLUS gets none"
+    );
+}

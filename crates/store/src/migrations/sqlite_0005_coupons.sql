@@ -32,3 +32,12 @@ CREATE TABLE order_commits (
     created_at_us INTEGER NOT NULL,
     PRIMARY KEY (member_id, order_id)
 );
+
+-- Coupon packs granted by a benefit, one per member, benefit and month.
+CREATE TABLE coupon_grants (
+    member_id INTEGER NOT NULL REFERENCES members (id),
+    benefit TEXT NOT NULL,
+    period TEXT NOT NULL,
+    issued_at_us INTEGER NOT NULL,
+    PRIMARY KEY (member_id, benefit, period)
+);
