@@ -101,6 +101,9 @@ error_codes! {
     OrderNotPayable = 56, "order_not_payable", 409, "A line cannot be sold to this member, or a chosen coupon does not apply (used, expired, not needed); nothing was spent.";
     QuoteChanged = 57, "quote_changed", 409, "The order no longer comes to `expected_total_minor` (a quota or a price changed); nothing was spent.";
     OrderNotFound = 58, "order_not_found", 404, "No order with this id was committed through `POST /v1/orders` for this member.";
+    StoredValueDisabled = 59, "stored_value_disabled", 409, "The programme has no `[stored_value]` section.";
+    UnknownOffer = 60, "unknown_offer", 422, "The programme has no stored-value offer with this id.";
+    InsufficientStoredValue = 61, "insufficient_stored_value", 409, "The member's stored value does not cover the request; nothing was spent.";
 }
 
 /// A problem in a refused programme file.
@@ -255,6 +258,9 @@ impl From<EngineError> for ApiError {
             EngineError::OrderNotPayable(_) => ErrorCode::OrderNotPayable,
             EngineError::QuoteChanged { .. } => ErrorCode::QuoteChanged,
             EngineError::OrderNotFound(_) => ErrorCode::OrderNotFound,
+            EngineError::StoredValueDisabled => ErrorCode::StoredValueDisabled,
+            EngineError::UnknownOffer(_) => ErrorCode::UnknownOffer,
+            EngineError::InsufficientStoredValue { .. } => ErrorCode::InsufficientStoredValue,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

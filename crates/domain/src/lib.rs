@@ -16,6 +16,7 @@ pub mod points;
 pub mod programme;
 pub mod quote;
 pub mod rule;
+pub mod stored_value;
 pub mod tiers;
 
 pub use attributes::Attributes;

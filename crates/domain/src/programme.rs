@@ -64,6 +64,8 @@ pub struct Programme {
     pub benefits: Vec<crate::quote::Benefit>,
     /// Coupon templates; instances are issued to members.
     pub coupons: Vec<crate::quote::CouponTemplate>,
+    /// Stored value: top-up offers and the spending order; `None` without it.
+    pub stored_value: Option<crate::stored_value::StoredValueRules>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -105,6 +107,7 @@ struct ProgrammeFile {
     benefits: Vec<benefits_section::BenefitFile>,
     #[serde(default)]
     coupons: Vec<benefits_section::CouponFile>,
+    stored_value: Option<benefits_section::StoredValueFile>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +324,11 @@ impl Programme {
             issues,
         );
 
+        let stored_value = match &file.stored_value {
+            None => Some(None),
+            Some(f) => benefits_section::parse_stored_value(f, issues).map(Some),
+        };
+
         Some(Programme {
             name,
             currency: currency?,
@@ -334,6 +342,7 @@ impl Programme {
             plans: plans?,
             benefits: benefits?,
             coupons: coupons?,
+            stored_value: stored_value?,
         })
     }
 

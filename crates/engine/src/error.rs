@@ -73,6 +73,12 @@ pub enum EngineError {
     PartnerRightUsedUp(String),
     #[error("no plan carries a partner right `{0}` of this kind")]
     UnknownPartnerRight(String),
+    #[error("the programme has no [stored_value] section")]
+    StoredValueDisabled,
+    #[error("the programme has no stored-value offer `{0}`")]
+    UnknownOffer(String),
+    #[error("{needed} of stored value is needed but {available} is available")]
+    InsufficientStoredValue { needed: i64, available: i64 },
     #[error("no order `{0}` was committed for this member")]
     OrderNotFound(String),
     #[error("the order cannot be paid as it stands: {0}")]

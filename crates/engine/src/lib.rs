@@ -13,6 +13,7 @@ mod members;
 pub mod orders;
 pub mod points;
 pub mod quote;
+pub mod stored_value;
 pub mod subscriptions;
 pub mod tiers;
 
@@ -34,7 +35,7 @@ pub use tiers::{TierView, TierWork};
 // Row types the API renders; the API itself never touches the store.
 pub use tessera_store::{
     AssignedCodeRow, CouponRow, EntryRow, EventRow, IdempotencyClaim, LotRow, PoolCounts,
-    RenewalRow, StoreError, SubscriptionHistoryRow, SubscriptionRow, TermRow,
+    RenewalRow, StoreError, StoredValueRow, SubscriptionHistoryRow, SubscriptionRow, TermRow,
 };
 
 use clock::{from_us, to_us};

@@ -141,6 +141,32 @@ impl Engine {
             tx.accounts_put_many(&[&state.row.account]).await?;
         }
 
+        let mut sv_drawn = (0, 0);
+        if q.stored_value_used_minor > 0 {
+            let rules = programme
+                .programme
+                .stored_value
+                .as_ref()
+                .ok_or(EngineError::StoredValueDisabled)?;
+            let mut balance = tx.stored_value_get(member_id).await?;
+            let (p, b) = rules.draw(balance.principal, balance.bonus, q.stored_value_used_minor);
+            balance.principal -= p;
+            balance.bonus -= b;
+            let entry = crate::stored_value::sv_entry(
+                &mut state,
+                "sv_spend",
+                now,
+                Some(order_id),
+                &[
+                    (crate::stored_value::PRINCIPAL, -p),
+                    (crate::stored_value::BONUS, -b),
+                    ("shop:sv_spent", p + b),
+                ],
+            );
+            crate::stored_value::write_sv(&mut tx, &state, balance, &[entry]).await?;
+            sv_drawn = (p, b);
+        }
+
         // The order as paid: the lines at their list prices, the shipping charged, and
         // what the member paid in money.
         let lines: Vec<_> = req.quote.lines.clone();
@@ -199,6 +225,7 @@ impl Engine {
             "coupons_used": q.coupons_applied.iter().map(|c| c.no).collect::<Vec<_>>(),
             "points_used": q.points_used,
             "points_value_minor": q.points_value_minor,
+            "stored_value_used_minor": q.stored_value_used_minor,
             "total_minor": q.total_minor,
             "benefits_used": q.benefits_used.iter().map(|(b, c)| json!({"benefit": b, "cost_minor": c})).collect::<Vec<_>>(),
             "earned": {
@@ -216,6 +243,10 @@ impl Engine {
             to_us(now),
         )
         .await?;
+        if sv_drawn != (0, 0) {
+            tx.commit_set_stored_value(member_id, order_id, sv_drawn.0, sv_drawn.1, 0)
+                .await?;
+        }
         tx.commit().await?;
         Ok((summary, false))
     }
@@ -251,6 +282,8 @@ pub struct OrderRefundAnswer {
     /// Coupons and benefit uses given back by this refund (on the full refund).
     pub coupons_restored: u64,
     pub benefit_uses_released: u64,
+    /// Stored value the order spent given back so far.
+    pub stored_value_returned_minor: i64,
     pub replayed: bool,
 }
 
@@ -302,6 +335,7 @@ impl Engine {
             points_returned: returned_before,
             coupons_restored: 0,
             benefit_uses_released: 0,
+            stored_value_returned_minor: 0,
             replayed,
         };
         if replayed {
@@ -361,6 +395,52 @@ impl Engine {
             tx.commit_set_points_returned(member_id, &order_id, target)
                 .await?;
             answer.points_returned = target;
+        }
+        // Stored value spent comes back in the same proportion, to principal and bonus as
+        // they were drawn.
+        let (sv_p, sv_b, sv_returned) = tx.commit_stored_value(member_id, &order_id).await?;
+        let sv_used = sv_p + sv_b;
+        if sv_used > 0 {
+            let sv_target = if full || order.goods_minor == 0 {
+                sv_used
+            } else {
+                i64::try_from(
+                    i128::from(sv_used) * i128::from(order.refunded_goods_minor)
+                        / i128::from(order.goods_minor),
+                )
+                .unwrap_or(sv_used)
+                .min(sv_used)
+            };
+            if sv_target > sv_returned {
+                let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
+                let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);
+                let (p, b) = (pt - pr, bt - br);
+                let fresh = tx
+                    .members_with_accounts_for_update(&[member.as_str()])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+                let mut state = MemberState::new(fresh);
+                let mut balance = tx.stored_value_get(member_id).await?;
+                balance.principal += p;
+                balance.bonus += b;
+                let reference = format!("refund:{order_id}");
+                let entry = crate::stored_value::sv_entry(
+                    &mut state,
+                    "sv_return",
+                    self.now(),
+                    Some(&reference),
+                    &[
+                        (crate::stored_value::PRINCIPAL, p),
+                        (crate::stored_value::BONUS, b),
+                        ("shop:sv_spent", -(p + b)),
+                    ],
+                );
+                crate::stored_value::write_sv(&mut tx, &state, balance, &[entry]).await?;
+                tx.commit_set_stored_value(member_id, &order_id, sv_p, sv_b, sv_target)
+                    .await?;
+            }
+            answer.stored_value_returned_minor = sv_target.max(sv_returned);
         }
         if full {
             answer.coupons_restored = tx.coupons_restore(member_id, &order_id).await?;

@@ -1433,6 +1433,8 @@ pub struct LedgerReport {
     pub outstanding: i64,
     /// The shop's liability as the postings give it: minus the shop accounts' sum.
     pub liability: i64,
+    /// Stored value held on members' accounts, in minor units.
+    pub stored_value: i64,
 }
 
 impl LedgerReport {
@@ -1461,16 +1463,34 @@ impl Engine {
         }
         report.members_checked = store.count(tessera_store::Table::Members).await?;
         let (accounts, outstanding) = store.ledger_totals().await?;
-        let shop: i64 = accounts
-            .iter()
-            .filter(|(a, _)| a.starts_with("shop:"))
-            .map(|(_, v)| v)
-            .sum();
-        let member: i64 = accounts
-            .iter()
-            .filter(|(a, _)| a.starts_with("member:"))
-            .map(|(_, v)| v)
-            .sum();
+        // Stored value shares the journal on accounts of its own, in money: it is checked
+        // apart from points.
+        let sum = |prefix: &str| -> i64 {
+            accounts
+                .iter()
+                .filter(|(a, _)| a.starts_with(prefix) && !a.contains(":sv_"))
+                .map(|(_, v)| v)
+                .sum()
+        };
+        let (shop, member) = (sum("shop:"), sum("member:"));
+        let sv_sum = |prefix: &str| -> i64 {
+            accounts
+                .iter()
+                .filter(|(a, _)| a.starts_with(prefix))
+                .map(|(_, v)| v)
+                .sum()
+        };
+        let (sv_shop, sv_member) = (sv_sum("shop:sv_"), sv_sum("member:sv_"));
+        let sv_held = store.stored_value_total().await?;
+        if sv_member + sv_shop != 0 || sv_member != sv_held {
+            report.violations.push(Violation {
+                member_id: None,
+                what: format!(
+                    "stored value: members' postings {sv_member}, the shop's {sv_shop}, balances {sv_held}"
+                ),
+            });
+        }
+        report.stored_value = sv_held;
         report.liability = -shop;
         report.outstanding = outstanding;
         if member + shop != 0 {

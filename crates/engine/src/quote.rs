@@ -27,6 +27,8 @@ pub struct QuoteRequest {
     pub shipping_minor: i64,
     pub coupons: Vec<i64>,
     pub points: i64,
+    /// Stored value to pay with, in minor units.
+    pub stored_value_minor: i64,
 }
 
 /// What the same cart would cost with a plan the member does not hold.
@@ -98,6 +100,7 @@ pub(crate) struct Holdings {
     shipping_left: BTreeMap<String, i64>,
     coupons: Vec<CouponRow>,
     subscribed_plans: Vec<String>,
+    pub(crate) stored_value: tessera_store::StoredValueRow,
 }
 
 impl Engine {
@@ -159,6 +162,7 @@ impl Engine {
             shipping_left,
             coupons: self.store.coupons_of_member(m.id, 500).await?,
             subscribed_plans,
+            stored_value: self.store.stored_value_read(m.id).await?,
         })
     }
 
@@ -214,6 +218,7 @@ impl Engine {
             coupons: tx.coupons_of_member(member_id, 500).await?,
             subscribed_plans: subscriptions.into_iter().map(|s| s.plan).collect(),
             shipping_left,
+            stored_value: tx.stored_value_get(member_id).await?,
             state,
         })
     }
@@ -317,6 +322,18 @@ impl Engine {
                 });
             }
         }
+        if req.stored_value_minor > 0 {
+            if p.stored_value.is_none() {
+                return Err(EngineError::StoredValueDisabled);
+            }
+            let available = holdings.map_or(0, |h| h.stored_value.principal + h.stored_value.bonus);
+            if available < req.stored_value_minor {
+                return Err(EngineError::InsufficientStoredValue {
+                    needed: req.stored_value_minor,
+                    available,
+                });
+            }
+        }
         let lines: Vec<CartLine> = req
             .lines
             .iter()
@@ -362,7 +379,7 @@ impl Engine {
             coupons: chosen,
             points: req.points,
             points_rate: rate,
-            stored_value_minor: 0,
+            stored_value_minor: req.stored_value_minor,
         };
         let q = quote(&input);
         let (earn_points, earn_score) = self.earn_of(req, &q, holdings, now)?;

@@ -1072,3 +1072,162 @@ impl Tx {
         Ok(row.is_some())
     }
 }
+
+/// A member's stored value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoredValueRow {
+    pub principal: i64,
+    pub bonus: i64,
+}
+
+/// A top-up as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopUpRow {
+    pub payment_ref: String,
+    pub member_id: i64,
+    pub offer: String,
+    pub principal: i64,
+    pub bonus: i64,
+    pub entry_no: i64,
+    pub at_us: i64,
+}
+
+impl Tx {
+    pub async fn stored_value_get(&mut self, member_id: i64) -> Result<StoredValueRow> {
+        let row =
+            sqlx::query("SELECT principal, bonus FROM stored_value_accounts WHERE member_id = $1")
+                .bind(member_id)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        Ok(match row {
+            Some(r) => StoredValueRow {
+                principal: r.try_get("principal")?,
+                bonus: r.try_get("bonus")?,
+            },
+            None => StoredValueRow::default(),
+        })
+    }
+
+    pub async fn stored_value_put(&mut self, member_id: i64, v: StoredValueRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO stored_value_accounts (member_id, principal, bonus) VALUES ($1, $2, $3) \
+             ON CONFLICT (member_id) DO UPDATE SET principal = excluded.principal, bonus = excluded.bonus",
+        )
+        .bind(member_id)
+        .bind(v.principal)
+        .bind(v.bonus)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn topup_get(&mut self, payment_ref: &str) -> Result<Option<TopUpRow>> {
+        let row = sqlx::query(
+            "SELECT payment_ref, member_id, offer, principal, bonus, entry_no, at_us FROM stored_value_topups WHERE payment_ref = $1",
+        )
+        .bind(payment_ref)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| {
+            Ok(TopUpRow {
+                payment_ref: r.try_get("payment_ref")?,
+                member_id: r.try_get("member_id")?,
+                offer: r.try_get("offer")?,
+                principal: r.try_get("principal")?,
+                bonus: r.try_get("bonus")?,
+                entry_no: r.try_get("entry_no")?,
+                at_us: r.try_get("at_us")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn topup_insert(&mut self, t: &TopUpRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO stored_value_topups (payment_ref, member_id, offer, principal, bonus, entry_no, at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&t.payment_ref)
+        .bind(t.member_id)
+        .bind(&t.offer)
+        .bind(t.principal)
+        .bind(t.bonus)
+        .bind(t.entry_no)
+        .bind(t.at_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Stored value an order commit spent, and how much refunds gave back.
+    pub async fn commit_stored_value(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+    ) -> Result<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT sv_principal_used, sv_bonus_used, sv_returned FROM order_commits WHERE member_id = $1 AND order_id = $2",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(match row {
+            Some(r) => (
+                r.try_get("sv_principal_used")?,
+                r.try_get("sv_bonus_used")?,
+                r.try_get("sv_returned")?,
+            ),
+            None => (0, 0, 0),
+        })
+    }
+
+    pub async fn commit_set_stored_value(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+        principal_used: i64,
+        bonus_used: i64,
+        returned: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE order_commits SET sv_principal_used = $3, sv_bonus_used = $4, sv_returned = $5 \
+             WHERE member_id = $1 AND order_id = $2",
+        )
+        .bind(member_id)
+        .bind(order_id)
+        .bind(principal_used)
+        .bind(bonus_used)
+        .bind(returned)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    pub async fn stored_value_read(&self, member_id: i64) -> Result<StoredValueRow> {
+        let row =
+            sqlx::query("SELECT principal, bonus FROM stored_value_accounts WHERE member_id = $1")
+                .bind(member_id)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(match row {
+            Some(r) => StoredValueRow {
+                principal: r.try_get("principal")?,
+                bonus: r.try_get("bonus")?,
+            },
+            None => StoredValueRow::default(),
+        })
+    }
+
+    /// The sum of every member's stored value (for the ledger check).
+    pub async fn stored_value_total(&self) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(principal + bonus), 0) AS BIGINT) AS n FROM stored_value_accounts",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}

@@ -27,6 +27,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders", post(post_order))
         .route("/v1/orders/{order_id}/refunds", post(post_order_refund))
         .route(
+            "/v1/members/{external_id}/stored-value",
+            get(get_stored_value).post(post_top_up),
+        )
+        .route(
+            "/v1/members/{external_id}/stored-value/refunds",
+            post(post_stored_value_refund),
+        )
+        .route(
             "/v1/members/{external_id}/coupons",
             get(list_coupons).post(issue_coupons),
         )
@@ -48,6 +56,9 @@ pub struct QuoteIn {
     /// Points to spend as money.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub points: Option<i64>,
+    /// Stored value to pay with, in minor units (at most what is left to pay is used).
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub stored_value_minor: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,6 +142,7 @@ pub struct QuoteOut {
     pub coupons_refused: Vec<RefusedCouponView>,
     pub points_used: i64,
     pub points_value_minor: i64,
+    pub stored_value_used_minor: i64,
     pub total_minor: i64,
     /// Whether every line can be sold and every chosen coupon applies.
     pub payable: bool,
@@ -162,6 +174,7 @@ pub async fn post_quote(
         body.shipping_minor,
         body.coupons,
         body.points,
+        body.stored_value_minor,
     )?;
     let a = state.engine.quote(&request).await?;
     let q = a.quote;
@@ -212,6 +225,7 @@ pub async fn post_quote(
             .collect(),
         points_used: q.points_used,
         points_value_minor: q.points_value_minor,
+        stored_value_used_minor: q.stored_value_used_minor,
         total_minor: q.total_minor,
         benefits_used: q
             .benefits_used
@@ -247,6 +261,7 @@ fn quote_request(
     shipping_minor: Option<i64>,
     coupons: Option<Vec<i64>>,
     points: Option<i64>,
+    stored_value_minor: Option<i64>,
 ) -> Result<QuoteRequest, ApiError> {
     let member = member
         .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member"))))
@@ -283,12 +298,21 @@ fn quote_request(
         )
         .with_field("points"));
     }
+    let stored_value_minor = stored_value_minor.unwrap_or(0);
+    if !(0..=AMOUNT_MINOR_MAX).contains(&stored_value_minor) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("stored_value_minor must be between 0 and {AMOUNT_MINOR_MAX}"),
+        )
+        .with_field("stored_value_minor"));
+    }
     Ok(QuoteRequest {
         member,
         lines,
         shipping_minor: shipping,
         coupons,
         points,
+        stored_value_minor,
     })
 }
 
@@ -308,6 +332,8 @@ pub struct OrderIn {
     pub coupons: Option<Vec<i64>>,
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub points: Option<i64>,
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub stored_value_minor: Option<i64>,
     /// The total of the quote the shopper accepted: if the order now comes to another
     /// amount (a quota used meanwhile), the commit is refused with `quote_changed`.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
@@ -348,6 +374,8 @@ pub struct OrderOut {
     pub coupons_used: Vec<i64>,
     pub points_used: i64,
     pub points_value_minor: i64,
+    #[serde(default)]
+    pub stored_value_used_minor: i64,
     /// What the member pays.
     pub total_minor: i64,
     pub benefits_used: Vec<BenefitCost>,
@@ -382,6 +410,7 @@ pub async fn post_order(
         body.shipping_minor,
         body.coupons,
         body.points,
+        body.stored_value_minor,
     )?;
     if let Some(t) = body.expected_total_minor {
         if !(0..=AMOUNT_MINOR_MAX).contains(&t) {
@@ -440,6 +469,8 @@ pub struct OrderRefundOut {
     /// Coupons and benefit uses (quotas) this refund gave back: on the full refund.
     pub coupons_restored: u64,
     pub benefit_uses_released: u64,
+    /// Stored value the order spent, given back so far in the same proportion.
+    pub stored_value_returned_minor: i64,
 }
 
 /// Refunds part or all of an order committed through `POST /v1/orders`: earned points and
@@ -489,6 +520,7 @@ pub async fn post_order_refund(
             points_returned: a.points_returned,
             coupons_restored: a.coupons_restored,
             benefit_uses_released: a.benefit_uses_released,
+            stored_value_returned_minor: a.stored_value_returned_minor,
         }),
     ))
 }
@@ -603,4 +635,173 @@ pub async fn issue_coupons(
             items: rows.into_iter().map(coupon_view).collect(),
         }),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredValueOffer {
+    pub offer: String,
+    pub pay_minor: i64,
+    pub credit_minor: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredValueView {
+    /// What the member paid in and has left.
+    pub principal_minor: i64,
+    /// What offers added and is left; refunds do not return it.
+    pub bonus_minor: i64,
+    pub total_minor: i64,
+    /// `principal_first` or `bonus_first`.
+    pub spend_order: String,
+    pub offers: Vec<StoredValueOffer>,
+}
+
+async fn stored_value_view(state: &AppState, member: &ExternalId) -> ApiResult<StoredValueView> {
+    let programme = state.engine.programme()?;
+    let rules = programme
+        .programme
+        .stored_value
+        .as_ref()
+        .ok_or(tessera_engine::EngineError::StoredValueDisabled)?;
+    let v = state.engine.stored_value(member).await?;
+    Ok(StoredValueView {
+        principal_minor: v.principal,
+        bonus_minor: v.bonus,
+        total_minor: v.principal + v.bonus,
+        spend_order: match rules.spend_order {
+            tessera_domain::stored_value::SpendOrder::PrincipalFirst => "principal_first",
+            tessera_domain::stored_value::SpendOrder::BonusFirst => "bonus_first",
+        }
+        .to_owned(),
+        offers: rules
+            .offers
+            .iter()
+            .map(|o| StoredValueOffer {
+                offer: o.id.clone(),
+                pay_minor: o.pay_minor,
+                credit_minor: o.credit_minor,
+            })
+            .collect(),
+    })
+}
+
+/// A member's stored value, and the top-up offers.
+#[utoipa::path(get, path = "/v1/members/{external_id}/stored-value", tag = "quotes", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = StoredValueView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn get_stored_value(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<StoredValueView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    Ok(Json(stored_value_view(&state, &external_id).await?))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TopUpIn {
+    #[schema(value_type = crate::schema::NameText)]
+    pub offer: String,
+    /// The shop's payment of the top-up: the same reference again answers as the first time.
+    #[schema(value_type = crate::schema::IdText)]
+    pub payment_ref: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TopUpOut {
+    pub payment_ref: String,
+    pub offer: String,
+    pub principal_minor: i64,
+    pub bonus_minor: i64,
+    /// The journal entry it made.
+    pub entry: i64,
+    pub balance: StoredValueView,
+}
+
+/// A top-up of an offer ("pay 1,000, get 1,100"), confirmed by the shop's payment.
+#[utoipa::path(post, path = "/v1/members/{external_id}/stored-value", tag = "quotes", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
+    request_body = TopUpIn,
+    responses((status = 201, body = TopUpOut),
+        (status = 200, description = "The same payment_ref as before", body = TopUpOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "stored_value_disabled, payment_ref_conflict, member_closed, idempotency_conflict", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_top_up(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    ApiJson(body): ApiJson<TopUpIn>,
+) -> ApiResult<(StatusCode, Json<TopUpOut>)> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let offer =
+        tessera_domain::Tag::parse(body.offer).map_err(|e| ApiError::from(e.within("offer")))?;
+    let payment_ref =
+        ExternalId::parse(body.payment_ref).map_err(|e| ApiError::from(e.within("payment_ref")))?;
+    let t = state
+        .engine
+        .top_up(&external_id, offer.as_str(), &payment_ref)
+        .await?;
+    let status = if t.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(TopUpOut {
+            payment_ref: t.payment_ref,
+            offer: t.offer,
+            principal_minor: t.principal,
+            bonus_minor: t.bonus,
+            entry: t.entry_no,
+            balance: stored_value_view(&state, &external_id).await?,
+        }),
+    ))
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoredValueRefundIn {
+    /// Your id of this refund, kept as the journal entry's reference.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StoredValueRefundOut {
+    /// The principal the shop pays back.
+    pub principal_refunded_minor: i64,
+    /// The bonus, forfeited.
+    pub bonus_forfeited_minor: i64,
+}
+
+/// Refunds a member's stored value: the principal is paid back (by the shop), the bonus
+/// is forfeited; the balance is then zero (admin).
+#[utoipa::path(post, path = "/v1/members/{external_id}/stored-value/refunds", tag = "quotes", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
+    request_body = StoredValueRefundIn,
+    responses((status = 200, body = StoredValueRefundOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn post_stored_value_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    ApiJson(body): ApiJson<StoredValueRefundIn>,
+) -> ApiResult<Json<StoredValueRefundOut>> {
+    caller.require(&[Role::Admin])?;
+    let id = ExternalId::parse(body.id).map_err(|e| ApiError::from(e.within("id")))?;
+    let (p, b) = state.engine.refund_stored_value(&external_id, &id).await?;
+    Ok(Json(StoredValueRefundOut {
+        principal_refunded_minor: p,
+        bonus_forfeited_minor: b,
+    }))
 }

@@ -41,6 +41,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/quotes"),
     ("post", "/v1/orders"),
     ("post", "/v1/orders/{order_id}/refunds"),
+    ("get", "/v1/members/{external_id}/stored-value"),
+    ("post", "/v1/members/{external_id}/stored-value"),
+    ("post", "/v1/members/{external_id}/stored-value/refunds"),
     ("get", "/v1/members/{external_id}/coupons"),
     ("post", "/v1/members/{external_id}/coupons"),
 ];

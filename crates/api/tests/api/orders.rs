@@ -462,3 +462,143 @@ async fn monthly_coupon_packs_are_granted_once_a_month() {
         "a member without PLUS gets none"
     );
 }
+
+async fn balance(app: &TestApp) -> (i64, i64) {
+    let r = app.call("GET", "/v1/members/m/stored-value", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    (
+        r.body["principal_minor"].as_i64().unwrap(),
+        r.body["bonus_minor"].as_i64().unwrap(),
+    )
+}
+
+/// Stored value: a top-up with a bonus, spent by an order (principal first), given back
+/// in proportion by its refunds, and refunded (principal only); the journal balances.
+#[tokio::test]
+async fn stored_value_tops_up_pays_and_comes_back() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    app.add_member("n").await;
+    let top_up = json!({"offer": "pay_1000_get_1100", "payment_ref": "tp-1"});
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/members/m/stored-value",
+            Some(top_up.clone()),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["principal_minor"].as_i64(),
+            r.body["bonus_minor"].as_i64()
+        ),
+        (Some(100_000), Some(10_000))
+    );
+    let again = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/members/m/stored-value",
+            Some(top_up.clone()),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(
+        balance(&app).await,
+        (100_000, 10_000),
+        "the same payment_ref has one effect"
+    );
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/members/n/stored-value",
+            Some(top_up),
+        )
+        .await;
+    assert_eq!(r.code(), "payment_ref_conflict", "{}", r.text);
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/members/m/stored-value",
+            Some(json!({"offer": "nope", "payment_ref": "tp-2"})),
+        )
+        .await;
+    assert_eq!(r.code(), "unknown_offer", "{}", r.text);
+
+    let mut body = order("o-sv", "m", &[], 0, 0, None);
+    body["stored_value_minor"] = json!(20_000);
+    let r = app
+        .call_as(&app.storefront, "POST", "/v1/orders", Some(body))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        (
+            r.body["stored_value_used_minor"].as_i64(),
+            r.body["total_minor"].as_i64()
+        ),
+        (Some(20_000), Some(0))
+    );
+    // Stored value is money paid: the order earns on it (200 points and the first-order 100).
+    assert_eq!(r.body["earned"]["points"], 300, "{}", r.text);
+    assert_eq!(balance(&app).await, (80_000, 10_000), "principal first");
+    let mut too_much = order("o-x", "m", &[], 0, 0, None);
+    too_much["stored_value_minor"] = json!(100_000);
+    let r = app
+        .call_as(&app.storefront, "POST", "/v1/orders", Some(too_much))
+        .await;
+    assert_eq!(r.code(), "insufficient_stored_value", "{}", r.text);
+
+    let refund = |id: &str, amount: i64| json!({"id": id, "member": "m", "refund": {"amount_minor": amount}});
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-sv/refunds",
+            Some(refund("r1", 5_000)),
+        )
+        .await;
+    assert_eq!(r.body["stored_value_returned_minor"], 5_000, "{}", r.text);
+    assert_eq!(balance(&app).await, (85_000, 10_000));
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders/o-sv/refunds",
+            Some(refund("r2", 15_000)),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.body["full"].as_bool(),
+            r.body["stored_value_returned_minor"].as_i64()
+        ),
+        (Some(true), Some(20_000)),
+        "{}",
+        r.text
+    );
+    assert_eq!(balance(&app).await, (100_000, 10_000));
+
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/m/stored-value/refunds",
+            Some(json!({"id": "svr-1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body,
+        json!({"principal_refunded_minor": 100_000, "bonus_forfeited_minor": 10_000})
+    );
+    assert_eq!(balance(&app).await, (0, 0));
+    let report = app.engine.check_ledger(|_, _| {}).await.unwrap();
+    assert!(report.is_balanced(), "{:?}", report.violations);
+    assert_eq!(report.stored_value, 0);
+    let accounts: std::collections::BTreeMap<_, _> = report.accounts.into_iter().collect();
+    assert_eq!(accounts.get("shop:sv_refunded"), Some(&100_000));
+    assert_eq!(accounts.get("shop:sv_paid_in"), Some(&-100_000));
+}

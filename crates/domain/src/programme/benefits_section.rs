@@ -354,3 +354,80 @@ pub(super) fn parse_benefits(
     }
     (issues.found.len() == before).then_some(out)
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StoredValueFile {
+    spend_order: Option<Spanned<String>>,
+    #[serde(default)]
+    offers: Vec<OfferFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferFile {
+    id: Spanned<String>,
+    pay_minor: Spanned<i64>,
+    credit_minor: Spanned<i64>,
+}
+
+pub(super) fn parse_stored_value(
+    file: &StoredValueFile,
+    issues: &mut Issues,
+) -> Option<crate::stored_value::StoredValueRules> {
+    use crate::stored_value::{Offer, SpendOrder, StoredValueRules};
+    let before = issues.found.len();
+    let spend_order = super::points_section::choice(
+        issues,
+        &file.spend_order,
+        "stored_value.spend_order",
+        SpendOrder::PrincipalFirst,
+        &[
+            ("principal_first", SpendOrder::PrincipalFirst),
+            ("bonus_first", SpendOrder::BonusFirst),
+        ],
+    );
+    let mut ids = BTreeSet::new();
+    let mut offers = Vec::new();
+    for (i, o) in file.offers.iter().enumerate() {
+        let f = format!("stored_value.offers[{i}]");
+        let id = name(issues, &o.id, &format!("{f}.id"), &mut ids);
+        let pay = ranged(
+            issues,
+            &o.pay_minor,
+            &format!("{f}.pay_minor"),
+            1,
+            AMOUNT_MINOR_MAX,
+        );
+        let credit = ranged(
+            issues,
+            &o.credit_minor,
+            &format!("{f}.credit_minor"),
+            1,
+            AMOUNT_MINOR_MAX,
+        );
+        if let (Some(p), Some(c)) = (pay, credit) {
+            if c < p {
+                issues.add(
+                    &o.credit_minor,
+                    &format!("{f}.credit_minor"),
+                    "an offer credits at least what is paid",
+                );
+            }
+        }
+        if let (Some(id), Some(pay_minor), Some(credit_minor)) = (id, pay, credit) {
+            offers.push(Offer {
+                id,
+                pay_minor,
+                credit_minor,
+            });
+        }
+    }
+    if issues.found.len() > before {
+        return None;
+    }
+    Some(StoredValueRules {
+        spend_order: spend_order?,
+        offers,
+    })
+}

@@ -29,6 +29,10 @@ CREATE TABLE order_commits (
     -- Points the order spent, and how many refunds gave back.
     points_used BIGINT NOT NULL DEFAULT 0,
     points_returned BIGINT NOT NULL DEFAULT 0,
+    -- Stored value the order spent (principal, bonus), and how much refunds gave back.
+    sv_principal_used BIGINT NOT NULL DEFAULT 0,
+    sv_bonus_used BIGINT NOT NULL DEFAULT 0,
+    sv_returned BIGINT NOT NULL DEFAULT 0,
     created_at_us BIGINT NOT NULL,
     PRIMARY KEY (member_id, order_id)
 );
@@ -40,4 +44,24 @@ CREATE TABLE coupon_grants (
     period TEXT NOT NULL,
     issued_at_us BIGINT NOT NULL,
     PRIMARY KEY (member_id, benefit, period)
+);
+
+-- Stored value (储值): a member's prepaid balance, principal and bonus kept apart. Its
+-- movements are entries of the points journal, on accounts of their own (`member:sv_*`,
+-- `shop:sv_*`), in minor units of money.
+CREATE TABLE stored_value_accounts (
+    member_id BIGINT PRIMARY KEY REFERENCES members (id),
+    principal BIGINT NOT NULL DEFAULT 0,
+    bonus BIGINT NOT NULL DEFAULT 0
+);
+
+-- Top-ups, one per payment reference.
+CREATE TABLE stored_value_topups (
+    payment_ref TEXT PRIMARY KEY,
+    member_id BIGINT NOT NULL REFERENCES members (id),
+    offer TEXT NOT NULL,
+    principal BIGINT NOT NULL,
+    bonus BIGINT NOT NULL,
+    entry_no BIGINT NOT NULL,
+    at_us BIGINT NOT NULL
 );

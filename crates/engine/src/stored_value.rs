@@ -1,0 +1,216 @@
+//! Stored value: top-ups confirmed by the shop's payment, spending at commit, giving back
+//! on order refunds, and refunding the balance (principal only). Every movement is an entry
+//! of the member's journal, on the stored-value accounts, in minor units of money:
+//!
+//! - top-up: `member:sv_principal` +paid, `member:sv_bonus` +bonus,
+//!   `shop:sv_paid_in` −paid, `shop:sv_bonus_granted` −bonus;
+//! - spend (an order): `member:sv_*` −drawn, `shop:sv_spent` +drawn;
+//! - give back (an order refund): the reverse of a spend, in proportion;
+//! - refund of the balance: `member:sv_principal` −p, `shop:sv_refunded` +p, and the bonus
+//!   forfeited: `member:sv_bonus` −b, `shop:sv_bonus_granted` +b.
+
+use crate::clock::to_us;
+use crate::points::MemberState;
+use crate::{Engine, EngineError, Result};
+use jiff::Timestamp;
+use tessera_domain::ExternalId;
+use tessera_store::{EntryRow, PostingRow, StoredValueRow, TopUpRow, Tx};
+
+pub const PRINCIPAL: &str = "member:sv_principal";
+pub const BONUS: &str = "member:sv_bonus";
+
+/// A stored-value movement as an entry of the member's journal; takes the next entry number.
+pub(crate) fn sv_entry(
+    state: &mut MemberState,
+    kind: &str,
+    at: Timestamp,
+    reference: Option<&str>,
+    postings: &[(&str, i64)],
+) -> EntryRow {
+    let no = state.row.account.next_entry_no;
+    state.row.account.next_entry_no += 1;
+    state.dirty = true;
+    debug_assert_eq!(postings.iter().map(|(_, a)| a).sum::<i64>(), 0);
+    EntryRow {
+        member_id: state.member_id(),
+        entry_no: no,
+        kind: kind.to_owned(),
+        at_us: to_us(at),
+        recorded_at_us: to_us(at),
+        order_id: None,
+        event_id: None,
+        reference: reference.map(str::to_owned),
+        reward_id: None,
+        reason: None,
+        pending_after: state.row.account.pending,
+        available_after: state.row.account.available,
+        debt_after: state.row.account.debt,
+        postings: postings
+            .iter()
+            .filter(|(_, a)| *a != 0)
+            .map(|(account, amount)| PostingRow {
+                account: (*account).to_owned(),
+                lot_no: None,
+                amount: *amount,
+            })
+            .collect(),
+    }
+}
+
+/// Writes stored-value entries, the new balance and the member's entry counter.
+pub(crate) async fn write_sv(
+    tx: &mut Tx,
+    state: &MemberState,
+    balance: StoredValueRow,
+    entries: &[EntryRow],
+) -> Result<()> {
+    tx.entries_insert(entries).await?;
+    tx.stored_value_put(state.member_id(), balance).await?;
+    tx.accounts_put_many(&[&state.row.account]).await?;
+    Ok(())
+}
+
+/// A top-up as answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopUp {
+    pub payment_ref: String,
+    pub offer: String,
+    pub principal: i64,
+    pub bonus: i64,
+    pub entry_no: i64,
+    pub balance: StoredValueRow,
+    pub replayed: bool,
+}
+
+impl Engine {
+    async fn lock_for_sv(&self, tx: &mut Tx, member: &ExternalId) -> Result<MemberState> {
+        let row = tx
+            .members_with_accounts_for_update(&[member.as_str()])
+            .await?
+            .pop()
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        if row.status == "closed" {
+            return Err(EngineError::MemberClosed(member.to_string()));
+        }
+        Ok(MemberState::new(row))
+    }
+
+    /// A top-up of an offer, confirmed by the shop's payment; the same `payment_ref` again
+    /// answers as the first time.
+    pub async fn top_up(
+        &self,
+        member: &ExternalId,
+        offer: &str,
+        payment_ref: &ExternalId,
+    ) -> Result<TopUp> {
+        let programme = self.programme()?;
+        let rules = programme
+            .programme
+            .stored_value
+            .as_ref()
+            .ok_or(EngineError::StoredValueDisabled)?;
+        let o = rules
+            .offer(offer)
+            .ok_or_else(|| EngineError::UnknownOffer(offer.to_owned()))?;
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_for_sv(&mut tx, member).await?;
+        if let Some(t) = tx.topup_get(payment_ref.as_str()).await? {
+            if t.member_id != state.member_id() || t.offer != offer {
+                return Err(EngineError::PaymentRefConflict(payment_ref.to_string()));
+            }
+            let balance = tx.stored_value_get(state.member_id()).await?;
+            return Ok(TopUp {
+                payment_ref: t.payment_ref,
+                offer: t.offer,
+                principal: t.principal,
+                bonus: t.bonus,
+                entry_no: t.entry_no,
+                balance,
+                replayed: true,
+            });
+        }
+        let now = self.now();
+        let mut balance = tx.stored_value_get(state.member_id()).await?;
+        let (principal, bonus) = (o.pay_minor, o.bonus_minor());
+        balance.principal = balance
+            .principal
+            .checked_add(principal)
+            .ok_or(EngineError::Field(tessera_domain::FieldError::new(
+                tessera_domain::FieldErrorCode::AmountOverflow,
+                "offer",
+                "the balance would overflow",
+            )))?;
+        balance.bonus += bonus;
+        let entry = sv_entry(
+            &mut state,
+            "sv_topup",
+            now,
+            Some(payment_ref.as_str()),
+            &[
+                (PRINCIPAL, principal),
+                (BONUS, bonus),
+                ("shop:sv_paid_in", -principal),
+                ("shop:sv_bonus_granted", -bonus),
+            ],
+        );
+        let entry_no = entry.entry_no;
+        write_sv(&mut tx, &state, balance, &[entry]).await?;
+        tx.topup_insert(&TopUpRow {
+            payment_ref: payment_ref.to_string(),
+            member_id: state.member_id(),
+            offer: offer.to_owned(),
+            principal,
+            bonus,
+            entry_no,
+            at_us: to_us(now),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(TopUp {
+            payment_ref: payment_ref.to_string(),
+            offer: offer.to_owned(),
+            principal,
+            bonus,
+            entry_no,
+            balance,
+            replayed: false,
+        })
+    }
+
+    /// A member's stored value.
+    pub async fn stored_value(&self, member: &ExternalId) -> Result<StoredValueRow> {
+        let m = self.member(member).await?;
+        Ok(self.store.stored_value_read(m.id).await?)
+    }
+
+    /// Refunds the balance: the principal goes back (the shop pays it), the bonus is
+    /// forfeited. Returns (principal refunded, bonus forfeited).
+    pub async fn refund_stored_value(
+        &self,
+        member: &ExternalId,
+        reference: &ExternalId,
+    ) -> Result<(i64, i64)> {
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_for_sv(&mut tx, member).await?;
+        let balance = tx.stored_value_get(state.member_id()).await?;
+        if balance == StoredValueRow::default() {
+            return Ok((0, 0));
+        }
+        let now = self.now();
+        let entry = sv_entry(
+            &mut state,
+            "sv_refund",
+            now,
+            Some(reference.as_str()),
+            &[
+                (PRINCIPAL, -balance.principal),
+                ("shop:sv_refunded", balance.principal),
+                (BONUS, -balance.bonus),
+                ("shop:sv_bonus_granted", balance.bonus),
+            ],
+        );
+        write_sv(&mut tx, &state, StoredValueRow::default(), &[entry]).await?;
+        tx.commit().await?;
+        Ok((balance.principal, balance.bonus))
+    }
+}
