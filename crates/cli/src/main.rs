@@ -261,6 +261,10 @@ async fn check(database: &str) -> anyhow::Result<ExitCode> {
         "shop liability from the postings:        {}",
         report.liability
     );
+    println!(
+        "stored value held (minor units):         {}",
+        report.stored_value
+    );
     if report.is_balanced() {
         println!("ledger balanced: every invariant holds");
         Ok(ExitCode::SUCCESS)
