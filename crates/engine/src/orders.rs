@@ -7,9 +7,7 @@
 
 use crate::clock::to_us;
 use crate::events::IngestItem;
-use crate::points::{
-    apply_ledger, inactivity_rule, ledger_error, lot_from_row, EntrySource, MemberState,
-};
+use crate::points::{ledger_error, lot_from_row, write_ledger_change, EntrySource, MemberState};
 use crate::quote::QuoteRequest;
 use crate::{sha256_hex, Engine, EngineError, IngestOutcome, Result};
 use serde_json::json;
@@ -120,25 +118,12 @@ impl Engine {
             ledger
                 .spend(q.points_used, EntryKind::Redeem, now)
                 .map_err(ledger_error)?;
-            let mut entries = Vec::new();
-            let inactivity = inactivity_rule(&programme);
             let source = EntrySource {
                 reference: Some(order_id),
                 reason: Some("order payment"),
                 ..Default::default()
             };
-            apply_ledger(
-                &mut tx,
-                &mut state,
-                &ledger,
-                source,
-                inactivity.as_ref(),
-                now,
-                &mut entries,
-            )
-            .await?;
-            tx.entries_insert(&entries).await?;
-            tx.accounts_put_many(&[&state.row.account]).await?;
+            write_ledger_change(&mut tx, &mut state, &ledger, source, &programme, now).await?;
         }
 
         let mut sv_drawn = (0, 0);
@@ -372,26 +357,13 @@ impl Engine {
             let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
             let mut ledger = state.ledger(Vec::new());
             ledger.credit(give, now, expires).map_err(ledger_error)?;
-            let mut entries = Vec::new();
-            let inactivity = inactivity_rule(&programme);
             let reference = format!("refund:{order_id}");
             let source = EntrySource {
                 reference: Some(&reference),
                 reason: Some("points of a refunded order"),
                 ..Default::default()
             };
-            apply_ledger(
-                &mut tx,
-                &mut state,
-                &ledger,
-                source,
-                inactivity.as_ref(),
-                now,
-                &mut entries,
-            )
-            .await?;
-            tx.entries_insert(&entries).await?;
-            tx.accounts_put_many(&[&state.row.account]).await?;
+            write_ledger_change(&mut tx, &mut state, &ledger, source, &programme, now).await?;
             tx.commit_set_points_returned(member_id, &order_id, target)
                 .await?;
             answer.points_returned = target;

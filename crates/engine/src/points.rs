@@ -177,6 +177,33 @@ pub(crate) fn ledger_rows(
     }
 }
 
+/// Writes one ledger change of a single member at once: its lots, journal entries and
+/// balances (a spend or a credit outside intake and the jobs).
+pub(crate) async fn write_ledger_change(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    ledger: &MemberLedger,
+    source: EntrySource<'_>,
+    programme: &ActiveProgramme,
+    now: Timestamp,
+) -> Result<()> {
+    let mut entries = Vec::new();
+    let inactivity = inactivity_rule(programme);
+    apply_ledger(
+        tx,
+        state,
+        ledger,
+        source,
+        inactivity.as_ref(),
+        now,
+        &mut entries,
+    )
+    .await?;
+    tx.entries_insert(&entries).await?;
+    tx.accounts_put_many(&[&state.row.account]).await?;
+    Ok(())
+}
+
 /// `ledger_rows`, with the lots written now.
 pub(crate) async fn apply_ledger(
     tx: &mut Tx,

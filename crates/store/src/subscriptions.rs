@@ -800,37 +800,7 @@ impl Tx {
     }
 }
 
-impl Store {
-    /// A member's coupons, newest first.
-    pub async fn coupons_of_member(&self, member_id: i64, limit: u32) -> Result<Vec<CouponRow>> {
-        let rows = sqlx::query(&format!(
-            "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
-        ))
-        .bind(member_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(CouponRow::from_row).collect()
-    }
-
-    /// How often a member used a benefit from `since_us` on.
-    pub async fn benefit_uses_since(
-        &self,
-        member_id: i64,
-        benefit: &str,
-        since_us: i64,
-    ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM benefit_uses WHERE member_id = $1 AND benefit = $2 AND at_us >= $3",
-        )
-        .bind(member_id)
-        .bind(benefit)
-        .bind(since_us)
-        .fetch_one(&self.read)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-}
+impl Store {}
 
 impl Tx {
     /// Marks an issued, still valid coupon used by an order; `false` when it is not
@@ -898,41 +868,7 @@ impl Tx {
     }
 }
 
-impl Tx {
-    /// How often a member used a benefit from `since_us` on (inside a write).
-    pub async fn benefit_uses_since(
-        &mut self,
-        member_id: i64,
-        benefit: &str,
-        since_us: i64,
-    ) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM benefit_uses WHERE member_id = $1 AND benefit = $2 AND at_us >= $3",
-        )
-        .bind(member_id)
-        .bind(benefit)
-        .bind(since_us)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-
-    /// A member's coupons, newest first (inside a write).
-    pub async fn coupons_of_member(
-        &mut self,
-        member_id: i64,
-        limit: u32,
-    ) -> Result<Vec<CouponRow>> {
-        let rows = sqlx::query(&format!(
-            "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
-        ))
-        .bind(member_id)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(CouponRow::from_row).collect()
-    }
-}
+impl Tx {}
 
 impl Tx {
     /// Points an order commit spent and gave back so far.
@@ -1093,21 +1029,6 @@ pub struct TopUpRow {
 }
 
 impl Tx {
-    pub async fn stored_value_get(&mut self, member_id: i64) -> Result<StoredValueRow> {
-        let row =
-            sqlx::query("SELECT principal, bonus FROM stored_value_accounts WHERE member_id = $1")
-                .bind(member_id)
-                .fetch_optional(&mut *self.tx)
-                .await?;
-        Ok(match row {
-            Some(r) => StoredValueRow {
-                principal: r.try_get("principal")?,
-                bonus: r.try_get("bonus")?,
-            },
-            None => StoredValueRow::default(),
-        })
-    }
-
     pub async fn stored_value_put(&mut self, member_id: i64, v: StoredValueRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO stored_value_accounts (member_id, principal, bonus) VALUES ($1, $2, $3) \
@@ -1206,21 +1127,6 @@ impl Tx {
 }
 
 impl Store {
-    pub async fn stored_value_read(&self, member_id: i64) -> Result<StoredValueRow> {
-        let row =
-            sqlx::query("SELECT principal, bonus FROM stored_value_accounts WHERE member_id = $1")
-                .bind(member_id)
-                .fetch_optional(&self.read)
-                .await?;
-        Ok(match row {
-            Some(r) => StoredValueRow {
-                principal: r.try_get("principal")?,
-                bonus: r.try_get("bonus")?,
-            },
-            None => StoredValueRow::default(),
-        })
-    }
-
     /// The sum of every member's stored value (for the ledger check).
     pub async fn stored_value_total(&self) -> Result<i64> {
         let row = sqlx::query(
@@ -1229,5 +1135,104 @@ impl Store {
         .fetch_one(&self.read)
         .await?;
         Ok(row.try_get("n")?)
+    }
+}
+
+// Reads that both a write transaction and the read pool make: one body of SQL each, run on
+// either executor.
+
+async fn benefit_uses_since_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    member_id: i64,
+    benefit: &str,
+    since_us: i64,
+) -> Result<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM benefit_uses WHERE member_id = $1 AND benefit = $2 AND at_us >= $3",
+    )
+    .bind(member_id)
+    .bind(benefit)
+    .bind(since_us)
+    .fetch_one(e)
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
+async fn coupons_of_member_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    member_id: i64,
+    limit: u32,
+) -> Result<Vec<CouponRow>> {
+    let rows = sqlx::query(&format!(
+        "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
+    ))
+    .bind(member_id)
+    .bind(i64::from(limit))
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(CouponRow::from_row).collect()
+}
+
+async fn stored_value_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    member_id: i64,
+) -> Result<StoredValueRow> {
+    let row =
+        sqlx::query("SELECT principal, bonus FROM stored_value_accounts WHERE member_id = $1")
+            .bind(member_id)
+            .fetch_optional(e)
+            .await?;
+    Ok(match row {
+        Some(r) => StoredValueRow {
+            principal: r.try_get("principal")?,
+            bonus: r.try_get("bonus")?,
+        },
+        None => StoredValueRow::default(),
+    })
+}
+
+impl Tx {
+    /// How often a member used a benefit from `since_us` on (inside a write).
+    pub async fn benefit_uses_since(
+        &mut self,
+        member_id: i64,
+        benefit: &str,
+        since_us: i64,
+    ) -> Result<i64> {
+        benefit_uses_since_on(&mut *self.tx, member_id, benefit, since_us).await
+    }
+
+    /// A member's coupons, newest first (inside a write).
+    pub async fn coupons_of_member(
+        &mut self,
+        member_id: i64,
+        limit: u32,
+    ) -> Result<Vec<CouponRow>> {
+        coupons_of_member_on(&mut *self.tx, member_id, limit).await
+    }
+
+    pub async fn stored_value_get(&mut self, member_id: i64) -> Result<StoredValueRow> {
+        stored_value_on(&mut *self.tx, member_id).await
+    }
+}
+
+impl Store {
+    /// How often a member used a benefit from `since_us` on.
+    pub async fn benefit_uses_since(
+        &self,
+        member_id: i64,
+        benefit: &str,
+        since_us: i64,
+    ) -> Result<i64> {
+        benefit_uses_since_on(&self.read, member_id, benefit, since_us).await
+    }
+
+    /// A member's coupons, newest first.
+    pub async fn coupons_of_member(&self, member_id: i64, limit: u32) -> Result<Vec<CouponRow>> {
+        coupons_of_member_on(&self.read, member_id, limit).await
+    }
+
+    pub async fn stored_value_read(&self, member_id: i64) -> Result<StoredValueRow> {
+        stored_value_on(&self.read, member_id).await
     }
 }
