@@ -253,6 +253,20 @@ impl Engine {
     }
 }
 
+/// The part of `amount` (points or stored value an order spent) that its refunds so far
+/// give back: in the proportion of the goods refunded, rounded down, and all of it once
+/// the order is refunded in full.
+fn refunded_share(amount: i64, order: &tessera_store::OrderRow, full: bool) -> i64 {
+    if full || order.goods_minor == 0 {
+        return amount;
+    }
+    i64::try_from(
+        i128::from(amount) * i128::from(order.refunded_goods_minor) / i128::from(order.goods_minor),
+    )
+    .unwrap_or(amount)
+    .min(amount)
+}
+
 /// What a refund of a committed order did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderRefundAnswer {
@@ -328,16 +342,7 @@ impl Engine {
         }
         // The spent points come back in the proportion of the goods refunded, exactly in
         // full on the last refund.
-        let target = if full || order.goods_minor == 0 {
-            points_used
-        } else {
-            i64::try_from(
-                i128::from(points_used) * i128::from(order.refunded_goods_minor)
-                    / i128::from(order.goods_minor),
-            )
-            .unwrap_or(points_used)
-            .min(points_used)
-        };
+        let target = refunded_share(points_used, &order, full);
         let give = target - returned_before;
         if give > 0 {
             let now = self.now();
@@ -373,16 +378,7 @@ impl Engine {
         let (sv_p, sv_b, sv_returned) = tx.commit_stored_value(member_id, &order_id).await?;
         let sv_used = sv_p + sv_b;
         if sv_used > 0 {
-            let sv_target = if full || order.goods_minor == 0 {
-                sv_used
-            } else {
-                i64::try_from(
-                    i128::from(sv_used) * i128::from(order.refunded_goods_minor)
-                        / i128::from(order.goods_minor),
-                )
-                .unwrap_or(sv_used)
-                .min(sv_used)
-            };
+            let sv_target = refunded_share(sv_used, &order, full);
             if sv_target > sv_returned {
                 let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
                 let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);

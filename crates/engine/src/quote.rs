@@ -510,7 +510,11 @@ impl Engine {
             .coupon(template)
             .ok_or_else(|| EngineError::UnknownCoupon(template.to_owned()))?;
         let mut tx = self.store.begin().await?;
-        let state = self.lock_members_for_coupons(&mut tx, member).await?;
+        let state = self
+            .lock_members(&mut tx, &[member])
+            .await?
+            .remove(0)
+            .member_id();
         let earlier = tx.coupons_by_issue(state, issue_id.as_str()).await?;
         if !earlier.is_empty() {
             if earlier[0].template != template || earlier.len() as i64 != count {
@@ -538,22 +542,6 @@ impl Engine {
         let issued = tx.coupons_issue(&rows).await?;
         tx.commit().await?;
         Ok((issued, false))
-    }
-
-    async fn lock_members_for_coupons(
-        &self,
-        tx: &mut tessera_store::Tx,
-        member: &ExternalId,
-    ) -> Result<i64> {
-        let row = tx
-            .members_with_accounts_for_update(&[member.as_str()])
-            .await?
-            .pop()
-            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-        if row.status == "closed" {
-            return Err(EngineError::MemberClosed(member.to_string()));
-        }
-        Ok(row.account.member_id)
     }
 
     /// A member's coupons, newest first, with the state they are in now.

@@ -83,18 +83,6 @@ pub struct TopUp {
 }
 
 impl Engine {
-    async fn lock_for_sv(&self, tx: &mut Tx, member: &ExternalId) -> Result<MemberState> {
-        let row = tx
-            .members_with_accounts_for_update(&[member.as_str()])
-            .await?
-            .pop()
-            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-        if row.status == "closed" {
-            return Err(EngineError::MemberClosed(member.to_string()));
-        }
-        Ok(MemberState::new(row))
-    }
-
     /// A top-up of an offer, confirmed by the shop's payment; the same `payment_ref` again
     /// answers as the first time.
     pub async fn top_up(
@@ -113,7 +101,7 @@ impl Engine {
             .offer(offer)
             .ok_or_else(|| EngineError::UnknownOffer(offer.to_owned()))?;
         let mut tx = self.store.begin().await?;
-        let mut state = self.lock_for_sv(&mut tx, member).await?;
+        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
         if let Some(t) = tx.topup_get(payment_ref.as_str()).await? {
             if t.member_id != state.member_id() || t.offer != offer {
                 return Err(EngineError::PaymentRefConflict(payment_ref.to_string()));
@@ -191,7 +179,7 @@ impl Engine {
         reference: &ExternalId,
     ) -> Result<(i64, i64)> {
         let mut tx = self.store.begin().await?;
-        let mut state = self.lock_for_sv(&mut tx, member).await?;
+        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
         let balance = tx.stored_value_get(state.member_id()).await?;
         if balance == StoredValueRow::default() {
             return Ok((0, 0));

@@ -185,7 +185,11 @@ fn plan_of<'p>(programme: &'p ActiveProgramme, id: &str) -> Result<&'p Plan> {
 
 impl Engine {
     /// Locks members in member-id order (every writer's order) and returns their states.
-    async fn lock_members(&self, tx: &mut Tx, ids: &[&ExternalId]) -> Result<Vec<MemberState>> {
+    pub(crate) async fn lock_members(
+        &self,
+        tx: &mut Tx,
+        ids: &[&ExternalId],
+    ) -> Result<Vec<MemberState>> {
         let keys: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
         let rows = tx.members_with_accounts_for_update(&keys).await?;
         let mut out = Vec::new();
