@@ -137,6 +137,21 @@ async fn quotes_for_every_kind_of_member() {
     let q = quote(&app, cart(Some("both"), &both_coupons, 1550)).await;
     assert_eq!(q["payable"], true);
     insta::assert_json_snapshot!("quote_tier_and_plan", q);
+    // The service and extended benefits the quote does not price are in the member view,
+    // with what is left of each monthly quota: every kind, over PLUS, VIP88 and gold.
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"member": "paid", "plan": "vip88", "payment_ref": "pay-v"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    for m in ["paid", "both"] {
+        let view = app.call("GET", &format!("/v1/members/{m}"), None).await;
+        insta::assert_json_snapshot!(format!("benefits_{m}"), view.body["benefits"]);
+    }
     // A second coupon of the same stacking group, and a free-shipping coupon not needed,
     // are refused (and would not be spent).
     let ship = issue(&app, "both", "c-4", "free_ship", 1).await;
