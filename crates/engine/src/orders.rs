@@ -63,8 +63,7 @@ impl Engine {
         let holdings = self
             .holdings_in(&mut tx, MemberState::new(state.row.clone()), now)
             .await?;
-        let answer = self.quote_with(&req.quote, Some(&holdings), now)?;
-        let q = &answer.quote;
+        let q = &self.price_with(&req.quote, Some(&holdings), now)?;
         if let Some(line) = q.lines.iter().find(|l| l.refused.is_some()) {
             return Err(EngineError::OrderNotPayable(format!(
                 "{}: {}",

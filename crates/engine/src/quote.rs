@@ -55,6 +55,106 @@ pub struct QuoteAnswer {
     pub upsell: Vec<Upsell>,
 }
 
+fn cart_lines(req: &QuoteRequest) -> Vec<CartLine> {
+    req.lines
+        .iter()
+        .map(|l| CartLine {
+            sku: l.sku.as_str().to_owned(),
+            category: l.category.as_str().to_owned(),
+            quantity: i64::from(l.quantity()),
+            unit_price_minor: l.unit_price.get(),
+            tags: l.tags.iter().map(|t| t.as_str().to_owned()).collect(),
+        })
+        .collect()
+}
+
+/// The domain's input for a cart: refuses points or stored value the member does not have,
+/// and finds each chosen coupon among the member's.
+fn quote_input<'a>(
+    p: &'a tessera_domain::Programme,
+    req: &QuoteRequest,
+    holdings: Option<&'a Holdings>,
+    now: Timestamp,
+    lines: &'a [CartLine],
+    empty: &'a BTreeMap<String, i64>,
+) -> Result<QuoteInput<'a>> {
+    let rate = p
+        .points
+        .as_ref()
+        .and_then(|c| c.redemption.as_ref())
+        .map(|r| PointsRate {
+            points: r.points,
+            value_minor: r.value_minor,
+            minimum_points: r.minimum_points,
+            max_order_share_percent: i64::from(r.max_order_share_percent),
+        });
+    if req.points > 0 {
+        let Some(h) = holdings else {
+            return Err(EngineError::InsufficientPoints {
+                needed: req.points,
+                available: 0,
+            });
+        };
+        if rate.is_none() {
+            return Err(EngineError::PointsDisabled);
+        }
+        let available = h.state.row.account.available;
+        if available < req.points {
+            return Err(EngineError::InsufficientPoints {
+                needed: req.points,
+                available,
+            });
+        }
+    }
+    if req.stored_value_minor > 0 {
+        if p.stored_value.is_none() {
+            return Err(EngineError::StoredValueDisabled);
+        }
+        let available = holdings.map_or(0, |h| h.stored_value.principal + h.stored_value.bonus);
+        if available < req.stored_value_minor {
+            return Err(EngineError::InsufficientStoredValue {
+                needed: req.stored_value_minor,
+                available,
+            });
+        }
+    }
+    let chosen: Vec<ChosenCoupon> = req
+        .coupons
+        .iter()
+        .map(|no| {
+            let found = holdings.and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
+            let template = found.and_then(|c| p.coupon(&c.template));
+            let refused = match found {
+                None => Some("not_found"),
+                Some(c) if c.state == "used" => Some("used"),
+                Some(c) if c.state == "expired" || c.valid_until_us <= to_us(now) => {
+                    Some("expired")
+                }
+                Some(_) if template.is_none() => Some("unknown_template"),
+                Some(_) => None,
+            };
+            ChosenCoupon {
+                no: *no,
+                refused,
+                template,
+            }
+        })
+        .collect();
+    let day_of_month = now.to_zoned(p.timezone.clone()).day();
+    Ok(QuoteInput {
+        lines,
+        shipping_minor: req.shipping_minor,
+        holding: holdings.map(|h| h.holding.clone()),
+        benefits: &p.benefits,
+        shipping_uses_left: holdings.map_or(empty, |h| &h.quota_left),
+        day_of_month,
+        coupons: chosen,
+        points: req.points,
+        points_rate: rate,
+        stored_value_minor: req.stored_value_minor,
+    })
+}
+
 /// The first instant of `now`'s month in the programme's time zone.
 fn month_start(p: &tessera_domain::Programme, now: Timestamp) -> Timestamp {
     now.to_zoned(p.timezone.clone())
@@ -64,15 +164,17 @@ fn month_start(p: &tessera_domain::Programme, now: Timestamp) -> Timestamp {
         .map_or(now, |z| z.timestamp())
 }
 
-/// The free-shipping benefits with a monthly quota that `holding` holds: (id, per month).
-fn free_shipping_quotas(p: &tessera_domain::Programme, holding: &Holding) -> Vec<(String, i64)> {
+/// The benefits with a monthly quota (free shipping, return pickups) that `holding`
+/// holds: (id, uses per month).
+fn quotas(p: &tessera_domain::Programme, holding: &Holding) -> Vec<(String, i64)> {
     p.benefits
         .iter()
         .filter(|b| b.held(holding))
         .filter_map(|b| match b.kind {
             BenefitKind::FreeShipping {
                 per_month: Some(n), ..
-            } => Some((b.id.clone(), n)),
+            }
+            | BenefitKind::FreeReturns { per_month: n } => Some((b.id.clone(), n)),
             _ => None,
         })
         .collect()
@@ -94,76 +196,111 @@ pub(crate) struct CachedHoldings {
 
 /// What a member holds, read once per quote.
 pub(crate) struct Holdings {
-    holding: Holding,
-    value: serde_json::Value,
-    state: MemberState,
-    shipping_left: BTreeMap<String, i64>,
-    coupons: Vec<CouponRow>,
-    subscribed_plans: Vec<String>,
+    pub(crate) holding: Holding,
+    pub(crate) value: serde_json::Value,
+    pub(crate) state: MemberState,
+    /// What is left this month of each held benefit with a monthly quota.
+    pub(crate) quota_left: BTreeMap<String, i64>,
+    pub(crate) coupons: Vec<CouponRow>,
+    /// Plans the member ever paid a term of (a first-term price no longer applies).
+    pub(crate) paid_plans: Vec<String>,
+    /// Plans the member has trialed.
+    pub(crate) trialed_plans: Vec<String>,
     pub(crate) stored_value: tessera_store::StoredValueRow,
+}
+
+impl Holdings {
+    /// What the member's subscriptions say at `now`: the plans held (access from the
+    /// terms), ever paid for, and trialed. Quotas, coupons and stored value are read by the
+    /// caller.
+    fn new(
+        p: &tessera_domain::Programme,
+        state: MemberState,
+        subscriptions: &[(tessera_store::SubscriptionRow, Vec<tessera_store::TermRow>)],
+        now: Timestamp,
+    ) -> Holdings {
+        let mut plans = Vec::new();
+        let mut paid_plans = Vec::new();
+        let mut trialed_plans = Vec::new();
+        for (row, terms) in subscriptions {
+            let add = |list: &mut Vec<String>| {
+                if !list.contains(&row.plan) {
+                    list.push(row.plan.clone());
+                }
+            };
+            if terms.iter().any(|t| t.kind == "paid") {
+                add(&mut paid_plans);
+            }
+            if terms.iter().any(|t| t.kind == "trial") {
+                add(&mut trialed_plans);
+            }
+            let Some(plan) = p.plan(&row.plan) else {
+                continue;
+            };
+            let terms: Vec<_> = terms.iter().map(crate::subscriptions::term_of).collect();
+            if crate::subscriptions::state_of(row).grants_access(
+                plan.grace,
+                &terms,
+                now,
+                &p.timezone,
+            ) {
+                add(&mut plans);
+            }
+        }
+        Holdings {
+            holding: Holding {
+                tier: state.tier.clone(),
+                plans,
+            },
+            value: state.value(),
+            state,
+            quota_left: BTreeMap::new(),
+            coupons: Vec::new(),
+            paid_plans,
+            trialed_plans,
+            stored_value: tessera_store::StoredValueRow::default(),
+        }
+    }
 }
 
 impl Engine {
     async fn holdings(&self, member: &ExternalId, now: Timestamp) -> Result<Holdings> {
         let programme = self.programme()?;
         let p = &programme.programme;
-        let m = self.member(member).await?;
-        if m.status == crate::MemberStatus::Closed {
-            return Err(EngineError::MemberClosed(member.to_string()));
-        }
         let row = self
             .store
-            .member_account_read(m.id)
+            .member_account_read(member.as_str())
             .await?
             .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        if row.status == "closed" {
+            return Err(EngineError::MemberClosed(member.to_string()));
+        }
         let mut state = MemberState::new(row);
-        state.tier = self.tier_name(m.id).await?;
+        let member_id = state.member_id();
+        state.tier = self.tier_name(member_id).await?;
         if let Some(score) = &p.score {
             state.score = self
                 .store
                 .measure_sum_read(
-                    m.id,
+                    member_id,
                     "score",
                     to_us(score.window.start(now, &p.timezone)),
                     to_us(now),
                 )
                 .await?;
         }
-        let plans: Vec<String> = self
-            .entitlements(member, now)
-            .await?
-            .into_iter()
-            .map(|e| e.plan)
-            .collect();
-        let holding = Holding {
-            tier: state.tier.clone(),
-            plans,
-        };
-        let mut shipping_left = BTreeMap::new();
-        for (id, n) in free_shipping_quotas(p, &holding) {
+        let subscriptions = self.store.held_subscriptions(member_id).await?;
+        let mut h = Holdings::new(p, state, &subscriptions, now);
+        for (id, per_month) in quotas(p, &h.holding) {
             let used = self
                 .store
-                .benefit_uses_since(m.id, &id, to_us(month_start(p, now)))
+                .benefit_uses_since(member_id, &id, to_us(month_start(p, now)))
                 .await?;
-            shipping_left.insert(id, (n - used).max(0));
+            h.quota_left.insert(id, (per_month - used).max(0));
         }
-        let subscribed_plans = self
-            .store
-            .subscriptions_of_member(m.id)
-            .await?
-            .into_iter()
-            .filter(|s| s.member_id == m.id)
-            .map(|s| s.plan)
-            .collect();
-        Ok(Holdings {
-            value: state.value(),
-            holding,
-            state,
-            shipping_left,
-            coupons: self.store.coupons_of_member(m.id, 500).await?,
-            subscribed_plans,
-            stored_value: self.store.stored_value_read(m.id).await?,
-        })
+        h.coupons = self.store.coupons_of_member(member_id, 500).await?;
+        h.stored_value = self.store.stored_value_read(member_id).await?;
+        Ok(h)
     }
 
     /// The holdings of a member locked by the caller's transaction, read inside it (an
@@ -179,48 +316,17 @@ impl Engine {
         let member_id = state.member_id();
         (state.tier, state.score) =
             crate::tiers::member_now(tx, &programme, member_id, now).await?;
-        let subscriptions = tx.subscriptions_of_plan_any(member_id).await?;
-        let mut plans = Vec::new();
-        for row in &subscriptions {
-            let Some(plan) = p.plan(&row.plan) else {
-                continue;
-            };
-            let terms: Vec<_> = tx
-                .terms_get(row.id)
-                .await?
-                .iter()
-                .map(crate::subscriptions::term_of)
-                .collect();
-            if crate::subscriptions::state_of(row).grants_access(
-                plan.grace,
-                &terms,
-                now,
-                &p.timezone,
-            ) && !plans.contains(&plan.id)
-            {
-                plans.push(plan.id.clone());
-            }
-        }
-        let holding = Holding {
-            tier: state.tier.clone(),
-            plans,
-        };
-        let mut shipping_left = BTreeMap::new();
-        for (id, n) in free_shipping_quotas(p, &holding) {
+        let subscriptions = tx.held_subscriptions(member_id).await?;
+        let mut h = Holdings::new(p, state, &subscriptions, now);
+        for (id, per_month) in quotas(p, &h.holding) {
             let used = tx
                 .benefit_uses_since(member_id, &id, to_us(month_start(p, now)))
                 .await?;
-            shipping_left.insert(id, (n - used).max(0));
+            h.quota_left.insert(id, (per_month - used).max(0));
         }
-        Ok(Holdings {
-            value: state.value(),
-            holding,
-            coupons: tx.coupons_of_member(member_id, 500).await?,
-            subscribed_plans: subscriptions.into_iter().map(|s| s.plan).collect(),
-            shipping_left,
-            stored_value: tx.stored_value_get(member_id).await?,
-            state,
-        })
+        h.coupons = tx.coupons_of_member(member_id, 500).await?;
+        h.stored_value = tx.stored_value_get(member_id).await?;
+        Ok(h)
     }
 
     /// Prices a cart for a member (or a shopper who is not one). Writes nothing.
@@ -239,7 +345,11 @@ impl Engine {
         self.quote_with(req, holdings.as_deref(), now)
     }
 
-    async fn cached_holdings(&self, member: &ExternalId, now: Timestamp) -> Result<Arc<Holdings>> {
+    pub(crate) async fn cached_holdings(
+        &self,
+        member: &ExternalId,
+        now: Timestamp,
+    ) -> Result<Arc<Holdings>> {
         // The generation is read before the holdings: a write committed meanwhile leaves
         // the entry already out of date.
         let generation = self.store.generation();
@@ -285,7 +395,22 @@ impl Engine {
         Ok(holdings)
     }
 
-    /// Prices a cart with the holdings already read.
+    /// Prices a cart with the holdings already read: the quote alone, without earnings
+    /// or upsell (what a commit needs).
+    pub(crate) fn price_with(
+        &self,
+        req: &QuoteRequest,
+        holdings: Option<&Holdings>,
+        now: Timestamp,
+    ) -> Result<Quote> {
+        let programme = self.programme()?;
+        let lines = cart_lines(req);
+        let empty = BTreeMap::new();
+        let input = quote_input(&programme.programme, req, holdings, now, &lines, &empty)?;
+        Ok(quote(&input))
+    }
+
+    /// Prices a cart with the holdings already read, with what it earns and the upsell.
     pub(crate) fn quote_with(
         &self,
         req: &QuoteRequest,
@@ -294,93 +419,9 @@ impl Engine {
     ) -> Result<QuoteAnswer> {
         let programme = self.programme()?;
         let p = &programme.programme;
-        let rate = p
-            .points
-            .as_ref()
-            .and_then(|c| c.redemption.as_ref())
-            .map(|r| PointsRate {
-                points: r.points,
-                value_minor: r.value_minor,
-                minimum_points: r.minimum_points,
-                max_order_share_percent: i64::from(r.max_order_share_percent),
-            });
-        if req.points > 0 {
-            let Some(h) = holdings else {
-                return Err(EngineError::InsufficientPoints {
-                    needed: req.points,
-                    available: 0,
-                });
-            };
-            if rate.is_none() {
-                return Err(EngineError::PointsDisabled);
-            }
-            let available = h.state.row.account.available;
-            if available < req.points {
-                return Err(EngineError::InsufficientPoints {
-                    needed: req.points,
-                    available,
-                });
-            }
-        }
-        if req.stored_value_minor > 0 {
-            if p.stored_value.is_none() {
-                return Err(EngineError::StoredValueDisabled);
-            }
-            let available = holdings.map_or(0, |h| h.stored_value.principal + h.stored_value.bonus);
-            if available < req.stored_value_minor {
-                return Err(EngineError::InsufficientStoredValue {
-                    needed: req.stored_value_minor,
-                    available,
-                });
-            }
-        }
-        let lines: Vec<CartLine> = req
-            .lines
-            .iter()
-            .map(|l| CartLine {
-                sku: l.sku.as_str().to_owned(),
-                category: l.category.as_str().to_owned(),
-                quantity: i64::from(l.quantity()),
-                unit_price_minor: l.unit_price.get(),
-                tags: l.tags.iter().map(|t| t.as_str().to_owned()).collect(),
-            })
-            .collect();
-        let chosen: Vec<ChosenCoupon> = req
-            .coupons
-            .iter()
-            .map(|no| {
-                let found = holdings.and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
-                let template = found.and_then(|c| p.coupon(&c.template));
-                let refused = match found {
-                    None => Some("not_found"),
-                    Some(c) if c.state == "used" => Some("used"),
-                    Some(c) if c.state == "expired" || c.valid_until_us <= to_us(now) => {
-                        Some("expired")
-                    }
-                    Some(_) if template.is_none() => Some("unknown_template"),
-                    Some(_) => None,
-                };
-                ChosenCoupon {
-                    no: *no,
-                    refused,
-                    template,
-                }
-            })
-            .collect();
+        let lines = cart_lines(req);
         let empty = BTreeMap::new();
-        let day_of_month = now.to_zoned(p.timezone.clone()).day();
-        let input = QuoteInput {
-            lines: &lines,
-            shipping_minor: req.shipping_minor,
-            holding: holdings.map(|h| h.holding.clone()),
-            benefits: &p.benefits,
-            shipping_uses_left: holdings.map_or(&empty, |h| &h.shipping_left),
-            day_of_month,
-            coupons: chosen,
-            points: req.points,
-            points_rate: rate,
-            stored_value_minor: req.stored_value_minor,
-        };
+        let input = quote_input(p, req, holdings, now, &lines, &empty)?;
         let q = quote(&input);
         let (earn_points, earn_score) = self.earn_of(req, &q, holdings, now)?;
 
@@ -418,7 +459,7 @@ impl Engine {
                     .map(|(w, _)| w.sku.clone())
                     .collect()
             };
-            let first_term = !holdings.is_some_and(|h| h.subscribed_plans.contains(&plan.id));
+            let first_term = !holdings.is_some_and(|h| h.paid_plans.contains(&plan.id));
             let value = holdings
                 .as_ref()
                 .map_or(serde_json::Value::Null, |h| h.value.clone());
@@ -577,17 +618,15 @@ pub struct HeldBenefit {
 }
 
 impl Engine {
-    /// The benefits a member holds now (through their tier and plans), with what is left
-    /// of each monthly quota.
-    pub async fn member_benefits(&self, member: &ExternalId) -> Result<Vec<HeldBenefit>> {
+    /// The plans a member holds now, and the benefits held through their tier and plans
+    /// with what is left of each monthly quota: one read of the holdings serves both.
+    pub async fn member_holdings(
+        &self,
+        member: &ExternalId,
+    ) -> Result<(Vec<String>, Vec<HeldBenefit>)> {
         let programme = self.programme()?;
         let p = &programme.programme;
-        if p.benefits.is_empty() {
-            return Ok(Vec::new());
-        }
-        let now = self.now();
-        let holdings = self.cached_holdings(member, now).await?;
-        let member_id = holdings.state.member_id();
+        let holdings = self.cached_holdings(member, self.now()).await?;
         let mut out = Vec::new();
         for b in p.benefits.iter().filter(|b| b.held(&holdings.holding)) {
             let (terms, per_month) = match &b.kind {
@@ -624,16 +663,7 @@ impl Engine {
                     None,
                 ),
             };
-            let left = match per_month {
-                Some(n) => Some(
-                    (n - self
-                        .store
-                        .benefit_uses_since(member_id, &b.id, to_us(month_start(p, now)))
-                        .await?)
-                        .max(0),
-                ),
-                None => None,
-            };
+            let left = per_month.and(holdings.quota_left.get(&b.id).copied());
             out.push(HeldBenefit {
                 id: b.id.clone(),
                 kind: b.kind.name(),
@@ -643,7 +673,7 @@ impl Engine {
                 cost_per_use_minor: b.cost_per_use_minor,
             });
         }
-        Ok(out)
+        Ok((holdings.holding.plans.clone(), out))
     }
 }
 

@@ -797,7 +797,7 @@ impl Engine {
     async fn view_of_row(&self, row: SubscriptionRow, replayed: bool) -> Result<SubscriptionView> {
         let programme = self.programme()?;
         let plan = programme.programme.plan(&row.plan);
-        let terms = self.store.terms_of(&[row.id]).await?;
+        let terms = self.store.terms_of(row.id).await?;
         let now = self.now();
         let state = state_of(&row);
         let domain_terms: Vec<Term> = terms.iter().map(term_of).collect();
@@ -853,19 +853,12 @@ impl Engine {
     ) -> Result<Vec<Entitlement>> {
         let programme = self.programme()?;
         let m = self.member(member).await?;
-        let rows = self.store.subscriptions_of_member(m.id).await?;
         let mut out = Vec::new();
-        for row in rows.into_iter().filter(|r| r.member_id == m.id) {
+        for (row, terms) in self.store.held_subscriptions(m.id).await? {
             let Some(plan) = programme.programme.plan(&row.plan) else {
                 continue;
             };
-            let terms: Vec<Term> = self
-                .store
-                .terms_of(&[row.id])
-                .await?
-                .iter()
-                .map(term_of)
-                .collect();
+            let terms: Vec<Term> = terms.iter().map(term_of).collect();
             let state = state_of(&row);
             if state.grants_access(plan.grace, &terms, at, &programme.programme.timezone) {
                 out.push(Entitlement {
@@ -884,50 +877,34 @@ impl Engine {
         Ok(out)
     }
 
-    /// Each plan as this member may buy it now.
+    /// Each plan as this member may buy it now, from the holdings quotes read (no write
+    /// transaction, no read per plan).
     pub async fn plan_offers(&self, member: &ExternalId) -> Result<Vec<PlanOffer>> {
         let programme = self.programme()?;
-        let now = self.now();
-        let held: Vec<String> = self
-            .entitlements(member, now)
-            .await?
-            .into_iter()
-            .map(|e| e.plan)
-            .collect();
-        let mut tx = self.store.begin().await?;
-        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
-        let value = self
-            .member_value(&mut tx, &programme, &mut state, now)
-            .await?;
-        let mut out = Vec::new();
-        for plan in &programme.programme.plans {
-            let subs = tx
-                .subscriptions_of_plan(state.member_id(), &plan.id)
-                .await?;
-            let mut ever_paid = false;
-            for s in &subs {
-                ever_paid |= tx.terms_get(s.id).await?.iter().any(|t| t.kind == "paid");
-            }
-            let (price, basis) = plan.price(&value, !ever_paid);
-            let trial_available = plan.trial_allowed(&value)
-                && !tx.trial_taken(state.member_id(), &plan.id).await?
-                && !held.contains(&plan.id);
-            out.push(PlanOffer {
-                plan: plan.id.clone(),
-                name: plan.name.clone(),
-                term: plan.term.describe(),
-                list_price_minor: plan.price_minor,
-                price_minor: price,
-                price_basis: basis.describe(),
-                trial_days: plan.trial.as_ref().map(|t| t.days),
-                trial_available,
-                held: held.contains(&plan.id),
-                auto_renew: plan.auto_renew,
-            });
-        }
-        // A read: nothing to keep.
-        drop(tx);
-        Ok(out)
+        let h = self.cached_holdings(member, self.now()).await?;
+        Ok(programme
+            .programme
+            .plans
+            .iter()
+            .map(|plan| {
+                let held = h.holding.plans.contains(&plan.id);
+                let (price, basis) = plan.price(&h.value, !h.paid_plans.contains(&plan.id));
+                PlanOffer {
+                    plan: plan.id.clone(),
+                    name: plan.name.clone(),
+                    term: plan.term.describe(),
+                    list_price_minor: plan.price_minor,
+                    price_minor: price,
+                    price_basis: basis.describe(),
+                    trial_days: plan.trial.as_ref().map(|t| t.days),
+                    trial_available: plan.trial_allowed(&h.value)
+                        && !h.trialed_plans.contains(&plan.id)
+                        && !held,
+                    held,
+                    auto_renew: plan.auto_renew,
+                }
+            })
+            .collect())
     }
 
     // ---- partners ----
@@ -1002,14 +979,14 @@ impl Engine {
         }
         let now = self.now();
         let mut found = None;
-        for row in tx.subscriptions_of_plan_any(state.member_id()).await? {
+        for (row, terms) in tx.held_subscriptions(state.member_id()).await? {
             let Some(plan) = programme.programme.plan(&row.plan) else {
                 continue;
             };
             let Some(r) = plan.right(right).filter(|r| r.partner == partner) else {
                 continue;
             };
-            let terms: Vec<Term> = tx.terms_get(row.id).await?.iter().map(term_of).collect();
+            let terms: Vec<Term> = terms.iter().map(term_of).collect();
             if state_of(&row).grants_access(plan.grace, &terms, now, &programme.programme.timezone)
             {
                 let term_no = tessera_domain::plans::term_at(&terms, now)

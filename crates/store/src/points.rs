@@ -970,14 +970,15 @@ impl Store {
 }
 
 impl Store {
-    /// A member and their point account, read without a lock (quotes read this).
-    pub async fn member_account_read(&self, member_id: i64) -> Result<Option<MemberAccountRow>> {
+    /// A member and their point account by external id, read without a lock (quotes read
+    /// this).
+    pub async fn member_account_read(&self, external_id: &str) -> Result<Option<MemberAccountRow>> {
         let sql = format!(
             "SELECT m.external_id, m.status, m.attributes, m.created_at_us, {ACCOUNT_COLUMNS} \
-             FROM members m JOIN point_accounts a ON a.member_id = m.id WHERE m.id = $1"
+             FROM members m JOIN point_accounts a ON a.member_id = m.id WHERE m.external_id = $1"
         );
         let row = sqlx::query(&sql)
-            .bind(member_id)
+            .bind(external_id)
             .fetch_optional(&self.read)
             .await?;
         row.map(|r| MemberAccountRow::from_row(&r)).transpose()

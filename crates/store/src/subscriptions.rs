@@ -190,6 +190,31 @@ const SUBSCRIPTION_SELECT: &str =
     "SELECT id, member_id, buyer_member_id, plan, status, auto_renew, \
     cancel_at_period_end, access_end_us, cut, grace_until_us, renewal_noticed_for_us, next_due_us, \
     created_at_us, updated_at_us, next_term_no, next_history_no FROM subscriptions";
+/// A holder's subscriptions, newest first, and all their terms (terms carry the holder).
+const HELD_SELECT: &str = "SELECT id, member_id, buyer_member_id, plan, status, auto_renew, \
+    cancel_at_period_end, access_end_us, cut, grace_until_us, renewal_noticed_for_us, next_due_us, \
+    created_at_us, updated_at_us, next_term_no, next_history_no FROM subscriptions \
+    WHERE member_id = $1 ORDER BY id DESC";
+const HELD_TERMS_SELECT: &str =
+    "SELECT subscription_id, term_no, member_id, kind, start_us, end_us, \
+    amount_minor, price_basis, paid_at_us, refunded_minor, payment_ref, request_sha256 \
+    FROM subscription_terms WHERE member_id = $1 ORDER BY subscription_id, term_no";
+
+/// Pairs subscriptions with their terms.
+fn with_terms(subs: &[AnyRow], terms: &[AnyRow]) -> Result<Vec<(SubscriptionRow, Vec<TermRow>)>> {
+    let mut out: Vec<(SubscriptionRow, Vec<TermRow>)> = subs
+        .iter()
+        .map(|r| Ok((SubscriptionRow::from_row(r)?, Vec::new())))
+        .collect::<Result<_>>()?;
+    for r in terms {
+        let t = TermRow::from_row(r)?;
+        if let Some((_, ts)) = out.iter_mut().find(|(s, _)| s.id == t.subscription_id) {
+            ts.push(t);
+        }
+    }
+    Ok(out)
+}
+
 const TERM_SELECT: &str = "SELECT subscription_id, term_no, member_id, kind, start_us, end_us, \
     amount_minor, price_basis, paid_at_us, refunded_minor, payment_ref, request_sha256 \
     FROM subscription_terms";
@@ -280,18 +305,20 @@ impl Tx {
         rows.iter().map(SubscriptionRow::from_row).collect()
     }
 
-    /// Every subscription a member holds, newest first.
-    pub async fn subscriptions_of_plan_any(
+    /// Every subscription a member holds, newest first, with its terms (two statements).
+    pub async fn held_subscriptions(
         &mut self,
         member_id: i64,
-    ) -> Result<Vec<SubscriptionRow>> {
-        let rows = sqlx::query(&format!(
-            "{SUBSCRIPTION_SELECT} WHERE member_id = $1 ORDER BY id DESC"
-        ))
-        .bind(member_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(SubscriptionRow::from_row).collect()
+    ) -> Result<Vec<(SubscriptionRow, Vec<TermRow>)>> {
+        let subs = sqlx::query(HELD_SELECT)
+            .bind(member_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let terms = sqlx::query(HELD_TERMS_SELECT)
+            .bind(member_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        with_terms(&subs, &terms)
     }
 
     pub async fn terms_get(&mut self, subscription_id: i64) -> Result<Vec<TermRow>> {
@@ -552,21 +579,31 @@ impl Store {
         rows.iter().map(SubscriptionRow::from_row).collect()
     }
 
-    /// The terms of these subscriptions, in order.
-    pub async fn terms_of(&self, subscription_ids: &[i64]) -> Result<Vec<TermRow>> {
-        let mut out = Vec::new();
-        for id in subscription_ids {
-            let rows = sqlx::query(&format!(
-                "{TERM_SELECT} WHERE subscription_id = $1 ORDER BY term_no"
-            ))
-            .bind(*id)
+    /// A subscription's terms, in order.
+    pub async fn terms_of(&self, subscription_id: i64) -> Result<Vec<TermRow>> {
+        let rows = sqlx::query(&format!(
+            "{TERM_SELECT} WHERE subscription_id = $1 ORDER BY term_no"
+        ))
+        .bind(subscription_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(TermRow::from_row).collect()
+    }
+
+    /// Every subscription a member holds, newest first, with its terms (two statements).
+    pub async fn held_subscriptions(
+        &self,
+        member_id: i64,
+    ) -> Result<Vec<(SubscriptionRow, Vec<TermRow>)>> {
+        let subs = sqlx::query(HELD_SELECT)
+            .bind(member_id)
             .fetch_all(&self.read)
             .await?;
-            for r in &rows {
-                out.push(TermRow::from_row(r)?);
-            }
-        }
-        Ok(out)
+        let terms = sqlx::query(HELD_TERMS_SELECT)
+            .bind(member_id)
+            .fetch_all(&self.read)
+            .await?;
+        with_terms(&subs, &terms)
     }
 
     pub async fn subscription_history(

@@ -164,17 +164,8 @@ async fn view(state: &AppState, member: Member) -> ApiResult<MemberView> {
     let tier = state.engine.tier_name(member.id).await?;
     let (plans, benefits) = match tessera_domain::ExternalId::parse(member.external_id.clone()) {
         Ok(id) if state.engine.programme().is_ok() && member.status != MemberStatus::Closed => {
-            let plans = state
-                .engine
-                .entitlements(&id, state.engine.now())
-                .await?
-                .into_iter()
-                .map(|e| e.plan)
-                .collect();
-            let benefits = state
-                .engine
-                .member_benefits(&id)
-                .await?
+            let (plans, held) = state.engine.member_holdings(&id).await?;
+            let benefits = held
                 .into_iter()
                 .map(|b| BenefitView {
                     benefit: b.id,

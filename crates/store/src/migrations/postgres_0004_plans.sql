@@ -41,6 +41,7 @@ CREATE TABLE subscription_terms (
     request_sha256 TEXT,
     PRIMARY KEY (subscription_id, term_no)
 );
+CREATE INDEX subscription_terms_holder ON subscription_terms (member_id, subscription_id, term_no);
 
 -- Every change: status moves with their cause, payments, renewals due, cancels, refunds.
 CREATE TABLE subscription_history (
