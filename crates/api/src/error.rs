@@ -104,6 +104,10 @@ error_codes! {
     StoredValueDisabled = 59, "stored_value_disabled", 409, "The programme has no `[stored_value]` section.";
     UnknownOffer = 60, "unknown_offer", 422, "The programme has no stored-value offer with this id.";
     InsufficientStoredValue = 61, "insufficient_stored_value", 409, "The member's stored value does not cover the request; nothing was spent.";
+    IdempotencyKeyReused = 62, "idempotency_key_reused", 422, "The Idempotency-Key was used before on another route; each request needs its own key.";
+    OrderOfAnotherMember = 63, "order_of_another_member", 409, "The order id belongs to another member: an order id is used by one member only.";
+    OccurredAtOutOfRange = 64, "occurred_at_out_of_range", 422, "`occurred_at` lies too far in the past or in the future (see docs/LIMITS.md).";
+    ClientIdConflict = 65, "client_id_conflict", 409, "This client id was used before with another request; its first answer stands.";
 }
 
 /// A problem in a refused programme file.
@@ -261,6 +265,9 @@ impl From<EngineError> for ApiError {
             EngineError::StoredValueDisabled => ErrorCode::StoredValueDisabled,
             EngineError::UnknownOffer(_) => ErrorCode::UnknownOffer,
             EngineError::InsufficientStoredValue { .. } => ErrorCode::InsufficientStoredValue,
+            EngineError::OrderOfAnotherMember(_) => ErrorCode::OrderOfAnotherMember,
+            EngineError::OccurredAtOutOfRange(_) => ErrorCode::OccurredAtOutOfRange,
+            EngineError::ClientIdConflict(_) => ErrorCode::ClientIdConflict,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

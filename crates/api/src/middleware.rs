@@ -82,8 +82,12 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     }
 }
 
-/// `Idempotency-Key` on a POST: the same key and body replay the first answer, the same
-/// key with another body is refused. Answers with a 5xx are not kept, so a retry runs.
+/// `Idempotency-Key` on a POST: the same key and body (compared as parsed JSON, so spacing
+/// and key order do not matter) replay the first answer; the same key with another body,
+/// or on another route, is refused with its own code. Only successful answers are kept: a
+/// refused or failed request frees its key, so the client can correct the body and retry.
+/// A claim is a lease renewed while its request runs, so the key of a request that died
+/// (a crash, a dropped connection) frees up within seconds.
 pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
@@ -117,15 +121,17 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };
-    let mut fingerprint = Vec::with_capacity(bytes.len() + 64);
-    fingerprint.extend_from_slice(parts.method.as_str().as_bytes());
-    fingerprint.push(b' ');
-    fingerprint.extend_from_slice(parts.uri.path().as_bytes());
-    fingerprint.push(b'\n');
-    fingerprint.extend_from_slice(&bytes);
-    let request_sha = sha256_hex(&fingerprint);
+    let route = format!("{} {}", parts.method, parts.uri.path());
+    let request_sha = sha256_hex(&body_fingerprint(&bytes));
     let engine = &state.engine;
-    match engine.idempotency_begin(caller.0, &key, &request_sha).await {
+    let token = match tessera_engine::Engine::claim_token() {
+        Ok(t) => t,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match engine
+        .idempotency_begin(caller.0, &key, &route, &request_sha, &token)
+        .await
+    {
         Err(e) => return ApiError::from(e).into_response(),
         Ok(IdempotencyClaim::Mismatch) => {
             return ApiError::new(
@@ -134,12 +140,23 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
             )
             .into_response()
         }
-        Ok(IdempotencyClaim::InProgress) => {
+        Ok(IdempotencyClaim::OtherRoute { route: first }) => {
             return ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                format!("this Idempotency-Key was used on another route ({first}): use a new key for each request"),
+            )
+            .into_response()
+        }
+        Ok(IdempotencyClaim::InProgress) => {
+            let mut response = ApiError::new(
                 ErrorCode::IdempotencyInProgress,
                 "the first request with this Idempotency-Key is still running",
             )
-            .into_response()
+            .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
         }
         Ok(IdempotencyClaim::Done { status, body }) => {
             let mut response = (
@@ -158,12 +175,27 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         }
         Ok(IdempotencyClaim::Claimed) => {}
     }
+    // The lease is renewed while the request runs; most requests end before the first
+    // renewal is due.
+    let renewal = {
+        let engine = engine.clone();
+        let (key, token) = (key.clone(), token.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(tessera_engine::IDEMPOTENCY_RENEW_EVERY).await;
+                if let Err(e) = engine.idempotency_renew(caller.0, &key, &token).await {
+                    tracing::warn!(error = %e, "could not renew an idempotency claim");
+                }
+            }
+        })
+    };
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
+    renewal.abort();
     let status = response.status();
-    if status.is_server_error() {
-        if let Err(e) = engine.idempotency_abandon(caller.0, &key).await {
+    if !status.is_success() {
+        if let Err(e) = engine.idempotency_abandon(caller.0, &key, &token).await {
             tracing::error!(error = %e, "could not release an idempotency key");
         }
         return response;
@@ -177,11 +209,25 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         }
     };
     let text = String::from_utf8_lossy(&bytes);
-    if let Err(e) = engine
-        .idempotency_complete(caller.0, &key, status.as_u16(), &text)
+    match engine
+        .idempotency_complete(caller.0, &key, &token, status.as_u16(), &text)
         .await
     {
-        tracing::error!(error = %e, "could not store an idempotent answer");
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!("an idempotency claim was taken over before its answer was stored")
+        }
+        Err(e) => tracing::error!(error = %e, "could not store an idempotent answer"),
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// What identifies a request body: its JSON in one stable form (keys sorted, no spacing),
+/// so that the same body sent again with other spacing or key order is the same request;
+/// a body that is not JSON is taken byte for byte.
+fn body_fingerprint(bytes: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(value) => value.to_string().into_bytes(),
+        Err(_) => bytes.to_vec(),
+    }
 }

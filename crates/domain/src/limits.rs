@@ -18,6 +18,15 @@ pub const LINE_QUANTITY_MAX: u32 = 10_000;
 /// Largest single amount (a unit price, a shipping fee, a total, a refund), in minor units.
 /// With at most 500 lines of at most 10,000 units, no order's sum can overflow 64 bits.
 pub const AMOUNT_MINOR_MAX: i64 = 1_000_000_000_000;
+/// How far before the engine's clock an event may have occurred: late events are normal
+/// (an order that reaches Tessera days later), ten years is a mistake.
+pub const OCCURRED_AT_PAST_DAYS_MAX: i64 = 3 * 366;
+/// How far after the engine's clock an event may have occurred: the shop's and Tessera's
+/// clocks may differ a little, never by hours.
+pub const OCCURRED_AT_FUTURE_SECONDS_MAX: i64 = 300;
+/// A member's stored value (principal and bonus together), in minor units: sums of balances
+/// over many members stay far from overflowing.
+pub const STORED_VALUE_MAX_MINOR: i64 = 1_000_000_000_000_000;
 /// Items in one batch of events.
 pub const BATCH_ITEMS_MAX: usize = 1_000;
 /// Page size of every listing.

@@ -81,6 +81,12 @@ pub enum EngineError {
     InsufficientStoredValue { needed: i64, available: i64 },
     #[error("no order `{0}` was committed for this member")]
     OrderNotFound(String),
+    #[error("order `{0}` belongs to another member")]
+    OrderOfAnotherMember(String),
+    #[error("occurred_at {0}")]
+    OccurredAtOutOfRange(String),
+    #[error("client id `{0}` was used before with another request")]
+    ClientIdConflict(String),
     #[error("the order cannot be paid as it stands: {0}")]
     OrderNotPayable(String),
     #[error("the order now comes to {total}, not {expected}")]

@@ -2,6 +2,7 @@
 //! same body answers with what was stored the first time.
 
 use crate::clock::to_us;
+use crate::orders::Settlement;
 use crate::points::{effect_of, Batch, MemberState};
 use crate::{sha256_hex, Engine, EngineError, Result};
 use std::collections::HashMap;
@@ -9,6 +10,30 @@ use tessera_domain::event::Event;
 use tessera_domain::event::{ActivityKind, EventBody};
 use tessera_domain::ExternalId;
 use tessera_store::{EventRow, NewEvent};
+
+/// Whether an event's instant lies in the window intake takes: a documented span into the
+/// past (late events) and a small skew into the future (the shop's clock running ahead).
+/// A manual clock is moved by whoever drives it (tests, a replay), who may send a day's
+/// events before moving the clock past them, so only the past bound applies to it.
+fn occurred_in_range(
+    occurred_at: jiff::Timestamp,
+    now: jiff::Timestamp,
+    manual_clock: bool,
+) -> Result<()> {
+    use tessera_domain::limits::{OCCURRED_AT_FUTURE_SECONDS_MAX, OCCURRED_AT_PAST_DAYS_MAX};
+    let seconds = occurred_at.as_second() - now.as_second();
+    if seconds > OCCURRED_AT_FUTURE_SECONDS_MAX && !manual_clock {
+        return Err(EngineError::OccurredAtOutOfRange(format!(
+            "{occurred_at} is more than {OCCURRED_AT_FUTURE_SECONDS_MAX} seconds after the engine's clock ({now})"
+        )));
+    }
+    if -seconds > OCCURRED_AT_PAST_DAYS_MAX * 86_400 {
+        return Err(EngineError::OccurredAtOutOfRange(format!(
+            "{occurred_at} is more than {OCCURRED_AT_PAST_DAYS_MAX} days before the engine's clock ({now})"
+        )));
+    }
+    Ok(())
+}
 
 /// The marker of a batch that lost a race for an event id and is run again.
 const RACE: &str = "event id taken by a concurrent batch";
@@ -70,6 +95,16 @@ impl Engine {
         tx: &mut tessera_store::Tx,
         items: &[IngestItem],
     ) -> Result<Vec<Result<IngestOutcome>>> {
+        Ok(self.ingest_settled(tx, items).await?.0)
+    }
+
+    /// Intake, and for each accepted refund of a committed order (by its item's index)
+    /// what the order's refunds have given back of what it spent.
+    pub(crate) async fn ingest_settled(
+        &self,
+        tx: &mut tessera_store::Tx,
+        items: &[IngestItem],
+    ) -> Result<(Vec<Result<IngestOutcome>>, Vec<(usize, Settlement)>)> {
         let programme = self.programme()?;
         let now = self.now();
         let received_at = to_us(now);
@@ -119,8 +154,35 @@ impl Engine {
         let mut pending = Vec::with_capacity(items.len());
         let mut new_events = Vec::with_capacity(items.len());
         let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
+        // An order id belongs to the member who used it first.
+        let order_ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.event.body.order_id().map(|o| o.as_str()))
+            .collect();
+        let owned = tx.order_owners_get(&order_ids).await?;
+        let mut owners: HashMap<&str, i64> = owned
+            .iter()
+            .map(|(order, member)| (order.as_str(), *member))
+            .collect();
+        let mut new_owners: Vec<(&str, i64)> = Vec::new();
         for (k, item) in items.iter().enumerate() {
             let event = &item.event;
+            let sha = &shas[k];
+            // A repeat answers with the first result, even where the event would now be
+            // refused (a closed account, an order since refunded, an activity no longer
+            // in the programme, an instant now out of range).
+            if let Some(row) = stored.get(event.id.as_str()) {
+                pending.push(Pending::Done(if row.body_sha256 == *sha {
+                    Ok(IngestOutcome::Duplicate(row.clone()))
+                } else {
+                    Err(EngineError::EventConflict(event.id.to_string()))
+                }));
+                continue;
+            }
+            if let Err(e) = occurred_in_range(event.occurred_at, now, self.is_manual_clock()) {
+                pending.push(Pending::Done(Err(e)));
+                continue;
+            }
             if let EventBody::Activity(ActivityKind::Custom(name)) = &event.body {
                 if programme.programme.custom_activity(name.as_str()).is_none() {
                     pending.push(Pending::Done(Err(EngineError::UnknownActivity(
@@ -135,17 +197,6 @@ impl Engine {
                 ))));
                 continue;
             };
-            let sha = &shas[k];
-            // A repeat answers with the first result, even where the event would now be
-            // refused (a closed account, an order since refunded).
-            if let Some(row) = stored.get(event.id.as_str()) {
-                pending.push(Pending::Done(if row.body_sha256 == *sha {
-                    Ok(IngestOutcome::Duplicate(row.clone()))
-                } else {
-                    Err(EngineError::EventConflict(event.id.to_string()))
-                }));
-                continue;
-            }
             if let Some(&first) = first_in_batch.get(event.id.as_str()) {
                 pending.push(if shas[first] == *sha {
                     Pending::SameAs(first)
@@ -153,6 +204,21 @@ impl Engine {
                     Pending::Done(Err(EngineError::EventConflict(event.id.to_string())))
                 });
                 continue;
+            }
+            if let Some(order_id) = event.body.order_id() {
+                match owners.get(order_id.as_str()) {
+                    Some(&owner) if owner != state.member_id() => {
+                        pending.push(Pending::Done(Err(EngineError::OrderOfAnotherMember(
+                            order_id.to_string(),
+                        ))));
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        owners.insert(order_id.as_str(), state.member_id());
+                        new_owners.push((order_id.as_str(), state.member_id()));
+                    }
+                }
             }
             // A closed account earns nothing new, but what it already bought can still be
             // completed or refunded.
@@ -204,6 +270,10 @@ impl Engine {
         if inserted.len() != new_events.len() {
             return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
         }
+        // A new order id taken by another member's concurrent batch: start over.
+        if tx.order_owners_insert(&new_owners).await? != new_owners.len() as u64 {
+            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
+        }
         batch.finish(tx).await?;
         let accounts: Vec<_> = members
             .values()
@@ -211,8 +281,22 @@ impl Engine {
             .map(|s| &s.row.account)
             .collect();
         tx.accounts_put_many(&accounts).await?;
+        // A refund of an order Tessera committed also gives back what the order spent,
+        // whether it came through the refund route or as an event.
+        let mut settlements = Vec::new();
+        for (k, p) in pending.iter().enumerate() {
+            let event = &items[k].event;
+            if let (Pending::Insert, EventBody::OrderRefunded(refund)) = (p, &event.body) {
+                if let Some(s) = self
+                    .settle_commit(tx, &programme, &event.member, refund.order_id.as_str(), now)
+                    .await?
+                {
+                    settlements.push((k, s));
+                }
+            }
+        }
         let row_of = |k: usize| inserted[items[k].event.id.as_str()].clone();
-        Ok(pending
+        let outcomes = pending
             .into_iter()
             .enumerate()
             .map(|(k, p)| match p {
@@ -220,7 +304,8 @@ impl Engine {
                 Pending::Insert => Ok(IngestOutcome::Accepted(row_of(k))),
                 Pending::SameAs(first) => Ok(IngestOutcome::Duplicate(row_of(first))),
             })
-            .collect())
+            .collect();
+        Ok((outcomes, settlements))
     }
 
     /// A member's events in arrival order, a page at a time: the rows after `after_seq`,

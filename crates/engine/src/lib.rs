@@ -4,6 +4,7 @@
 //! Architecture invariant: the engine knows neither HTTP nor which SQL database it runs
 //! on. It reads time only from its injected `Clock`.
 
+mod answers;
 pub mod clock;
 mod error;
 mod events;
@@ -59,8 +60,12 @@ pub struct ActiveProgramme {
 
 /// How long a known API key is trusted without asking the database again.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
-/// How long an idempotency key stays claimed by a request that never answered.
-const IDEMPOTENCY_STALE_AFTER_S: i64 = 60;
+/// How long an idempotency claim lasts without renewal: a request that runs longer renews
+/// it every `IDEMPOTENCY_RENEW_EVERY`, so a claim older than this belongs to a request that
+/// died (a crash, a lost connection) and the client's retry takes it over.
+const IDEMPOTENCY_LEASE_US: i64 = 5_000_000;
+/// How often a running request renews its idempotency claim.
+pub const IDEMPOTENCY_RENEW_EVERY: Duration = Duration::from_secs(2);
 
 pub struct Engine {
     store: Store,
@@ -234,37 +239,73 @@ impl Engine {
 
     // ---- idempotency keys ----
 
+    /// Claims `key` for one request on `route` (method and path); the claim's token is
+    /// what completes, renews or abandons it.
     pub async fn idempotency_begin(
         &self,
         caller: ApiKey,
         key: &str,
+        route: &str,
         request_sha256: &str,
+        token: &str,
     ) -> Result<IdempotencyClaim> {
         // A claim is a lease of the server's own, not a business fact: it is timed by the
         // wall clock even when the business clock is manual, so a dead request's key frees up.
         let now = to_us(Timestamp::now());
-        let stale_before = now - IDEMPOTENCY_STALE_AFTER_S * 1_000_000;
         Ok(self
             .store
-            .idempotency_begin(caller.id, key, request_sha256, now, stale_before)
+            .idempotency_begin(&tessera_store::IdempotencyRequest {
+                api_key_id: caller.id,
+                key,
+                route,
+                request_sha256,
+                token,
+                now_us: now,
+                stale_before_us: now - IDEMPOTENCY_LEASE_US,
+            })
             .await?)
     }
 
+    /// Stores the answer of a claim; false when the claim had been taken over meanwhile.
     pub async fn idempotency_complete(
         &self,
         caller: ApiKey,
         key: &str,
+        token: &str,
         status: u16,
         body: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         Ok(self
             .store
-            .idempotency_complete(caller.id, key, status, body)
+            .idempotency_complete(caller.id, key, token, status, body)
             .await?)
     }
 
-    pub async fn idempotency_abandon(&self, caller: ApiKey, key: &str) -> Result<()> {
-        Ok(self.store.idempotency_abandon(caller.id, key).await?)
+    /// Extends the lease of a claim whose request still runs.
+    pub async fn idempotency_renew(&self, caller: ApiKey, key: &str, token: &str) -> Result<()> {
+        let now = to_us(Timestamp::now());
+        Ok(self
+            .store
+            .idempotency_renew(caller.id, key, token, now)
+            .await?)
+    }
+
+    pub async fn idempotency_abandon(&self, caller: ApiKey, key: &str, token: &str) -> Result<()> {
+        Ok(self
+            .store
+            .idempotency_abandon(caller.id, key, token)
+            .await?)
+    }
+
+    /// A fresh random token (128 bits, hex) for a claim.
+    pub fn claim_token() -> Result<String> {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| {
+            tessera_store::StoreError::Database(format!(
+                "no randomness from the operating system: {e}"
+            ))
+        })?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
     }
 
     // ---- clock ----

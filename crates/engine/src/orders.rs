@@ -5,6 +5,7 @@
 //! longer available refuses the whole commit and changes nothing. The same order id again
 //! answers with the first commit.
 
+use crate::answers::ClientRequest;
 use crate::clock::to_us;
 use crate::events::IngestItem;
 use crate::points::{ledger_error, lot_from_row, write_ledger_change, EntrySource, MemberState};
@@ -34,28 +35,25 @@ impl Engine {
             .clone()
             .ok_or_else(|| EngineError::MemberNotFound(String::new()))?;
         let order_id = req.order_id.as_str();
-        let request_sha = sha256_hex(format!("commit|{req:?}").as_bytes());
+        let request_sha = sha256_hex(commit_fingerprint(req).to_string().as_bytes());
         let mut tx = self.store.begin().await?;
-        let row = tx
-            .members_with_accounts_for_update(&[member.as_str()])
-            .await?
-            .pop()
-            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-        let mut state = MemberState::new(row);
-        match state.row.status.as_str() {
-            "closed" => return Err(EngineError::MemberClosed(member.to_string())),
-            "frozen" if req.quote.points > 0 => {
-                return Err(EngineError::MemberFrozen(member.to_string()))
-            }
-            _ => {}
-        }
+        let mut state = self.lock_member(&mut tx, &member).await?;
         let member_id = state.member_id();
+        // A retry answers as the first time, even if the member was frozen or closed since.
         if let Some((sha, summary)) = tx.commit_get(member_id, order_id).await? {
             return if sha == request_sha {
                 Ok((summary, true))
             } else {
                 Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
             };
+        }
+        let spends = req.quote.points > 0
+            || !req.quote.coupons.is_empty()
+            || req.quote.stored_value_minor > 0;
+        match state.row.status.as_str() {
+            "closed" => return Err(EngineError::MemberClosed(member.to_string())),
+            "frozen" if spends => return Err(EngineError::MemberFrozen(member.to_string())),
+            _ => {}
         }
         // Priced again under the lock: every writer of this member waits for it, so what
         // the quote reads is what this transaction consumes.
@@ -169,11 +167,7 @@ impl Engine {
             "member_id": member.as_str(),
             "occurred_at": now.to_string(),
             "order_id": order_id,
-            "lines": lines.iter().map(|l| json!({
-                "sku": l.sku.as_str(), "category": l.category.as_str(), "quantity": l.quantity(),
-                "unit_price_minor": l.unit_price.get(),
-                "tags": l.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
+            "lines": lines_json(&lines),
             "shipping_minor": q.shipping_minor,
             "total_minor": paid_total,
         })
@@ -231,6 +225,9 @@ impl Engine {
             tx.commit_set_stored_value(member_id, order_id, sv_drawn.0, sv_drawn.1, 0)
                 .await?;
         }
+        // Refunds of this order that arrived before it give back what it spent now.
+        self.settle_commit(&mut tx, &programme, &member, order_id, now)
+            .await?;
         tx.commit().await?;
         Ok((summary, false))
     }
@@ -252,6 +249,35 @@ impl Engine {
     }
 }
 
+/// What identifies a commit request: every parsed field, in a stable form.
+fn commit_fingerprint(req: &CommitRequest) -> serde_json::Value {
+    let q = &req.quote;
+    json!({
+        "order_id": req.order_id.as_str(),
+        "member": q.member.as_ref().map(|m| m.as_str()),
+        "lines": lines_json(&q.lines),
+        "shipping_minor": q.shipping_minor,
+        "coupons": q.coupons,
+        "points": q.points,
+        "stored_value_minor": q.stored_value_minor,
+        "expected_total_minor": req.expected_total_minor,
+    })
+}
+
+/// Order lines as the events route takes them.
+fn lines_json(lines: &[tessera_domain::event::OrderLine]) -> serde_json::Value {
+    lines
+        .iter()
+        .map(|l| {
+            json!({
+                "sku": l.sku.as_str(), "category": l.category.as_str(), "quantity": l.quantity(),
+                "unit_price_minor": l.unit_price.get(),
+                "tags": l.tags.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect()
+}
+
 /// The part of `amount` (points or stored value an order spent) that its refunds so far
 /// give back: in the proportion of the goods refunded, rounded down, and all of it once
 /// the order is refunded in full.
@@ -267,7 +293,7 @@ fn refunded_share(amount: i64, order: &tessera_store::OrderRow, full: bool) -> i
 }
 
 /// What a refund of a committed order did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrderRefundAnswer {
     pub order_id: String,
     /// Whether the order is now refunded in full.
@@ -282,21 +308,42 @@ pub struct OrderRefundAnswer {
     pub benefit_uses_released: u64,
     /// Stored value the order spent given back so far.
     pub stored_value_returned_minor: i64,
+    #[serde(skip)]
     pub replayed: bool,
+}
+
+/// What the refunds of a committed order have given back of what it spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Settlement {
+    /// Whether the order is refunded in full.
+    pub full: bool,
+    /// Spent points given back so far, over all refunds.
+    pub points_returned: i64,
+    /// Spent stored value given back so far, over all refunds.
+    pub stored_value_returned_minor: i64,
+    /// Coupons and benefit uses given back now (on the full refund, once).
+    pub coupons_restored: u64,
+    pub benefit_uses_released: u64,
 }
 
 impl Engine {
     /// Refunds part or all of an order Tessera committed: the refund goes through intake as
-    /// the order's `order.refunded` (earned points and score taken back pro rata); the
-    /// points the order spent come back in the same proportion; a full refund gives back
-    /// its coupons and its benefit uses (quotas). One transaction.
+    /// the order's `order.refunded`, which takes back earned points and score pro rata and
+    /// gives back what the order spent (see `settle_commit`). One transaction. The refund's
+    /// id is looked up under the member's lock: a retry replays the first answer.
     pub async fn refund_order(&self, item: IngestItem) -> Result<OrderRefundAnswer> {
-        let programme = self.programme()?;
         let member = item.event.member.clone();
         let EventBody::OrderRefunded(refund) = &item.event.body else {
             return Err(EngineError::RefundExceedsOrder("not a refund".into()));
         };
         let order_id = refund.order_id.as_str().to_owned();
+        // The refund's fingerprint is its request without the instant the server gave it.
+        let mut fingerprint: serde_json::Value = serde_json::from_str(&item.canonical_json)
+            .map_err(|_| EngineError::RefundExceedsOrder("not a refund".into()))?;
+        if let Some(map) = fingerprint.as_object_mut() {
+            map.remove("occurred_at");
+        }
+        let request = ClientRequest::new("order_refund", item.event.id.as_str(), &fingerprint);
         let mut tx = self.store.begin().await?;
         let row = tx
             .members_with_accounts_for_update(&[member.as_str()])
@@ -304,116 +351,157 @@ impl Engine {
             .pop()
             .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
         let member_id = row.account.member_id;
-        let Some((points_used, returned_before)) = tx.commit_points(member_id, &order_id).await?
-        else {
-            return Err(EngineError::OrderNotFound(order_id));
-        };
-        let replayed = match self
-            .ingest_in(&mut tx, std::slice::from_ref(&item))
+        if let Some(mut answer) = request
+            .replay::<OrderRefundAnswer>(&mut tx, member_id)
             .await?
-            .pop()
         {
-            Some(Ok(IngestOutcome::Accepted(_))) => false,
-            Some(Ok(IngestOutcome::Duplicate(_))) => true,
+            answer.replayed = true;
+            return Ok(answer);
+        }
+        if tx.commit_points(member_id, &order_id).await?.is_none() {
+            return Err(EngineError::OrderNotFound(order_id));
+        }
+        let (mut outcomes, settlements) = self
+            .ingest_settled(&mut tx, std::slice::from_ref(&item))
+            .await?;
+        match outcomes.pop() {
+            Some(Ok(IngestOutcome::Accepted(_))) => {}
+            // The event id was taken by an `order.refunded` sent to the events route.
+            Some(Ok(IngestOutcome::Duplicate(_))) => {
+                return Err(EngineError::ClientIdConflict(item.event.id.to_string()))
+            }
             Some(Err(e)) => return Err(e),
             None => return Err(EngineError::OrderNotFound(order_id)),
-        };
+        }
+        let settled = settlements
+            .into_iter()
+            .next()
+            .map(|(_, s)| s)
+            .unwrap_or_default();
         let order = tx
             .orders_get_many(&[(member_id, order_id.as_str())])
             .await?
             .pop()
             .ok_or_else(|| EngineError::OrderNotFound(order_id.clone()))?;
-        let full = order.goods_minor > 0 && order.refunded_goods_minor >= order.goods_minor
-            || order.goods_minor == 0 && order.refunded_total_minor >= order.total_minor;
-        let mut answer = OrderRefundAnswer {
-            order_id: order_id.clone(),
-            full,
+        let answer = OrderRefundAnswer {
+            order_id,
+            full: settled.full,
             points_reversed: order.points_reversed,
             score_reversed: order.score_reversed,
-            points_returned: returned_before,
-            coupons_restored: 0,
-            benefit_uses_released: 0,
-            stored_value_returned_minor: 0,
-            replayed,
+            points_returned: settled.points_returned,
+            coupons_restored: settled.coupons_restored,
+            benefit_uses_released: settled.benefit_uses_released,
+            stored_value_returned_minor: settled.stored_value_returned_minor,
+            replayed: false,
         };
-        if replayed {
-            return Ok(answer);
-        }
-        // The spent points come back in the proportion of the goods refunded, exactly in
-        // full on the last refund.
+        request
+            .remember(&mut tx, member_id, &answer, self.now())
+            .await?;
+        tx.commit().await?;
+        Ok(answer)
+    }
+
+    /// Gives back what a committed order spent, as far as its refunds so far reach: spent
+    /// points and stored value in the proportion of the goods refunded (exactly in full on
+    /// the full refund), coupons and benefit uses (quotas) on the full refund. Idempotent:
+    /// each measure moves to its target once, whichever path the refunds came by (the
+    /// refund route, `order.refunded` events, refunds that arrived before the commit).
+    /// `None` when the order was not committed through Tessera. The member is locked.
+    pub(crate) async fn settle_commit(
+        &self,
+        tx: &mut tessera_store::Tx,
+        programme: &crate::ActiveProgramme,
+        member: &ExternalId,
+        order_id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Option<Settlement>> {
+        let row = self.lock_member(tx, member).await?.row;
+        let member_id = row.account.member_id;
+        let Some((points_used, points_returned)) = tx.commit_points(member_id, order_id).await?
+        else {
+            return Ok(None);
+        };
+        let Some(order) = tx.orders_get_many(&[(member_id, order_id)]).await?.pop() else {
+            return Ok(None);
+        };
+        let full = order.goods_minor > 0 && order.refunded_goods_minor >= order.goods_minor
+            || order.goods_minor == 0
+                && order.refunded_total_minor >= order.total_minor
+                && order.refunded_total_minor > 0;
+        let mut settled = Settlement {
+            full,
+            points_returned,
+            ..Settlement::default()
+        };
+        let reference = format!("refund:{order_id}");
         let target = refunded_share(points_used, &order, full);
-        let give = target - returned_before;
-        if give > 0 {
-            let now = self.now();
+        if target > points_returned {
             let config = programme
                 .programme
                 .points
                 .as_ref()
                 .ok_or(EngineError::PointsDisabled)?;
-            let fresh = tx
-                .members_with_accounts_for_update(&[member.as_str()])
-                .await?
-                .pop()
-                .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-            let mut state = MemberState::new(fresh);
+            let mut state = MemberState::new(row);
             (state.tier, state.score) =
-                crate::tiers::member_now(&mut tx, &programme, member_id, now).await?;
+                crate::tiers::member_now(tx, programme, member_id, now).await?;
             let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
             let mut ledger = state.ledger(Vec::new());
-            ledger.credit(give, now, expires).map_err(ledger_error)?;
-            let reference = format!("refund:{order_id}");
+            ledger
+                .credit(target - points_returned, now, expires)
+                .map_err(ledger_error)?;
             let source = EntrySource {
                 reference: Some(&reference),
                 reason: Some("points of a refunded order"),
                 ..Default::default()
             };
-            write_ledger_change(&mut tx, &mut state, &ledger, source, &programme, now).await?;
-            tx.commit_set_points_returned(member_id, &order_id, target)
+            write_ledger_change(tx, &mut state, &ledger, source, programme, now).await?;
+            tx.commit_set_points_returned(member_id, order_id, target)
                 .await?;
-            answer.points_returned = target;
+            settled.points_returned = target;
         }
         // Stored value spent comes back in the same proportion, to principal and bonus as
         // they were drawn.
-        let (sv_p, sv_b, sv_returned) = tx.commit_stored_value(member_id, &order_id).await?;
-        let sv_used = sv_p + sv_b;
-        if sv_used > 0 {
-            let sv_target = refunded_share(sv_used, &order, full);
-            if sv_target > sv_returned {
-                let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
-                let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);
-                let (p, b) = (pt - pr, bt - br);
-                let fresh = tx
-                    .members_with_accounts_for_update(&[member.as_str()])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-                let mut state = MemberState::new(fresh);
-                let mut balance = tx.stored_value_get(member_id).await?;
-                balance.principal += p;
-                balance.bonus += b;
-                let reference = format!("refund:{order_id}");
-                let entry = crate::stored_value::sv_entry(
-                    &mut state,
-                    "sv_return",
-                    self.now(),
-                    Some(&reference),
-                    &[
-                        (crate::stored_value::PRINCIPAL, p),
-                        (crate::stored_value::BONUS, b),
-                        ("shop:sv_spent", -(p + b)),
-                    ],
-                );
-                crate::stored_value::write_sv(&mut tx, &state, balance, &[entry]).await?;
-                tx.commit_set_stored_value(member_id, &order_id, sv_p, sv_b, sv_target)
-                    .await?;
-            }
-            answer.stored_value_returned_minor = sv_target.max(sv_returned);
+        let (sv_p, sv_b, sv_returned) = tx.commit_stored_value(member_id, order_id).await?;
+        settled.stored_value_returned_minor = sv_returned;
+        let sv_target = refunded_share(sv_p + sv_b, &order, full);
+        if sv_target > sv_returned {
+            let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
+            let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);
+            let (p, b) = (pt - pr, bt - br);
+            let mut state = self.lock_member(tx, member).await?;
+            let mut balance = tx.stored_value_get(member_id).await?;
+            balance.principal = checked(balance.principal.checked_add(p))?;
+            balance.bonus = checked(balance.bonus.checked_add(b))?;
+            let entry = crate::stored_value::sv_entry(
+                &mut state,
+                "sv_return",
+                now,
+                Some(&reference),
+                &[
+                    (crate::stored_value::PRINCIPAL, p),
+                    (crate::stored_value::BONUS, b),
+                    ("shop:sv_spent", -(p + b)),
+                ],
+            );
+            crate::stored_value::write_sv(tx, &state, balance, &[entry]).await?;
+            tx.commit_set_stored_value(member_id, order_id, sv_p, sv_b, sv_target)
+                .await?;
+            settled.stored_value_returned_minor = sv_target;
         }
         if full {
-            answer.coupons_restored = tx.coupons_restore(member_id, &order_id).await?;
-            answer.benefit_uses_released = tx.benefit_uses_release(member_id, &order_id).await?;
+            settled.coupons_restored = tx.coupons_restore(member_id, order_id).await?;
+            settled.benefit_uses_released = tx.benefit_uses_release(member_id, order_id).await?;
         }
-        tx.commit().await?;
-        Ok(answer)
+        Ok(Some(settled))
     }
+}
+
+fn checked(sum: Option<i64>) -> Result<i64> {
+    sum.ok_or_else(|| {
+        EngineError::Field(tessera_domain::FieldError::new(
+            tessera_domain::FieldErrorCode::AmountOverflow,
+            "",
+            "the stored value would exceed the largest amount",
+        ))
+    })
 }

@@ -389,10 +389,22 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
                     l.refunded_minor = now_refunded;
                 }
             }
+            // Lines refunded after a refund by amount: the money refunded never passes
+            // what was paid, whatever mix of shapes the refunds came in.
+            let goods_left = (order.goods_minor - order.refunded_goods_minor).max(0);
+            let money_left = (order.total_minor - order.refunded_total_minor).max(0);
+            if goods > goods_left.min(money_left) && strict {
+                return Err(EngineError::RefundExceedsOrder(format!(
+                    "order `{}` has {} left to refund, and these lines come to {goods}",
+                    order.order_id,
+                    goods_left.min(money_left)
+                )));
+            }
+            let goods = goods.min(goods_left).min(money_left);
             (goods, goods)
         }
         RefundSpec::Amount(amount) => {
-            let left = order.total_minor - order.refunded_total_minor;
+            let left = (order.total_minor - order.refunded_total_minor).max(0);
             if *amount > left && strict {
                 return Err(EngineError::RefundExceedsOrder(format!(
                     "order `{}` has {left} left to refund, not {amount}",
@@ -401,7 +413,7 @@ fn record_refund(order: &mut OrderRow, spec: &RefundSpec, strict: bool) -> Resul
             }
             let money = (*amount).min(left);
             (
-                money.min(order.goods_minor - order.refunded_goods_minor),
+                money.min((order.goods_minor - order.refunded_goods_minor).max(0)),
                 money,
             )
         }
@@ -932,7 +944,8 @@ impl Effect {
         let event_id = event.id.as_str();
         let member_id = state.member_id();
         if let Some(order) = self.order {
-            if order.state == "paid" {
+            // Counts orders: a refund of a paid order returns the order too.
+            if order.state == "paid" && matches!(event.body, EventBody::OrderPaid(_)) {
                 state.row.account.paid_orders += 1;
                 state.dirty = true;
             }
@@ -966,11 +979,18 @@ impl Effect {
             batch.lot_updates.extend(rows.changed_lots);
         }
         if let Some(tiers) = &mut batch.tiers {
-            let measures: Vec<(Measure, i64)> = self
-                .measures
-                .into_iter()
-                .filter(|(m, _)| recorded(programme, *m))
-                .collect();
+            // One change per measure and event: an order that takes in refunds that came
+            // before it both adds and takes back, and its entries are keyed by event.
+            let mut measures: Vec<(Measure, i64)> = Vec::new();
+            for (m, amount) in self.measures {
+                if !recorded(programme, m) {
+                    continue;
+                }
+                match measures.iter_mut().find(|(seen, _)| *seen == m) {
+                    Some((_, sum)) => *sum += amount,
+                    None => measures.push((m, amount)),
+                }
+            }
             tiers.record(
                 programme,
                 state,
@@ -1048,7 +1068,11 @@ pub struct Operation {
 }
 
 impl Engine {
-    async fn lock_member(&self, tx: &mut Tx, external_id: &ExternalId) -> Result<MemberState> {
+    pub(crate) async fn lock_member(
+        &self,
+        tx: &mut Tx,
+        external_id: &ExternalId,
+    ) -> Result<MemberState> {
         let row = tx
             .members_with_accounts_for_update(&[external_id.as_str()])
             .await?

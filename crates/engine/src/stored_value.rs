@@ -9,10 +9,12 @@
 //! - refund of the balance: `member:sv_principal` −p, `shop:sv_refunded` +p, and the bonus
 //!   forfeited: `member:sv_bonus` −b, `shop:sv_bonus_granted` +b.
 
+use crate::answers::ClientRequest;
 use crate::clock::to_us;
 use crate::points::MemberState;
 use crate::{Engine, EngineError, Result};
 use jiff::Timestamp;
+use tessera_domain::limits::STORED_VALUE_MAX_MINOR;
 use tessera_domain::ExternalId;
 use tessera_store::{EntryRow, PostingRow, StoredValueRow, TopUpRow, Tx};
 
@@ -92,6 +94,42 @@ impl Engine {
         payment_ref: &ExternalId,
     ) -> Result<TopUp> {
         let programme = self.programme()?;
+        let request = ClientRequest::new(
+            "topup",
+            payment_ref.as_str(),
+            &serde_json::json!({ "offer": offer }),
+        );
+        let mut tx = self.store.begin().await?;
+        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
+        // A retry answers as the first time, even if the offer left the programme since.
+        if let Some(t) = tx.topup_get(payment_ref.as_str()).await? {
+            if t.member_id != state.member_id() || t.offer != offer {
+                return Err(EngineError::PaymentRefConflict(payment_ref.to_string()));
+            }
+            // Top-ups recorded before answers were kept show the balance now.
+            let first = match request.replay(&mut tx, state.member_id()).await? {
+                Some(first) => first,
+                None => {
+                    let now = tx.stored_value_get(state.member_id()).await?;
+                    TopUpAnswer {
+                        balance_principal_minor: now.principal,
+                        balance_bonus_minor: now.bonus,
+                    }
+                }
+            };
+            return Ok(TopUp {
+                payment_ref: t.payment_ref,
+                offer: t.offer,
+                principal: t.principal,
+                bonus: t.bonus,
+                entry_no: t.entry_no,
+                balance: StoredValueRow {
+                    principal: first.balance_principal_minor,
+                    bonus: first.balance_bonus_minor,
+                },
+                replayed: true,
+            });
+        }
         let rules = programme
             .programme
             .stored_value
@@ -100,35 +138,24 @@ impl Engine {
         let o = rules
             .offer(offer)
             .ok_or_else(|| EngineError::UnknownOffer(offer.to_owned()))?;
-        let mut tx = self.store.begin().await?;
-        let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
-        if let Some(t) = tx.topup_get(payment_ref.as_str()).await? {
-            if t.member_id != state.member_id() || t.offer != offer {
-                return Err(EngineError::PaymentRefConflict(payment_ref.to_string()));
-            }
-            let balance = tx.stored_value_get(state.member_id()).await?;
-            return Ok(TopUp {
-                payment_ref: t.payment_ref,
-                offer: t.offer,
-                principal: t.principal,
-                bonus: t.bonus,
-                entry_no: t.entry_no,
-                balance,
-                replayed: true,
-            });
-        }
         let now = self.now();
         let mut balance = tx.stored_value_get(state.member_id()).await?;
         let (principal, bonus) = (o.pay_minor, o.bonus_minor());
+        let overflow = || {
+            EngineError::Field(tessera_domain::FieldError::new(
+                tessera_domain::FieldErrorCode::AmountOverflow,
+                "offer",
+                format!("the balance would exceed {STORED_VALUE_MAX_MINOR}"),
+            ))
+        };
         balance.principal = balance
             .principal
             .checked_add(principal)
-            .ok_or(EngineError::Field(tessera_domain::FieldError::new(
-                tessera_domain::FieldErrorCode::AmountOverflow,
-                "offer",
-                "the balance would overflow",
-            )))?;
-        balance.bonus += bonus;
+            .ok_or_else(overflow)?;
+        balance.bonus = balance.bonus.checked_add(bonus).ok_or_else(overflow)?;
+        if balance.principal.saturating_add(balance.bonus) > STORED_VALUE_MAX_MINOR {
+            return Err(overflow());
+        }
         let entry = sv_entry(
             &mut state,
             "sv_topup",
@@ -153,6 +180,13 @@ impl Engine {
             at_us: to_us(now),
         })
         .await?;
+        let answer = TopUpAnswer {
+            balance_principal_minor: balance.principal,
+            balance_bonus_minor: balance.bonus,
+        };
+        request
+            .remember(&mut tx, state.member_id(), &answer, now)
+            .await?;
         tx.commit().await?;
         Ok(TopUp {
             payment_ref: payment_ref.to_string(),
@@ -172,33 +206,61 @@ impl Engine {
     }
 
     /// Refunds the balance: the principal goes back (the shop pays it), the bonus is
-    /// forfeited. Returns (principal refunded, bonus forfeited).
+    /// forfeited. Returns (principal refunded, bonus forfeited). The refund's id is looked
+    /// up under the member's lock: a retry answers as the first time.
     pub async fn refund_stored_value(
         &self,
         member: &ExternalId,
         reference: &ExternalId,
     ) -> Result<(i64, i64)> {
+        let request = ClientRequest::new("sv_refund", reference.as_str(), &serde_json::json!({}));
         let mut tx = self.store.begin().await?;
         let mut state = self.lock_members(&mut tx, &[member]).await?.remove(0);
-        let balance = tx.stored_value_get(state.member_id()).await?;
-        if balance == StoredValueRow::default() {
-            return Ok((0, 0));
+        if let Some(first) = request
+            .replay::<StoredValueRefund>(&mut tx, state.member_id())
+            .await?
+        {
+            return Ok((first.principal_refunded_minor, first.bonus_forfeited_minor));
         }
         let now = self.now();
-        let entry = sv_entry(
-            &mut state,
-            "sv_refund",
-            now,
-            Some(reference.as_str()),
-            &[
-                (PRINCIPAL, -balance.principal),
-                ("shop:sv_refunded", balance.principal),
-                (BONUS, -balance.bonus),
-                ("shop:sv_bonus_granted", balance.bonus),
-            ],
-        );
-        write_sv(&mut tx, &state, StoredValueRow::default(), &[entry]).await?;
+        let balance = tx.stored_value_get(state.member_id()).await?;
+        if balance != StoredValueRow::default() {
+            let entry = sv_entry(
+                &mut state,
+                "sv_refund",
+                now,
+                Some(reference.as_str()),
+                &[
+                    (PRINCIPAL, -balance.principal),
+                    ("shop:sv_refunded", balance.principal),
+                    (BONUS, -balance.bonus),
+                    ("shop:sv_bonus_granted", balance.bonus),
+                ],
+            );
+            write_sv(&mut tx, &state, StoredValueRow::default(), &[entry]).await?;
+        }
+        let answer = StoredValueRefund {
+            principal_refunded_minor: balance.principal,
+            bonus_forfeited_minor: balance.bonus,
+        };
+        request
+            .remember(&mut tx, state.member_id(), &answer, now)
+            .await?;
         tx.commit().await?;
         Ok((balance.principal, balance.bonus))
     }
+}
+
+/// What a top-up answered beyond its stored row: the balance right after it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TopUpAnswer {
+    balance_principal_minor: i64,
+    balance_bonus_minor: i64,
+}
+
+/// What a stored-value refund answered.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StoredValueRefund {
+    principal_refunded_minor: i64,
+    bonus_forfeited_minor: i64,
 }

@@ -50,6 +50,11 @@ impl Backend for Sqlite {
                 "coupons",
                 include_str!("migrations/sqlite_0005_coupons.sql"),
             ),
+            (
+                6,
+                "retries",
+                include_str!("migrations/sqlite_0006_retries.sql"),
+            ),
         ]
     }
 
@@ -93,6 +98,11 @@ impl Backend for Postgres {
                 5,
                 "coupons",
                 include_str!("migrations/postgres_0005_coupons.sql"),
+            ),
+            (
+                6,
+                "retries",
+                include_str!("migrations/postgres_0006_retries.sql"),
             ),
         ]
     }

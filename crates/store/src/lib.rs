@@ -5,6 +5,7 @@
 //! Uniqueness (event ids, external ids, idempotency keys, API keys) is enforced by the
 //! database, and a violated constraint comes back as `StoreError::Conflict`.
 
+mod answers;
 mod backend;
 mod bench;
 mod points;
@@ -12,6 +13,7 @@ mod rows;
 mod subscriptions;
 mod tiers;
 
+pub use answers::*;
 pub use backend::{Backend, Postgres, Sqlite};
 use points::IN_LIST_MAX;
 pub use points::*;
@@ -223,25 +225,23 @@ impl Store {
 
     // ---- idempotency keys (each a short write of its own) ----
 
-    /// Claims `key` for a request, or tells what became of an earlier claim.
-    pub async fn idempotency_begin(
-        &self,
-        api_key_id: i64,
-        key: &str,
-        request_sha256: &str,
-        now_us: i64,
-        stale_before_us: i64,
-    ) -> Result<IdempotencyClaim> {
+    /// Claims `key` for a request, or tells what became of an earlier claim. A claim is a
+    /// lease: one not renewed since `stale_before_us` belongs to a request that died, and
+    /// this request takes it over with its own token.
+    pub async fn idempotency_begin(&self, r: &IdempotencyRequest<'_>) -> Result<IdempotencyClaim> {
         let mut tx = self.begin().await?;
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, created_at_us) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (api_key_id, idempotency_key) DO NOTHING \
+            "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_sha256, \
+             created_at_us, route, claim_token) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (api_key_id, idempotency_key) DO NOTHING \
              RETURNING api_key_id",
         )
-        .bind(api_key_id)
-        .bind(key)
-        .bind(request_sha256)
-        .bind(now_us)
+        .bind(r.api_key_id)
+        .bind(r.key)
+        .bind(r.request_sha256)
+        .bind(r.now_us)
+        .bind(r.route)
+        .bind(r.token)
         .fetch_optional(&mut *tx.tx)
         .await?;
         if inserted.is_some() {
@@ -249,33 +249,38 @@ impl Store {
             return Ok(IdempotencyClaim::Claimed);
         }
         let row = sqlx::query(&format!(
-            "SELECT request_sha256, status, response, created_at_us FROM idempotency_keys \
+            "SELECT request_sha256, status, response, created_at_us, route FROM idempotency_keys \
              WHERE api_key_id = $1 AND idempotency_key = $2{}",
             tx.lock
         ))
-        .bind(api_key_id)
-        .bind(key)
+        .bind(r.api_key_id)
+        .bind(r.key)
         .fetch_one(&mut *tx.tx)
         .await?;
         let stored_sha: String = row.try_get("request_sha256")?;
         let status: Option<i64> = row.try_get("status")?;
         let response: Option<String> = row.try_get("response")?;
         let created_at_us: i64 = row.try_get("created_at_us")?;
-        let claim = if stored_sha != request_sha256 {
+        let route: String = row.try_get("route")?;
+        // Keys claimed before routes were recorded have an empty route.
+        let claim = if !route.is_empty() && route != r.route {
+            IdempotencyClaim::OtherRoute { route }
+        } else if stored_sha != r.request_sha256 {
             IdempotencyClaim::Mismatch
         } else if let (Some(status), Some(body)) = (status, response) {
-            IdempotencyClaim::Done {
-                status: u16::try_from(status).unwrap_or(500),
-                body,
-            }
-        } else if created_at_us < stale_before_us {
+            let status = u16::try_from(status)
+                .map_err(|_| StoreError::Database(format!("corrupt stored status {status}")))?;
+            IdempotencyClaim::Done { status, body }
+        } else if created_at_us < r.stale_before_us {
             // The first request died before answering; this one takes its place.
             sqlx::query(
-                "UPDATE idempotency_keys SET created_at_us = $3 WHERE api_key_id = $1 AND idempotency_key = $2",
+                "UPDATE idempotency_keys SET created_at_us = $3, claim_token = $4 \
+                 WHERE api_key_id = $1 AND idempotency_key = $2",
             )
-            .bind(api_key_id)
-            .bind(key)
-            .bind(now_us)
+            .bind(r.api_key_id)
+            .bind(r.key)
+            .bind(r.now_us)
+            .bind(r.token)
             .execute(&mut *tx.tx)
             .await?;
             IdempotencyClaim::Claimed
@@ -286,32 +291,60 @@ impl Store {
         Ok(claim)
     }
 
+    /// Stores the answer of the claim `token` holds; false when the claim was taken over.
     pub async fn idempotency_complete(
         &self,
         api_key_id: i64,
         key: &str,
+        token: &str,
         status: u16,
         body: &str,
-    ) -> Result<()> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET status = $3, response = $4 WHERE api_key_id = $1 AND idempotency_key = $2",
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE idempotency_keys SET status = $3, response = $4 \
+             WHERE api_key_id = $1 AND idempotency_key = $2 AND claim_token = $5 AND status IS NULL",
         )
         .bind(api_key_id)
         .bind(key)
         .bind(i64::from(status))
         .bind(body)
+        .bind(token)
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extends the lease of a claim whose request is still running.
+    pub async fn idempotency_renew(
+        &self,
+        api_key_id: i64,
+        key: &str,
+        token: &str,
+        now_us: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET created_at_us = $3 \
+             WHERE api_key_id = $1 AND idempotency_key = $2 AND claim_token = $4 AND status IS NULL",
+        )
+        .bind(api_key_id)
+        .bind(key)
+        .bind(now_us)
+        .bind(token)
         .execute(&self.write)
         .await?;
         Ok(())
     }
 
-    /// Forgets a claim whose request failed on the server's side, so that a retry runs.
-    pub async fn idempotency_abandon(&self, api_key_id: i64, key: &str) -> Result<()> {
+    /// Forgets a claim whose request was refused or failed, so that a retry (perhaps with a
+    /// corrected body) runs.
+    pub async fn idempotency_abandon(&self, api_key_id: i64, key: &str, token: &str) -> Result<()> {
         sqlx::query(
-            "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 AND status IS NULL",
+            "DELETE FROM idempotency_keys WHERE api_key_id = $1 AND idempotency_key = $2 \
+             AND claim_token = $3 AND status IS NULL",
         )
         .bind(api_key_id)
         .bind(key)
+        .bind(token)
         .execute(&self.write)
         .await?;
         Ok(())

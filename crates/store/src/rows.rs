@@ -131,4 +131,21 @@ pub enum IdempotencyClaim {
     Mismatch,
     /// The first request with this key is still running.
     InProgress,
+    /// The key was first used on another route (method and path).
+    OtherRoute { route: String },
+}
+
+/// A request that claims an idempotency key.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyRequest<'a> {
+    pub api_key_id: i64,
+    pub key: &'a str,
+    /// The method and path, e.g. `POST /v1/events`.
+    pub route: &'a str,
+    pub request_sha256: &'a str,
+    /// This claim's own random token.
+    pub token: &'a str,
+    pub now_us: i64,
+    /// A claim not renewed since this instant belongs to a request that died.
+    pub stale_before_us: i64,
 }

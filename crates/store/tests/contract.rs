@@ -171,24 +171,67 @@ both_backends!(events_page_in_arrival_order, |url: String| async move {
 
 both_backends!(idempotency_claims, |url: String| async move {
     let store = store(&url).await;
-    let claim = |key: &'static str, sha: &'static str, now: i64, stale: i64| {
+    let begin = |api_key_id: i64,
+                 key: &'static str,
+                 route: &'static str,
+                 sha: &'static str,
+                 token: &'static str,
+                 now: i64,
+                 stale: i64| {
         let store = store.clone();
         async move {
             store
-                .idempotency_begin(1, key, sha, now, stale)
+                .idempotency_begin(&IdempotencyRequest {
+                    api_key_id,
+                    key,
+                    route,
+                    request_sha256: sha,
+                    token,
+                    now_us: now,
+                    stale_before_us: stale,
+                })
                 .await
                 .unwrap()
         }
     };
-    assert_eq!(claim("k", "s1", 10, 0).await, IdempotencyClaim::Claimed);
-    assert_eq!(claim("k", "s1", 11, 0).await, IdempotencyClaim::InProgress);
-    assert_eq!(claim("k", "s2", 11, 0).await, IdempotencyClaim::Mismatch);
-    store
-        .idempotency_complete(1, "k", 201, "{\"ok\":true}")
-        .await
-        .unwrap();
+    let claim =
+        |key: &'static str, sha: &'static str, token: &'static str, now: i64, stale: i64| {
+            begin(1, key, "POST /v1/events", sha, token, now, stale)
+        };
     assert_eq!(
-        claim("k", "s1", 12, 0).await,
+        claim("k", "s1", "t1", 10, 0).await,
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        claim("k", "s1", "t2", 11, 0).await,
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        claim("k", "s2", "t2", 11, 0).await,
+        IdempotencyClaim::Mismatch
+    );
+    // The same key on another route is its own refusal, before the body is compared.
+    assert_eq!(
+        begin(1, "k", "POST /v1/members", "s2", "t2", 11, 0).await,
+        IdempotencyClaim::OtherRoute {
+            route: "POST /v1/events".into()
+        }
+    );
+    // Only the claim's own token completes it.
+    assert!(!store
+        .idempotency_complete(1, "k", "t2", 201, "{}")
+        .await
+        .unwrap());
+    assert!(store
+        .idempotency_complete(1, "k", "t1", 201, "{\"ok\":true}")
+        .await
+        .unwrap());
+    assert!(!store
+        .idempotency_complete(1, "k", "t1", 200, "{}")
+        .await
+        .unwrap());
+    assert_eq!(
+        claim("k", "s1", "t3", 12, 0).await,
         IdempotencyClaim::Done {
             status: 201,
             body: "{\"ok\":true}".into()
@@ -196,14 +239,43 @@ both_backends!(idempotency_claims, |url: String| async move {
     );
     // Another caller's key of the same name is another key.
     assert_eq!(
-        store.idempotency_begin(2, "k", "s9", 12, 0).await.unwrap(),
+        begin(2, "k", "POST /v1/events", "s9", "t4", 12, 0).await,
         IdempotencyClaim::Claimed
     );
-    // An abandoned claim can be claimed again; a stale one is taken over.
-    assert_eq!(claim("a", "s", 10, 0).await, IdempotencyClaim::Claimed);
-    store.idempotency_abandon(1, "a").await.unwrap();
-    assert_eq!(claim("a", "s", 10, 0).await, IdempotencyClaim::Claimed);
-    assert_eq!(claim("a", "s", 100, 50).await, IdempotencyClaim::Claimed);
+    // An abandoned claim can be claimed again (another token cannot abandon it).
+    assert_eq!(
+        claim("a", "s", "t5", 10, 0).await,
+        IdempotencyClaim::Claimed
+    );
+    store.idempotency_abandon(1, "a", "t6").await.unwrap();
+    assert_eq!(
+        claim("a", "s", "t6", 10, 0).await,
+        IdempotencyClaim::InProgress
+    );
+    store.idempotency_abandon(1, "a", "t5").await.unwrap();
+    assert_eq!(
+        claim("a", "s", "t7", 10, 0).await,
+        IdempotencyClaim::Claimed
+    );
+    // A renewed lease is not stale; one not renewed since `stale` is taken over.
+    store.idempotency_renew(1, "a", "t7", 60).await.unwrap();
+    assert_eq!(
+        claim("a", "s", "t8", 70, 50).await,
+        IdempotencyClaim::InProgress
+    );
+    assert_eq!(
+        claim("a", "s", "t8", 100, 61).await,
+        IdempotencyClaim::Claimed
+    );
+    // The claim taken over belongs to its new token.
+    assert!(!store
+        .idempotency_complete(1, "a", "t7", 201, "{}")
+        .await
+        .unwrap());
+    assert!(store
+        .idempotency_complete(1, "a", "t8", 201, "{}")
+        .await
+        .unwrap());
 });
 
 both_backends!(api_keys_and_clock, |url: String| async move {

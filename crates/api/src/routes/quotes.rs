@@ -657,13 +657,18 @@ pub struct StoredValueView {
 }
 
 async fn stored_value_view(state: &AppState, member: &ExternalId) -> ApiResult<StoredValueView> {
+    let v = state.engine.stored_value(member).await?;
+    balance_view(state, v)
+}
+
+/// A balance with the programme's offers and spend order.
+fn balance_view(state: &AppState, v: tessera_engine::StoredValueRow) -> ApiResult<StoredValueView> {
     let programme = state.engine.programme()?;
     let rules = programme
         .programme
         .stored_value
         .as_ref()
         .ok_or(tessera_engine::EngineError::StoredValueDisabled)?;
-    let v = state.engine.stored_value(member).await?;
     Ok(StoredValueView {
         principal_minor: v.principal,
         bonus_minor: v.bonus,
@@ -760,7 +765,7 @@ pub async fn post_top_up(
             principal_minor: t.principal,
             bonus_minor: t.bonus,
             entry: t.entry_no,
-            balance: stored_value_view(&state, &external_id).await?,
+            balance: balance_view(&state, t.balance)?,
         }),
     ))
 }

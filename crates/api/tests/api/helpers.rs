@@ -44,7 +44,7 @@ impl TestApp {
     }
 
     /// A fresh app on `backend` with a manual clock at `START` and the demo programme;
-    /// `None` when PostgreSQL is unreachable outside CI.
+    /// `None` when the PostgreSQL tests are skipped by name (`TESSERA_SKIP_POSTGRES=1`).
     pub async fn on(backend: Backend) -> Option<TestApp> {
         let db = TestDb::new(backend).await?;
         let store = Store::connect(&db.url).await.expect("connect");
