@@ -7,6 +7,7 @@
 
 pub mod attributes;
 pub mod event;
+pub mod grants;
 pub mod ids;
 pub mod ledger;
 pub mod limits;

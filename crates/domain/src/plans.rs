@@ -34,6 +34,16 @@ impl Length {
         end.map_or(Timestamp::MAX, |z| z.timestamp())
     }
 
+    /// The instant this length before `end`, counted in `tz`.
+    pub fn before(self, end: Timestamp, tz: &TimeZone) -> Timestamp {
+        let zoned = end.to_zoned(tz.clone());
+        let start = match self {
+            Length::Days(d) => zoned.checked_sub(d.days()),
+            Length::Months(m) => zoned.checked_sub(m.months()),
+        };
+        start.map_or(Timestamp::MIN, |z| z.timestamp())
+    }
+
     pub fn describe(self) -> String {
         match self {
             Length::Days(d) => format!("{d} days"),
@@ -312,6 +322,34 @@ impl SubscriptionState {
                 g.keeps_access && at >= self.access_end && at < g.length.after(self.access_end, tz)
             })
             && self.grace_until.is_none_or(|u| at < u)
+    }
+
+    /// The spans `[start, end)` in which the subscription gives access: exactly the instants
+    /// where `grants_access` holds (a term, cut at `access_end`, then a grace that keeps
+    /// access).
+    pub fn access_spans(
+        &self,
+        plan_grace: Option<Grace>,
+        terms: &[Term],
+        tz: &TimeZone,
+    ) -> Vec<(Timestamp, Timestamp)> {
+        let mut spans: Vec<(Timestamp, Timestamp)> = terms
+            .iter()
+            .map(|t| (t.start, t.end.min(self.access_end)))
+            .filter(|(start, end)| start < end)
+            .collect();
+        if let Some(g) = plan_grace {
+            if !self.cut && self.status.is_live() && g.keeps_access {
+                let mut end = g.length.after(self.access_end, tz);
+                if let Some(until) = self.grace_until {
+                    end = end.min(until);
+                }
+                if self.access_end < end {
+                    spans.push((self.access_end, end));
+                }
+            }
+        }
+        spans
     }
 
     /// When the renewal of the current end falls due, if it will.

@@ -124,6 +124,13 @@ impl Engine {
             (None, Some(stored)) => stored,
             (None, None) => Timestamp::now(),
         };
+        // The start is stored at once: a process that stops before the clock is first
+        // moved starts again at the same instant, not at the wall clock's.
+        if stored != Some(now) {
+            let mut tx = store.begin().await?;
+            tx.clock_set(to_us(now)).await?;
+            tx.commit().await?;
+        }
         Ok(ManualClock::new(now))
     }
 

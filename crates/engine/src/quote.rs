@@ -3,7 +3,7 @@
 //! the same cart is priced again for each plan the member does not hold (the upsell).
 //! A quote writes nothing.
 
-use crate::clock::to_us;
+use crate::clock::{from_us, to_us};
 use crate::points::MemberState;
 use crate::{Engine, EngineError, Result};
 use jiff::Timestamp;
@@ -677,19 +677,36 @@ impl Engine {
     }
 }
 
+/// The mark of the monthly coupon grants in `job_marks`.
+const GRANTS_JOB: &str = "coupon_grants";
+
 impl Engine {
-    /// Issues each `coupon_grant` benefit's monthly pack to the members who hold it and
-    /// have not had this month's yet; once per member, benefit and month (a grant row
-    /// records it in the same transaction). Returns the coupons issued.
+    /// Issues each `coupon_grant` benefit's monthly pack for every month whose first
+    /// instant of holding fell in the time since the job last ran (`job_marks`), at that
+    /// instant: a server that was down, or a clock that jumped over several months, grants
+    /// what one that ran all along would have. Once per member, benefit and month (a grant
+    /// row records it in the same transaction). Returns the coupons issued.
     pub(crate) async fn run_coupon_grants(&self, to: Timestamp) -> Result<u64> {
         let Ok(programme) = self.programme() else {
             return Ok(0);
         };
         let p = &programme.programme;
-        let period = to
-            .to_zoned(p.timezone.clone())
-            .strftime("%Y-%m")
-            .to_string();
+        let tz = &p.timezone;
+        // The first run covers the current month.
+        let after = match self.store.job_mark_get(GRANTS_JOB).await? {
+            Some(mark) => from_us(mark),
+            None => to
+                .to_zoned(tz.clone())
+                .first_of_month()
+                .and_then(|z| z.start_of_day())
+                .map_or(to, |z| z.timestamp())
+                .checked_sub(jiff::SignedDuration::from_micros(1))
+                .unwrap_or(to),
+        };
+        if to <= after {
+            return Ok(0);
+        }
+        let period = to.to_zoned(tz.clone()).strftime("%Y-%m").to_string();
         let first_tier = p.tiers.as_ref().map(|t| t.tiers[0].name.clone());
         let mut issued = 0u64;
         for b in &p.benefits {
@@ -705,6 +722,18 @@ impl Engine {
                 .iter()
                 .map(|t| (Some(t) != first_tier.as_ref()).then(|| t.clone()))
                 .collect();
+            // A subscription in a grace that keeps access still holds after its end.
+            let since = b
+                .held_by
+                .plans
+                .iter()
+                .filter_map(|id| p.plan(id).and_then(|plan| plan.grace))
+                .filter(|g| g.keeps_access)
+                .map(|g| g.length.before(after, tz))
+                .min()
+                .unwrap_or(after)
+                .min(after);
+            let mut after_member = 0;
             loop {
                 let due = self
                     .store
@@ -712,44 +741,52 @@ impl Engine {
                         &b.id,
                         &period,
                         &b.held_by.plans,
+                        to_us(since),
                         &tiers,
+                        after_member,
                         crate::jobs::JOB_BATCH_MAX,
                     )
                     .await?;
-                if due.is_empty() {
-                    break;
-                }
+                let Some(&last) = due.last() else { break };
+                after_member = last;
                 let mut tx = self.store.begin().await?;
                 for member_id in &due {
                     let Some(row) = tx.member_account_for_update(*member_id).await? else {
                         continue;
                     };
-                    // Re-checked under the lock: another run may have granted it already.
-                    if !tx
-                        .grant_insert(*member_id, &b.id, &period, to_us(to))
-                        .await?
-                        || row.status == "closed"
-                    {
+                    if row.status == "closed" {
                         continue;
                     }
-                    let valid_until = tessera_domain::plans::Length::Days(template.valid_days)
-                        .after(to, &p.timezone);
-                    let rows: Vec<CouponRow> = (0..*count)
-                        .map(|_| CouponRow {
-                            member_id: *member_id,
-                            coupon_no: 0,
-                            template: template.id.clone(),
-                            state: "issued".to_owned(),
-                            source: format!("grant:{}", b.id),
-                            issued_at_us: to_us(to),
-                            valid_until_us: to_us(valid_until),
-                            order_id: None,
-                            used_at_us: None,
-                            issue_id: Some(format!("grant:{}:{period}", b.id)),
-                        })
-                        .collect();
-                    tx.coupons_issue(&rows).await?;
-                    issued += u64::try_from(*count).unwrap_or(0);
+                    let spans = self
+                        .holding_spans(&mut tx, &programme, b, *member_id)
+                        .await?;
+                    for grant in tessera_domain::grants::monthly_grants(&spans, after, to, tz) {
+                        // Re-checked under the lock: another run may have granted it.
+                        if !tx
+                            .grant_insert(*member_id, &b.id, &grant.period, to_us(grant.at))
+                            .await?
+                        {
+                            continue;
+                        }
+                        let valid_until = tessera_domain::plans::Length::Days(template.valid_days)
+                            .after(grant.at, tz);
+                        let rows: Vec<CouponRow> = (0..*count)
+                            .map(|_| CouponRow {
+                                member_id: *member_id,
+                                coupon_no: 0,
+                                template: template.id.clone(),
+                                state: "issued".to_owned(),
+                                source: format!("grant:{}", b.id),
+                                issued_at_us: to_us(grant.at),
+                                valid_until_us: to_us(valid_until),
+                                order_id: None,
+                                used_at_us: None,
+                                issue_id: Some(format!("grant:{}:{}", b.id, grant.period)),
+                            })
+                            .collect();
+                        tx.coupons_issue(&rows).await?;
+                        issued += u64::try_from(*count).unwrap_or(0);
+                    }
                 }
                 tx.commit().await?;
                 if due.len() < crate::jobs::JOB_BATCH_MAX as usize {
@@ -757,6 +794,50 @@ impl Engine {
                 }
             }
         }
+        let mut tx = self.store.begin().await?;
+        tx.job_mark_set(GRANTS_JOB, to_us(to)).await?;
+        tx.commit().await?;
         Ok(issued)
+    }
+
+    /// The spans in which a member held a benefit: the access of their subscriptions to
+    /// the benefit's plans, and their current tier from when they reached it.
+    async fn holding_spans(
+        &self,
+        tx: &mut tessera_store::Tx,
+        programme: &crate::ActiveProgramme,
+        benefit: &tessera_domain::quote::Benefit,
+        member_id: i64,
+    ) -> Result<Vec<(Timestamp, Timestamp)>> {
+        let p = &programme.programme;
+        let mut spans = Vec::new();
+        if !benefit.held_by.plans.is_empty() {
+            for (row, terms) in tx.held_subscriptions(member_id).await? {
+                if !benefit.held_by.plans.contains(&row.plan) {
+                    continue;
+                }
+                let grace = p.plan(&row.plan).and_then(|plan| plan.grace);
+                let terms: Vec<_> = terms.iter().map(crate::subscriptions::term_of).collect();
+                spans.extend(crate::subscriptions::state_of(&row).access_spans(
+                    grace,
+                    &terms,
+                    &p.timezone,
+                ));
+            }
+        }
+        if !benefit.held_by.tiers.is_empty() {
+            if let Some(tiers) = &p.tiers {
+                let row = tx.tiers_get_many(&[member_id]).await?.pop();
+                let tier = row
+                    .as_ref()
+                    .and_then(|r| r.tier.clone())
+                    .unwrap_or_else(|| tiers.tiers[0].name.clone());
+                if benefit.held_by.tiers.contains(&tier) {
+                    let since = row.and_then(|r| r.since_us).map_or(Timestamp::MIN, from_us);
+                    spans.push((since, Timestamp::MAX));
+                }
+            }
+        }
+        Ok(spans)
     }
 }

@@ -969,14 +969,19 @@ impl Tx {
 }
 
 impl Store {
-    /// Members who hold one of `plans` (trialing or active) or one of `tiers` (`None` for
-    /// the first tier) and have no grant of `benefit` for `period` yet.
+    /// Members who may hold a periodic grant's benefit after `since_us` and have no grant
+    /// for `period` yet, in member order after `after_member`: subscribers of `plans`
+    /// whose access ended after `since_us`, and members whose tier is one of `tiers`
+    /// (`None` is the first tier). Candidates only: the engine decides, under the lock.
+    #[allow(clippy::too_many_arguments)]
     pub async fn grant_candidates(
         &self,
         benefit: &str,
         period: &str,
         plans: &[String],
+        since_us: i64,
         tiers: &[Option<String>],
+        after_member: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
         let mut out = Vec::new();
@@ -986,11 +991,14 @@ impl Store {
         for plan in plans {
             let rows = sqlx::query(&format!(
                 "SELECT DISTINCT x.member_id FROM subscriptions x WHERE x.plan = $3 \
-                 AND x.status IN ('trialing', 'active') AND {not_granted} ORDER BY x.member_id LIMIT $4"
+                 AND x.access_end_us > $4 AND x.member_id > $5 AND {not_granted} \
+                 ORDER BY x.member_id LIMIT $6"
             ))
             .bind(benefit)
             .bind(period)
             .bind(plan)
+            .bind(since_us)
+            .bind(after_member)
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
@@ -1004,11 +1012,13 @@ impl Store {
                 None => ("(x.tier IS NULL OR x.tier = $3)", String::new()),
             };
             let rows = sqlx::query(&format!(
-                "SELECT x.member_id FROM member_tiers x WHERE {cond} AND {not_granted} ORDER BY x.member_id LIMIT $4"
+                "SELECT x.member_id FROM member_tiers x WHERE {cond} AND x.member_id > $4 \
+                 AND {not_granted} ORDER BY x.member_id LIMIT $5"
             ))
             .bind(benefit)
             .bind(period)
             .bind(name)
+            .bind(after_member)
             .bind(i64::from(limit))
             .fetch_all(&self.read)
             .await?;
@@ -1021,9 +1031,35 @@ impl Store {
         out.truncate(limit as usize);
         Ok(out)
     }
+
+    /// How far a periodic job has run, if it ever ran.
+    pub async fn job_mark_get(&self, job: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT done_until_us FROM job_marks WHERE job = $1")
+            .bind(job)
+            .fetch_all(&self.read)
+            .await?;
+        row.first()
+            .map(|r| r.try_get::<i64, _>("done_until_us"))
+            .transpose()
+            .map_err(Into::into)
+    }
 }
 
 impl Tx {
+    /// Records that a periodic job ran up to `until_us` (never moving the mark back).
+    pub async fn job_mark_set(&mut self, job: &str, until_us: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO job_marks (job, done_until_us) VALUES ($1, $2) \
+             ON CONFLICT (job) DO UPDATE SET done_until_us = $2 \
+             WHERE job_marks.done_until_us < $2",
+        )
+        .bind(job)
+        .bind(until_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Records a grant; `false` when it was made before.
     pub async fn grant_insert(
         &mut self,

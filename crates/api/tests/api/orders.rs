@@ -451,10 +451,33 @@ async fn monthly_coupon_packs_are_granted_once_a_month() {
     let c = app.call("GET", "/v1/members/m/coupons", None).await;
     assert_eq!(
         grants(&c.body),
-        ["ten_off_99 2026-11-30", "ten_off_99 2026-11-30", "ten_off_99 2026-11-24", "ten_off_99 2026-11-24"],
-        "two in November, two on 1 December in Shanghai (16:00 UTC the day before), newest first: {}",
+        [
+            "ten_off_99 2026-11-30",
+            "ten_off_99 2026-11-30",
+            "ten_off_99 2026-11-23",
+            "ten_off_99 2026-11-23"
+        ],
+        "two in November when PLUS was bought (not when the job ran), two on 1 December in \
+         Shanghai (16:00 UTC the day before), newest first: {}",
         c.text
     );
+    // A clock that jumps over several months grants each of them, at its first instant.
+    clock("2027-03-05T00:00:00Z").await;
+    let c = app.call("GET", "/v1/members/m/coupons", None).await;
+    assert_eq!(
+        grants(&c.body)[..6],
+        [
+            "ten_off_99 2027-02-28",
+            "ten_off_99 2027-02-28",
+            "ten_off_99 2027-01-31",
+            "ten_off_99 2027-01-31",
+            "ten_off_99 2026-12-31",
+            "ten_off_99 2026-12-31"
+        ],
+        "January, February and March after a jump from December: {}",
+        c.text
+    );
+    assert_eq!(grants(&c.body).len(), 10);
     let o = app.call("GET", "/v1/members/other/coupons", None).await;
     assert_eq!(
         o.body["items"],

@@ -27,3 +27,10 @@ CREATE TABLE order_owners (
 );
 INSERT INTO order_owners (order_id, member_id)
     SELECT order_id, MIN(member_id) FROM orders GROUP BY order_id;
+
+-- How far each periodic job has run (the clock's instant): the next run covers the time
+-- since, however long the server was down or the clock jumped.
+CREATE TABLE job_marks (
+    job TEXT PRIMARY KEY,
+    done_until_us INTEGER NOT NULL
+);

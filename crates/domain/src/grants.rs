@@ -1,0 +1,167 @@
+//! Periodic grants (a monthly coupon pack): which calendar months a member receives one
+//! for, and at what instant, from the spans in which they held the benefit. The answer
+//! depends only on the spans and the window, never on when the clock's job happened to
+//! run, so a server that stopped, or a clock that jumped over several months, grants
+//! exactly what one that ran every second would.
+
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+
+/// One grant due: the month (`YYYY-MM` in the programme's zone) and the instant it is
+/// issued at (the first instant of the month in the window at which the benefit was held).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub period: String,
+    pub at: Timestamp,
+}
+
+/// The grants due in the window `(after, to]` for a holder over `spans` (`[start, end)`):
+/// one for every month whose first instant of holding falls in the window. Windows that
+/// follow each other give each month's grant once, at the same instant however the time
+/// is cut into windows.
+pub fn monthly_grants(
+    spans: &[(Timestamp, Timestamp)],
+    after: Timestamp,
+    to: Timestamp,
+    tz: &TimeZone,
+) -> Vec<Grant> {
+    let mut out = Vec::new();
+    if to <= after {
+        return out;
+    }
+    // The window's first instant, and its end (exclusive).
+    let first = after.checked_add(1.microsecond()).unwrap_or(after);
+    let window_end = to.checked_add(1.microsecond()).unwrap_or(to);
+    let Ok(mut month) = first
+        .to_zoned(tz.clone())
+        .first_of_month()
+        .and_then(|z| z.start_of_day())
+    else {
+        return out;
+    };
+    loop {
+        let Ok(next) = month.checked_add(1.month()) else {
+            break;
+        };
+        if month.timestamp() >= window_end {
+            break;
+        }
+        let (month_start, month_end) = (month.timestamp(), next.timestamp());
+        let held_at = spans
+            .iter()
+            .filter_map(|&(start, end)| {
+                let at = month_start.max(start);
+                (at < end.min(month_end)).then_some(at)
+            })
+            .min();
+        if let Some(at) = held_at.filter(|at| first <= *at && *at < window_end) {
+            out.push(Grant {
+                period: month.strftime("%Y-%m").to_string(),
+                at,
+            });
+        }
+        month = next;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn check(spans: &[(&str, &str)], after: &str, to: &str, expected: &[(&str, &str)]) {
+        let tz = TimeZone::get("Asia/Shanghai").unwrap();
+        let spans: Vec<_> = spans.iter().map(|(a, b)| (t(a), t(b))).collect();
+        let got = monthly_grants(&spans, t(after), t(to), &tz);
+        let want: Vec<Grant> = expected
+            .iter()
+            .map(|(p, at)| Grant {
+                period: (*p).to_owned(),
+                at: t(at),
+            })
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn grants_follow_the_spans_not_the_job_runs() {
+        // Held from 10 March (Shanghai), the window from 1 March to 5 May: March at the
+        // start of the span, April and May at their first instant.
+        check(
+            &[("2026-03-10T02:00:00Z", "2027-03-10T02:00:00Z")],
+            "2026-02-28T16:00:00Z",
+            "2026-05-05T00:00:00Z",
+            &[
+                ("2026-03", "2026-03-10T02:00:00Z"),
+                ("2026-04", "2026-03-31T16:00:00Z"),
+                ("2026-05", "2026-04-30T16:00:00Z"),
+            ],
+        );
+        // The same window cut in two runs gives the same grants.
+        let tz = TimeZone::get("Asia/Shanghai").unwrap();
+        let spans = [(t("2026-03-10T02:00:00Z"), t("2027-03-10T02:00:00Z"))];
+        let mut two = monthly_grants(
+            &spans,
+            t("2026-02-28T16:00:00Z"),
+            t("2026-04-12T00:00:00Z"),
+            &tz,
+        );
+        two.extend(monthly_grants(
+            &spans,
+            t("2026-04-12T00:00:00Z"),
+            t("2026-05-05T00:00:00Z"),
+            &tz,
+        ));
+        assert_eq!(
+            two,
+            monthly_grants(
+                &spans,
+                t("2026-02-28T16:00:00Z"),
+                t("2026-05-05T00:00:00Z"),
+                &tz
+            )
+        );
+    }
+
+    #[test]
+    fn months_without_access_get_nothing() {
+        // Held in January and again from mid-March: February gets nothing.
+        check(
+            &[
+                ("2026-01-05T00:00:00Z", "2026-01-20T00:00:00Z"),
+                ("2026-03-15T00:00:00Z", "2026-04-15T00:00:00Z"),
+            ],
+            "2025-12-31T16:00:00Z",
+            "2026-06-01T00:00:00Z",
+            &[
+                ("2026-01", "2026-01-05T00:00:00Z"),
+                ("2026-03", "2026-03-15T00:00:00Z"),
+                ("2026-04", "2026-03-31T16:00:00Z"),
+            ],
+        );
+        // A span that ends before the window, or a window that ends before the span.
+        check(
+            &[("2026-01-05T00:00:00Z", "2026-01-20T00:00:00Z")],
+            "2026-01-20T00:00:00Z",
+            "2026-03-01T00:00:00Z",
+            &[],
+        );
+        check(
+            &[("2026-03-05T00:00:00Z", "2026-04-20T00:00:00Z")],
+            "2026-01-01T00:00:00Z",
+            "2026-03-04T23:59:59Z",
+            &[],
+        );
+        // An empty window.
+        check(
+            &[("2026-03-05T00:00:00Z", "2026-04-20T00:00:00Z")],
+            "2026-03-06T00:00:00Z",
+            "2026-03-06T00:00:00Z",
+            &[],
+        );
+    }
+}
