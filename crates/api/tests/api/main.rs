@@ -15,4 +15,5 @@ mod points;
 mod points_props;
 mod programme;
 mod quotes;
+mod refunds;
 mod tiers;

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tessera_testkit::Backend;
 
-async fn plus_member(app: &TestApp, member: &str, points: i64) {
+pub(crate) async fn plus_member(app: &TestApp, member: &str, points: i64) {
     app.add_member(member).await;
     let r = app
         .call(
@@ -39,7 +39,7 @@ async fn plus_member(app: &TestApp, member: &str, points: i64) {
     }
 }
 
-async fn coupon(app: &TestApp, member: &str, template: &str) -> i64 {
+pub(crate) async fn coupon(app: &TestApp, member: &str, template: &str) -> i64 {
     let r = app
         .call(
             "POST",
@@ -51,7 +51,7 @@ async fn coupon(app: &TestApp, member: &str, template: &str) -> i64 {
     r.body["items"][0]["coupon"].as_i64().unwrap()
 }
 
-fn order(
+pub(crate) fn order(
     id: &str,
     member: &str,
     coupons: &[i64],
@@ -62,7 +62,7 @@ fn order(
     priced(id, member, 20000, coupons, points, shipping, expected)
 }
 
-fn priced(
+pub(crate) fn priced(
     id: &str,
     member: &str,
     unit: i64,
