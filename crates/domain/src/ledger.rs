@@ -450,6 +450,33 @@ impl MemberLedger {
             .unwrap_or_else(|| panic!("lot {no} was not loaded"))
     }
 
+    /// The work the clock made due by `now` among the loaded lots, in the order the
+    /// clock's jobs do it: pending lots past their return window become available, then
+    /// lots past their expiry expire. A spend applies it first, so that points past their
+    /// expiry are never spent and points past their return window are, between job runs.
+    /// Returns whether anything moved.
+    pub fn apply_due(&mut self, now: Timestamp) -> bool {
+        let releases: Vec<i64> = self
+            .lots
+            .iter()
+            .filter(|l| l.state == LotState::Pending && l.available_at <= now)
+            .map(|l| l.no)
+            .collect();
+        for no in &releases {
+            self.release(*no);
+        }
+        let expiries: Vec<i64> = self
+            .lots
+            .iter()
+            .filter(|l| l.state != LotState::Expired && l.expires_at.is_some_and(|e| e <= now))
+            .map(|l| l.no)
+            .collect();
+        for no in &expiries {
+            self.expire(*no);
+        }
+        !releases.is_empty() || !expiries.is_empty()
+    }
+
     /// A pending lot's return window passed: its points become available.
     pub fn release(&mut self, no: i64) {
         let i = self.index_of(no);

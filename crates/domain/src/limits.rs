@@ -27,6 +27,9 @@ pub const OCCURRED_AT_FUTURE_SECONDS_MAX: i64 = 300;
 /// A member's stored value (principal and bonus together), in minor units: sums of balances
 /// over many members stay far from overflowing.
 pub const STORED_VALUE_MAX_MINOR: i64 = 1_000_000_000_000_000;
+/// What one point may be worth at checkout, in minor units: the value of the largest
+/// balance (10^15 points) then fits a 64-bit amount.
+pub const POINT_VALUE_MINOR_MAX: i64 = 1_000;
 /// Items in one batch of events.
 pub const BATCH_ITEMS_MAX: usize = 1_000;
 /// Page size of every listing.

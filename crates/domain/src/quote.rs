@@ -470,28 +470,25 @@ pub fn quote(input: &QuoteInput<'_>) -> Quote {
     let due = goods + shipping;
     let (points_used, points_value) = match input.points_rate {
         Some(rate) if input.points > 0 => {
-            let max_value =
-                i64::try_from(i128::from(goods) * i128::from(rate.max_order_share_percent) / 100)
-                    .unwrap_or(0);
-            let value = |p: i64| {
-                i64::try_from(
-                    i128::from(p) * i128::from(rate.value_minor) / i128::from(rate.points),
-                )
-                .unwrap_or(0)
-            };
+            // In 128 bits: no product of a balance and a rate can overflow here.
+            let (per, worth) = (i128::from(rate.points.max(1)), i128::from(rate.value_minor));
+            let max_value = i128::from(goods) * i128::from(rate.max_order_share_percent) / 100;
+            let value = |p: i128| p * worth / per;
             // Whole steps of the rate only: points that buy no whole minor unit are kept.
-            let mut p = input.points;
-            if value(p) > max_value {
-                p = i64::try_from(
-                    i128::from(max_value) * i128::from(rate.points) / i128::from(rate.value_minor),
-                )
-                .unwrap_or(0);
+            let mut p = i128::from(input.points);
+            if value(p) > max_value && worth > 0 {
+                p = max_value * per / worth;
             }
-            p -= p % rate.points.max(1);
-            if p < rate.minimum_points {
+            p -= p % per;
+            // Both are at most what was asked for and what the goods allow: they fit.
+            let (p, v) = (
+                i64::try_from(p).unwrap_or(0),
+                i64::try_from(value(p)).unwrap_or(0),
+            );
+            if p < rate.minimum_points || v == 0 && worth > 0 {
                 (0, 0)
             } else {
-                (p, value(p))
+                (p, v)
             }
         }
         _ => (0, 0),

@@ -8,7 +8,7 @@
 use crate::answers::ClientRequest;
 use crate::clock::to_us;
 use crate::events::IngestItem;
-use crate::points::{ledger_error, lot_from_row, write_ledger_change, EntrySource, MemberState};
+use crate::points::{ledger_error, write_ledger_change, EntrySource, MemberState};
 use crate::quote::QuoteRequest;
 use crate::{sha256_hex, Engine, EngineError, IngestOutcome, Result};
 use serde_json::json;
@@ -58,6 +58,13 @@ impl Engine {
         // Priced again under the lock: every writer of this member waits for it, so what
         // the quote reads is what this transaction consumes.
         let now = self.now();
+        // Points the clock made available or expired since the jobs last ran are settled
+        // first, so that the price sees the balance as it is now.
+        let lots = if req.quote.points > 0 {
+            crate::points::open_lots_due_applied(&mut tx, &mut state, &programme, now).await?
+        } else {
+            Vec::new()
+        };
         let holdings = self
             .holdings_in(&mut tx, MemberState::new(state.row.clone()), now)
             .await?;
@@ -105,12 +112,6 @@ impl Engine {
             .await?;
         }
         if q.points_used > 0 {
-            let lots = tx
-                .lots_open(member_id)
-                .await?
-                .iter()
-                .map(lot_from_row)
-                .collect();
             let mut ledger = state.ledger(lots);
             ledger
                 .spend(q.points_used, EntryKind::Redeem, now)

@@ -204,6 +204,48 @@ pub(crate) async fn write_ledger_change(
     Ok(())
 }
 
+/// A member's open lots with the work the clock made due by `now` applied and written
+/// first (releases, expiries, the inactivity deadline), as the jobs would have: what a
+/// spend draws from. The member is locked.
+pub(crate) async fn open_lots_due_applied(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    now: Timestamp,
+) -> Result<Vec<Lot>> {
+    let lots = tx
+        .lots_open(state.member_id())
+        .await?
+        .iter()
+        .map(lot_from_row)
+        .collect();
+    let mut ledger = state.ledger(lots);
+    let mut moved = ledger.apply_due(now);
+    let inactivity = inactivity_rule(programme);
+    if let Some(deadline) = state
+        .row
+        .account
+        .inactive_at_us
+        .filter(|t| *t <= to_us(now))
+    {
+        if inactivity.is_some() {
+            ledger.expire_all_available(from_us(deadline));
+        }
+        state.row.account.inactive_at_us = None;
+        state.dirty = true;
+        moved = true;
+    }
+    if moved {
+        write_ledger_change(tx, state, &ledger, EntrySource::default(), programme, now).await?;
+    }
+    Ok(ledger
+        .lots()
+        .iter()
+        .filter(|l| l.state != LotState::Expired)
+        .cloned()
+        .collect())
+}
+
 /// `ledger_rows`, with the lots written now.
 pub(crate) async fn apply_ledger(
     tx: &mut Tx,
@@ -1136,12 +1178,7 @@ impl Engine {
             }
         }
         let now = self.now();
-        let lots = tx
-            .lots_open(state.member_id())
-            .await?
-            .iter()
-            .map(lot_from_row)
-            .collect();
+        let lots = open_lots_due_applied(&mut tx, &mut state, &programme, now).await?;
         let mut ledger = state.ledger(lots);
         ledger
             .spend(points, EntryKind::Redeem, now)
@@ -1202,12 +1239,7 @@ impl Engine {
                 .credit(request.points, now, expires)
                 .map_err(ledger_error)?;
         } else {
-            let lots = tx
-                .lots_open(state.member_id())
-                .await?
-                .iter()
-                .map(lot_from_row)
-                .collect();
+            let lots = open_lots_due_applied(&mut tx, &mut state, &programme, now).await?;
             ledger = state.ledger(lots);
             ledger
                 .spend(-request.points, EntryKind::Adjust, now)

@@ -77,6 +77,7 @@ fn quote_input<'a>(
     now: Timestamp,
     lines: &'a [CartLine],
     empty: &'a BTreeMap<String, i64>,
+    points_available_now: Option<i64>,
 ) -> Result<QuoteInput<'a>> {
     let rate = p
         .points
@@ -98,7 +99,7 @@ fn quote_input<'a>(
         if rate.is_none() {
             return Err(EngineError::PointsDisabled);
         }
-        let available = h.state.row.account.available;
+        let available = points_available_now.unwrap_or(h.state.row.account.available);
         if available < req.points {
             return Err(EngineError::InsufficientPoints {
                 needed: req.points,
@@ -342,7 +343,34 @@ impl Engine {
             Some(m) => Some(self.cached_holdings(m, now).await?),
             None => None,
         };
-        self.quote_with(req, holdings.as_deref(), now)
+        // A quote that spends points sees the balance as it is now, with the lots the clock
+        // made available or expired since the jobs last ran.
+        let points_now = match &holdings {
+            Some(h) if req.points > 0 => Some(self.points_available_now(h, now).await?),
+            _ => None,
+        };
+        self.quote_with(req, holdings.as_deref(), now, points_now)
+    }
+
+    /// A member's available points at `now`, as if the clock's jobs had just run.
+    async fn points_available_now(&self, h: &Holdings, now: Timestamp) -> Result<i64> {
+        let programme = self.programme()?;
+        let account = &h.state.row.account;
+        if account.inactive_at_us.is_some_and(|t| t <= to_us(now))
+            && crate::points::inactivity_rule(&programme).is_some()
+        {
+            return Ok(0);
+        }
+        let lots = self
+            .store
+            .lots_list(h.state.member_id(), false)
+            .await?
+            .iter()
+            .map(crate::points::lot_from_row)
+            .collect();
+        let mut ledger = MemberState::new(h.state.row.clone()).ledger(lots);
+        ledger.apply_due(now);
+        Ok(ledger.balances().available)
     }
 
     pub(crate) async fn cached_holdings(
@@ -406,7 +434,15 @@ impl Engine {
         let programme = self.programme()?;
         let lines = cart_lines(req);
         let empty = BTreeMap::new();
-        let input = quote_input(&programme.programme, req, holdings, now, &lines, &empty)?;
+        let input = quote_input(
+            &programme.programme,
+            req,
+            holdings,
+            now,
+            &lines,
+            &empty,
+            None,
+        )?;
         Ok(quote(&input))
     }
 
@@ -416,12 +452,13 @@ impl Engine {
         req: &QuoteRequest,
         holdings: Option<&Holdings>,
         now: Timestamp,
+        points_available_now: Option<i64>,
     ) -> Result<QuoteAnswer> {
         let programme = self.programme()?;
         let p = &programme.programme;
         let lines = cart_lines(req);
         let empty = BTreeMap::new();
-        let input = quote_input(p, req, holdings, now, &lines, &empty)?;
+        let input = quote_input(p, req, holdings, now, &lines, &empty, points_available_now)?;
         let q = quote(&input);
         let (earn_points, earn_score) = self.earn_of(req, &q, holdings, now)?;
 

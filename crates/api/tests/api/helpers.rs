@@ -17,6 +17,8 @@ pub struct TestApp {
     pub storefront: String,
     pub partner: String,
     pub url: String,
+    /// The engine's clock: moving it here runs no job (as between two runs of the jobs).
+    pub clock: Arc<ManualClock>,
     pub _db: TestDb,
 }
 
@@ -51,7 +53,7 @@ impl TestApp {
         store.migrate().await.expect("migrate");
         let clock = Arc::new(ManualClock::new(START.parse().unwrap()));
         let engine = Arc::new(
-            Engine::start(store.clone(), clock, Some(DEMO))
+            Engine::start(store.clone(), clock.clone(), Some(DEMO))
                 .await
                 .expect("engine starts"),
         );
@@ -60,6 +62,7 @@ impl TestApp {
         let partner = engine.create_key(Role::Partner).await.unwrap();
         let router = tessera_api::app(engine.clone());
         Some(TestApp {
+            clock: clock.clone(),
             router,
             engine,
             store,

@@ -391,3 +391,74 @@ async fn occurred_at_is_bounded_into_the_past() {
         r.text
     );
 }
+
+#[tokio::test]
+async fn between_job_runs_points_past_their_expiry_are_not_spent_and_released_ones_are() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/m/points/adjustments",
+            Some(json!({"id": "a1", "points": 1000, "reason": "gift"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The demo's points expire at the end of the year after they were earned; the clock
+    // passes that instant, and no job has run yet.
+    app.clock
+        .advance("2028-01-02T00:00:00Z".parse().unwrap())
+        .unwrap();
+    let quote = json!({"member": "m", "lines": [{"sku": "BOOK", "category": "books",
+        "quantity": 1, "unit_price_minor": 20000}], "points": 100});
+    let q = app.call("POST", "/v1/quotes", Some(quote)).await;
+    assert_eq!(q.code(), "insufficient_points", "{}", q.text);
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/m/points/redemptions",
+            Some(json!({"id": "r1", "points": 100})),
+        )
+        .await;
+    assert_eq!(r.code(), "insufficient_points", "{}", r.text);
+    // An order's points, pending through the 7-day return window, can be spent once it
+    // passed, before the job that releases them runs.
+    let mut e = paid("p", "m");
+    e["occurred_at"] = json!("2028-01-02T00:00:00Z");
+    let r = app.call("POST", "/v1/events", Some(e)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    app.clock
+        .advance("2028-01-10T00:00:00Z".parse().unwrap())
+        .unwrap();
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/m/points/redemptions",
+            Some(json!({"id": "r2", "points": 100})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let ledger = app.call("GET", "/v1/members/m/ledger", None).await;
+    let kinds: Vec<&str> = ledger.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    // The refused redemption changed nothing (what it settled went with it); the second
+    // one settled the release and the expiry, then spent the released points.
+    assert_eq!(
+        kinds,
+        ["adjust", "earn", "release", "expire", "redeem"],
+        "{}",
+        ledger.text
+    );
+    // The jobs then find nothing left to do.
+    let done = app
+        .engine
+        .run_due_work("2028-01-10T00:00:00Z".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!((done.lots_released, done.lots_expired), (0, 0));
+    app.assert_ledger_balanced().await;
+}

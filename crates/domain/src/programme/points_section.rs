@@ -1,7 +1,7 @@
 //! The `[points]` section of a programme file, checked into a `PointsConfig`.
 
 use super::{is_identifier, Issues, BUILT_IN_ACTIVITIES};
-use crate::limits::AMOUNT_MINOR_MAX;
+use crate::limits::{AMOUNT_MINOR_MAX, POINT_VALUE_MINOR_MAX};
 use crate::points::{
     Bonus, BonusTrigger, ExpiryOverride, ExpiryPolicy, Multiplier, PointsConfig, RedemptionRule,
     RefundPolicy, Reward, Rounding, Stacking, MULTIPLIER_PERCENT_MAX, POINTS_MAX,
@@ -493,6 +493,20 @@ pub(super) fn parse(
             0,
             AMOUNT_MINOR_MAX,
         );
+        // A point is worth at most 1,000 minor units, so that the value of the largest
+        // balance still fits a 64-bit amount.
+        if let (Some(p), Some(v)) = (points, value_minor) {
+            if i128::from(v) > i128::from(p) * i128::from(POINT_VALUE_MINOR_MAX) {
+                issues.add(
+                    &r.value_minor,
+                    "points.redemption.value_minor",
+                    &format!(
+                        "a point may be worth at most {POINT_VALUE_MINOR_MAX} minor units: \
+                         value_minor must be at most {POINT_VALUE_MINOR_MAX} × points"
+                    ),
+                );
+            }
+        }
         let minimum_points = match &r.minimum_points {
             Some(v) => ranged(issues, v, "points.redemption.minimum_points", 0, POINTS_MAX),
             None => Some(0),
