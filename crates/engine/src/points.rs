@@ -1136,8 +1136,14 @@ impl Engine {
             .points
             .as_ref()
             .ok_or(EngineError::PointsDisabled)?;
+        let target = match &request.target {
+            RedemptionTarget::Points(p) => serde_json::json!({ "points": p }),
+            RedemptionTarget::Reward(id) => serde_json::json!({ "reward": id }),
+        };
         let request_sha = sha256_hex(
-            format!("{:?}|{:?}|{:?}", "redeem", request.target, request.reason).as_bytes(),
+            serde_json::json!({"redeem": target, "reason": request.reason})
+                .to_string()
+                .as_bytes(),
         );
         let mut tx = self.store.begin().await?;
         let mut state = self.lock_member(&mut tx, member).await?;

@@ -3,6 +3,7 @@
 //! the same cart is priced again for each plan the member does not hold (the upsell).
 //! A quote writes nothing.
 
+use crate::answers::ClientRequest;
 use crate::clock::{from_us, to_us};
 use crate::points::MemberState;
 use crate::{Engine, EngineError, Result};
@@ -573,7 +574,8 @@ impl Engine {
     // ---- coupons ----
 
     /// Issues `count` coupons of a template to a member, valid for the template's days;
-    /// the same `issue_id` again returns the first issue.
+    /// the same `issue_id` again (looked up under the member's lock, unique in the
+    /// database) answers with the first issue as it was made.
     pub async fn issue_coupons(
         &self,
         member: &ExternalId,
@@ -583,29 +585,51 @@ impl Engine {
         source: &str,
     ) -> Result<(Vec<CouponRow>, bool)> {
         let programme = self.programme()?;
-        let t = programme
-            .programme
-            .coupon(template)
-            .ok_or_else(|| EngineError::UnknownCoupon(template.to_owned()))?;
+        let request = ClientRequest::new(
+            "coupon_issue",
+            issue_id.as_str(),
+            &serde_json::json!({"template": template, "count": count, "source": source}),
+        );
         let mut tx = self.store.begin().await?;
-        let state = self
+        let member_id = self
             .lock_members(&mut tx, &[member])
             .await?
             .remove(0)
             .member_id();
-        let earlier = tx.coupons_by_issue(state, issue_id.as_str()).await?;
+        if let Some(numbers) = request.replay::<Vec<i64>>(&mut tx, member_id).await? {
+            let first = tx
+                .coupons_by_issue(member_id, issue_id.as_str())
+                .await?
+                .into_iter()
+                .filter(|c| numbers.contains(&c.coupon_no))
+                .map(|mut c| {
+                    // As issued: what became of them since is for the coupon list to say.
+                    c.state = "issued".to_owned();
+                    c.order_id = None;
+                    c.used_at_us = None;
+                    c
+                })
+                .collect();
+            return Ok((first, true));
+        }
+        // Issues made before answers were kept are found by their id.
+        let earlier = tx.coupons_by_issue(member_id, issue_id.as_str()).await?;
         if !earlier.is_empty() {
             if earlier[0].template != template || earlier.len() as i64 != count {
-                return Err(EngineError::OperationConflict(issue_id.to_string()));
+                return Err(EngineError::ClientIdConflict(issue_id.to_string()));
             }
             return Ok((earlier, true));
         }
+        let t = programme
+            .programme
+            .coupon(template)
+            .ok_or_else(|| EngineError::UnknownCoupon(template.to_owned()))?;
         let now = self.now();
         let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
             .after(now, &programme.programme.timezone);
         let rows: Vec<CouponRow> = (0..count)
             .map(|_| CouponRow {
-                member_id: state,
+                member_id,
                 coupon_no: 0,
                 template: template.to_owned(),
                 state: "issued".to_owned(),
@@ -618,6 +642,8 @@ impl Engine {
             })
             .collect();
         let issued = tx.coupons_issue(&rows).await?;
+        let numbers: Vec<i64> = issued.iter().map(|c| c.coupon_no).collect();
+        request.remember(&mut tx, member_id, &numbers, now).await?;
         tx.commit().await?;
         Ok((issued, false))
     }

@@ -393,17 +393,12 @@ impl Engine {
         }
     }
 
-    /// Buys a plan (a paid term or a trial), for the member or as a gift.
+    /// Buys a plan (a paid term or a trial), for the member or as a gift. The same
+    /// `payment_ref` again, looked up under the members' lock, replays the purchase.
     pub async fn subscribe(&self, req: SubscribeRequest) -> Result<SubscriptionView> {
         let programme = self.programme()?;
         let plan = plan_of(&programme, &req.plan)?;
-        let request_sha = sha256_hex(
-            format!(
-                "subscribe|{}|{}|{:?}|{:?}|{:?}",
-                req.member, req.plan, req.purchase, req.gift_to, req.auto_renew
-            )
-            .as_bytes(),
-        );
+        let request_sha = sha256_hex(subscribe_fingerprint(&req).to_string().as_bytes());
         if req.gift_to.as_ref() == Some(&req.member) {
             return Err(EngineError::Field(tessera_domain::FieldError::invalid(
                 "gift_to",
@@ -423,6 +418,12 @@ impl Engine {
             )));
         }
         let mut tx = self.store.begin().await?;
+        let mut ids = vec![&req.member];
+        if let Some(g) = &req.gift_to {
+            ids.push(g);
+        }
+        let mut members = self.lock_members(&mut tx, &ids).await?;
+        // Looked up under the lock: concurrent retries wait for the first and replay it.
         if let Purchase::Paid { payment_ref, .. } = &req.purchase {
             if let Some(id) = self
                 .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
@@ -432,11 +433,6 @@ impl Engine {
                 return self.subscription_view_of(id, true).await;
             }
         }
-        let mut ids = vec![&req.member];
-        if let Some(g) = &req.gift_to {
-            ids.push(g);
-        }
-        let mut members = self.lock_members(&mut tx, &ids).await?;
         let now = self.now();
         let buyer_value = self
             .member_value(&mut tx, &programme, &mut members[0], now)
@@ -660,17 +656,24 @@ impl Engine {
         amount_minor: Option<i64>,
     ) -> Result<SubscriptionView> {
         let programme = self.programme()?;
-        let request_sha = sha256_hex(format!("pay|{id}|{payment_ref}|{amount_minor:?}").as_bytes());
+        let request_sha = sha256_hex(
+            serde_json::json!({
+                "pay": id, "payment_ref": payment_ref.as_str(), "amount_minor": amount_minor,
+            })
+            .to_string()
+            .as_bytes(),
+        );
         let mut tx = self.store.begin().await?;
+        let now = self.now();
+        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
+        // Looked up under the lock: concurrent retries wait for the first and replay it.
         if let Some(sub) = self
             .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
             .await?
         {
-            drop(tx);
+            tx.commit().await?;
             return self.subscription_view_of(sub, true).await;
         }
-        let now = self.now();
-        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
         let plan = plan_of(&programme, &s.row.plan)?;
         let mut holder = MemberState::new(
             tx.member_account_for_update(s.row.member_id)
@@ -1136,4 +1139,22 @@ impl Engine {
 
 fn corrupt(what: &str) -> EngineError {
     EngineError::Store(StoreError::Database(format!("missing {what}")))
+}
+
+/// What identifies a purchase: every parsed field, in a stable form.
+fn subscribe_fingerprint(req: &SubscribeRequest) -> serde_json::Value {
+    let purchase = match &req.purchase {
+        Purchase::Paid {
+            payment_ref,
+            amount_minor,
+        } => serde_json::json!({"payment_ref": payment_ref.as_str(), "amount_minor": amount_minor}),
+        Purchase::Trial => serde_json::json!("trial"),
+    };
+    serde_json::json!({
+        "subscribe": req.member.as_str(),
+        "plan": req.plan,
+        "purchase": purchase,
+        "gift_to": req.gift_to.as_ref().map(|g| g.as_str()),
+        "auto_renew": req.auto_renew,
+    })
 }

@@ -462,3 +462,89 @@ async fn between_job_runs_points_past_their_expiry_are_not_spent_and_released_on
     assert_eq!((done.lots_released, done.lots_expired), (0, 0));
     app.assert_ledger_balanced().await;
 }
+
+#[tokio::test]
+async fn a_coupon_issue_retried_answers_as_first_issued() {
+    let app = TestApp::sqlite().await;
+    plus_member(&app, "m", 0).await;
+    let body = json!({"id": "welcome", "template": "ten_off_99"});
+    let first = app
+        .call("POST", "/v1/members/m/coupons", Some(body.clone()))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let no = first.body["items"][0]["coupon"].as_i64().unwrap();
+    let r = app
+        .call(
+            "POST",
+            "/v1/orders",
+            Some(order("SO-1", "m", &[no], 0, 0, None)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let again = app.call("POST", "/v1/members/m/coupons", Some(body)).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+    assert_eq!(
+        again.body["items"], first.body["items"],
+        "as issued, not as used since"
+    );
+    let other = app
+        .call(
+            "POST",
+            "/v1/members/m/coupons",
+            Some(json!({"id": "welcome", "template": "books_20"})),
+        )
+        .await;
+    assert_eq!(other.code(), "client_id_conflict", "{}", other.text);
+}
+
+/// 16 copies of one purchase at once, on both databases: one subscription, one term, and
+/// every copy answered with it.
+async fn concurrent_retries_of_a_purchase_replay(backend: tessera_testkit::Backend) {
+    let Some(app) = TestApp::on(backend).await else {
+        return;
+    };
+    app.add_member("m").await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/admin/code-pools/iqiyi_vip",
+            Some(json!({"codes": ["IQ-1", "IQ-2"]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let app = std::sync::Arc::new(app);
+    let body = json!({"member": "m", "plan": "plus", "payment_ref": "pay-1"});
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (app, body) = (app.clone(), body.clone());
+        tasks.push(tokio::spawn(async move {
+            app.call("POST", "/v1/subscriptions", Some(body)).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert!(
+            r.status == StatusCode::CREATED || r.status == StatusCode::OK,
+            "{}",
+            r.text
+        );
+        ids.push(r.body["id"].as_i64().unwrap());
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one subscription: {ids:?}");
+    let s = app
+        .call("GET", &format!("/v1/subscriptions/{}", ids[0]), None)
+        .await;
+    assert_eq!(s.body["terms"].as_array().unwrap().len(), 1, "{}", s.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_a_purchase_replay_sqlite() {
+    concurrent_retries_of_a_purchase_replay(tessera_testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_a_purchase_replay_postgres() {
+    concurrent_retries_of_a_purchase_replay(tessera_testkit::Backend::Postgres).await;
+}
