@@ -239,8 +239,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// `tessera check`: every invariant of the ledger, with a progress bar on a terminal.
 async fn check(database: &str) -> anyhow::Result<ExitCode> {
-    let store = open(database).await?;
-    store.migrate().await?;
+    // A database that does not exist is refused, never created (an empty one balances).
+    let store = Store::connect_existing(database)
+        .await
+        .with_context(|| format!("cannot open the database {database}"))?;
     let engine = Engine::start(store, Arc::new(SystemClock), None).await?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(

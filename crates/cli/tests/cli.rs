@@ -287,6 +287,31 @@ fn migrate_and_bad_database_urls() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
 }
 
+/// `tessera check` refuses a database that does not exist, and creates nothing.
+#[test]
+fn check_refuses_a_missing_database() {
+    let path = std::env::temp_dir().join(format!("tessera-missing-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let url = format!("sqlite://{}", path.display());
+    let out = tessera()
+        .args(["check", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open the database"), "{stderr}");
+    assert!(!path.exists(), "check created {}", path.display());
+    // A file that is not a Tessera database is refused as well.
+    std::fs::write(&path, b"").unwrap();
+    let out = tessera()
+        .args(["check", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no Tessera schema"));
+    let _ = std::fs::remove_file(&path);
+}
+
 /// `tessera check` passes on a ledger the server wrote, and names a broken invariant.
 fn check_on(backend: Backend) {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -1538,7 +1538,8 @@ pub const CHECK_CHUNK_MEMBERS: i64 = 5_000;
 impl Engine {
     /// Checks every invariant of the ledger; `progress(done, total)` is called per chunk.
     pub async fn check_ledger(&self, mut progress: impl FnMut(i64, i64)) -> Result<LedgerReport> {
-        let store = &self.store;
+        // Every figure from one snapshot: a write committed meanwhile is seen by all or none.
+        let mut store = self.store.check_snapshot().await?;
         let max = store.member_id_max().await?;
         let mut report = LedgerReport::default();
         let mut from = 0;
@@ -1550,7 +1551,7 @@ impl Engine {
             from = to;
             progress(from.min(max), max);
         }
-        report.members_checked = store.count(tessera_store::Table::Members).await?;
+        report.members_checked = store.member_count().await?;
         let (accounts, outstanding) = store.ledger_totals().await?;
         // Stored value shares the journal on accounts of its own, in money: it is checked
         // apart from points.

@@ -125,11 +125,15 @@ pub(crate) struct Pools {
 /// SQLite: one writer connection (SQLite admits one writer at a time, and a queue in the
 /// pool is fairer and faster than `SQLITE_BUSY` retries), several readers (WAL lets them
 /// read while the writer writes). Every commit is fsynced (`synchronous = FULL`).
-pub(crate) async fn connect_sqlite(url: &str) -> Result<Pools, sqlx::Error> {
+/// `create` makes the file when it is missing (`serve`, `migrate`); without it a missing
+/// file is an error (`check`: a mistyped path must not pass as an empty, balanced ledger).
+pub(crate) async fn connect_sqlite(url: &str, create: bool) -> Result<Pools, sqlx::Error> {
     let url = if url.contains('?') {
         url.to_owned()
-    } else {
+    } else if create {
         format!("{url}?mode=rwc")
+    } else {
+        format!("{url}?mode=rw")
     };
     let write = AnyPoolOptions::new()
         .max_connections(1)

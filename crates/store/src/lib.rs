@@ -8,6 +8,7 @@
 mod answers;
 mod backend;
 mod bench;
+mod check;
 mod points;
 mod rows;
 mod subscriptions;
@@ -15,6 +16,7 @@ mod tiers;
 
 pub use answers::*;
 pub use backend::{Backend, Postgres, Sqlite};
+pub use check::CheckSnapshot;
 use points::IN_LIST_MAX;
 pub use points::*;
 pub use rows::*;
@@ -85,9 +87,29 @@ pub struct Tx {
 impl Store {
     /// Connects to `sqlite://PATH` (created if missing) or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Store> {
+        Self::connect_with(url, true).await
+    }
+
+    /// Connects to a database that must exist already, with its schema: a missing SQLite
+    /// file, or a database Tessera never migrated, is an error.
+    pub async fn connect_existing(url: &str) -> Result<Store> {
+        let store = Self::connect_with(url, false).await?;
+        let migrated = sqlx::query("SELECT COUNT(*) AS n FROM _sqlx_migrations")
+            .fetch_one(&store.read)
+            .await
+            .is_ok();
+        if !migrated {
+            return Err(StoreError::Unavailable(format!(
+                "{url} holds no Tessera schema (run `tessera migrate` on a new database)"
+            )));
+        }
+        Ok(store)
+    }
+
+    async fn connect_with(url: &str, create: bool) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, pools): (Arc<dyn Backend>, _) = if url.starts_with("sqlite:") {
-            (Arc::new(Sqlite), backend::connect_sqlite(url).await)
+            (Arc::new(Sqlite), backend::connect_sqlite(url, create).await)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             (Arc::new(Postgres), backend::connect_postgres(url).await)
         } else {

@@ -1199,18 +1199,6 @@ impl Tx {
     }
 }
 
-impl Store {
-    /// The sum of every member's stored value (for the ledger check).
-    pub async fn stored_value_total(&self) -> Result<i64> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(principal + bonus), 0) AS BIGINT) AS n FROM stored_value_accounts",
-        )
-        .fetch_one(&self.read)
-        .await?;
-        Ok(row.try_get("n")?)
-    }
-}
-
 // Reads that both a write transaction and the read pool make: one body of SQL each, run on
 // either executor.
 

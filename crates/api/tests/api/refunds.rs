@@ -548,3 +548,52 @@ async fn concurrent_retries_of_a_purchase_replay_sqlite() {
 async fn concurrent_retries_of_a_purchase_replay_postgres() {
     concurrent_retries_of_a_purchase_replay(tessera_testkit::Backend::Postgres).await;
 }
+
+/// The ledger check reads one snapshot: while batches of orders commit, every check run
+/// finds the books balanced (a check that read its figures at different instants would
+/// see the postings of an order and not yet its balances).
+async fn the_check_finds_a_live_ledger_balanced(backend: tessera_testkit::Backend) {
+    let Some(app) = TestApp::on(backend).await else {
+        return;
+    };
+    for m in 0..8 {
+        app.add_member(&format!("m{m}")).await;
+    }
+    let app = std::sync::Arc::new(app);
+    let writer = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            for k in 0..40 {
+                let events: Vec<Value> = (0..8)
+                    .map(|m| paid(&format!("e{k}-{m}"), &format!("m{m}")))
+                    .collect();
+                let r = app
+                    .call(
+                        "POST",
+                        "/v1/events/batch",
+                        Some(json!({ "events": events })),
+                    )
+                    .await;
+                assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+            }
+        })
+    };
+    let mut checks = 0;
+    while !writer.is_finished() {
+        app.assert_ledger_balanced().await;
+        checks += 1;
+    }
+    writer.await.unwrap();
+    app.assert_ledger_balanced().await;
+    assert!(checks > 1, "the check ran while orders committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_check_finds_a_live_ledger_balanced_sqlite() {
+    the_check_finds_a_live_ledger_balanced(tessera_testkit::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_check_finds_a_live_ledger_balanced_postgres() {
+    the_check_finds_a_live_ledger_balanced(tessera_testkit::Backend::Postgres).await;
+}
