@@ -11,16 +11,27 @@ use serde::Deserialize;
 use tessera_domain::limits::{PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX};
 use tessera_engine::{ApiKey, Role};
 
-/// Bytes of a JSON body up to `limit`, or `body_too_large`.
+/// How long a client may take to send a request body.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Bytes of a JSON body up to `limit`, or `body_too_large`; `request_timeout` when the
+/// body does not arrive within `BODY_READ_TIMEOUT`.
 pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(req.into_body(), limit)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                ErrorCode::BodyTooLarge,
-                format!("the body is larger than {limit} bytes"),
-            )
-        })
+    let read = axum::body::to_bytes(req.into_body(), limit);
+    match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::new(
+            ErrorCode::BodyTooLarge,
+            format!("the body is larger than {limit} bytes"),
+        )),
+        Err(_) => Err(ApiError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "the body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 /// The default limit of a JSON body.

@@ -10,6 +10,8 @@ mod middleware;
 pub mod openapi;
 mod routes;
 pub mod schema;
+mod serve;
+pub use serve::{serve, serve_with};
 
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
@@ -52,6 +54,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .method_not_allowed_fallback(routes::system::method_not_allowed)
         // Handlers read bodies through `extract::read_body` with their own limits.
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(middleware::limits))
         .layer(axum::middleware::from_fn(middleware::observe))
         .with_state(state)
 }

@@ -53,6 +53,37 @@ pub async fn observe(req: Request, next: Next) -> Response {
     response
 }
 
+/// The longest path and query a request may have.
+pub const URI_BYTES_MAX: usize = 8 * 1024;
+/// The most header bytes (names and values) a request may have.
+pub const HEADER_BYTES_MAX: usize = 16 * 1024;
+
+/// Refuses a request whose path and query or headers are too large, with the error shape
+/// (the server itself only cuts off requests far beyond these limits).
+pub async fn limits(req: Request, next: Next) -> Response {
+    let uri = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if uri > URI_BYTES_MAX {
+        return ApiError::new(
+            ErrorCode::UriTooLong,
+            format!("the path and query have {uri} bytes; at most {URI_BYTES_MAX} are read"),
+        )
+        .into_response();
+    }
+    let headers: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if headers > HEADER_BYTES_MAX {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("the headers have {headers} bytes; at most {HEADER_BYTES_MAX} are read"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
 /// Finds the caller of a `/v1` request from `Authorization: Bearer <key>`.
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let key = req

@@ -374,9 +374,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "Tessera is listening on http://{address} (database: {})",
         engine.store().backend_name()
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    tessera_api::serve(listener, app, shutdown()).await?;
     engine.store().close().await;
     Ok(())
 }

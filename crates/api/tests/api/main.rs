@@ -16,4 +16,5 @@ mod points_props;
 mod programme;
 mod quotes;
 mod refunds;
+mod server;
 mod tiers;
