@@ -205,19 +205,16 @@ impl Engine {
                 });
                 continue;
             }
-            if let Some(order_id) = event.body.order_id() {
-                match owners.get(order_id.as_str()) {
-                    Some(&owner) if owner != state.member_id() => {
-                        pending.push(Pending::Done(Err(EngineError::OrderOfAnotherMember(
-                            order_id.to_string(),
-                        ))));
-                        continue;
-                    }
-                    Some(_) => {}
-                    None => {
-                        owners.insert(order_id.as_str(), state.member_id());
-                        new_owners.push((order_id.as_str(), state.member_id()));
-                    }
+            let order_id = event.body.order_id().map(|o| o.as_str());
+            if let Some(order_id) = order_id {
+                if owners
+                    .get(order_id)
+                    .is_some_and(|&owner| owner != state.member_id())
+                {
+                    pending.push(Pending::Done(Err(EngineError::OrderOfAnotherMember(
+                        order_id.to_owned(),
+                    ))));
+                    continue;
                 }
             }
             // A closed account earns nothing new, but what it already bought can still be
@@ -258,6 +255,13 @@ impl Engine {
                 body: &item.canonical_json,
                 body_sha256: sha,
             });
+            // The order id becomes the member's with the first event stored for it.
+            if let Some(order_id) = order_id {
+                if !owners.contains_key(order_id) {
+                    owners.insert(order_id, state.member_id());
+                    new_owners.push((order_id, state.member_id()));
+                }
+            }
             first_in_batch.insert(event.id.as_str(), k);
             pending.push(Pending::Insert);
         }

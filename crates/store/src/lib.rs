@@ -381,6 +381,64 @@ impl Store {
         Ok(row.map(|r| r.try_get::<i64, _>("now_us")).transpose()?)
     }
 
+    // ---- the schema, for tests and checks ----
+
+    /// Every table of Tessera's schema with its columns, sorted, and the names of the
+    /// indexes made by the migrations: what the SQLite and PostgreSQL migrations must agree
+    /// on.
+    pub async fn schema_description(&self) -> Result<SchemaDescription> {
+        let (tables_sql, indexes_sql) = if self.backend.name() == "sqlite" {
+            (
+                "SELECT m.name AS table_name, p.name AS column_name \
+                 FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+            )
+        } else {
+            (
+                "SELECT table_name::TEXT AS table_name, column_name::TEXT AS column_name \
+                 FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name NOT LIKE '_sqlx%'",
+                "SELECT indexname::TEXT AS name FROM pg_indexes WHERE schemaname = current_schema() \
+                 AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'",
+            )
+        };
+        let mut tables: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in sqlx::query(tables_sql).fetch_all(&self.read).await? {
+            tables
+                .entry(r.try_get("table_name")?)
+                .or_default()
+                .push(r.try_get("column_name")?);
+        }
+        for columns in tables.values_mut() {
+            columns.sort();
+        }
+        let mut indexes: Vec<String> = sqlx::query(indexes_sql)
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| r.try_get("name"))
+            .collect::<std::result::Result<_, _>>()?;
+        indexes.sort();
+        Ok(SchemaDescription {
+            tables: tables.into_iter().collect(),
+            indexes,
+        })
+    }
+
+    /// The number of rows of every table, by name (tests: "a refused request changed
+    /// nothing").
+    pub async fn table_row_counts(&self) -> Result<Vec<(String, i64)>> {
+        let mut out = Vec::new();
+        for (table, _) in self.schema_description().await?.tables {
+            let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
+                .fetch_one(&self.read)
+                .await?;
+            out.push((table, row.try_get::<i64, _>("n")?));
+        }
+        Ok(out)
+    }
+
     // ---- whole-table counts, for tests and checks ----
 
     pub async fn count(&self, table: Table) -> Result<i64> {
@@ -389,6 +447,13 @@ impl Store {
             .await?;
         Ok(row.try_get::<i64, _>("n")?)
     }
+}
+
+/// The shape of the schema: tables with their sorted columns, and index names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaDescription {
+    pub tables: Vec<(String, Vec<String>)>,
+    pub indexes: Vec<String>,
 }
 
 /// Tables whose rows can be counted.

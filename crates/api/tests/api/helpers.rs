@@ -3,7 +3,7 @@ use axum::http::{Request, StatusCode};
 use serde_json::Value;
 use std::sync::Arc;
 use tessera_engine::{Engine, ManualClock, Role};
-use tessera_store::{Store, Table};
+use tessera_store::Store;
 use tessera_testkit::{Backend, TestDb};
 use tower::ServiceExt;
 
@@ -148,18 +148,9 @@ impl TestApp {
         );
     }
 
-    /// Row counts of every table a request could change.
-    pub async fn counts(&self) -> Vec<i64> {
-        let mut counts = Vec::new();
-        for table in [
-            Table::Members,
-            Table::Events,
-            Table::ProgrammeVersions,
-            Table::ApiKeys,
-        ] {
-            counts.push(self.store.count(table).await.unwrap());
-        }
-        counts
+    /// Row counts of every table of the schema, by name.
+    pub async fn counts(&self) -> Vec<(String, i64)> {
+        self.store.table_row_counts().await.unwrap()
     }
 }
 

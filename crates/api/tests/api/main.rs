@@ -16,5 +16,6 @@ mod points_props;
 mod programme;
 mod quotes;
 mod refunds;
+mod schema;
 mod server;
 mod tiers;
