@@ -553,6 +553,39 @@ pub(super) fn parse(
         }
     }
 
+    // The most one order can earn (the largest total, every multiplier, every bonus) fits
+    // the largest number of points, so earning never cuts silently.
+    if let (Some(points), Some(per_minor), Some(stacking)) = (earn_points, earn_per_minor, stacking)
+    {
+        let percent = match stacking {
+            Stacking::Add => {
+                multipliers
+                    .iter()
+                    .map(|m| i128::from(m.percent.saturating_sub(100)))
+                    .sum::<i128>()
+                    + 100
+            }
+            Stacking::Highest => multipliers
+                .iter()
+                .map(|m| i128::from(m.percent))
+                .max()
+                .unwrap_or(100)
+                .max(100),
+        };
+        let most = i128::from(AMOUNT_MINOR_MAX) * i128::from(points) * percent
+            / (i128::from(per_minor) * 100)
+            + bonuses.iter().map(|b| i128::from(b.points)).sum::<i128>();
+        if most > i128::from(POINTS_MAX) {
+            issues.add(
+                &file.earn_points,
+                "points.earn_points",
+                &format!(
+                    "an order of {AMOUNT_MINOR_MAX} minor units would earn {most} points with \
+                     every multiplier and bonus, more than {POINTS_MAX}: lower the rate"
+                ),
+            );
+        }
+    }
     if issues.found.len() > before {
         return None;
     }

@@ -38,6 +38,9 @@ fn bad_programmes_are_refused_with_line_and_field() {
         ("benefit of an unknown plan", format!("{base}[[benefits]]\nid = \"b\"\nkind = \"priority_service\"\nplans = [\"gold\"]\n"), 7, "benefits[0].plans", "no plan is named `gold`"),
         ("benefit field of another kind", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\n[[benefits]]\nid = \"b\"\nkind = \"free_shipping\"\nplans = [\"p\"]\npercent = 5\n"), 10, "benefits[0].percent", "does not take `percent`"),
         ("grant of an unknown coupon", format!("{base}[[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\n[[benefits]]\nid = \"b\"\nkind = \"coupon_grant\"\nplans = [\"p\"]\ncoupon = \"nope\"\ncount = 1\n"), 12, "benefits[0].coupon", "no coupon is named `nope`"),
+        ("an earn rate that overflows an order", format!("{base}[points]\nearn_points = 1000\nearn_per_minor = 1\n"), 5, "points.earn_points", "would earn"),
+        ("a point worth more than 1,000 minor units", format!("{base}[points]\nearn_points = 1\nearn_per_minor = 100\n[points.redemption]\npoints = 1\nvalue_minor = 10000000\n"), 9, "points.redemption.value_minor", "at most 1000"),
+        ("a score rate that overflows an order", format!("{base}[score]\nwindow = {{ kind = \"lifetime\" }}\n[[score.rules]]\nname = \"s\"\non = \"order\"\nscore = 1000000\nper_minor = 1\n"), 9, "score.rules[0].score", "would score"),
         ("coupon without its amount", format!("{base}[[coupons]]\nid = \"c\"\nkind = \"amount_off\"\nvalid_days = 30\n"), 6, "coupons[0].amount_minor", "needs this field"),
     ];
     for (what, source, line, field, reason) in cases {

@@ -153,7 +153,22 @@ pub(super) fn parse_score(
                 1,
                 AMOUNT_MINOR_MAX,
             )
-            .map(|per_minor| ScoreAmount::PerMinor { score, per_minor }),
+            .and_then(|per_minor| {
+                // The largest order's score fits the largest score, so no sum overflows.
+                let most = i128::from(AMOUNT_MINOR_MAX) * i128::from(score) / i128::from(per_minor);
+                if most > i128::from(POINTS_MAX) {
+                    issues.add(
+                        &r.score,
+                        &format!("{field}.score"),
+                        &format!(
+                            "an order of {AMOUNT_MINOR_MAX} minor units would score {most}, \
+                             more than {POINTS_MAX}: lower the rate"
+                        ),
+                    );
+                    return None;
+                }
+                Some(ScoreAmount::PerMinor { score, per_minor })
+            }),
             (Some(p), Some(ScoreTrigger::Activity(_)), _) => {
                 issues.add(
                     p,
