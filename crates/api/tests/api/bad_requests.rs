@@ -190,6 +190,9 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
     let counts_before = app.counts().await;
     let cases = cases();
     assert!(cases.len() >= 30, "the table keeps at least 30 cases");
+    // Every error body, whole, in one snapshot: a change of a message or a field path is
+    // a change of the API that a reviewer sees.
+    let mut bodies = serde_json::Map::new();
     for c in cases {
         let mut req = Request::builder().method(c.method).uri(&c.path);
         req = match c.key {
@@ -230,7 +233,12 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
             "{} changed a table",
             c.name
         );
+        bodies.insert(
+            format!("{} {} ({})", c.status, c.code, c.name),
+            reply.body.clone(),
+        );
     }
+    insta::assert_json_snapshot!("bad_request_bodies", bodies);
     assert_eq!(
         app.call("GET", "/v1/members/u1", None).await.body,
         member_before
