@@ -1,0 +1,249 @@
+//! Score and tiers: measure entries, members' tier states, tier history.
+
+use super::*;
+
+fn measure(member_id: i64, measure: &str, at_us: i64, amount: i64, event_id: &str) -> MeasureRow {
+    MeasureRow {
+        member_id,
+        measure: measure.into(),
+        at_us,
+        amount,
+        event_id: event_id.into(),
+        order_id: None,
+    }
+}
+
+fn history(member_id: i64, history_no: i64, kind: &str) -> HistoryRow {
+    HistoryRow {
+        member_id,
+        history_no,
+        at_us: 10 * history_no,
+        kind: kind.into(),
+        from_tier: None,
+        to_tier: Some("gold".into()),
+        measure_value: 100 + history_no,
+        needed: Some(100),
+        evaluation_at_us: Some(1_000),
+    }
+}
+
+async fn put_tiers(store: &Store, tiers: &[TierRow]) {
+    let refs: Vec<&TierRow> = tiers.iter().collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.tiers_put_many(&refs).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+both_backends!(tiers_are_upserted_and_read, |url: String| async move {
+    let store = store(&url).await;
+    let members = add_members(&store, "m", 120).await;
+    let tiers: Vec<TierRow> = members
+        .iter()
+        .zip(0..)
+        .map(|(m, i)| TierRow {
+            member_id: m.id,
+            tier: (i % 2 == 0).then(|| format!("t{i}")),
+            since_us: Some(i),
+            retained_until_us: Some(i + 1),
+            floor_tier: (i % 3 == 0).then(|| "silver".to_owned()),
+            floor_until_us: Some(i + 2),
+            next_evaluation_us: Some(i + 3),
+            next_warning_us: None,
+            last_evaluated_us: Some(i + 4),
+            next_history_no: i + 5,
+        })
+        .collect();
+    put_tiers(&store, &tiers).await;
+    assert_eq!(
+        store.tier_get(members[7].id).await.unwrap().as_ref(),
+        Some(&tiers[7])
+    );
+    assert_eq!(store.tier_get(members[119].id + 1).await.unwrap(), None);
+    let mut ids: Vec<i64> = members.iter().map(|m| m.id).collect();
+    ids.push(members[119].id + 1);
+    let mut tx = store.begin().await.unwrap();
+    let mut got = tx.tiers_get_many(&ids).await.unwrap();
+    got.sort_by_key(|t| t.member_id);
+    assert_eq!(got, tiers);
+    assert_eq!(tx.tiers_get_many(&[]).await.unwrap(), []);
+    // Back to the first tier: every field is written, `None` too.
+    let reset = TierRow {
+        member_id: members[0].id,
+        next_history_no: 9,
+        ..TierRow::default()
+    };
+    tx.tiers_put_many(&[&reset]).await.unwrap();
+    assert_eq!(tx.tiers_get_many(&[members[0].id]).await.unwrap(), [reset]);
+});
+
+both_backends!(measures_are_summed_over_windows, |url: String| async move {
+    let store = store(&url).await;
+    let a = add_member(&store, "a").await.id;
+    let b = add_member(&store, "b").await.id;
+    let mut tx = store.begin().await.unwrap();
+    tx.measures_insert(&[
+        measure(a, "score", 10, 5, "e1"),
+        measure(a, "score", 20, 7, "e2"),
+        measure(a, "spend", 20, 100, "e2"),
+        measure(a, "score", 30, -3, "e3"),
+        MeasureRow {
+            order_id: Some("o4".into()),
+            ..measure(a, "score", 40, 11, "e4")
+        },
+        measure(b, "score", 20, 1, "e5"),
+    ])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // `measure_sum` and `measure_sum_read`: both ends included.
+    let sums = [
+        ("score", 10, 30, 9),
+        ("score", 11, 29, 7),
+        ("score", 10, 40, 20),
+        ("spend", 0, 100, 100),
+        ("points", 0, 100, 0),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    for (name, from, to, expected) in sums {
+        assert_eq!(
+            tx.measure_sum(a, name, from, to).await.unwrap(),
+            expected,
+            "{name} [{from}, {to}]"
+        );
+        assert_eq!(
+            store.measure_sum_read(a, name, from, to).await.unwrap(),
+            expected,
+            "{name} [{from}, {to}]"
+        );
+    }
+
+    // `measures_sum_many`: the end excluded; only the gains when asked.
+    let mut got = tx.measures_sum_many(&[a, b], 10, 40, false).await.unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (a, "score".into(), 9),
+            (a, "spend".into(), 100),
+            (b, "score".into(), 1)
+        ]
+    );
+    let mut got = tx.measures_sum_many(&[a], 10, 41, true).await.unwrap();
+    got.sort();
+    assert_eq!(got, [(a, "score".into(), 23), (a, "spend".into(), 100)]);
+    let ids: Vec<i64> = (1..=150).collect();
+    assert_eq!(
+        tx.measures_sum_many(&ids, 0, 100, false)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // `measures_raw_many`: [lo, hi) and from `from` on, each entry once.
+    let raw = |rows: Vec<(i64, String, i64, i64)>| {
+        let mut rows: Vec<(i64, i64, String)> = rows
+            .into_iter()
+            .map(|(m, name, at, _)| (m, at, name))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let got = raw(tx.measures_raw_many(&[a], 20, 30, 40).await.unwrap());
+    assert_eq!(
+        got,
+        [
+            (a, 20, "score".into()),
+            (a, 20, "spend".into()),
+            (a, 40, "score".into())
+        ]
+    );
+    let got = raw(tx.measures_raw_many(&[a, b], 10, 40, 30).await.unwrap());
+    assert_eq!(
+        got.len(),
+        6,
+        "overlapping windows read each entry once: {got:?}"
+    );
+    let got = tx.measures_raw_many(&[a], 0, 15, 40).await.unwrap();
+    let mut amounts: Vec<i64> = got.iter().map(|r| r.3).collect();
+    amounts.sort();
+    assert_eq!(amounts, [5, 11]);
+    let got = raw(tx.measures_raw_many(&ids, 0, 0, 20).await.unwrap());
+    assert_eq!(got.len(), 5, "more ids than one IN list");
+
+    // One entry per member, event and measure.
+    let again = tx
+        .measures_insert(&[measure(a, "score", 50, 1, "e1")])
+        .await;
+    assert!(is_conflict(&again), "{again:?}");
+});
+
+both_backends!(tier_history_newest_first, |url: String| async move {
+    let store = store(&url).await;
+    let m = add_member(&store, "m").await.id;
+    let n = add_member(&store, "n").await.id;
+    let rows: Vec<HistoryRow> = (1..=60).map(|no| history(m, no, "upgrade")).collect();
+    let mut tx = store.begin().await.unwrap();
+    tx.history_insert(&rows).await.unwrap();
+    let warning = HistoryRow {
+        from_tier: Some("gold".into()),
+        to_tier: None,
+        needed: None,
+        evaluation_at_us: None,
+        ..history(n, 1, "warning")
+    };
+    tx.history_insert(&[warning.clone()]).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.tier_history(m, 2).await.unwrap(),
+        [rows[59].clone(), rows[58].clone()]
+    );
+    assert_eq!(store.tier_history(m, 100).await.unwrap().len(), 60);
+    assert_eq!(store.tier_history(n, 10).await.unwrap(), [warning]);
+    assert_eq!(store.tier_history(m, 0).await.unwrap(), []);
+    let mut tx = store.begin().await.unwrap();
+    let again = tx.history_insert(&[history(m, 3, "downgrade")]).await;
+    assert!(is_conflict(&again), "{again:?}");
+});
+
+both_backends!(
+    due_evaluations_and_warnings_in_time_order,
+    |url: String| async move {
+        let store = store(&url).await;
+        let members = add_members(&store, "m", 4).await;
+        let id = |i: usize| members[i].id;
+        let at = [Some(300), Some(100), Some(100), None];
+        let tiers: Vec<TierRow> = (0..4)
+            .map(|i| TierRow {
+                member_id: id(i),
+                next_evaluation_us: at[i],
+                next_warning_us: at[i].map(|t| t + 1_000),
+                next_history_no: 1,
+                ..TierRow::default()
+            })
+            .collect();
+        put_tiers(&store, &tiers).await;
+        for (to, limit, expected) in [
+            (300, 10, vec![id(1), id(2), id(0)]),
+            (100, 10, vec![id(1), id(2)]),
+            (300, 1, vec![id(1)]),
+            (99, 10, vec![]),
+        ] {
+            assert_eq!(
+                store.due_evaluations(to, limit).await.unwrap(),
+                expected,
+                "{to}"
+            );
+            assert_eq!(
+                store.due_warnings(to + 1_000, limit).await.unwrap(),
+                expected,
+                "{to}"
+            );
+        }
+        assert_eq!(
+            store.due_warnings(300, 10).await.unwrap(),
+            Vec::<i64>::new()
+        );
+    }
+);
