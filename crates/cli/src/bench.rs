@@ -37,6 +37,19 @@ pub enum BenchCommand {
         #[arg(long)]
         programme: Option<std::path::PathBuf>,
     },
+    /// A member with many past orders (every lot still open) against one with a few:
+    /// redemption, order commit and a batch with a refund, the median of each, and the
+    /// ratio (the bar: at most 2).
+    History {
+        /// sqlite://PATH or postgres://...; default: a new SQLite file in the temp folder.
+        #[arg(long)]
+        database: Option<String>,
+        #[arg(long, default_value_t = 100_000)]
+        orders: u64,
+        /// Timed rounds of each operation for each member.
+        #[arg(long, default_value_t = 21)]
+        rounds: u32,
+    },
     /// `POST /v1/quotes` for a 10-line cart and a member with a plan, a tier, coupons and
     /// points (the demo programme), in process, against a bare axum route that parses the
     /// same body, in the same run. With `--serve`, both are served over HTTP instead, for
@@ -55,6 +68,11 @@ pub enum BenchCommand {
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
+        BenchCommand::History {
+            database,
+            orders,
+            rounds,
+        } => crate::bench_history::history_bench(database, orders, rounds.max(1)).await,
         BenchCommand::Quote {
             quotes,
             concurrency,

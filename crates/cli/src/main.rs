@@ -16,6 +16,7 @@ use tessera_engine::{Clock, Engine, Role, SystemClock};
 use tessera_store::Store;
 
 mod bench;
+mod bench_history;
 
 /// The demo programme, shipped inside the binary.
 pub(crate) const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");

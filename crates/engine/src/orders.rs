@@ -61,7 +61,8 @@ impl Engine {
         // Points the clock made available or expired since the jobs last ran are settled
         // first, so that the price sees the balance as it is now.
         let lots = if req.quote.points > 0 {
-            crate::points::open_lots_due_applied(&mut tx, &mut state, &programme, now).await?
+            crate::points::lots_for_spend(&mut tx, &mut state, &programme, now, req.quote.points)
+                .await?
         } else {
             Vec::new()
         };

@@ -204,30 +204,65 @@ pub(crate) async fn write_ledger_change(
     Ok(())
 }
 
-/// A member's open lots with the work the clock made due by `now` applied and written
-/// first (releases, expiries, the inactivity deadline), as the jobs would have: what a
-/// spend draws from. The member is locked.
-pub(crate) async fn open_lots_due_applied(
+/// How many lots a spend reads at a time, in the order it draws them.
+const SPEND_PAGE_LOTS: u32 = 128;
+
+/// The lots a spend of `points` needs, with the work the clock made due by `now` applied
+/// and written first (releases, expiries, the inactivity deadline), as the jobs would have:
+/// the due lots, and the available lots in the order a spend draws them until they cover
+/// `points`. A member with years of open lots costs about what a new one does; the
+/// ledger's spend asserts that the lots cover what it draws. The member is locked.
+pub(crate) async fn lots_for_spend(
     tx: &mut Tx,
     state: &mut MemberState,
     programme: &ActiveProgramme,
     now: Timestamp,
+    points: i64,
 ) -> Result<Vec<Lot>> {
-    let lots = tx
-        .lots_open(state.member_id())
-        .await?
-        .iter()
-        .map(lot_from_row)
-        .collect();
-    let mut ledger = state.ledger(lots);
-    let mut moved = ledger.apply_due(now);
+    let member_id = state.member_id();
     let inactivity = inactivity_rule(programme);
-    if let Some(deadline) = state
+    let deadline = state
         .row
         .account
         .inactive_at_us
-        .filter(|t| *t <= to_us(now))
-    {
+        .filter(|t| *t <= to_us(now));
+    // The inactivity deadline expires every available lot: the rare case reads them all.
+    let lots = if deadline.is_some() && inactivity.is_some() {
+        tx.lots_open(member_id)
+            .await?
+            .iter()
+            .map(lot_from_row)
+            .collect()
+    } else {
+        let mut lots: BTreeMap<i64, Lot> = tx
+            .lots_due(member_id, to_us(now))
+            .await?
+            .iter()
+            .map(|r| (r.lot_no, lot_from_row(r)))
+            .collect();
+        let mut covered = 0i64;
+        let mut after: Option<LotRow> = None;
+        while covered < points {
+            let page = tx
+                .lots_in_spend_order(member_id, after.as_ref(), SPEND_PAGE_LOTS)
+                .await?;
+            for row in &page {
+                let lot = lot_from_row(row);
+                if lot.expires_at.is_none_or(|e| e > now) {
+                    covered = covered.saturating_add(lot.remaining);
+                }
+                lots.entry(row.lot_no).or_insert(lot);
+            }
+            if page.len() < SPEND_PAGE_LOTS as usize {
+                break;
+            }
+            after = page.last().cloned();
+        }
+        lots.into_values().collect()
+    };
+    let mut ledger = state.ledger(lots);
+    let mut moved = ledger.apply_due(now);
+    if let Some(deadline) = deadline {
         if inactivity.is_some() {
             ledger.expire_all_available(from_us(deadline));
         }
@@ -244,6 +279,41 @@ pub(crate) async fn open_lots_due_applied(
         .filter(|l| l.state != LotState::Expired)
         .cloned()
         .collect())
+}
+
+/// The lots a refund that takes back `points` of `order_id` needs: the order's own, and
+/// the available lots in spend order until they cover `points` besides (a refund whose
+/// points were spent takes them from the balance).
+pub(crate) async fn lots_for_reversal(
+    tx: &mut Tx,
+    member_id: i64,
+    order_id: &str,
+    points: i64,
+) -> Result<Vec<Lot>> {
+    let mut lots: BTreeMap<i64, Lot> = tx
+        .lots_of_order(member_id, order_id)
+        .await?
+        .iter()
+        .map(|r| (r.lot_no, lot_from_row(r)))
+        .collect();
+    let mut covered = 0i64;
+    let mut after: Option<LotRow> = None;
+    while covered < points {
+        let page = tx
+            .lots_in_spend_order(member_id, after.as_ref(), SPEND_PAGE_LOTS)
+            .await?;
+        for row in &page {
+            if row.order_id.as_deref() != Some(order_id) {
+                covered = covered.saturating_add(row.remaining);
+            }
+            lots.entry(row.lot_no).or_insert_with(|| lot_from_row(row));
+        }
+        if page.len() < SPEND_PAGE_LOTS as usize {
+            break;
+        }
+        after = page.last().cloned();
+    }
+    Ok(lots.into_values().collect())
 }
 
 /// `ledger_rows`, with the lots written now.
@@ -751,7 +821,9 @@ pub(crate) async fn effect_of(
             let delta = record_refund(&mut order, &spec_of(refund), true)?;
             let points = delta.points;
             let ledger = if points > 0 {
-                let lots = batch.open_lots(tx, member_id).await?;
+                batch.flush_lots(tx).await?;
+                let lots =
+                    lots_for_reversal(tx, member_id, refund.order_id.as_str(), points).await?;
                 let mut ledger = state.ledger(lots);
                 ledger.reverse_order(
                     refund.order_id.as_str(),
@@ -1184,7 +1256,7 @@ impl Engine {
             }
         }
         let now = self.now();
-        let lots = open_lots_due_applied(&mut tx, &mut state, &programme, now).await?;
+        let lots = lots_for_spend(&mut tx, &mut state, &programme, now, points).await?;
         let mut ledger = state.ledger(lots);
         ledger
             .spend(points, EntryKind::Redeem, now)
@@ -1245,7 +1317,8 @@ impl Engine {
                 .credit(request.points, now, expires)
                 .map_err(ledger_error)?;
         } else {
-            let lots = open_lots_due_applied(&mut tx, &mut state, &programme, now).await?;
+            let lots =
+                lots_for_spend(&mut tx, &mut state, &programme, now, -request.points).await?;
             ledger = state.ledger(lots);
             ledger
                 .spend(-request.points, EntryKind::Adjust, now)

@@ -362,9 +362,10 @@ impl Engine {
         {
             return Ok(0);
         }
+        // Only the lots the clock made due move the balance.
         let lots = self
             .store
-            .lots_list(h.state.member_id(), false)
+            .lots_due_read(h.state.member_id(), to_us(now))
             .await?
             .iter()
             .map(crate::points::lot_from_row)

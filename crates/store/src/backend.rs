@@ -55,6 +55,11 @@ impl Backend for Sqlite {
                 "retries",
                 include_str!("migrations/sqlite_0006_retries.sql"),
             ),
+            (
+                7,
+                "spend order",
+                include_str!("migrations/sqlite_0007_spend_order.sql"),
+            ),
         ]
     }
 
@@ -103,6 +108,11 @@ impl Backend for Postgres {
                 6,
                 "retries",
                 include_str!("migrations/postgres_0006_retries.sql"),
+            ),
+            (
+                7,
+                "spend order",
+                include_str!("migrations/postgres_0007_spend_order.sql"),
             ),
         ]
     }

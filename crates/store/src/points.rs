@@ -448,6 +448,65 @@ impl Tx {
         rows.iter().map(LotRow::from_row).collect()
     }
 
+    /// A member's lots the clock may have made due by `now_us` (pending past their return
+    /// window, or past their expiry): candidates, re-checked by the ledger.
+    pub async fn lots_due(&mut self, member_id: i64, now_us: i64) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1 AND ((state = 'pending' AND available_at_us <= $2) \
+             OR (state <> 'expired' AND expires_at_us IS NOT NULL AND expires_at_us <= $2)) \
+             ORDER BY lot_no"
+        ))
+        .bind(member_id)
+        .bind(now_us)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
+    /// The lots of one order (for its refunds), whatever their state.
+    pub async fn lots_of_order(&mut self, member_id: i64, order_id: &str) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1 AND order_id = $2 AND state <> 'expired' ORDER BY lot_no"
+        ))
+        .bind(member_id)
+        .bind(order_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
+    /// Up to `limit` of a member's available lots with points left, in the order a spend
+    /// draws them (the lot that expires first, then the oldest, then the lowest number; a
+    /// lot that never expires last), after the lot `after` of that order.
+    pub async fn lots_in_spend_order(
+        &mut self,
+        member_id: i64,
+        after: Option<&LotRow>,
+        limit: u32,
+    ) -> Result<Vec<LotRow>> {
+        let key = "COALESCE(expires_at_us, 9223372036854775807)";
+        let (expires, earned, no) = after.map_or((i64::MIN, i64::MIN, i64::MIN), |l| {
+            (
+                l.expires_at_us.unwrap_or(i64::MAX),
+                l.earned_at_us,
+                l.lot_no,
+            )
+        });
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1 AND state = 'available' AND remaining > 0 \
+             AND ({key}, earned_at_us, lot_no) > ($2, $3, $4) \
+             ORDER BY {key}, earned_at_us, lot_no LIMIT $5"
+        ))
+        .bind(member_id)
+        .bind(expires)
+        .bind(earned)
+        .bind(no)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
     pub async fn lots_get(&mut self, member_id: i64, lot_nos: &[i64]) -> Result<Vec<LotRow>> {
         let mut out = Vec::with_capacity(lot_nos.len());
         for chunk in lot_nos.chunks(IN_LIST_MAX) {
@@ -650,6 +709,20 @@ impl Store {
     }
 
     /// A member's lots, newest first; the expired ones only when asked.
+    /// `Tx::lots_due` on the read pool (a quote's view of what the clock made due).
+    pub async fn lots_due_read(&self, member_id: i64, now_us: i64) -> Result<Vec<LotRow>> {
+        let rows = sqlx::query(&format!(
+            "{LOT_SELECT} WHERE member_id = $1 AND ((state = 'pending' AND available_at_us <= $2) \
+             OR (state <> 'expired' AND expires_at_us IS NOT NULL AND expires_at_us <= $2)) \
+             ORDER BY lot_no"
+        ))
+        .bind(member_id)
+        .bind(now_us)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(LotRow::from_row).collect()
+    }
+
     pub async fn lots_list(&self, member_id: i64, with_expired: bool) -> Result<Vec<LotRow>> {
         let filter = if with_expired {
             ""

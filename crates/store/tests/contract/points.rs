@@ -807,3 +807,78 @@ both_backends!(
         assert_eq!(outstanding, 12, "pending + available - debt");
     }
 );
+
+both_backends!(
+    lots_are_found_in_spend_order_due_and_by_order,
+    |url: String| async move {
+        let store = store(&url).await;
+        let m = add_member(&store, "m").await;
+        let other = add_member(&store, "other").await;
+        let expiring = |no: i64, at: Option<i64>, earned: i64| LotRow {
+            expires_at_us: at,
+            earned_at_us: earned,
+            ..lot(m.id, no, "available", 10, 10)
+        };
+        let lots = [
+            expiring(1, None, 1),
+            expiring(2, Some(900), 5),
+            expiring(3, Some(500), 9),
+            expiring(4, Some(500), 2),
+            expiring(5, None, 0),
+            LotRow {
+                remaining: 0,
+                ..expiring(6, Some(100), 1)
+            },
+            LotRow {
+                state: "pending".into(),
+                available_at_us: 300,
+                order_id: Some("o7".into()),
+                ..expiring(7, Some(400), 1)
+            },
+            LotRow {
+                state: "expired".into(),
+                remaining: 0,
+                order_id: Some("o7".into()),
+                ..expiring(8, Some(50), 1)
+            },
+            LotRow {
+                order_id: Some("o7".into()),
+                ..expiring(9, Some(2_000), 1)
+            },
+            lot(other.id, 1, "available", 1, 1),
+        ];
+        insert_lots(&store, &lots).await;
+        let nos = |rows: &[LotRow]| rows.iter().map(|l| l.lot_no).collect::<Vec<_>>();
+        let mut tx = store.begin().await.unwrap();
+        // Expiring first (by instant, then earned, then number), never-expiring last; the
+        // used-up and pending lots are not spendable.
+        let all = tx.lots_in_spend_order(m.id, None, 100).await.unwrap();
+        assert_eq!(nos(&all), [4, 3, 2, 9, 5, 1]);
+        // A page at a time, after the last lot of the page before.
+        let first = tx.lots_in_spend_order(m.id, None, 2).await.unwrap();
+        assert_eq!(nos(&first), [4, 3]);
+        let next = tx.lots_in_spend_order(m.id, first.last(), 3).await.unwrap();
+        assert_eq!(nos(&next), [2, 9, 5]);
+        let last = tx.lots_in_spend_order(m.id, next.last(), 3).await.unwrap();
+        assert_eq!(nos(&last), [1]);
+        assert_eq!(
+            tx.lots_in_spend_order(m.id, last.last(), 3).await.unwrap(),
+            []
+        );
+        // Due by 450: the pending lot past its window and every unexpired lot past its
+        // expiry (the used-up one too: its state still moves); by 500, the two at 500.
+        assert_eq!(nos(&tx.lots_due(m.id, 450).await.unwrap()), [6, 7]);
+        assert_eq!(nos(&tx.lots_due(m.id, 500).await.unwrap()), [3, 4, 6, 7]);
+        assert_eq!(
+            nos(&tx.lots_due(m.id, 99).await.unwrap()),
+            Vec::<i64>::new()
+        );
+        assert_eq!(
+            nos(&store.lots_due_read(m.id, 500).await.unwrap()),
+            [3, 4, 6, 7]
+        );
+        // An order's lots that are not expired.
+        assert_eq!(nos(&tx.lots_of_order(m.id, "o7").await.unwrap()), [7, 9]);
+        assert_eq!(tx.lots_of_order(other.id, "o7").await.unwrap(), []);
+    }
+);
