@@ -234,31 +234,10 @@ pub(crate) async fn lots_for_spend(
             .map(lot_from_row)
             .collect()
     } else {
-        let mut lots: BTreeMap<i64, Lot> = tx
-            .lots_due(member_id, to_us(now))
-            .await?
-            .iter()
-            .map(|r| (r.lot_no, lot_from_row(r)))
-            .collect();
-        let mut covered = 0i64;
-        let mut after: Option<LotRow> = None;
-        while covered < points {
-            let page = tx
-                .lots_in_spend_order(member_id, after.as_ref(), SPEND_PAGE_LOTS)
-                .await?;
-            for row in &page {
-                let lot = lot_from_row(row);
-                if lot.expires_at.is_none_or(|e| e > now) {
-                    covered = covered.saturating_add(lot.remaining);
-                }
-                lots.entry(row.lot_no).or_insert(lot);
-            }
-            if page.len() < SPEND_PAGE_LOTS as usize {
-                break;
-            }
-            after = page.last().cloned();
-        }
-        lots.into_values().collect()
+        let due = tx.lots_due(member_id, to_us(now)).await?;
+        // A lot past its expiry is in the due lots and expires before the spend.
+        let counts = |l: &LotRow| l.expires_at_us.is_none_or(|e| e > to_us(now));
+        with_spend_order_prefix(tx, member_id, due, points, counts).await?
     };
     let mut ledger = state.ledger(lots);
     let mut moved = ledger.apply_due(now);
@@ -290,12 +269,22 @@ pub(crate) async fn lots_for_reversal(
     order_id: &str,
     points: i64,
 ) -> Result<Vec<Lot>> {
-    let mut lots: BTreeMap<i64, Lot> = tx
-        .lots_of_order(member_id, order_id)
-        .await?
-        .iter()
-        .map(|r| (r.lot_no, lot_from_row(r)))
-        .collect();
+    let own = tx.lots_of_order(member_id, order_id).await?;
+    // The order's own lots are drawn first; the balance covers the rest.
+    let counts = |l: &LotRow| l.order_id.as_deref() != Some(order_id);
+    with_spend_order_prefix(tx, member_id, own, points, counts).await
+}
+
+/// `lots`, and the member's available lots in the order a spend draws them, a page at a
+/// time, until those that `counts` count cover `points` or none is left.
+async fn with_spend_order_prefix(
+    tx: &mut Tx,
+    member_id: i64,
+    lots: Vec<LotRow>,
+    points: i64,
+    counts: impl Fn(&LotRow) -> bool,
+) -> Result<Vec<Lot>> {
+    let mut found: BTreeMap<i64, Lot> = lots.iter().map(|r| (r.lot_no, lot_from_row(r))).collect();
     let mut covered = 0i64;
     let mut after: Option<LotRow> = None;
     while covered < points {
@@ -303,17 +292,17 @@ pub(crate) async fn lots_for_reversal(
             .lots_in_spend_order(member_id, after.as_ref(), SPEND_PAGE_LOTS)
             .await?;
         for row in &page {
-            if row.order_id.as_deref() != Some(order_id) {
+            if counts(row) {
                 covered = covered.saturating_add(row.remaining);
             }
-            lots.entry(row.lot_no).or_insert_with(|| lot_from_row(row));
+            found.entry(row.lot_no).or_insert_with(|| lot_from_row(row));
         }
         if page.len() < SPEND_PAGE_LOTS as usize {
             break;
         }
         after = page.last().cloned();
     }
-    Ok(lots.into_values().collect())
+    Ok(found.into_values().collect())
 }
 
 /// `ledger_rows`, with the lots written now.

@@ -451,16 +451,7 @@ impl Tx {
     /// A member's lots the clock may have made due by `now_us` (pending past their return
     /// window, or past their expiry): candidates, re-checked by the ledger.
     pub async fn lots_due(&mut self, member_id: i64, now_us: i64) -> Result<Vec<LotRow>> {
-        let rows = sqlx::query(&format!(
-            "{LOT_SELECT} WHERE member_id = $1 AND ((state = 'pending' AND available_at_us <= $2) \
-             OR (state <> 'expired' AND expires_at_us IS NOT NULL AND expires_at_us <= $2)) \
-             ORDER BY lot_no"
-        ))
-        .bind(member_id)
-        .bind(now_us)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(LotRow::from_row).collect()
+        lots_due_on(&mut *self.tx, member_id, now_us).await
     }
 
     /// The lots of one order (for its refunds), whatever their state.
@@ -711,16 +702,7 @@ impl Store {
     /// A member's lots, newest first; the expired ones only when asked.
     /// `Tx::lots_due` on the read pool (a quote's view of what the clock made due).
     pub async fn lots_due_read(&self, member_id: i64, now_us: i64) -> Result<Vec<LotRow>> {
-        let rows = sqlx::query(&format!(
-            "{LOT_SELECT} WHERE member_id = $1 AND ((state = 'pending' AND available_at_us <= $2) \
-             OR (state <> 'expired' AND expires_at_us IS NOT NULL AND expires_at_us <= $2)) \
-             ORDER BY lot_no"
-        ))
-        .bind(member_id)
-        .bind(now_us)
-        .fetch_all(&self.read)
-        .await?;
-        rows.iter().map(LotRow::from_row).collect()
+        lots_due_on(&self.read, member_id, now_us).await
     }
 
     pub async fn lots_list(&self, member_id: i64, with_expired: bool) -> Result<Vec<LotRow>> {
@@ -908,4 +890,23 @@ mod tests {
         assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
         assert_eq!(super::list(3, 2, false), "$3, $4");
     }
+}
+
+/// The lots the clock may have made due, on a transaction or the read pool.
+async fn lots_due_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    member_id: i64,
+    now_us: i64,
+) -> Result<Vec<LotRow>> {
+    // Two index ranges, one per kind of due work; a lot due both ways comes once.
+    let rows = sqlx::query(&format!(
+        "{LOT_SELECT} WHERE member_id = $1 AND state = 'pending' AND available_at_us <= $2 \
+         UNION {LOT_SELECT} WHERE member_id = $1 AND state <> 'expired' \
+         AND expires_at_us IS NOT NULL AND expires_at_us <= $2 ORDER BY lot_no"
+    ))
+    .bind(member_id)
+    .bind(now_us)
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(LotRow::from_row).collect()
 }
