@@ -208,22 +208,26 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     }
     // The lease is renewed while the request runs; most requests end before the first
     // renewal is due.
-    let renewal = {
+    // Aborted when dropped: also when the request's future is dropped (a client gone, a
+    // server shutting down), so a dead request stops renewing and its claim lapses.
+    let renewal = AbortOnDrop(tokio::spawn({
         let engine = engine.clone();
         let (key, token) = (key.clone(), token.clone());
-        tokio::spawn(async move {
+        async move {
             loop {
                 tokio::time::sleep(tessera_engine::IDEMPOTENCY_RENEW_EVERY).await;
-                if let Err(e) = engine.idempotency_renew(caller.0, &key, &token).await {
-                    tracing::warn!(error = %e, "could not renew an idempotency claim");
+                match engine.idempotency_renew(caller.0, &key, &token).await {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => tracing::warn!(error = %e, "could not renew an idempotency claim"),
                 }
             }
-        })
-    };
+        }
+    }));
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    renewal.abort();
+    drop(renewal);
     let status = response.status();
     if !status.is_success() {
         if let Err(e) = engine.idempotency_abandon(caller.0, &key, &token).await {
@@ -260,5 +264,14 @@ fn body_fingerprint(bytes: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(value) => value.to_string().into_bytes(),
         Err(_) => bytes.to_vec(),
+    }
+}
+
+/// A task that is aborted when this handle is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -32,15 +32,23 @@ pub fn monthly_grants(
     // The window's first instant, and its end (exclusive).
     let first = after.checked_add(1.microsecond()).unwrap_or(after);
     let window_end = to.checked_add(1.microsecond()).unwrap_or(to);
+    // Months are stepped as calendar dates, each start found in the zone on its own: a
+    // month that begins in a daylight-saving gap starts at its first real instant without
+    // shifting the months after it.
     let Ok(mut month) = first
         .to_zoned(tz.clone())
+        .date()
         .first_of_month()
-        .and_then(|z| z.start_of_day())
+        .to_zoned(tz.clone())
     else {
         return out;
     };
     loop {
-        let Ok(next) = month.checked_add(1.month()) else {
+        let Ok(next) = month
+            .date()
+            .checked_add(1.month())
+            .and_then(|d| d.to_zoned(tz.clone()))
+        else {
             break;
         };
         if month.timestamp() >= window_end {
@@ -124,6 +132,29 @@ mod tests {
                 t("2026-05-05T00:00:00Z"),
                 &tz
             )
+        );
+    }
+
+    #[test]
+    fn a_month_that_starts_in_a_daylight_saving_gap_shifts_no_other() {
+        // Asunción moved its clocks from 00:00 to 01:00 on 1 October 2023: October starts
+        // at 01:00 local (04:00 UTC), November still at midnight (03:00 UTC).
+        let tz = TimeZone::get("America/Asuncion").unwrap();
+        let spans = [(t("2023-09-15T00:00:00Z"), t("2024-01-01T00:00:00Z"))];
+        let got = monthly_grants(
+            &spans,
+            t("2023-09-01T00:00:00Z"),
+            t("2023-11-10T00:00:00Z"),
+            &tz,
+        );
+        let at: Vec<(String, Timestamp)> = got.into_iter().map(|g| (g.period, g.at)).collect();
+        assert_eq!(
+            at,
+            [
+                ("2023-09".to_owned(), t("2023-09-15T00:00:00Z")),
+                ("2023-10".to_owned(), t("2023-10-01T04:00:00Z")),
+                ("2023-11".to_owned(), t("2023-11-01T03:00:00Z")),
+            ]
         );
     }
 

@@ -36,7 +36,7 @@ fn occurred_in_range(
 }
 
 /// The marker of a batch that lost a race for an event id and is run again.
-const RACE: &str = "event id taken by a concurrent batch";
+pub(crate) const RACE: &str = "event id taken by a concurrent batch";
 
 /// One event to take in, with its canonical JSON (what is stored and hashed).
 pub struct IngestItem {

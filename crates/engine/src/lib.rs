@@ -63,9 +63,10 @@ const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 /// How long an idempotency claim lasts without renewal: a request that runs longer renews
 /// it every `IDEMPOTENCY_RENEW_EVERY`, so a claim older than this belongs to a request that
 /// died (a crash, a lost connection) and the client's retry takes it over.
-const IDEMPOTENCY_LEASE_US: i64 = 5_000_000;
-/// How often a running request renews its idempotency claim.
-pub const IDEMPOTENCY_RENEW_EVERY: Duration = Duration::from_secs(2);
+const IDEMPOTENCY_LEASE_US: i64 = 15_000_000;
+/// How often a running request renews its idempotency claim: often enough that a renewal
+/// waiting on a busy writer for seconds still lands well within the lease.
+pub const IDEMPOTENCY_RENEW_EVERY: Duration = Duration::from_secs(3);
 
 pub struct Engine {
     store: Store,
@@ -288,8 +289,9 @@ impl Engine {
             .await?)
     }
 
-    /// Extends the lease of a claim whose request still runs.
-    pub async fn idempotency_renew(&self, caller: ApiKey, key: &str, token: &str) -> Result<()> {
+    /// Extends the lease of a claim whose request still runs; false when the claim is no
+    /// longer this request's (answered, abandoned or taken over).
+    pub async fn idempotency_renew(&self, caller: ApiKey, key: &str, token: &str) -> Result<bool> {
         let now = to_us(Timestamp::now());
         Ok(self
             .store

@@ -183,7 +183,11 @@ impl Engine {
             },
             canonical_json,
         };
-        match self.ingest_in(&mut tx, &[item]).await?.pop() {
+        let outcomes = self
+            .ingest_in(&mut tx, &[item])
+            .await
+            .map_err(|e| order_race(e, order_id))?;
+        match outcomes.into_iter().next() {
             Some(Ok(IngestOutcome::Accepted(_))) => {}
             Some(Ok(IngestOutcome::Duplicate(_))) => {
                 return Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
@@ -365,7 +369,8 @@ impl Engine {
         }
         let (mut outcomes, settlements) = self
             .ingest_settled(&mut tx, std::slice::from_ref(&item))
-            .await?;
+            .await
+            .map_err(|e| order_race(e, &order_id))?;
         match outcomes.pop() {
             Some(Ok(IngestOutcome::Accepted(_))) => {}
             // The event id was taken by an `order.refunded` sent to the events route.
@@ -438,15 +443,14 @@ impl Engine {
         let reference = format!("refund:{order_id}");
         let target = refunded_share(points_used, &order, full);
         if target > points_returned {
-            let config = programme
-                .programme
-                .points
-                .as_ref()
-                .ok_or(EngineError::PointsDisabled)?;
             let mut state = MemberState::new(row);
             (state.tier, state.score) =
                 crate::tiers::member_now(tx, programme, member_id, now).await?;
-            let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
+            // Points spent come back even if the programme has dropped `[points]` since:
+            // they then never expire.
+            let expires = programme.programme.points.as_ref().and_then(|config| {
+                config.lot_expiry(now, &programme.programme.timezone, &state.value())
+            });
             let mut ledger = state.ledger(Vec::new());
             ledger
                 .credit(target - points_returned, now, expires)
@@ -506,4 +510,17 @@ fn checked(sum: Option<i64>) -> Result<i64> {
             "the stored value would exceed the largest amount",
         ))
     })
+}
+
+/// One member's order write can lose a race only for its order id, to another member
+/// that used the same id at the same instant (PostgreSQL): that member owns it now.
+fn order_race(e: EngineError, order_id: &str) -> EngineError {
+    match e {
+        EngineError::Store(tessera_store::StoreError::Conflict(what))
+            if what == crate::events::RACE =>
+        {
+            EngineError::OrderOfAnotherMember(order_id.to_owned())
+        }
+        other => other,
+    }
 }

@@ -741,8 +741,19 @@ impl Engine {
     }
 }
 
-/// The mark of the monthly coupon grants in `job_marks`.
+/// The marks of the monthly coupon grants in `job_marks`, one a benefit.
 const GRANTS_JOB: &str = "coupon_grants";
+
+/// The instant just before the month of `at` began, in `tz`: a first run covers that month.
+fn start_of_month(at: Timestamp, tz: &jiff::tz::TimeZone) -> Timestamp {
+    at.to_zoned(tz.clone())
+        .date()
+        .first_of_month()
+        .to_zoned(tz.clone())
+        .map_or(at, |z| z.timestamp())
+        .checked_sub(jiff::SignedDuration::from_micros(1))
+        .unwrap_or(at)
+}
 
 impl Engine {
     /// Issues each `coupon_grant` benefit's monthly pack for every month whose first
@@ -756,20 +767,6 @@ impl Engine {
         };
         let p = &programme.programme;
         let tz = &p.timezone;
-        // The first run covers the current month.
-        let after = match self.store.job_mark_get(GRANTS_JOB).await? {
-            Some(mark) => from_us(mark),
-            None => to
-                .to_zoned(tz.clone())
-                .first_of_month()
-                .and_then(|z| z.start_of_day())
-                .map_or(to, |z| z.timestamp())
-                .checked_sub(jiff::SignedDuration::from_micros(1))
-                .unwrap_or(to),
-        };
-        if to <= after {
-            return Ok(0);
-        }
         let period = to.to_zoned(tz.clone()).strftime("%Y-%m").to_string();
         let first_tier = p.tiers.as_ref().map(|t| t.tiers[0].name.clone());
         let mut issued = 0u64;
@@ -780,6 +777,16 @@ impl Engine {
             let Some(template) = p.coupon(coupon) else {
                 continue;
             };
+            // Each benefit has its own mark: one added to the programme later starts with
+            // the month it was added in.
+            let job = format!("{GRANTS_JOB}:{}", b.id);
+            let after = match self.store.job_mark_get(&job).await? {
+                Some(mark) => from_us(mark),
+                None => start_of_month(to, tz),
+            };
+            if to <= after {
+                continue;
+            }
             let tiers: Vec<Option<String>> = b
                 .held_by
                 .tiers
@@ -857,10 +864,10 @@ impl Engine {
                     break;
                 }
             }
+            let mut tx = self.store.begin().await?;
+            tx.job_mark_set(&job, to_us(to)).await?;
+            tx.commit().await?;
         }
-        let mut tx = self.store.begin().await?;
-        tx.job_mark_set(GRANTS_JOB, to_us(to)).await?;
-        tx.commit().await?;
         Ok(issued)
     }
 

@@ -336,15 +336,16 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Extends the lease of a claim whose request is still running.
+    /// Extends the lease of a claim whose request is still running; false when the claim
+    /// is no longer held by `token`.
     pub async fn idempotency_renew(
         &self,
         api_key_id: i64,
         key: &str,
         token: &str,
         now_us: i64,
-    ) -> Result<()> {
-        sqlx::query(
+    ) -> Result<bool> {
+        let renewed = sqlx::query(
             "UPDATE idempotency_keys SET created_at_us = $3 \
              WHERE api_key_id = $1 AND idempotency_key = $2 AND claim_token = $4 AND status IS NULL",
         )
@@ -354,7 +355,7 @@ impl Store {
         .bind(token)
         .execute(&self.write)
         .await?;
-        Ok(())
+        Ok(renewed.rows_affected() == 1)
     }
 
     /// Forgets a claim whose request was refused or failed, so that a retry (perhaps with a

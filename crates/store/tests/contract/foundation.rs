@@ -222,7 +222,11 @@ both_backends!(idempotency_claims, |url: String| async move {
         IdempotencyClaim::Claimed
     );
     // A renewed lease is not stale; one not renewed since `stale` is taken over.
-    store.idempotency_renew(1, "a", "t7", 60).await.unwrap();
+    assert!(store.idempotency_renew(1, "a", "t7", 60).await.unwrap());
+    assert!(
+        !store.idempotency_renew(1, "a", "other", 60).await.unwrap(),
+        "another token renews nothing"
+    );
     assert_eq!(
         claim("a", "s", "t8", 70, 50).await,
         IdempotencyClaim::InProgress
@@ -232,6 +236,7 @@ both_backends!(idempotency_claims, |url: String| async move {
         IdempotencyClaim::Claimed
     );
     // The claim taken over belongs to its new token.
+    assert!(!store.idempotency_renew(1, "a", "t7", 101).await.unwrap());
     assert!(!store
         .idempotency_complete(1, "a", "t7", 201, "{}")
         .await
