@@ -878,20 +878,6 @@ impl Store {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders_number_rows_and_columns() {
-        assert_eq!(
-            super::placeholders(2, 3, false),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(super::placeholders(1, 1, false), "($1)");
-        assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
-        assert_eq!(super::list(3, 2, false), "$3, $4");
-    }
-}
-
 /// The lots the clock may have made due, on a transaction or the read pool.
 async fn lots_due_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     e: E,
@@ -909,4 +895,18 @@ async fn lots_due_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     .fetch_all(e)
     .await?;
     rows.iter().map(LotRow::from_row).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(
+            super::placeholders(2, 3, false),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(super::placeholders(1, 1, false), "($1)");
+        assert_eq!(super::placeholders(2, 2, true), "(?, ?), (?, ?)");
+        assert_eq!(super::list(3, 2, false), "$3, $4");
+    }
 }

@@ -207,7 +207,9 @@ both_backends!(
             ..orders[1].clone()
         };
         let mut tx = store.begin().await.unwrap();
-        tx.orders_put_many(&[paid.clone()]).await.unwrap();
+        tx.orders_put_many(std::slice::from_ref(&paid))
+            .await
+            .unwrap();
         assert_eq!(tx.orders_get_many(&[(a.id, "o1")]).await.unwrap(), [paid]);
         assert_eq!(
             tx.orders_get_many(&[(b.id, "o0")]).await.unwrap(),

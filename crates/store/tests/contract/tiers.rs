@@ -193,7 +193,9 @@ both_backends!(tier_history_newest_first, |url: String| async move {
         evaluation_at_us: None,
         ..history(n, 1, "warning")
     };
-    tx.history_insert(&[warning.clone()]).await.unwrap();
+    tx.history_insert(std::slice::from_ref(&warning))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
         store.tier_history(m, 2).await.unwrap(),
