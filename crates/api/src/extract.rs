@@ -69,6 +69,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
+    // A whole number written as a decimal (`1319.0`) is an integer in JSON Schema, so the
+    // OpenAPI document admits it where an integer is asked: it is taken as that integer.
+    if let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(bytes) {
+        if whole_numbers_as_integers(&mut value) {
+            if let Ok(parsed) = serde_json::from_value(value) {
+                return Ok(parsed);
+            }
+        }
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut *de).and_then(|v| {
         de.end().map(|()| v).map_err(|e| {
@@ -96,6 +105,31 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// Rewrites every number with a zero fraction that fits 64 bits (`1319.0`, `-2.0`) as the
+/// integer it is; returns whether any was rewritten.
+pub fn whole_numbers_as_integers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let Some(f) = n.as_f64() else { return false };
+            // i64::MAX as f64 rounds up to 2^63, which does not fit: the bound is exclusive.
+            if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 {
+                *value = Value::from(f as i64);
+                true
+            } else {
+                false
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| whole_numbers_as_integers(v) | changed),
+        _ => false,
+    }
 }
 
 /// serde names the offending field in backticks for missing and unknown fields.

@@ -262,7 +262,10 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
 /// a body that is not JSON is taken byte for byte.
 fn body_fingerprint(bytes: &[u8]) -> Vec<u8> {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
-        Ok(value) => value.to_string().into_bytes(),
+        Ok(mut value) => {
+            crate::extract::whole_numbers_as_integers(&mut value);
+            value.to_string().into_bytes()
+        }
         Err(_) => bytes.to_vec(),
     }
 }

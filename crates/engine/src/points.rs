@@ -235,6 +235,15 @@ pub(crate) async fn lots_for_spend(
             .collect()
     } else {
         let due = tx.lots_due(member_id, to_us(now)).await?;
+        // A spend larger than all the member could have is refused by the ledger without
+        // drawing: no page is read for it.
+        let releasing: i64 = due
+            .iter()
+            .filter(|l| l.state == LotState::Pending.as_str())
+            .map(|l| l.remaining)
+            .sum();
+        let reachable = state.row.account.available.saturating_add(releasing);
+        let points = if points > reachable { 0 } else { points };
         // A lot past its expiry is in the due lots and expires before the spend.
         let counts = |l: &LotRow| l.expires_at_us.is_none_or(|e| e > to_us(now));
         with_spend_order_prefix(tx, member_id, due, points, counts).await?

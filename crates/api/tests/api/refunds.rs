@@ -597,3 +597,24 @@ async fn the_check_finds_a_live_ledger_balanced_sqlite() {
 async fn the_check_finds_a_live_ledger_balanced_postgres() {
     the_check_finds_a_live_ledger_balanced(tessera_testkit::Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn whole_numbers_written_as_decimals_are_integers() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let mut e = paid("p", "m");
+    e["lines"][0]["quantity"] = json!(2.0);
+    e["lines"][0]["unit_price_minor"] = json!(3000.0);
+    e["total_minor"] = json!(6600.0);
+    let r = app.call("POST", "/v1/events", Some(e)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // The same event written with integers is the same event.
+    let r = app.call("POST", "/v1/events", Some(paid("p", "m"))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    // A fraction is still refused.
+    let mut e = paid("q", "m");
+    e["lines"][0]["quantity"] = json!(2.5);
+    let r = app.call("POST", "/v1/events", Some(e)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    assert_eq!(r.code(), "invalid_request", "{}", r.text);
+}
