@@ -772,7 +772,7 @@ pub async fn list_renewals(
 #[serde(deny_unknown_fields)]
 pub struct CodesIn {
     /// 1 to 10,000 codes; a code already in the pool is skipped.
-    #[schema(min_items = 1, max_items = 10000)]
+    #[schema(min_items = 1, max_items = 10000, value_type = Vec<crate::schema::IdText>)]
     pub codes: Vec<String>,
 }
 
