@@ -187,9 +187,20 @@ impl Engine {
                 return Ok((current, false));
             }
         }
-        let mut tx = self.store.begin().await?;
-        let row = tx.programme_insert(source, &sha, to_us(self.now())).await?;
-        tx.commit().await?;
+        // Two saves at once both number their version after the same latest one; the one
+        // that loses the race takes the next number (PostgreSQL refuses the duplicate key).
+        let mut attempts = 0;
+        let row = loop {
+            let mut tx = self.store.begin().await?;
+            match tx.programme_insert(source, &sha, to_us(self.now())).await {
+                Ok(row) => {
+                    tx.commit().await?;
+                    break row;
+                }
+                Err(tessera_store::StoreError::Conflict(_)) if attempts < 5 => attempts += 1,
+                Err(e) => return Err(e.into()),
+            }
+        };
         tracing::info!(version = row.version, "programme version accepted");
         Ok((self.set_active(row, programme), true))
     }

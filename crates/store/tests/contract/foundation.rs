@@ -864,11 +864,11 @@ both_backends!(
         }
         tx.commit().await.unwrap();
         let second = second.await.unwrap();
-        // BUG: `programme_insert` numbers a version `MAX(version) + 1` as its transaction
-        // sees the table. On SQLite the one writer runs the second save after the first:
+        // `programme_insert` numbers a version `MAX(version) + 1` as its transaction sees
+        // the table. On SQLite the one writer runs the second save after the first:
         // version 2. On PostgreSQL both read 0, the second waits on the first's key and
-        // then fails with a conflict on the primary key: two programmes saved at once
-        // (PUT /v1/programme twice) make one of them fail with a store error.
+        // then fails with a conflict on the primary key, which the engine's
+        // `put_programme` answers by trying again (tested through the API).
         if is_sqlite(&store) {
             assert_eq!(second.unwrap(), 2);
         } else {
