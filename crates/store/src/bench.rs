@@ -14,6 +14,11 @@ impl Store {
         concurrency: usize,
         body: &str,
     ) -> Result<()> {
+        if batch == 0 {
+            return Err(crate::StoreError::Database(
+                "a baseline batch has at least one row".into(),
+            ));
+        }
         sqlx::query("DROP TABLE IF EXISTS bench_baseline")
             .execute(&self.write)
             .await?;
