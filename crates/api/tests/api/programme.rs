@@ -97,7 +97,9 @@ async fn concurrent_saves_each_get_a_version(backend: tessera_testkit::Backend) 
         let r = t.await.unwrap();
         assert!(r.status.is_success(), "{} {}", r.status, r.text);
     }
-    let versions = app.call("GET", "/v1/programme/versions?limit=50", None).await;
+    let versions = app
+        .call("GET", "/v1/programme/versions?limit=50", None)
+        .await;
     assert_eq!(
         versions.body["items"].as_array().unwrap().len(),
         9,
