@@ -109,7 +109,7 @@ error_codes! {
     OccurredAtOutOfRange = 64, "occurred_at_out_of_range", 422, "`occurred_at` lies too far in the past or in the future (see docs/LIMITS.md).";
     ClientIdConflict = 65, "client_id_conflict", 409, "This client id was used before with another request; its first answer stands.";
     UriTooLong = 66, "uri_too_long", 414, "The request's path and query are longer than 8 KiB.";
-    HeadersTooLarge = 67, "headers_too_large", 431, "The request's headers are larger than 16 KiB.";
+    HeadersTooLarge = 67, "headers_too_large", 431, "The request has more than 100 headers, or they are larger than 16 KiB.";
     RequestTimeout = 68, "request_timeout", 408, "The request body did not arrive in time (30 s).";
 }
 

@@ -57,6 +57,8 @@ pub async fn observe(req: Request, next: Next) -> Response {
 pub const URI_BYTES_MAX: usize = 8 * 1024;
 /// The most header bytes (names and values) a request may have.
 pub const HEADER_BYTES_MAX: usize = 16 * 1024;
+/// The most headers a request may have.
+pub const HEADERS_MAX: usize = 100;
 
 /// Refuses a request whose path and query or headers are too large, with the error shape
 /// (the server itself only cuts off requests far beyond these limits).
@@ -74,6 +76,16 @@ pub async fn limits(req: Request, next: Next) -> Response {
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
+    if req.headers().len() > HEADERS_MAX {
+        return ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!(
+                "the request has {} headers; at most {HEADERS_MAX} are read",
+                req.headers().len()
+            ),
+        )
+        .into_response();
+    }
     if headers > HEADER_BYTES_MAX {
         return ApiError::new(
             ErrorCode::HeadersTooLarge,

@@ -43,7 +43,7 @@ pub async fn serve_with(
         .timer(TokioTimer::new())
         .header_read_timeout(head_timeout)
         .max_buf_size(HEAD_BYTES_MAX.max(8192) * 2)
-        .max_headers(200);
+        .max_headers(1000);
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {

@@ -47,6 +47,14 @@ impl Engine {
                 Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
             };
         }
+        if tx
+            .order_owners_get(&[order_id])
+            .await?
+            .iter()
+            .any(|(_, owner)| *owner != member_id)
+        {
+            return Err(EngineError::OrderOfAnotherMember(order_id.to_owned()));
+        }
         let spends = req.quote.points > 0
             || !req.quote.coupons.is_empty()
             || req.quote.stored_value_minor > 0;

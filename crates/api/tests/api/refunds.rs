@@ -309,6 +309,12 @@ async fn an_order_id_belongs_to_one_member() {
         )
         .await;
     assert_eq!(r.code(), "order_of_another_member", "{}", r.text);
+    // An order committed through Tessera belongs to its member as well.
+    let commit = |member: &str| Some(order("SO-9", member, &[], 0, 0, None));
+    let r = app.call("POST", "/v1/orders", commit("m1")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.call("POST", "/v1/orders", commit("m2")).await;
+    assert_eq!(r.code(), "order_of_another_member", "{}", r.text);
 }
 
 #[tokio::test]

@@ -57,4 +57,13 @@ async fn oversized_paths_and_headers_get_the_error_shape() {
     let r = app.send(req).await;
     assert_eq!(r.status, 431);
     assert_eq!(r.code(), "headers_too_large", "{}", r.text);
+    // Many small headers as well.
+    let mut req =
+        Request::get("/v1/members/m").header("authorization", format!("Bearer {}", app.admin));
+    for n in 0..150 {
+        req = req.header(format!("x-h{n}"), "1");
+    }
+    let r = app.send(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, 431);
+    assert_eq!(r.code(), "headers_too_large", "{}", r.text);
 }
