@@ -300,7 +300,9 @@ impl Engine {
                 .await?;
             h.quota_left.insert(id, (per_month - used).max(0));
         }
-        h.coupons = self.store.coupons_of_member(member_id, 500).await?;
+        // Every coupon still usable, however many; the newest others, to say why an old one
+        // is refused.
+        h.coupons = self.store.coupons_held(member_id, 500).await?;
         h.stored_value = self.store.stored_value_read(member_id).await?;
         Ok(h)
     }
@@ -326,7 +328,7 @@ impl Engine {
                 .await?;
             h.quota_left.insert(id, (per_month - used).max(0));
         }
-        h.coupons = tx.coupons_of_member(member_id, 500).await?;
+        h.coupons = tx.coupons_held(member_id, 500).await?;
         h.stored_value = tx.stored_value_get(member_id).await?;
         Ok(h)
     }

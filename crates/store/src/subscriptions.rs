@@ -1234,6 +1234,23 @@ async fn coupons_of_member_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     rows.iter().map(CouponRow::from_row).collect()
 }
 
+async fn coupons_held_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    e: E,
+    member_id: i64,
+    recent: u32,
+) -> Result<Vec<CouponRow>> {
+    let rows = sqlx::query(&format!(
+        "{COUPON_SELECT} WHERE member_id = $1 AND (state = 'issued' OR coupon_no > \
+         (SELECT COALESCE(MAX(c.coupon_no), 0) FROM coupons c WHERE c.member_id = $1) - $2) \
+         ORDER BY coupon_no DESC"
+    ))
+    .bind(member_id)
+    .bind(i64::from(recent))
+    .fetch_all(e)
+    .await?;
+    rows.iter().map(CouponRow::from_row).collect()
+}
+
 async fn stored_value_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     e: E,
     member_id: i64,
@@ -1272,6 +1289,12 @@ impl Tx {
         coupons_of_member_on(&mut *self.tx, member_id, limit).await
     }
 
+    /// Every coupon of a member still in the `issued` state, however old, and the newest
+    /// `recent` of the others, newest first (what a quote chooses from, inside a write).
+    pub async fn coupons_held(&mut self, member_id: i64, recent: u32) -> Result<Vec<CouponRow>> {
+        coupons_held_on(&mut *self.tx, member_id, recent).await
+    }
+
     pub async fn stored_value_get(&mut self, member_id: i64) -> Result<StoredValueRow> {
         stored_value_on(&mut *self.tx, member_id).await
     }
@@ -1291,6 +1314,11 @@ impl Store {
     /// A member's coupons, newest first.
     pub async fn coupons_of_member(&self, member_id: i64, limit: u32) -> Result<Vec<CouponRow>> {
         coupons_of_member_on(&self.read, member_id, limit).await
+    }
+
+    /// `Tx::coupons_held` on the read pool.
+    pub async fn coupons_held(&self, member_id: i64, recent: u32) -> Result<Vec<CouponRow>> {
+        coupons_held_on(&self.read, member_id, recent).await
     }
 
     pub async fn stored_value_read(&self, member_id: i64) -> Result<StoredValueRow> {

@@ -624,3 +624,35 @@ async fn whole_numbers_written_as_decimals_are_integers() {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
     assert_eq!(r.code(), "invalid_request", "{}", r.text);
 }
+
+#[tokio::test]
+async fn an_old_coupon_still_issued_is_never_cut_from_a_quote() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let first = app
+        .call(
+            "POST",
+            "/v1/members/m/coupons",
+            Some(json!({"id": "old", "template": "ten_off_99"})),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let old = first.body["items"][0]["coupon"].as_i64().unwrap();
+    // 600 newer coupons, used up by nobody: the old one is far past any page of them.
+    for k in 0..6 {
+        let r = app
+            .call(
+                "POST",
+                "/v1/members/m/coupons",
+                Some(json!({"id": format!("pack-{k}"), "template": "books_20", "count": 100})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let quote = json!({"member": "m", "lines": [{"sku": "TEA", "category": "grocery",
+        "quantity": 2, "unit_price_minor": 5900}], "coupons": [old]});
+    let q = app.call("POST", "/v1/quotes", Some(quote)).await;
+    assert_eq!(q.status, StatusCode::OK, "{}", q.text);
+    assert_eq!(q.body["coupons_refused"], json!([]), "{}", q.text);
+    assert_eq!(q.body["total_minor"], 11800 - 1000, "{}", q.text);
+}

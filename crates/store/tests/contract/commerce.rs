@@ -331,3 +331,31 @@ both_backends!(
         assert_eq!(store.benefit_uses_since(b, "ship", 0).await.unwrap(), 1);
     }
 );
+
+both_backends!(
+    coupons_held_are_every_issued_one_and_the_newest_others,
+    |url: String| async move {
+        let store = store(&url).await;
+        let a = add_member(&store, "a").await.id;
+        let b = add_member(&store, "b").await.id;
+        // Coupons 1..=6 of a; 1 and 2 stay issued, 3..=6 are used.
+        let rows: Vec<CouponRow> = (0..6).map(|_| coupon(a, None, 100)).collect();
+        issue(&store, &rows).await;
+        issue(&store, &[coupon(b, None, 100)]).await;
+        let mut tx = store.begin().await.unwrap();
+        for no in 3..=6 {
+            assert!(tx.coupon_use(a, no, &format!("o{no}"), 10).await.unwrap());
+        }
+        let nos = |rows: Vec<CouponRow>| rows.iter().map(|c| c.coupon_no).collect::<Vec<_>>();
+        // The newest 2 of all, and every issued one however old, newest first.
+        assert_eq!(nos(tx.coupons_held(a, 2).await.unwrap()), [6, 5, 2, 1]);
+        assert_eq!(nos(tx.coupons_held(a, 0).await.unwrap()), [2, 1]);
+        assert_eq!(nos(tx.coupons_held(b, 0).await.unwrap()), [1]);
+        tx.commit().await.unwrap();
+        assert_eq!(
+            nos(store.coupons_held(a, 10).await.unwrap()),
+            [6, 5, 4, 3, 2, 1]
+        );
+        assert_eq!(nos(store.coupons_held(a, 1).await.unwrap()), [6, 2, 1]);
+    }
+);
