@@ -176,47 +176,11 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         .await
     {
         Err(e) => return ApiError::from(e).into_response(),
-        Ok(IdempotencyClaim::Mismatch) => {
-            return ApiError::new(
-                ErrorCode::IdempotencyConflict,
-                "this Idempotency-Key was used with another request body",
-            )
-            .into_response()
+        Ok(claim) => {
+            if let Some(answer) = answer_to_claimed_key(claim) {
+                return answer;
+            }
         }
-        Ok(IdempotencyClaim::OtherRoute { route: first }) => {
-            return ApiError::new(
-                ErrorCode::IdempotencyKeyReused,
-                format!("this Idempotency-Key was used on another route ({first}): use a new key for each request"),
-            )
-            .into_response()
-        }
-        Ok(IdempotencyClaim::InProgress) => {
-            let mut response = ApiError::new(
-                ErrorCode::IdempotencyInProgress,
-                "the first request with this Idempotency-Key is still running",
-            )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-        Ok(IdempotencyClaim::Done { status, body }) => {
-            let mut response = (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-                [(
-                    axum::http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/json"),
-                )],
-                body,
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return response;
-        }
-        Ok(IdempotencyClaim::Claimed) => {}
     }
     // The lease is renewed while the request runs; most requests end before the first
     // renewal is due.
@@ -267,6 +231,54 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
         Err(e) => tracing::error!(error = %e, "could not store an idempotent answer"),
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The answer to a request whose Idempotency-Key another request claimed (a refusal, or the
+/// first answer replayed); `None` when this request holds the claim and runs.
+fn answer_to_claimed_key(claim: IdempotencyClaim) -> Option<Response> {
+    match claim {
+        IdempotencyClaim::Mismatch => Some(
+            ApiError::new(
+                ErrorCode::IdempotencyConflict,
+                "this Idempotency-Key was used with another request body",
+            )
+            .into_response(),
+        ),
+        IdempotencyClaim::OtherRoute { route: first } => Some(
+            ApiError::new(
+                ErrorCode::IdempotencyKeyReused,
+                format!("this Idempotency-Key was used on another route ({first}): use a new key for each request"),
+            )
+            .into_response(),
+        ),
+        IdempotencyClaim::InProgress => {
+            let mut response = ApiError::new(
+                ErrorCode::IdempotencyInProgress,
+                "the first request with this Idempotency-Key is still running",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+            Some(response)
+        }
+        IdempotencyClaim::Done { status, body } => {
+            let mut response = (
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body,
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Some(response)
+        }
+        IdempotencyClaim::Claimed => None,
+    }
 }
 
 /// What identifies a request body: its JSON in one stable form (keys sorted, no spacing),

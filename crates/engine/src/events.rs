@@ -291,8 +291,13 @@ impl Engine {
         for (k, p) in pending.iter().enumerate() {
             let event = &items[k].event;
             if let (Pending::Insert, EventBody::OrderRefunded(refund)) = (p, &event.body) {
+                let Some(member_id) = members.get(event.member.as_str()).map(|m| m.member_id())
+                else {
+                    continue;
+                };
+                let member = (&event.member, member_id);
                 if let Some(s) = self
-                    .settle_commit(tx, &programme, &event.member, refund.order_id.as_str(), now)
+                    .settle_commit(tx, &programme, member, refund.order_id.as_str(), now)
                     .await?
                 {
                     settlements.push((k, s));

@@ -47,14 +47,6 @@ impl Engine {
                 Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
             };
         }
-        if tx
-            .order_owners_get(&[order_id])
-            .await?
-            .iter()
-            .any(|(_, owner)| *owner != member_id)
-        {
-            return Err(EngineError::OrderOfAnotherMember(order_id.to_owned()));
-        }
         let spends = req.quote.points > 0
             || !req.quote.coupons.is_empty()
             || req.quote.stored_value_minor > 0;
@@ -200,6 +192,17 @@ impl Engine {
             Some(Ok(IngestOutcome::Duplicate(_))) => {
                 return Err(EngineError::OrderAlreadyPaid(order_id.to_owned()))
             }
+            // The commit's event id is the order's: taken with another body, it is another
+            // member's order (looked up only then, off the path of every commit).
+            Some(Err(EngineError::EventConflict(_)))
+                if tx
+                    .order_owners_get(&[order_id])
+                    .await?
+                    .iter()
+                    .any(|(_, owner)| *owner != member_id) =>
+            {
+                return Err(EngineError::OrderOfAnotherMember(order_id.to_owned()))
+            }
             Some(Err(e)) => return Err(e),
             None => return Err(EngineError::OrderAlreadyPaid(order_id.to_owned())),
         }
@@ -240,7 +243,7 @@ impl Engine {
                 .await?;
         }
         // Refunds of this order that arrived before it give back what it spent now.
-        self.settle_commit(&mut tx, &programme, &member, order_id, now)
+        self.settle_commit(&mut tx, &programme, (&member, member_id), order_id, now)
             .await?;
         tx.commit().await?;
         Ok((summary, false))
@@ -426,16 +429,18 @@ impl Engine {
         &self,
         tx: &mut tessera_store::Tx,
         programme: &crate::ActiveProgramme,
-        member: &ExternalId,
+        member: (&ExternalId, i64),
         order_id: &str,
         now: jiff::Timestamp,
     ) -> Result<Option<Settlement>> {
-        let row = self.lock_member(tx, member).await?.row;
-        let member_id = row.account.member_id;
+        let (member, member_id) = member;
+        // Most refunds are of orders Tessera did not commit: one read tells, before the
+        // member's row is read again.
         let Some((points_used, points_returned)) = tx.commit_points(member_id, order_id).await?
         else {
             return Ok(None);
         };
+        let row = self.lock_member(tx, member).await?.row;
         let Some(order) = tx.orders_get_many(&[(member_id, order_id)]).await?.pop() else {
             return Ok(None);
         };
