@@ -254,30 +254,44 @@ impl Page {
     }
 }
 
-/// A page of events (`cursor` kind `e`).
-pub struct EventPage(pub Page);
-/// A page of programme versions (`cursor` kind `v`).
-pub struct VersionPage(pub Page);
-/// A page of a member's journal (`cursor` kind `j`).
-pub struct LedgerPage(pub Page);
+/// A listing's page extractor: `?limit=&cursor=` with cursors of its own kind, so that a
+/// cursor of one listing is refused by another.
+macro_rules! page_of_kind {
+    ($(#[$doc:meta])* $name:ident, $kind:literal) => {
+        $(#[$doc])*
+        pub struct $name(pub Page);
 
-impl<S: Send + Sync> FromRequestParts<S> for LedgerPage {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Page::from_uri(&parts.uri, "j").map(LedgerPage)
-    }
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
+            async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+                Page::from_uri(&parts.uri, $kind).map($name)
+            }
+        }
+    };
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for EventPage {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Page::from_uri(&parts.uri, "e").map(EventPage)
-    }
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for VersionPage {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Page::from_uri(&parts.uri, "v").map(VersionPage)
-    }
-}
+page_of_kind!(
+    /// A page of events (`cursor` kind `e`).
+    EventPage,
+    "e"
+);
+page_of_kind!(
+    /// A page of programme versions (`cursor` kind `v`).
+    VersionPage,
+    "v"
+);
+page_of_kind!(
+    /// A page of a member's journal (`cursor` kind `j`).
+    LedgerPage,
+    "j"
+);
+page_of_kind!(
+    /// A page of a member's coupons, newest first (`cursor` kind `c`).
+    CouponPage,
+    "c"
+);
+page_of_kind!(
+    /// A page of a member's subscriptions, newest first (`cursor` kind `s`).
+    SubscriptionPage,
+    "s"
+);

@@ -137,6 +137,19 @@ pub struct Lot {
 }
 
 impl Lot {
+    /// Whether a refund of `order_id` under `policy` takes points back from this lot
+    /// before it touches the balance: the order's own earned lot, with points left, in a
+    /// state the policy reverses.
+    pub fn reversible_for(&self, order_id: &str, policy: crate::points::RefundPolicy) -> bool {
+        self.order_id.as_deref() == Some(order_id)
+            && self.source == LotSource::Order
+            && self.remaining > 0
+            && match policy {
+                crate::points::RefundPolicy::OnlyPending => self.state == LotState::Pending,
+                _ => self.state != LotState::Expired,
+            }
+    }
+
     /// Spend order: the lot that expires first, then the oldest, then the lowest number.
     fn spend_key(&self) -> (bool, Timestamp, Timestamp, i64) {
         (
@@ -643,16 +656,7 @@ impl MemberLedger {
         let mut postings = Vec::new();
         let mut reversal = Reversal::default();
         let mut own: Vec<usize> = (0..self.lots.len())
-            .filter(|&i| {
-                let l = &self.lots[i];
-                l.order_id.as_deref() == Some(order_id)
-                    && l.source == LotSource::Order
-                    && l.remaining > 0
-                    && match policy {
-                        RefundPolicy::OnlyPending => l.state == LotState::Pending,
-                        _ => l.state != LotState::Expired,
-                    }
-            })
+            .filter(|&i| self.lots[i].reversible_for(order_id, policy))
             .collect();
         // Pending before available: what was never usable goes first.
         own.sort_by_key(|&i| (self.lots[i].state != LotState::Pending, self.lots[i].no));

@@ -326,16 +326,10 @@ impl Engine {
         limit: u32,
     ) -> Result<(Vec<EventRow>, Option<i64>)> {
         let member = self.member(external_id).await?;
-        let mut rows = self
+        let rows = self
             .store
             .events_list(member.id, after_seq, limit + 1)
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.seq)
-        } else {
-            None
-        };
-        Ok((rows, next))
+        Ok(crate::page::page_of(rows, limit, |r| r.seq))
     }
 }

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 mod members;
 pub mod orders;
+mod page;
 pub mod points;
 pub mod quote;
 pub mod stored_value;

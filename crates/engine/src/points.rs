@@ -269,19 +269,25 @@ pub(crate) async fn lots_for_spend(
         .collect())
 }
 
-/// The lots a refund that takes back `points` of `order_id` needs: the order's own, and
-/// the available lots in spend order until they cover `points` besides (a refund whose
-/// points were spent takes them from the balance).
+/// The lots a refund that takes back `points` of `order_id` needs: the order's own, and,
+/// when what the policy lets it take from them falls short, the available lots in spend
+/// order until they cover the rest (a refund whose points were spent takes them from the
+/// balance).
 pub(crate) async fn lots_for_reversal(
     tx: &mut Tx,
     member_id: i64,
     order_id: &str,
     points: i64,
+    policy: RefundPolicy,
 ) -> Result<Vec<Lot>> {
     let own = tx.lots_of_order(member_id, order_id).await?;
-    // The order's own lots are drawn first; the balance covers the rest.
+    let from_own = own
+        .iter()
+        .map(lot_from_row)
+        .filter(|l| l.reversible_for(order_id, policy))
+        .fold(0i64, |sum, l| sum.saturating_add(l.remaining));
     let counts = |l: &LotRow| l.order_id.as_deref() != Some(order_id);
-    with_spend_order_prefix(tx, member_id, own, points, counts).await
+    with_spend_order_prefix(tx, member_id, own, points.saturating_sub(from_own), counts).await
 }
 
 /// `lots`, and the member's available lots in the order a spend draws them, a page at a
@@ -820,8 +826,14 @@ pub(crate) async fn effect_of(
             let points = delta.points;
             let ledger = if points > 0 {
                 batch.flush_lots(tx).await?;
-                let lots =
-                    lots_for_reversal(tx, member_id, refund.order_id.as_str(), points).await?;
+                let lots = lots_for_reversal(
+                    tx,
+                    member_id,
+                    refund.order_id.as_str(),
+                    points,
+                    policy(programme),
+                )
+                .await?;
                 let mut ledger = state.ledger(lots);
                 ledger.reverse_order(
                     refund.order_id.as_str(),
@@ -1540,16 +1552,11 @@ impl Engine {
             .now()
             .checked_add(jiff::Span::new().hours(24 * within_days))
             .unwrap_or(Timestamp::MAX);
-        let mut rows = self
+        let rows = self
             .store
             .expiring_by_member(to_us(horizon), after_member_id, limit + 1)
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.0)
-        } else {
-            None
-        };
+        let (rows, next) = crate::page::page_of(rows, limit, |r| r.0);
         Ok((
             rows.into_iter()
                 .map(|(_, external, points, at)| (external, points, from_us(at)))
@@ -1566,17 +1573,11 @@ impl Engine {
         limit: u32,
     ) -> Result<(Vec<EntryRow>, Option<i64>)> {
         let m = self.member(member).await?;
-        let mut rows = self
+        let rows = self
             .store
             .entries_page(m.id, after_entry_no, limit + 1)
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| r.entry_no)
-        } else {
-            None
-        };
-        Ok((rows, next))
+        Ok(crate::page::page_of(rows, limit, |r| r.entry_no))
     }
 }
 

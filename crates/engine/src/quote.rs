@@ -651,14 +651,22 @@ impl Engine {
         Ok((issued, false))
     }
 
-    /// A member's coupons, newest first, with the state they are in now.
-    pub async fn member_coupons(&self, member: &ExternalId) -> Result<Vec<CouponRow>> {
+    /// A member's coupons numbered below `before_no`, newest first, a page of `limit` at a
+    /// time, each in the state it is in now; and the number the next page starts below.
+    pub async fn member_coupons(
+        &self,
+        member: &ExternalId,
+        before_no: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<CouponRow>, Option<i64>)> {
         let m = self.member(member).await?;
         let now = to_us(self.now());
-        Ok(self
+        let rows = self
             .store
-            .coupons_of_member(m.id, 200)
-            .await?
+            .coupons_of_member(m.id, before_no.unwrap_or(i64::MAX), limit + 1)
+            .await?;
+        let (rows, next) = crate::page::page_of(rows, limit, |c| c.coupon_no);
+        let rows = rows
             .into_iter()
             .map(|mut c| {
                 if c.state == "issued" && c.valid_until_us <= now {
@@ -666,7 +674,8 @@ impl Engine {
                 }
                 c
             })
-            .collect())
+            .collect();
+        Ok((rows, next))
     }
 }
 

@@ -837,14 +837,26 @@ impl Engine {
         })
     }
 
-    /// The subscriptions a member holds, and those bought for others, newest first.
-    pub async fn member_subscriptions(&self, member: &ExternalId) -> Result<Vec<SubscriptionView>> {
+    /// The subscriptions a member holds, and those bought for others, with ids below
+    /// `before_id`, newest first, a page of `limit` at a time; and the id the next page
+    /// starts below.
+    pub async fn member_subscriptions(
+        &self,
+        member: &ExternalId,
+        before_id: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<SubscriptionView>, Option<i64>)> {
         let m = self.member(member).await?;
-        let mut out = Vec::new();
-        for row in self.store.subscriptions_of_member(m.id).await? {
+        let rows = self
+            .store
+            .subscriptions_of_member(m.id, before_id.unwrap_or(i64::MAX), limit + 1)
+            .await?;
+        let (rows, next) = crate::page::page_of(rows, limit, |s| s.id);
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
             out.push(self.view_of_row(row, false).await?);
         }
-        Ok(out)
+        Ok((out, next))
     }
 
     /// Which plans a member holds at `at`, with their rights. Read from the terms, so it

@@ -158,12 +158,17 @@ impl TierBatch {
             .into_iter()
             .map(|r| (r.member_id, r))
             .collect();
+        let names: Vec<&str> = [Measure::Score, Measure::Spend, Measure::Points]
+            .into_iter()
+            .filter(|m| recorded(programme, *m))
+            .map(measure_name)
+            .collect();
         // Entries that leave a window during the batch, and every entry from `first` on.
         let lo = windows.iter().map(|w| w.0).min().unwrap_or(to_us(first));
         let hi = windows.iter().map(|w| w.1).max().unwrap_or(to_us(first));
         let mut measures: HashMap<i64, Vec<(Measure, i64, i64)>> = HashMap::new();
         for (m, name, at, amount) in tx
-            .measures_raw_many(&member_ids, lo, hi, to_us(first))
+            .measures_raw_many(&member_ids, &names, lo, hi, to_us(first))
             .await?
         {
             if let Some(measure) = measure_of(&name) {
@@ -176,7 +181,7 @@ impl TierBatch {
                 continue;
             }
             for (m, name, total) in tx
-                .measures_sum_many(&member_ids, *start, to_us(first), false)
+                .measures_sum_many(&member_ids, &names, *start, to_us(first))
                 .await?
             {
                 if let Some(measure) = measure_of(&name) {
@@ -188,10 +193,9 @@ impl TierBatch {
             Some(rules) if rules.cap_per_day.is_some() || rules.cap_per_month.is_some() => {
                 let mut sums = PeriodSums::new(tz);
                 for ((from, to), members) in PeriodSums::periods(events, tz) {
-                    for (m, name, total) in tx.measures_sum_many(&members, from, to, true).await? {
-                        if name == measure_name(Measure::Score) {
-                            sums.set(m, from, total);
-                        }
+                    let score = measure_name(Measure::Score);
+                    for (m, total) in tx.measure_gains_many(&members, score, from, to).await? {
+                        sums.set(m, from, total);
                     }
                 }
                 Some(sums)

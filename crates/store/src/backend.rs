@@ -60,6 +60,11 @@ impl Backend for Sqlite {
                 "spend order",
                 include_str!("migrations/sqlite_0007_spend_order.sql"),
             ),
+            (
+                8,
+                "measure days",
+                include_str!("migrations/sqlite_0008_measure_days.sql"),
+            ),
         ]
     }
 
@@ -113,6 +118,11 @@ impl Backend for Postgres {
                 7,
                 "spend order",
                 include_str!("migrations/postgres_0007_spend_order.sql"),
+            ),
+            (
+                8,
+                "measure days",
+                include_str!("migrations/postgres_0008_measure_days.sql"),
             ),
         ]
     }

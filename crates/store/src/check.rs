@@ -172,6 +172,32 @@ impl CheckSnapshot {
                 what: "a negative balance".into(),
             });
         }
+        // Each day total of a measure is the sum of that day's entries.
+        let days = sqlx::query(
+            "SELECT member_id, measure, day, CAST(SUM(t) AS BIGINT) AS gap FROM ( \
+               SELECT member_id, measure, day, total AS t FROM measure_days \
+               WHERE member_id >= $1 AND member_id < $2 \
+               UNION ALL SELECT member_id, measure, \
+                 (at_us - ((at_us % 86400000000) + 86400000000) % 86400000000) / 86400000000, -amount \
+               FROM measure_entries WHERE member_id >= $1 AND member_id < $2 \
+             ) d GROUP BY member_id, measure, day HAVING SUM(t) <> 0",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        for r in days {
+            let (m, measure, day, gap): (i64, String, i64, i64) = (
+                r.try_get("member_id")?,
+                r.try_get("measure")?,
+                r.try_get("day")?,
+                r.try_get("gap")?,
+            );
+            found.push(Violation {
+                member_id: Some(m),
+                what: format!("{measure} total of day {day} is {gap} off the sum of its entries"),
+            });
+        }
         Ok(found)
     }
 

@@ -242,6 +242,31 @@ pub(crate) fn list(from: usize, n: usize, anonymous: bool) -> String {
         .join(", ")
 }
 
+/// Hands out the placeholders of a statement in the order its values are bound: `?` when
+/// `anonymous`, else `$1`, `$2`, ...
+pub(crate) struct Placeholders {
+    anonymous: bool,
+    next: usize,
+}
+
+impl Placeholders {
+    pub(crate) fn new(anonymous: bool) -> Self {
+        Placeholders { anonymous, next: 1 }
+    }
+
+    /// One placeholder.
+    pub(crate) fn one(&mut self) -> String {
+        self.list(1)
+    }
+
+    /// `n` placeholders separated by commas, for an `IN (...)` list.
+    pub(crate) fn list(&mut self, n: usize) -> String {
+        let out = list(self.next, n, self.anonymous);
+        self.next += n;
+        out
+    }
+}
+
 impl Tx {
     /// The `n`th parameter of a statement whose placeholders follow `self.anonymous`.
     pub(crate) fn param(&self, n: usize) -> String {
@@ -457,7 +482,7 @@ impl Tx {
     /// The lots of one order (for its refunds), whatever their state.
     pub async fn lots_of_order(&mut self, member_id: i64, order_id: &str) -> Result<Vec<LotRow>> {
         let rows = sqlx::query(&format!(
-            "{LOT_SELECT} WHERE member_id = $1 AND order_id = $2 AND state <> 'expired' ORDER BY lot_no"
+            "{LOT_SELECT} WHERE member_id = $1 AND order_id = $2 ORDER BY lot_no"
         ))
         .bind(member_id)
         .bind(order_id)

@@ -568,12 +568,21 @@ impl Store {
         row.map(|r| SubscriptionRow::from_row(&r)).transpose()
     }
 
-    /// The subscriptions a member holds or bought for someone else, newest first.
-    pub async fn subscriptions_of_member(&self, member_id: i64) -> Result<Vec<SubscriptionRow>> {
+    /// The subscriptions a member holds or bought for someone else with ids below
+    /// `before_id`, newest first, at most `limit`.
+    pub async fn subscriptions_of_member(
+        &self,
+        member_id: i64,
+        before_id: i64,
+        limit: u32,
+    ) -> Result<Vec<SubscriptionRow>> {
         let rows = sqlx::query(&format!(
-            "{SUBSCRIPTION_SELECT} WHERE member_id = $1 OR buyer_member_id = $1 ORDER BY id DESC LIMIT 200"
+            "{SUBSCRIPTION_SELECT} WHERE (member_id = $1 OR buyer_member_id = $1) AND id < $2 \
+             ORDER BY id DESC LIMIT $3"
         ))
         .bind(member_id)
+        .bind(before_id)
+        .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(SubscriptionRow::from_row).collect()
@@ -1222,12 +1231,14 @@ async fn benefit_uses_since_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
 async fn coupons_of_member_on<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
     e: E,
     member_id: i64,
+    before_no: i64,
     limit: u32,
 ) -> Result<Vec<CouponRow>> {
     let rows = sqlx::query(&format!(
-        "{COUPON_SELECT} WHERE member_id = $1 ORDER BY coupon_no DESC LIMIT $2"
+        "{COUPON_SELECT} WHERE member_id = $1 AND coupon_no < $2 ORDER BY coupon_no DESC LIMIT $3"
     ))
     .bind(member_id)
+    .bind(before_no)
     .bind(i64::from(limit))
     .fetch_all(e)
     .await?;
@@ -1280,13 +1291,15 @@ impl Tx {
         benefit_uses_since_on(&mut *self.tx, member_id, benefit, since_us).await
     }
 
-    /// A member's coupons, newest first (inside a write).
+    /// A member's coupons numbered below `before_no`, newest first, at most `limit`
+    /// (inside a write).
     pub async fn coupons_of_member(
         &mut self,
         member_id: i64,
+        before_no: i64,
         limit: u32,
     ) -> Result<Vec<CouponRow>> {
-        coupons_of_member_on(&mut *self.tx, member_id, limit).await
+        coupons_of_member_on(&mut *self.tx, member_id, before_no, limit).await
     }
 
     /// Every coupon of a member still in the `issued` state, however old, and the newest
@@ -1311,9 +1324,14 @@ impl Store {
         benefit_uses_since_on(&self.read, member_id, benefit, since_us).await
     }
 
-    /// A member's coupons, newest first.
-    pub async fn coupons_of_member(&self, member_id: i64, limit: u32) -> Result<Vec<CouponRow>> {
-        coupons_of_member_on(&self.read, member_id, limit).await
+    /// A member's coupons numbered below `before_no`, newest first, at most `limit`.
+    pub async fn coupons_of_member(
+        &self,
+        member_id: i64,
+        before_no: i64,
+        limit: u32,
+    ) -> Result<Vec<CouponRow>> {
+        coupons_of_member_on(&self.read, member_id, before_no, limit).await
     }
 
     /// `Tx::coupons_held` on the read pool.

@@ -1,6 +1,6 @@
 //! The tables of score and tiers: measure entries, members' tier states, tier history.
 
-use crate::points::{list, placeholders, IN_LIST_MAX};
+use crate::points::{list, placeholders, Placeholders, IN_LIST_MAX};
 use crate::{Result, Store, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -88,10 +88,76 @@ const TIER_SELECT: &str =
 const HISTORY_SELECT: &str = "SELECT member_id, history_no, at_us, kind, from_tier, to_tier, \
     measure_value, needed, evaluation_at_us FROM tier_history";
 const CHUNK: usize = 50;
-/// A member's measure summed over `[$3, $4]`.
-const MEASURE_SUM: &str =
-    "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS n FROM measure_entries \
-    WHERE member_id = $1 AND measure = $2 AND at_us >= $3 AND at_us <= $4";
+/// One member's measure over a window: whole days from `measure_days` (`$3..=$4`), and the
+/// entries of the partial days at either end (`[$5, $6)` and `[$7, $8)`).
+const MEASURE_SUM: &str = "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) AS n FROM ( \
+    SELECT total AS n FROM measure_days WHERE member_id = $1 AND measure = $2 AND day >= $3 AND day <= $4 \
+    UNION ALL SELECT amount AS n FROM measure_entries \
+    WHERE member_id = $1 AND measure = $2 AND at_us >= $5 AND at_us < $6 \
+    UNION ALL SELECT amount AS n FROM measure_entries \
+    WHERE member_id = $1 AND measure = $2 AND at_us >= $7 AND at_us < $8) s";
+
+/// A day of `measure_days`: a UTC day, as microseconds since the epoch.
+const DAY_US: i64 = 86_400_000_000;
+
+/// How a sum over `[from_us, to_us)` is read: the whole days `first_day..=last_day` from
+/// their totals, and the entries of `head` and `tail`, the partial days at either end. A
+/// window of months so reads about one row per day, whatever its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct DaySplit {
+    first_day: i64,
+    last_day: i64,
+    head: (i64, i64),
+    tail: (i64, i64),
+}
+
+impl DaySplit {
+    fn of(from_us: i64, to_us: i64) -> DaySplit {
+        let first_day = from_us.div_euclid(DAY_US) + i64::from(from_us.rem_euclid(DAY_US) != 0);
+        let last_day = to_us.div_euclid(DAY_US) - 1;
+        if first_day > last_day {
+            // No whole day inside: every entry is read.
+            return DaySplit {
+                first_day,
+                last_day,
+                head: (from_us, to_us),
+                tail: (to_us, to_us),
+            };
+        }
+        DaySplit {
+            first_day,
+            last_day,
+            head: (from_us, first_day * DAY_US),
+            tail: ((last_day + 1) * DAY_US, to_us),
+        }
+    }
+
+    /// `[from_us, to_us]`, both ends included.
+    fn inclusive(from_us: i64, to_us: i64) -> DaySplit {
+        DaySplit::of(from_us, to_us.saturating_add(1))
+    }
+}
+
+fn measure_sum_query<'q>(
+    member_id: i64,
+    measure: &'q str,
+    split: &DaySplit,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    sqlx::query(MEASURE_SUM)
+        .bind(member_id)
+        .bind(measure)
+        .bind(split.first_day)
+        .bind(split.last_day)
+        .bind(split.head.0)
+        .bind(split.head.1)
+        .bind(split.tail.0)
+        .bind(split.tail.1)
+}
+
+/// The day of an instant, as `measure_days` keys it.
+fn day_of(at_us: i64) -> i64 {
+    at_us.div_euclid(DAY_US)
+}
 
 impl Tx {
     pub async fn tiers_get_many(&mut self, member_ids: &[i64]) -> Result<Vec<TierRow>> {
@@ -143,36 +209,45 @@ impl Tx {
         Ok(())
     }
 
-    /// The measure entries of these members in `[lo_us, hi_us)` or from `from_us` on:
-    /// (member, measure, at, amount).
+    /// The entries of these measures of these members in `[lo_us, hi_us)` or from
+    /// `from_us` on: (member, measure, at, amount).
     pub async fn measures_raw_many(
         &mut self,
         member_ids: &[i64],
+        measures: &[&str],
         lo_us: i64,
         hi_us: i64,
         from_us: i64,
     ) -> Result<Vec<(i64, String, i64, i64)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
+            // Two index ranges rather than an OR, which a planner may read as a scan; the
+            // measures named so that the index's third column bounds each range.
+            let mut p = Placeholders::new(self.anonymous);
             let sql = format!(
-                // Two index ranges rather than an OR, which a planner may read as a scan.
                 "SELECT member_id, measure, at_us, amount FROM measure_entries \
-                 WHERE at_us >= {} AND at_us < {} AND member_id IN ({}) \
+                 WHERE member_id IN ({}) AND measure IN ({}) AND at_us >= {} AND at_us < {} \
                  UNION ALL SELECT member_id, measure, at_us, amount FROM measure_entries \
-                 WHERE at_us >= {} AND member_id IN ({})",
-                self.param(1),
-                self.param(2),
-                list(3, chunk.len(), self.anonymous),
-                self.param(chunk.len() + 3),
-                list(chunk.len() + 4, chunk.len(), self.anonymous)
+                 WHERE member_id IN ({}) AND measure IN ({}) AND at_us >= {}",
+                p.list(chunk.len()),
+                p.list(measures.len()),
+                p.one(),
+                p.one(),
+                p.list(chunk.len()),
+                p.list(measures.len()),
+                p.one(),
             );
-            let mut q = sqlx::query(&sql).bind(lo_us).bind(hi_us.min(from_us));
-            for m in chunk {
-                q = q.bind(*m);
-            }
-            q = q.bind(from_us);
-            for m in chunk {
-                q = q.bind(*m);
+            let mut q = sqlx::query(&sql);
+            for range in [vec![lo_us, hi_us.min(from_us)], vec![from_us]] {
+                for m in chunk {
+                    q = q.bind(*m);
+                }
+                for name in measures {
+                    q = q.bind(*name);
+                }
+                for at in range {
+                    q = q.bind(at);
+                }
             }
             for r in q.fetch_all(&mut *self.tx).await? {
                 out.push((
@@ -186,28 +261,46 @@ impl Tx {
         Ok(out)
     }
 
-    /// Each member's measures summed over `[from_us, to_us)`, only the positive entries
-    /// when `gains_only`: (member, measure, sum).
+    /// Each member's sum of each of these measures over `[from_us, to_us)`: (member,
+    /// measure, sum). Whole days are read from their totals (see `DaySplit`).
     pub async fn measures_sum_many(
         &mut self,
         member_ids: &[i64],
+        measures: &[&str],
         from_us: i64,
         to_us: i64,
-        gains_only: bool,
     ) -> Result<Vec<(i64, String, i64)>> {
+        let split = DaySplit::of(from_us, to_us);
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
+            let mut p = Placeholders::new(self.anonymous);
+            // Days `[first, last]`, then entries `[lo, hi)` twice.
+            let mut part = |table: &str, n: &str, at: &str, below: &str| {
+                format!(
+                    "SELECT member_id, measure, {n} AS n FROM {table} \
+                     WHERE member_id IN ({}) AND measure IN ({}) AND {at} >= {} AND {at} {below} {}",
+                    p.list(chunk.len()),
+                    p.list(measures.len()),
+                    p.one(),
+                    p.one(),
+                )
+            };
             let sql = format!(
-                "SELECT member_id, measure, CAST(SUM(amount) AS BIGINT) AS total FROM measure_entries \
-                 WHERE at_us >= {} AND at_us < {}{} AND member_id IN ({}) GROUP BY member_id, measure",
-                self.param(1),
-                self.param(2),
-                if gains_only { " AND amount > 0" } else { "" },
-                list(3, chunk.len(), self.anonymous)
+                "SELECT member_id, measure, CAST(SUM(n) AS BIGINT) AS total FROM ({} UNION ALL {} UNION ALL {}) s \
+                 GROUP BY member_id, measure",
+                part("measure_days", "total", "day", "<="),
+                part("measure_entries", "amount", "at_us", "<"),
+                part("measure_entries", "amount", "at_us", "<"),
             );
-            let mut q = sqlx::query(&sql).bind(from_us).bind(to_us);
-            for m in chunk {
-                q = q.bind(*m);
+            let mut q = sqlx::query(&sql);
+            for (lo, hi) in [(split.first_day, split.last_day), split.head, split.tail] {
+                for m in chunk {
+                    q = q.bind(*m);
+                }
+                for name in measures {
+                    q = q.bind(*name);
+                }
+                q = q.bind(lo).bind(hi);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
                 out.push((
@@ -215,6 +308,40 @@ impl Tx {
                     r.try_get("measure")?,
                     r.try_get("total")?,
                 ));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Each member's gains (the positive entries) of one measure over `[from_us, to_us)`:
+    /// (member, sum), for members with entries there. The score caps read a day or a
+    /// month of them.
+    pub async fn measure_gains_many(
+        &mut self,
+        member_ids: &[i64],
+        measure: &str,
+        from_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::new();
+        for chunk in member_ids.chunks(IN_LIST_MAX) {
+            let mut p = Placeholders::new(self.anonymous);
+            let sql = format!(
+                "SELECT member_id, CAST(SUM(amount) AS BIGINT) AS total FROM measure_entries \
+                 WHERE member_id IN ({}) AND measure = {} AND at_us >= {} AND at_us < {} AND amount > 0 \
+                 GROUP BY member_id",
+                p.list(chunk.len()),
+                p.one(),
+                p.one(),
+                p.one(),
+            );
+            let mut q = sqlx::query(&sql);
+            for m in chunk {
+                q = q.bind(*m);
+            }
+            q = q.bind(measure).bind(from_us).bind(to_us);
+            for r in q.fetch_all(&mut *self.tx).await? {
+                out.push((r.try_get("member_id")?, r.try_get("total")?));
             }
         }
         Ok(out)
@@ -228,11 +355,8 @@ impl Tx {
         from_us: i64,
         to_us: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(MEASURE_SUM)
-            .bind(member_id)
-            .bind(measure)
-            .bind(from_us)
-            .bind(to_us)
+        let split = DaySplit::inclusive(from_us, to_us);
+        let row = measure_sum_query(member_id, measure, &split)
             .fetch_one(&mut *self.tx)
             .await?;
         Ok(row.try_get::<i64, _>("n")?)
@@ -253,6 +377,28 @@ impl Tx {
                     .bind(m.amount)
                     .bind(&m.event_id)
                     .bind(&m.order_id);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        let mut days: std::collections::BTreeMap<(i64, &str, i64), i64> = Default::default();
+        for m in rows {
+            let total = days
+                .entry((m.member_id, m.measure.as_str(), day_of(m.at_us)))
+                .or_default();
+            *total = total.checked_add(m.amount).ok_or_else(|| {
+                crate::StoreError::Database("a day's measure total overflows".into())
+            })?;
+        }
+        let days: Vec<_> = days.into_iter().collect();
+        for chunk in days.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO measure_days (member_id, measure, day, total) VALUES {} \
+                 ON CONFLICT (member_id, measure, day) DO UPDATE SET total = measure_days.total + excluded.total",
+                placeholders(chunk.len(), 4, self.anonymous)
+            );
+            let mut q = sqlx::query(&sql);
+            for ((member_id, measure, day), total) in chunk {
+                q = q.bind(*member_id).bind(*measure).bind(*day).bind(*total);
             }
             q.execute(&mut *self.tx).await?;
         }
@@ -314,11 +460,8 @@ impl Store {
         from_us: i64,
         to_us: i64,
     ) -> Result<i64> {
-        let row = sqlx::query(MEASURE_SUM)
-            .bind(member_id)
-            .bind(measure)
-            .bind(from_us)
-            .bind(to_us)
+        let split = DaySplit::inclusive(from_us, to_us);
+        let row = measure_sum_query(member_id, measure, &split)
             .fetch_one(&self.read)
             .await?;
         Ok(row.try_get::<i64, _>("n")?)

@@ -1,7 +1,7 @@
 //! Checkout quotes and members' coupons.
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{ApiJson, Caller};
+use crate::extract::{encode_cursor, ApiJson, Caller, CouponPage};
 use crate::routes::events::{parse_lines, LineIn};
 use crate::routes::{rfc3339, MemberPath};
 use crate::AppState;
@@ -557,26 +557,37 @@ pub struct CouponList {
     pub items: Vec<CouponView>,
 }
 
-/// A member's coupons, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct CouponPageOut {
+    /// Newest first.
+    pub items: Vec<CouponView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A member's coupons, newest first, a page at a time.
 #[utoipa::path(get, path = "/v1/members/{external_id}/coupons", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
-    responses((status = 200, body = CouponList),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
+    responses((status = 200, body = CouponPageOut),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn list_coupons(
     State(state): State<AppState>,
     caller: Caller,
     MemberPath(external_id): MemberPath,
-) -> ApiResult<Json<CouponList>> {
+    CouponPage(page): CouponPage,
+) -> ApiResult<Json<CouponPageOut>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let items = state
+    let (rows, next) = state
         .engine
-        .member_coupons(&external_id)
-        .await?
-        .into_iter()
-        .map(coupon_view)
-        .collect();
-    Ok(Json(CouponList { items }))
+        .member_coupons(&external_id, page.after, page.limit)
+        .await?;
+    Ok(Json(CouponPageOut {
+        items: rows.into_iter().map(coupon_view).collect(),
+        next_cursor: next.map(|n| encode_cursor("c", n)),
+    }))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]

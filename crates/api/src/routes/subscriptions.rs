@@ -2,7 +2,7 @@
 //! cancel, refund), entitlements, renewals due, partner code pools, and the partner role.
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
-use crate::extract::{encode_cursor, ApiJson, Caller, Page};
+use crate::extract::{encode_cursor, ApiJson, Caller, Page, SubscriptionPage};
 use crate::routes::{rfc3339, MemberPath};
 use crate::AppState;
 use axum::extract::{FromRequestParts, State};
@@ -534,28 +534,33 @@ pub async fn post_refund(
 pub struct SubscriptionList {
     /// Held by the member or bought by them as gifts, newest first.
     pub items: Vec<SubscriptionOut>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
-/// A member's subscriptions, and those they bought for others.
+/// A member's subscriptions, and those they bought for others, a page at a time.
 #[utoipa::path(get, path = "/v1/members/{external_id}/subscriptions", tag = "plans", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = SubscriptionList),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn member_subscriptions(
     State(state): State<AppState>,
     caller: Caller,
     MemberPath(external_id): MemberPath,
+    SubscriptionPage(page): SubscriptionPage,
 ) -> ApiResult<Json<SubscriptionList>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let items = state
+    let (views, next) = state
         .engine
-        .member_subscriptions(&external_id)
-        .await?
-        .into_iter()
-        .map(subscription_out)
-        .collect();
-    Ok(Json(SubscriptionList { items }))
+        .member_subscriptions(&external_id, page.after, page.limit)
+        .await?;
+    Ok(Json(SubscriptionList {
+        items: views.into_iter().map(subscription_out).collect(),
+        next_cursor: next.map(|n| encode_cursor("s", n)),
+    }))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -961,3 +961,60 @@ async fn bad_plan_requests() {
     let r = app.call("GET", "/v1/members/m/subscriptions", None).await;
     assert_eq!(r.body["items"], json!([]));
 }
+
+/// A member's subscriptions come a page at a time, newest first, with a cursor of their
+/// own: nothing is cut at a fixed count.
+#[tokio::test]
+async fn member_subscriptions_come_a_page_at_a_time() {
+    let app = app_with(PRIME, &["gifter", "f1", "f2", "f3"]).await;
+    for (i, friend) in ["f1", "f2", "f3"].iter().enumerate() {
+        let r = buy(
+            &app,
+            json!({"member": "gifter", "plan": "prime_yearly", "payment_ref": format!("p-{i}"), "gift_to": friend}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/members/gifter/subscriptions?limit=2".to_owned(),
+            Some(c) => format!("/v1/members/gifter/subscriptions?limit=2&cursor={c}"),
+        };
+        let r = app.call("GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        for s in r.body["items"].as_array().unwrap() {
+            seen.push(s["member"].as_str().unwrap().to_owned());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["f3", "f2", "f1"]);
+    let all = app
+        .call("GET", "/v1/members/gifter/subscriptions", None)
+        .await;
+    assert_eq!(all.body["items"].as_array().unwrap().len(), 3);
+    assert_eq!(all.body["next_cursor"], Value::Null);
+    // A cursor of another listing, and a page size out of range, are refused.
+    let ledger = app
+        .call("GET", "/v1/members/gifter/ledger?limit=1", None)
+        .await;
+    assert_eq!(ledger.status, StatusCode::OK, "{}", ledger.text);
+    for (query, code) in [
+        ("limit=0", "page_size_out_of_range"),
+        ("limit=201", "page_size_out_of_range"),
+        ("cursor=Yzo0", "invalid_cursor"),
+    ] {
+        let r = app
+            .call(
+                "GET",
+                &format!("/v1/members/gifter/subscriptions?{query}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.code(), code, "{query}: {}", r.text);
+    }
+}

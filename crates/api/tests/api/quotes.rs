@@ -243,3 +243,45 @@ async fn members_only_goods_and_refusals() {
         assert_eq!(r.code(), code, "{body}: {}", r.text);
     }
 }
+
+/// A member's coupons come a page at a time, newest first, however many there are.
+#[tokio::test]
+async fn coupon_lists_page_past_any_count() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let mut issued = Vec::new();
+    for (id, count) in [("a", 100), ("b", 100), ("c", 50)] {
+        issued.extend(issue(&app, "m", id, "ten_off_99", count).await);
+    }
+    assert_eq!(issued.len(), 250);
+    let mut seen = Vec::new();
+    let mut path = "/v1/members/m/coupons?limit=200".to_owned();
+    let mut pages = 0;
+    loop {
+        let r = app.call("GET", &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        pages += 1;
+        for c in r.body["items"].as_array().unwrap() {
+            seen.push(c["coupon"].as_i64().unwrap());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/members/m/coupons?limit=200&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 2);
+    issued.reverse();
+    assert_eq!(seen, issued, "every coupon once, newest first");
+    let first = app.call("GET", "/v1/members/m/coupons", None).await;
+    assert_eq!(
+        first.body["items"].as_array().unwrap().len(),
+        50,
+        "the default page"
+    );
+    assert!(first.body["next_cursor"].is_string());
+    // A subscriptions cursor is not a coupons cursor.
+    let r = app
+        .call("GET", "/v1/members/m/coupons?cursor=czo5", None)
+        .await;
+    assert_eq!(r.code(), "invalid_cursor", "{}", r.text);
+}

@@ -58,19 +58,35 @@ both_backends!(coupons_are_numbered_per_member, |url: String| async move {
     assert_eq!(tx.coupons_by_issue(a, "i1").await.unwrap(), first);
     assert_eq!(tx.coupons_by_issue(a, "i2").await.unwrap(), second);
     assert_eq!(tx.coupons_by_issue(b, "i1").await.unwrap(), []);
-    // Newest first, up to the limit.
+    // Newest first, up to the limit, below a number.
     assert_eq!(
-        tx.coupons_of_member(a, 2).await.unwrap(),
+        tx.coupons_of_member(a, i64::MAX, 2).await.unwrap(),
         [second[0].clone(), first[1].clone()]
     );
-    assert_eq!(tx.coupons_of_member(b, 10).await.unwrap(), other);
+    assert_eq!(
+        tx.coupons_of_member(a, 2, 10).await.unwrap(),
+        [first[0].clone()]
+    );
+    assert_eq!(tx.coupons_of_member(b, i64::MAX, 10).await.unwrap(), other);
     tx.commit().await.unwrap();
     assert_eq!(
-        store.coupons_of_member(a, 2).await.unwrap(),
+        store.coupons_of_member(a, i64::MAX, 2).await.unwrap(),
         [second[0].clone(), first[1].clone()]
     );
-    assert_eq!(store.coupons_of_member(a, 10).await.unwrap().len(), 3);
-    assert_eq!(store.coupons_of_member(a, 0).await.unwrap(), []);
+    assert_eq!(
+        store.coupons_of_member(a, 3, 10).await.unwrap(),
+        first[..].iter().rev().cloned().collect::<Vec<_>>()
+    );
+    assert_eq!(store.coupons_of_member(a, 1, 10).await.unwrap(), []);
+    assert_eq!(
+        store
+            .coupons_of_member(a, i64::MAX, 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(store.coupons_of_member(a, i64::MAX, 0).await.unwrap(), []);
 });
 
 both_backends!(
@@ -133,7 +149,7 @@ both_backends!(
             ..row.clone()
         };
         assert_eq!(
-            tx.coupons_of_member(a, 10).await.unwrap(),
+            tx.coupons_of_member(a, i64::MAX, 10).await.unwrap(),
             [
                 used(&issued[2], 50),
                 issued[1].clone(),
@@ -146,7 +162,7 @@ both_backends!(
         assert_eq!(tx.coupons_restore(a, "o1").await.unwrap(), 0);
         tx.commit().await.unwrap();
         assert_eq!(
-            store.coupons_of_member(a, 10).await.unwrap(),
+            store.coupons_of_member(a, i64::MAX, 10).await.unwrap(),
             [issued[2].clone(), issued[1].clone(), issued[0].clone()]
         );
     }

@@ -24,6 +24,20 @@ async fn store(url: &str) -> Store {
     store
 }
 
+/// Runs `sql` with `$1` bound to `member_id` on a connection of its own: what a broken
+/// write would leave, for the checks that must find it.
+async fn corrupt(url: &str, sql: &str, member_id: i64) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let done = sqlx::query(sql)
+        .bind(member_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert!(done.rows_affected() > 0, "{sql} changed nothing");
+}
+
 fn is_sqlite(store: &Store) -> bool {
     store.backend_name() == "sqlite"
 }

@@ -714,6 +714,25 @@ both_backends!(
             ],
         )
         .await;
+        // A day total of a measure that its entries do not add up to.
+        let mut tx = store.begin().await.unwrap();
+        tx.measures_insert(&[MeasureRow {
+            member_id: id(3),
+            measure: "score".into(),
+            at_us: 86_400_000_000 + 5,
+            amount: 9,
+            event_id: "e1".into(),
+            order_id: None,
+        }])
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        corrupt(
+            &url,
+            "UPDATE measure_days SET total = total + 2 WHERE member_id = $1",
+            id(3),
+        )
+        .await;
         let expected: [&[&str]; 6] = [
             &[],
             &[
@@ -721,7 +740,10 @@ both_backends!(
                 "pending balance 5 but its postings sum to 0",
             ],
             &["journal entry 1 sums to 3, not 0"],
-            &["lot 1 (expired) has 2 left of 5"],
+            &[
+                "lot 1 (expired) has 2 left of 5",
+                "score total of day 1 is 2 off the sum of its entries",
+            ],
             &[],
             &["debt balance 4 but its postings sum to 0"],
         ];
@@ -736,7 +758,7 @@ both_backends!(
             assert!(found.iter().all(|v| v.member_id == Some(id(i))));
         }
         let all = check_snapshot.check_members(0, id(5) + 1).await.unwrap();
-        assert_eq!(all.len(), 5);
+        assert_eq!(all.len(), 6);
         assert_eq!(
             check_snapshot
                 .check_members(id(5) + 1, i64::MAX)
@@ -879,8 +901,9 @@ both_backends!(
             nos(&store.lots_due_read(m.id, 500).await.unwrap()),
             [3, 4, 6, 7]
         );
-        // An order's lots that are not expired.
-        assert_eq!(nos(&tx.lots_of_order(m.id, "o7").await.unwrap()), [7, 9]);
+        // Every lot of an order, whatever its state, in lot order: the ledger decides
+        // which of them a refund may take from.
+        assert_eq!(nos(&tx.lots_of_order(m.id, "o7").await.unwrap()), [7, 8, 9]);
         assert_eq!(tx.lots_of_order(other.id, "o7").await.unwrap(), []);
     }
 );

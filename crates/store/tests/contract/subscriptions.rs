@@ -213,28 +213,42 @@ both_backends!(
         // Held or bought, newest first.
         let ids = |rows: Vec<SubscriptionRow>| rows.iter().map(|s| s.id).collect::<Vec<_>>();
         assert_eq!(
-            ids(store.subscriptions_of_member(a).await.unwrap()),
+            ids(store
+                .subscriptions_of_member(a, i64::MAX, 10)
+                .await
+                .unwrap()),
             [subs[3].id, subs[2].id, subs[1].id, subs[0].id]
         );
         assert_eq!(
-            ids(store.subscriptions_of_member(c).await.unwrap()),
+            ids(store
+                .subscriptions_of_member(c, i64::MAX, 10)
+                .await
+                .unwrap()),
             [subs[3].id]
         );
     }
 );
 
 both_backends!(
-    subscriptions_of_member_stops_at_200,
+    subscriptions_of_member_page_past_any_number,
     |url: String| async move {
         let store = store(&url).await;
         let m = add_member(&store, "m").await.id;
         let rows = vec![subscription(m, "gold"); 201];
         let subs = add_subscriptions(&store, &rows).await;
-        let listed = store.subscriptions_of_member(m).await.unwrap();
-        // A hard limit the caller cannot page past: the oldest subscription is not listed.
-        assert_eq!(listed.len(), 200);
-        assert_eq!(listed[0].id, subs[200].id);
-        assert_eq!(listed[199].id, subs[1].id);
+        let first = store
+            .subscriptions_of_member(m, i64::MAX, 200)
+            .await
+            .unwrap();
+        assert_eq!(first.len(), 200);
+        assert_eq!(first[0].id, subs[200].id);
+        assert_eq!(first[199].id, subs[1].id);
+        // The next page starts below the last id shown: the oldest is there.
+        let rest = store
+            .subscriptions_of_member(m, first[199].id, 200)
+            .await
+            .unwrap();
+        assert_eq!(rest.iter().map(|s| s.id).collect::<Vec<_>>(), [subs[0].id]);
     }
 );
 

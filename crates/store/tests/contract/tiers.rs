@@ -118,8 +118,9 @@ both_backends!(measures_are_summed_over_windows, |url: String| async move {
         );
     }
 
-    // `measures_sum_many`: the end excluded; only the gains when asked.
-    let mut got = tx.measures_sum_many(&[a, b], 10, 40, false).await.unwrap();
+    // `measures_sum_many`: the end excluded.
+    const ALL: &[&str] = &["points", "score", "spend"];
+    let mut got = tx.measures_sum_many(&[a, b], ALL, 10, 40).await.unwrap();
     got.sort();
     assert_eq!(
         got,
@@ -129,15 +130,28 @@ both_backends!(measures_are_summed_over_windows, |url: String| async move {
             (b, "score".into(), 1)
         ]
     );
-    let mut got = tx.measures_sum_many(&[a], 10, 41, true).await.unwrap();
-    got.sort();
-    assert_eq!(got, [(a, "score".into(), 23), (a, "spend".into(), 100)]);
-    let ids: Vec<i64> = (1..=150).collect();
+    // Only the measures asked for.
     assert_eq!(
-        tx.measures_sum_many(&ids, 0, 100, false)
+        tx.measures_sum_many(&[a, b], &["spend"], 10, 40)
             .await
-            .unwrap()
-            .len(),
+            .unwrap(),
+        [(a, "spend".into(), 100)]
+    );
+    // `measure_gains_many`: only the positive entries of one measure.
+    assert_eq!(
+        tx.measure_gains_many(&[a], "score", 10, 41).await.unwrap(),
+        [(a, 23)]
+    );
+    assert_eq!(
+        tx.measure_gains_many(&[a], "spend", 10, 41).await.unwrap(),
+        [(a, 100)]
+    );
+    let ids = ids_of(150);
+    let mut got = tx.measure_gains_many(&ids, "score", 0, 100).await.unwrap();
+    got.sort();
+    assert_eq!(got, [(a, 23), (b, 1)], "more ids than one IN list");
+    assert_eq!(
+        tx.measures_sum_many(&ids, ALL, 0, 100).await.unwrap().len(),
         3
     );
 
@@ -150,7 +164,7 @@ both_backends!(measures_are_summed_over_windows, |url: String| async move {
         rows.sort();
         rows
     };
-    let got = raw(tx.measures_raw_many(&[a], 20, 30, 40).await.unwrap());
+    let got = raw(tx.measures_raw_many(&[a], ALL, 20, 30, 40).await.unwrap());
     assert_eq!(
         got,
         [
@@ -159,18 +173,30 @@ both_backends!(measures_are_summed_over_windows, |url: String| async move {
             (a, 40, "score".into())
         ]
     );
-    let got = raw(tx.measures_raw_many(&[a, b], 10, 40, 30).await.unwrap());
+    let got = raw(tx
+        .measures_raw_many(&[a, b], ALL, 10, 40, 30)
+        .await
+        .unwrap());
     assert_eq!(
         got.len(),
         6,
         "overlapping windows read each entry once: {got:?}"
     );
-    let got = tx.measures_raw_many(&[a], 0, 15, 40).await.unwrap();
+    let got = tx.measures_raw_many(&[a], ALL, 0, 15, 40).await.unwrap();
     let mut amounts: Vec<i64> = got.iter().map(|r| r.3).collect();
     amounts.sort();
     assert_eq!(amounts, [5, 11]);
-    let got = raw(tx.measures_raw_many(&ids, 0, 0, 20).await.unwrap());
+    let got = raw(tx.measures_raw_many(&ids, ALL, 0, 0, 20).await.unwrap());
     assert_eq!(got.len(), 5, "more ids than one IN list");
+    let got = raw(tx
+        .measures_raw_many(&ids, &["spend"], 0, 0, 0)
+        .await
+        .unwrap());
+    assert_eq!(
+        got,
+        [(a, 20, "spend".into())],
+        "only the measures asked for"
+    );
 
     // One entry per member, event and measure.
     let again = tx
@@ -178,6 +204,91 @@ both_backends!(measures_are_summed_over_windows, |url: String| async move {
         .await;
     assert!(is_conflict(&again), "{again:?}");
 });
+
+fn ids_of(n: i64) -> Vec<i64> {
+    (1..=n).collect()
+}
+
+// A window's sum reads whole days from `measure_days` and the entries of the partial days
+// at its ends: for any window, on any day boundary, it equals the sum of the entries.
+both_backends!(
+    day_totals_sum_exactly_like_their_entries,
+    |url: String| async move {
+        const DAY: i64 = 86_400_000_000;
+        let store = store(&url).await;
+        let a = add_member(&store, "a").await.id;
+        let b = add_member(&store, "b").await.id;
+        // A seeded sequence: entries on both sides of day boundaries (some before 1970), in
+        // two batches so that day totals are added to, not only created.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: i64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            ((seed >> 33) as i64).rem_euclid(n)
+        };
+        let mut entries = Vec::new();
+        for i in 0..400 {
+            let day = next(12) - 3;
+            let at = day * DAY + [0, 1, DAY - 1, next(DAY)][next(4) as usize];
+            let member = if i % 5 == 0 { b } else { a };
+            let amount = [1, -1, 0, 7, -3, 1 << 20][next(6) as usize];
+            entries.push(measure(member, "score", at, amount, &format!("e{i}")));
+        }
+        for half in entries.chunks(200) {
+            let mut tx = store.begin().await.unwrap();
+            tx.measures_insert(half).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        let expected = |member: i64, from: i64, to: i64| -> i64 {
+            entries
+                .iter()
+                .filter(|e| e.member_id == member && e.at_us >= from && e.at_us < to)
+                .map(|e| e.amount)
+                .sum()
+        };
+        let edge = |k: i64| k * DAY + [0, 1, -1, DAY / 2][(k.rem_euclid(4)) as usize];
+        let mut tx = store.begin().await.unwrap();
+        for from_day in -4..10 {
+            for to_day in from_day..11 {
+                let (from, to) = (edge(from_day), edge(to_day) + 3);
+                let mut got = tx
+                    .measures_sum_many(&[a, b], &["score"], from, to)
+                    .await
+                    .unwrap();
+                got.sort();
+                let want: Vec<(i64, String, i64)> = [a, b]
+                    .iter()
+                    .filter(|m| {
+                        entries
+                            .iter()
+                            .any(|e| e.member_id == **m && e.at_us >= from && e.at_us < to)
+                    })
+                    .map(|m| (*m, "score".to_owned(), expected(*m, from, to)))
+                    .collect();
+                assert_eq!(got, want, "[{from}, {to})");
+                assert_eq!(
+                    tx.measure_sum(a, "score", from, to - 1).await.unwrap(),
+                    expected(a, from, to),
+                    "[{from}, {to})"
+                );
+                assert_eq!(
+                    store
+                        .measure_sum_read(b, "score", from, to - 1)
+                        .await
+                        .unwrap(),
+                    expected(b, from, to),
+                    "[{from}, {to})"
+                );
+            }
+        }
+        // The widest window a lifetime measure asks for.
+        assert_eq!(
+            tx.measure_sum(a, "score", i64::MIN / 2, i64::MAX / 2)
+                .await
+                .unwrap(),
+            expected(a, i64::MIN, i64::MAX)
+        );
+    }
+);
 
 both_backends!(tier_history_newest_first, |url: String| async move {
     let store = store(&url).await;
