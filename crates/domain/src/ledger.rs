@@ -102,6 +102,10 @@ pub enum LotSource {
 }
 
 impl LotSource {
+    /// The sources whose points the per-day and per-month earning caps count: what events
+    /// earned, not what an operator credited by hand.
+    pub const CAPPED: [LotSource; 2] = [LotSource::Order, LotSource::Activity];
+
     pub fn as_str(self) -> &'static str {
         match self {
             LotSource::Order => "order",
@@ -402,7 +406,7 @@ impl MemberLedger {
             .pending
             .checked_add(self.balances.available)
             .and_then(|t| t.checked_add(points));
-        if total.is_none_or(|t| t > crate::points::POINTS_MAX * 1000) {
+        if total.is_none_or(|t| t > crate::points::HELD_MAX) {
             return Err(LedgerError::Overflow);
         }
         let no = self.next_lot_no;
@@ -688,13 +692,16 @@ impl MemberLedger {
             }
         }
         if left > 0 && policy == RefundPolicy::AllowNegative {
-            reversal.to_debt = left;
+            // A debt stops at `HELD_MAX`; what would pass it is forgiven, and says so.
+            let room = (crate::points::HELD_MAX - self.balances.debt).max(0);
+            let owed = left.min(room);
+            reversal.to_debt = owed;
             postings.push(Posting {
                 account: Account::MemberDebt,
                 lot: None,
-                amount: -left,
+                amount: -owed,
             });
-            left = 0;
+            left -= owed;
         }
         reversal.forgiven = left;
         let taken = points - left;

@@ -6,6 +6,7 @@
 //! decision; the `engine` crate applies decisions inside a transaction.
 
 pub mod attributes;
+pub mod coupons;
 pub mod event;
 pub mod grants;
 pub mod ids;

@@ -645,9 +645,17 @@ pub fn refund_calculation(
             refund_minor: refund,
         });
     }
-    let gross: i64 = out.iter().map(|t| t.refund_minor).sum();
-    let cost: i64 = if rules.net_of_benefit_cost {
-        benefit_uses.iter().map(|(_, c)| *c).sum()
+    // Each term's refund is at most what it paid (at most `AMOUNT_MINOR_MAX`), and a term
+    // lasts a day or more, so the gross fits 64 bits for millennia of terms; the benefits'
+    // cost only ever lowers the refund, so where it would pass 64 bits it saturates and
+    // the refund is 0 either way.
+    let gross = out
+        .iter()
+        .fold(0i64, |sum, t| sum.saturating_add(t.refund_minor));
+    let cost = if rules.net_of_benefit_cost {
+        benefit_uses
+            .iter()
+            .fold(0i64, |sum, (_, c)| sum.saturating_add(*c))
     } else {
         0
     };

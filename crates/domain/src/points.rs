@@ -15,6 +15,10 @@ use serde_json::Value;
 
 /// Largest number of points any one rule, cap, reward or adjustment may name.
 pub const POINTS_MAX: i64 = 1_000_000_000_000;
+/// Most points a member may hold (pending and available together), and most a member may
+/// owe: a lot that would pass it is refused, a reversal that would pass it forgives the
+/// rest. Sums over many members then stay far from overflowing 64 bits.
+pub const HELD_MAX: i64 = POINTS_MAX * 1000;
 /// Largest multiplier, in percent (×100).
 pub const MULTIPLIER_PERCENT_MAX: u32 = 10_000;
 

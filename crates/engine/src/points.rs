@@ -442,7 +442,7 @@ fn empty_order(member_id: i64, order_id: &str) -> OrderRow {
     }
 }
 
-fn corrupt(what: &str) -> EngineError {
+pub(crate) fn corrupt(what: &str) -> EngineError {
     EngineError::Store(tessera_store::StoreError::Database(format!(
         "corrupt stored {what}"
     )))
@@ -666,8 +666,12 @@ impl Batch {
         let caps = match programme.programme.points.as_ref() {
             Some(c) if c.has_period_caps() => {
                 let mut sums = PeriodSums::new(tz);
+                let sources = LotSource::CAPPED.map(LotSource::as_str);
                 for ((from, to), members) in PeriodSums::periods(events, tz) {
-                    for (m, points) in tx.earnings_between_many(&members, from, to).await? {
+                    for (m, points) in tx
+                        .earnings_between_many(&members, &sources, from, to)
+                        .await?
+                    {
                         sums.set(m, from, points);
                     }
                 }

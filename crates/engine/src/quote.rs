@@ -10,6 +10,7 @@ use crate::{Engine, EngineError, Result};
 use jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tessera_domain::coupons::{self, CouponRefusal, CouponState};
 use tessera_domain::event::{OrderLine, OrderPaid};
 use tessera_domain::points::{EarnContext, EarnedSoFar};
 use tessera_domain::quote::{
@@ -120,28 +121,23 @@ fn quote_input<'a>(
             });
         }
     }
-    let chosen: Vec<ChosenCoupon> = req
-        .coupons
-        .iter()
-        .map(|no| {
-            let found = holdings.and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
-            let template = found.and_then(|c| p.coupon(&c.template));
-            let refused = match found {
-                None => Some("not_found"),
-                Some(c) if c.state == "used" => Some("used"),
-                Some(c) if c.state == "expired" || c.valid_until_us <= to_us(now) => {
-                    Some("expired")
-                }
-                Some(_) if template.is_none() => Some("unknown_template"),
-                Some(_) => None,
-            };
-            ChosenCoupon {
-                no: *no,
-                refused,
-                template,
-            }
-        })
-        .collect();
+    let mut chosen: Vec<ChosenCoupon> = Vec::with_capacity(req.coupons.len());
+    for no in &req.coupons {
+        let found = holdings.and_then(|h| h.coupons.iter().find(|c| c.coupon_no == *no));
+        let template = found.and_then(|c| p.coupon(&c.template));
+        let held = found
+            .map(|c| {
+                CouponState::parse(&c.state)
+                    .map(|state| (state, from_us(c.valid_until_us)))
+                    .ok_or_else(|| crate::points::corrupt("coupon state"))
+            })
+            .transpose()?;
+        chosen.push(ChosenCoupon {
+            no: *no,
+            refused: coupons::refusal(held, template.is_some(), now).map(CouponRefusal::as_str),
+            template,
+        });
+    }
     let day_of_month = now.to_zoned(p.timezone.clone()).day();
     Ok(QuoteInput {
         lines,
@@ -660,21 +656,17 @@ impl Engine {
         limit: u32,
     ) -> Result<(Vec<CouponRow>, Option<i64>)> {
         let m = self.member(member).await?;
-        let now = to_us(self.now());
+        let now = self.now();
         let rows = self
             .store
             .coupons_of_member(m.id, before_no.unwrap_or(i64::MAX), limit + 1)
             .await?;
-        let (rows, next) = crate::page::page_of(rows, limit, |c| c.coupon_no);
-        let rows = rows
-            .into_iter()
-            .map(|mut c| {
-                if c.state == "issued" && c.valid_until_us <= now {
-                    c.state = "expired".to_owned();
-                }
-                c
-            })
-            .collect();
+        let (mut rows, next) = crate::page::page_of(rows, limit, |c| c.coupon_no);
+        for c in &mut rows {
+            let state = CouponState::parse(&c.state)
+                .ok_or_else(|| crate::points::corrupt("coupon state"))?;
+            c.state = state.at(from_us(c.valid_until_us), now).as_str().to_owned();
+        }
         Ok((rows, next))
     }
 }

@@ -268,15 +268,6 @@ impl Placeholders {
 }
 
 impl Tx {
-    /// The `n`th parameter of a statement whose placeholders follow `self.anonymous`.
-    pub(crate) fn param(&self, n: usize) -> String {
-        if self.anonymous {
-            "?".to_owned()
-        } else {
-            format!("${n}")
-        }
-    }
-
     /// The stored orders among these (member, order id) pairs.
     pub async fn orders_get_many(&mut self, keys: &[(i64, &str)]) -> Result<Vec<OrderRow>> {
         let mut out = Vec::new();
@@ -305,27 +296,34 @@ impl Tx {
         Ok(out)
     }
 
-    /// What each of these members earned from events in `[from, to)`: (member, points),
-    /// for the members that earned anything.
+    /// The points each of these members earned in lots of these sources in `[from, to)`:
+    /// (member, points), for the members that earned any.
     pub async fn earnings_between_many(
         &mut self,
         member_ids: &[i64],
+        sources: &[&str],
         from_us: i64,
         to_us: i64,
     ) -> Result<Vec<(i64, i64)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(IN_LIST_MAX) {
+            let mut p = Placeholders::new(self.anonymous);
             let sql = format!(
                 "SELECT member_id, CAST(SUM(points) AS BIGINT) AS points FROM point_lots \
-                 WHERE source IN ('order', 'activity') AND earned_at_us >= {} AND earned_at_us < {} \
-                 AND member_id IN ({}) GROUP BY member_id",
-                self.param(1),
-                self.param(2),
-                list(3, chunk.len(), self.anonymous)
+                 WHERE member_id IN ({}) AND earned_at_us >= {} AND earned_at_us < {} AND source IN ({}) \
+                 GROUP BY member_id",
+                p.list(chunk.len()),
+                p.one(),
+                p.one(),
+                p.list(sources.len()),
             );
-            let mut q = sqlx::query(&sql).bind(from_us).bind(to_us);
+            let mut q = sqlx::query(&sql);
             for m in chunk {
                 q = q.bind(*m);
+            }
+            q = q.bind(from_us).bind(to_us);
+            for source in sources {
+                q = q.bind(*source);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
                 out.push((r.try_get("member_id")?, r.try_get("points")?));

@@ -849,23 +849,24 @@ impl Tx {
 impl Store {}
 
 impl Tx {
-    /// Marks an issued, still valid coupon used by an order; `false` when it is not
-    /// (used meanwhile, expired).
+    /// Marks an issued coupon used by an order at `used_at_us`; `false` when the member
+    /// holds no issued coupon of that number. Whether it may be used (its validity) is the
+    /// domain's to decide before.
     pub async fn coupon_use(
         &mut self,
         member_id: i64,
         coupon_no: i64,
         order_id: &str,
-        now_us: i64,
+        used_at_us: i64,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE coupons SET state = 'used', order_id = $3, used_at_us = $4 \
-             WHERE member_id = $1 AND coupon_no = $2 AND state = 'issued' AND valid_until_us > $4",
+             WHERE member_id = $1 AND coupon_no = $2 AND state = 'issued'",
         )
         .bind(member_id)
         .bind(coupon_no)
         .bind(order_id)
-        .bind(now_us)
+        .bind(used_at_us)
         .execute(&mut *self.tx)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -23,12 +23,9 @@ use proptest::prelude::*;
 use super::*;
 use crate::points::{RefundPolicy, POINTS_MAX};
 
-/// `add_lot` refuses a lot that would take pending + available above this.
-const HELD_MAX: i64 = POINTS_MAX * 1000;
-/// A reversal asks at most this. The engine asks at most what an order earned (at most
-/// `POINTS_MAX`); reversals of `i64::MAX` would overflow the debt, which the ledger does
-/// not guard against, and that is not what this test is about.
-const REVERSE_MAX: i64 = 2 * HELD_MAX;
+/// `add_lot` refuses a lot that would take pending + available above this, and a debt
+/// stops at it (the rest of a reversal is forgiven).
+const HELD_MAX: i64 = crate::points::HELD_MAX;
 const DAY_S: i64 = 86_400;
 /// 2026-01-01T00:00:00Z: the test's instants are seconds after (or before) it.
 const EPOCH_S: i64 = 1_767_225_600;
@@ -160,13 +157,14 @@ struct Totals {
     debited: i128,
 }
 
-/// One order's refunds: what they asked, took and forgave.
+/// One order's refunds: what they asked, took and forgave (summed wide: repeated
+/// reversals of up to `i64::MAX` each).
 #[derive(Debug, Clone, Default)]
 struct OrderBook {
     earned: i64,
-    asked: i64,
-    taken: i64,
-    forgiven: i64,
+    asked: i128,
+    taken: i128,
+    forgiven: i128,
 }
 
 #[derive(Debug, Clone)]
@@ -518,19 +516,20 @@ impl Model {
             }
         }
         if policy == RefundPolicy::AllowNegative {
-            reversal.to_debt = left;
-            self.debt += left;
-            postings.push((Account::MemberDebt, None, -left));
-            left = 0;
+            let owed = left.min(HELD_MAX - self.debt);
+            reversal.to_debt = owed;
+            self.debt += owed;
+            postings.push((Account::MemberDebt, None, -owed));
+            left -= owed;
         }
         reversal.forgiven = left;
         let taken = points - left;
         postings.push((Account::ShopIssuance, None, taken));
         self.totals.reversed += i128::from(taken);
         let book = self.orders.entry(order).or_default();
-        book.asked += points;
-        book.taken += taken;
-        book.forgiven += left;
+        book.asked += i128::from(points);
+        book.taken += i128::from(taken);
+        book.forgiven += i128::from(left);
         self.record(EntryKind::Reverse, at_s, Some(order), postings);
         reversal
     }
@@ -897,9 +896,7 @@ fn step(
         } => {
             let order = ORDERS[order];
             let earned = model.orders.get(order).map_or(0, |b| b.earned);
-            let points = model
-                .resolve(amount, Some(order), earned)
-                .clamp(0, REVERSE_MAX);
+            let points = model.resolve(amount, Some(order), earned).max(0);
             let policy = fixed_policy.unwrap_or(policy);
             reverse(ledger, model, order, points, policy, now)
         }

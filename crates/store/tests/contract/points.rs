@@ -474,7 +474,7 @@ both_backends!(
 );
 
 both_backends!(
-    earnings_count_order_and_activity_lots_in_the_window,
+    earnings_count_the_lots_of_the_sources_asked_in_the_window,
     |url: String| async move {
         let store = store(&url).await;
         let a = add_member(&store, "a").await;
@@ -498,9 +498,10 @@ both_backends!(
             ],
         )
         .await;
+        const CAPPED: &[&str] = &["order", "activity"];
         let mut tx = store.begin().await.unwrap();
         let mut got = tx
-            .earnings_between_many(&[a.id, b.id, c.id], 100, 200)
+            .earnings_between_many(&[a.id, b.id, c.id], CAPPED, 100, 200)
             .await
             .unwrap();
         got.sort_unstable();
@@ -511,10 +512,26 @@ both_backends!(
         );
         // More ids than one IN list holds.
         let ids: Vec<i64> = (1..=150).collect();
-        let mut got = tx.earnings_between_many(&ids, 0, 1_000).await.unwrap();
+        let mut got = tx
+            .earnings_between_many(&ids, CAPPED, 0, 1_000)
+            .await
+            .unwrap();
         got.sort_unstable();
         assert_eq!(got, [(a.id, 25), (b.id, 4)]);
-        assert_eq!(tx.earnings_between_many(&[], 0, 1_000).await.unwrap(), []);
+        assert_eq!(
+            tx.earnings_between_many(&[], CAPPED, 0, 1_000)
+                .await
+                .unwrap(),
+            []
+        );
+        // Only the sources asked for.
+        assert_eq!(
+            tx.earnings_between_many(&[a.id, c.id], &["adjustment", "manual"], 0, 1_000)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
     }
 );
 
