@@ -6,6 +6,7 @@
 //! both in member-id order), reads the subscription, first applies what the clock made
 //! due, then applies the request: so a request never acts on a stale status.
 
+use crate::answers::ClientRequest;
 use crate::clock::{from_us, to_us};
 use crate::points::MemberState;
 use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
@@ -16,8 +17,11 @@ use tessera_domain::plans::{
 use tessera_domain::ExternalId;
 use tessera_store::{
     AssignedCodeRow, BenefitUseRow, PoolCounts, RenewalRow, StoreError, SubscriptionHistoryRow,
-    SubscriptionRow, TermRow, Tx,
+    SubscriptionRecord, SubscriptionRow, TermRow, Tx,
 };
+
+/// The kind under which a payment's first answer is kept, by its reference.
+const PAYMENT_ANSWER: &str = "subscription_payment";
 
 /// How a purchase is paid for.
 #[derive(Debug, Clone)]
@@ -41,8 +45,9 @@ pub struct SubscribeRequest {
     pub auto_renew: Option<bool>,
 }
 
-/// A subscription with everything a view shows.
-#[derive(Debug, Clone)]
+/// A subscription with everything a view shows. A payment's view is also its first
+/// answer, kept with the payment and replayed to every retry of its reference.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionView {
     pub row: SubscriptionRow,
     pub holder: String,
@@ -377,20 +382,41 @@ impl Engine {
     }
 
     /// The first answer of a payment reference seen before; a conflict if its request
-    /// differed.
+    /// differed. Payment references are unique across members, so the term is found by
+    /// its reference alone; the answer is kept under the term's holder.
     async fn payment_replay(
         &self,
         tx: &mut Tx,
         payment_ref: &str,
         request_sha: &str,
-    ) -> Result<Option<i64>> {
-        match tx.term_by_payment_ref(payment_ref).await? {
-            None => Ok(None),
-            Some(t) if t.request_sha256.as_deref() == Some(request_sha) => {
-                Ok(Some(t.subscription_id))
-            }
-            Some(_) => Err(EngineError::PaymentRefConflict(payment_ref.to_owned())),
-        }
+        answer: &ClientRequest,
+    ) -> Result<Option<SubscriptionView>> {
+        let term = match tx.term_by_payment_ref(payment_ref).await? {
+            None => return Ok(None),
+            Some(t) if t.request_sha256.as_deref() == Some(request_sha) => t,
+            Some(_) => return Err(EngineError::PaymentRefConflict(payment_ref.to_owned())),
+        };
+        let mut view = match answer.replay(tx, term.member_id).await? {
+            Some(view) => view,
+            // Paid before this version kept first answers: the subscription as it is.
+            None => self.view_in(tx, term.subscription_id).await?,
+        };
+        view.replayed = true;
+        Ok(Some(view))
+    }
+
+    /// The view of a subscription inside a write, kept as the first answer of `answer`
+    /// (a payment) with the holder `member_id`.
+    async fn answer_payment(
+        &self,
+        tx: &mut Tx,
+        answer: &ClientRequest,
+        subscription_id: i64,
+        now: Timestamp,
+    ) -> Result<SubscriptionView> {
+        let view = self.view_in(tx, subscription_id).await?;
+        answer.remember(tx, view.row.member_id, &view, now).await?;
+        Ok(view)
     }
 
     /// Buys a plan (a paid term or a trial), for the member or as a gift. The same
@@ -423,14 +449,21 @@ impl Engine {
             ids.push(g);
         }
         let mut members = self.lock_members(&mut tx, &ids).await?;
+        let answer = match &req.purchase {
+            Purchase::Paid { payment_ref, .. } => Some(ClientRequest::new(
+                PAYMENT_ANSWER,
+                payment_ref.as_str(),
+                &subscribe_fingerprint(&req),
+            )),
+            Purchase::Trial => None,
+        };
         // Looked up under the lock: concurrent retries wait for the first and replay it.
-        if let Purchase::Paid { payment_ref, .. } = &req.purchase {
-            if let Some(id) = self
-                .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
+        if let (Purchase::Paid { payment_ref, .. }, Some(answer)) = (&req.purchase, &answer) {
+            if let Some(view) = self
+                .payment_replay(&mut tx, payment_ref.as_str(), &request_sha, answer)
                 .await?
             {
-                drop(tx);
-                return self.subscription_view_of(id, true).await;
+                return Ok(view);
             }
         }
         let now = self.now();
@@ -577,8 +610,12 @@ impl Engine {
             }
         };
         self.save(&mut tx, &programme, &mut s, now).await?;
+        let view = match &answer {
+            Some(answer) => self.answer_payment(&mut tx, answer, s.row.id, now).await?,
+            None => self.view_in(&mut tx, s.row.id).await?,
+        };
         tx.commit().await?;
-        self.subscription_view_of(s.row.id, false).await
+        Ok(view)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -656,23 +693,21 @@ impl Engine {
         amount_minor: Option<i64>,
     ) -> Result<SubscriptionView> {
         let programme = self.programme()?;
-        let request_sha = sha256_hex(
-            serde_json::json!({
-                "pay": id, "payment_ref": payment_ref.as_str(), "amount_minor": amount_minor,
-            })
-            .to_string()
-            .as_bytes(),
-        );
+        let fingerprint = serde_json::json!({
+            "pay": id, "payment_ref": payment_ref.as_str(), "amount_minor": amount_minor,
+        });
+        let request_sha = sha256_hex(fingerprint.to_string().as_bytes());
+        let answer = ClientRequest::new(PAYMENT_ANSWER, payment_ref.as_str(), &fingerprint);
         let mut tx = self.store.begin().await?;
         let now = self.now();
         let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
         // Looked up under the lock: concurrent retries wait for the first and replay it.
-        if let Some(sub) = self
-            .payment_replay(&mut tx, payment_ref.as_str(), &request_sha)
+        if let Some(view) = self
+            .payment_replay(&mut tx, payment_ref.as_str(), &request_sha, &answer)
             .await?
         {
             tx.commit().await?;
-            return self.subscription_view_of(sub, true).await;
+            return Ok(view);
         }
         let plan = plan_of(&programme, &s.row.plan)?;
         let mut holder = MemberState::new(
@@ -704,8 +739,9 @@ impl Engine {
         )
         .await?;
         self.save(&mut tx, &programme, &mut s, now).await?;
+        let view = self.answer_payment(&mut tx, &answer, id, now).await?;
         tx.commit().await?;
-        self.subscription_view_of(id, false).await
+        Ok(view)
     }
 
     /// Cancels at the end of the period (access stays, no renewal) or now.
@@ -737,7 +773,7 @@ impl Engine {
         }
         self.save(&mut tx, &programme, &mut s, now).await?;
         tx.commit().await?;
-        self.subscription_view_of(id, false).await
+        self.subscription_view_of(id).await
     }
 
     /// Refunds under the plan's policy: access ends now; returns the calculation.
@@ -779,61 +815,55 @@ impl Engine {
         tx.renewals_close(id, "lapsed").await?;
         self.save(&mut tx, &programme, &mut s, now).await?;
         tx.commit().await?;
-        Ok((self.subscription_view_of(id, false).await?, calc))
+        Ok((self.subscription_view_of(id).await?, calc))
     }
 
     // ---- reads ----
 
     pub async fn subscription_view(&self, id: i64) -> Result<SubscriptionView> {
-        self.subscription_view_of(id, false).await
+        self.subscription_view_of(id).await
     }
 
-    async fn subscription_view_of(&self, id: i64, replayed: bool) -> Result<SubscriptionView> {
-        let row = self
+    async fn subscription_view_of(&self, id: i64) -> Result<SubscriptionView> {
+        let record = self
             .store
-            .subscription_read(id)
+            .subscription_record(id)
             .await?
             .ok_or(EngineError::SubscriptionNotFound(id))?;
-        self.view_of_row(row, replayed).await
+        self.view_of_record(record)
     }
 
-    async fn view_of_row(&self, row: SubscriptionRow, replayed: bool) -> Result<SubscriptionView> {
+    /// `subscription_view_of` inside a write: what the transaction wrote is in it.
+    async fn view_in(&self, tx: &mut Tx, id: i64) -> Result<SubscriptionView> {
+        let record = tx
+            .subscription_record(id)
+            .await?
+            .ok_or(EngineError::SubscriptionNotFound(id))?;
+        self.view_of_record(record)
+    }
+
+    fn view_of_record(&self, record: SubscriptionRecord) -> Result<SubscriptionView> {
         let programme = self.programme()?;
-        let plan = programme.programme.plan(&row.plan);
-        let terms = self.store.terms_of(row.id).await?;
-        let now = self.now();
-        let state = state_of(&row);
-        let domain_terms: Vec<Term> = terms.iter().map(term_of).collect();
+        let plan = programme.programme.plan(&record.row.plan);
+        let state = state_of(&record.row);
+        let domain_terms: Vec<Term> = record.terms.iter().map(term_of).collect();
         let access_now = state.grants_access(
             plan.and_then(|p| p.grace),
             &domain_terms,
-            now,
+            self.now(),
             &programme.programme.timezone,
         );
-        let holder = self
-            .store
-            .external_id_of(row.member_id)
-            .await?
-            .unwrap_or_default();
-        let buyer = if row.buyer_member_id == row.member_id {
-            holder.clone()
-        } else {
-            self.store
-                .external_id_of(row.buyer_member_id)
-                .await?
-                .unwrap_or_default()
-        };
         Ok(SubscriptionView {
-            holder,
-            buyer,
+            holder: record.holder,
+            buyer: record.buyer,
             plan_name: plan.map(|p| p.name.clone()),
-            codes: self.store.codes_of_subscription(row.id).await?,
-            history: self.store.subscription_history(row.id).await?,
-            renewals: self.store.renewals_of(row.id).await?,
-            terms,
+            codes: record.codes,
+            history: record.history,
+            renewals: record.renewals,
+            terms: record.terms,
             access_now,
-            replayed,
-            row,
+            replayed: false,
+            row: record.row,
         })
     }
 
@@ -854,7 +884,7 @@ impl Engine {
         let (rows, next) = crate::page::page_of(rows, limit, |s| s.id);
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(self.view_of_row(row, false).await?);
+            out.push(self.subscription_view_of(row.id).await?);
         }
         Ok((out, next))
     }

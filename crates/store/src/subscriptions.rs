@@ -5,7 +5,7 @@ use crate::{Result, Store, Tx};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionRow {
     pub id: i64,
     pub member_id: i64,
@@ -48,7 +48,7 @@ impl SubscriptionRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TermRow {
     pub subscription_id: i64,
     pub term_no: i64,
@@ -84,7 +84,7 @@ impl TermRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SubscriptionHistoryRow {
     pub subscription_id: i64,
     pub history_no: i64,
@@ -116,7 +116,7 @@ impl SubscriptionHistoryRow {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RenewalRow {
     pub subscription_id: i64,
     pub period_end_us: i64,
@@ -141,12 +141,23 @@ impl RenewalRow {
 }
 
 /// A code handed out with a subscription's term.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AssignedCodeRow {
     pub pool: String,
     pub code: String,
     pub term_no: i64,
     pub assigned_at_us: i64,
+}
+
+impl AssignedCodeRow {
+    fn from_row(r: &AnyRow) -> Result<Self> {
+        Ok(Self {
+            pool: r.try_get("pool")?,
+            code: r.try_get("code")?,
+            term_no: r.try_get("term_no")?,
+            assigned_at_us: r.try_get("assigned_at_us")?,
+        })
+    }
 }
 
 /// One use of a benefit.
@@ -222,6 +233,7 @@ const HISTORY_SELECT: &str = "SELECT subscription_id, history_no, member_id, at_
     from_status, to_status, cause, payment_ref, amount_minor FROM subscription_history";
 const RENEWAL_SELECT: &str = "SELECT subscription_id, period_end_us, member_id, due_at_us, \
     amount_minor, state FROM renewals_due";
+const CODES_SELECT: &str = "SELECT pool, code, term_no, assigned_at_us FROM partner_codes";
 const USE_SELECT: &str = "SELECT id, member_id, subscription_id, term_no, benefit, partner, \
     reference, cost_minor, at_us FROM benefit_uses";
 
@@ -632,22 +644,13 @@ impl Store {
         &self,
         subscription_id: i64,
     ) -> Result<Vec<AssignedCodeRow>> {
-        let rows = sqlx::query(
-            "SELECT pool, code, term_no, assigned_at_us FROM partner_codes WHERE subscription_id = $1 ORDER BY id",
-        )
+        let rows = sqlx::query(&format!(
+            "{CODES_SELECT} WHERE subscription_id = $1 ORDER BY id"
+        ))
         .bind(subscription_id)
         .fetch_all(&self.read)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AssignedCodeRow {
-                    pool: r.try_get("pool")?,
-                    code: r.try_get("code")?,
-                    term_no: r.try_get("term_no")?,
-                    assigned_at_us: r.try_get("assigned_at_us")?,
-                })
-            })
-            .collect()
+        rows.iter().map(AssignedCodeRow::from_row).collect()
     }
 
     pub async fn benefit_uses_read(&self, subscription_id: i64) -> Result<Vec<BenefitUseRow>> {
@@ -732,6 +735,11 @@ impl Store {
 }
 
 impl Tx {
+    /// `Store::subscription_record` inside a write: what the transaction wrote is in it.
+    pub async fn subscription_record(&mut self, id: i64) -> Result<Option<SubscriptionRecord>> {
+        subscription_record_on(&mut self.tx, id).await
+    }
+
     pub async fn api_key_set_partner(&mut self, key_id: i64, partner: &str) -> Result<()> {
         sqlx::query("UPDATE api_keys SET partner = $2 WHERE id = $1")
             .bind(key_id)
@@ -742,7 +750,97 @@ impl Tx {
     }
 }
 
+/// Everything a subscription's view shows, read on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    pub row: SubscriptionRow,
+    /// The external ids of the holder and of the buyer.
+    pub holder: String,
+    pub buyer: String,
+    pub terms: Vec<TermRow>,
+    pub codes: Vec<AssignedCodeRow>,
+    pub history: Vec<SubscriptionHistoryRow>,
+    pub renewals: Vec<RenewalRow>,
+}
+
+async fn rows_of(conn: &mut sqlx::AnyConnection, sql: &str, id: i64) -> Result<Vec<AnyRow>> {
+    Ok(sqlx::query(sql).bind(id).fetch_all(conn).await?)
+}
+
+async fn subscription_record_on(
+    conn: &mut sqlx::AnyConnection,
+    id: i64,
+) -> Result<Option<SubscriptionRecord>> {
+    let Some(row) = sqlx::query(&format!("{SUBSCRIPTION_SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let row = SubscriptionRow::from_row(&row)?;
+    let external = |member_id: i64| {
+        sqlx::query("SELECT external_id FROM members WHERE id = $1").bind(member_id)
+    };
+    let holder: String = external(row.member_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("external_id")?;
+    let buyer: String = external(row.buyer_member_id)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("external_id")?;
+    let terms = rows_of(
+        conn,
+        &format!("{TERM_SELECT} WHERE subscription_id = $1 ORDER BY term_no"),
+        id,
+    )
+    .await?;
+    let history = rows_of(
+        conn,
+        &format!("{HISTORY_SELECT} WHERE subscription_id = $1 ORDER BY history_no"),
+        id,
+    )
+    .await?;
+    let renewals = rows_of(
+        conn,
+        &format!("{RENEWAL_SELECT} WHERE subscription_id = $1 ORDER BY period_end_us"),
+        id,
+    )
+    .await?;
+    let codes = rows_of(
+        conn,
+        &format!("{CODES_SELECT} WHERE subscription_id = $1 ORDER BY id"),
+        id,
+    )
+    .await?;
+    Ok(Some(SubscriptionRecord {
+        terms: terms.iter().map(TermRow::from_row).collect::<Result<_>>()?,
+        history: history
+            .iter()
+            .map(SubscriptionHistoryRow::from_row)
+            .collect::<Result<_>>()?,
+        renewals: renewals
+            .iter()
+            .map(RenewalRow::from_row)
+            .collect::<Result<_>>()?,
+        codes: codes
+            .iter()
+            .map(AssignedCodeRow::from_row)
+            .collect::<Result<_>>()?,
+        holder,
+        buyer,
+        row,
+    }))
+}
+
 impl Store {
+    /// A subscription with its terms, codes, history, renewals and members' external ids.
+    pub async fn subscription_record(&self, id: i64) -> Result<Option<SubscriptionRecord>> {
+        let mut conn = self.read.acquire().await?;
+        subscription_record_on(&mut conn, id).await
+    }
+
     /// The external id of a member, by internal id.
     pub async fn external_id_of(&self, member_id: i64) -> Result<Option<String>> {
         let row = sqlx::query("SELECT external_id FROM members WHERE id = $1")

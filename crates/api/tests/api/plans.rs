@@ -718,7 +718,7 @@ async fn a_payment_ref_confirmed_twice_has_one_effect() {
     let app = app_with(COSTCO, &["m", "n"]).await;
     let body = json!({"member": "m", "plan": "gold_star", "payment_ref": "pay-1"});
     let first = buy(&app, body.clone()).await;
-    let second = buy(&app, body).await;
+    let second = buy(&app, body.clone()).await;
     assert_eq!(
         (first.status, second.status),
         (StatusCode::CREATED, StatusCode::OK)
@@ -740,8 +740,26 @@ async fn a_payment_ref_confirmed_twice_has_one_effect() {
     );
     assert_eq!(terms(&again.body).len(), 2);
     assert_eq!(again.body["access_end"], "2028-11-23T00:00:00Z");
+    assert_eq!(again.body, renew.body);
     let n = app.call("GET", "/v1/members/n/subscriptions", None).await;
     assert_eq!(n.body["items"], json!([]));
+    // A retry after the subscription moved on (renewed, then cancelled) still gets the
+    // first answer of its payment, not the subscription as it is now.
+    let cancel = app
+        .call(
+            "POST",
+            &format!("/v1/subscriptions/{}/cancel", first.body["id"]),
+            Some(json!({"at_period_end": false})),
+        )
+        .await;
+    assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.text);
+    assert_ne!(cancel.body["status"], first.body["status"]);
+    let late = buy(&app, body).await;
+    assert_eq!(late.status, StatusCode::OK, "{}", late.text);
+    assert_eq!(late.body, first.body, "the purchase's first answer");
+    let late = pay(&app, &first.body["id"], "pay-2").await;
+    assert_eq!(late.status, StatusCode::OK, "{}", late.text);
+    assert_eq!(late.body, renew.body, "the renewal's first answer");
 }
 
 const POOL: &str = r#"

@@ -745,3 +745,74 @@ both_backends!(job_marks_never_move_back, |url: String| async move {
     }
     assert_eq!(store.job_mark_get("other").await.unwrap(), None);
 });
+
+both_backends!(
+    a_subscription_record_holds_everything_its_view_shows,
+    |url: String| async move {
+        let store = store(&url).await;
+        let holder = add_member(&store, "holder").await.id;
+        let buyer = add_member(&store, "buyer").await.id;
+        let other = add_subscriptions(&store, &[subscription(holder, "silver")]).await[0].id;
+        let gift = SubscriptionRow {
+            buyer_member_id: buyer,
+            ..subscription(holder, "gold")
+        };
+        let s = add_subscriptions(&store, &[gift]).await[0].clone();
+        let history = SubscriptionHistoryRow {
+            subscription_id: s.id,
+            history_no: 1,
+            member_id: holder,
+            at_us: 100,
+            kind: "payment".into(),
+            from_status: None,
+            to_status: Some("active".into()),
+            cause: "paid".into(),
+            payment_ref: Some("p1".into()),
+            amount_minor: Some(990),
+        };
+        let mut tx = store.begin().await.unwrap();
+        for t in [
+            term(s.id, 2, holder, Some("p2")),
+            term(s.id, 1, holder, Some("p1")),
+        ] {
+            tx.term_insert(&t).await.unwrap();
+        }
+        tx.term_insert(&term(other, 1, holder, Some("p3")))
+            .await
+            .unwrap();
+        tx.subscription_history_insert(std::slice::from_ref(&history))
+            .await
+            .unwrap();
+        tx.renewal_insert(&renewal(s.id, 300, holder, 250))
+            .await
+            .unwrap();
+        tx.codes_insert("pool", &["c1"], 5).await.unwrap();
+        tx.code_take("pool", holder, s.id, 1, 7).await.unwrap();
+        let want = SubscriptionRecord {
+            row: s.clone(),
+            holder: "holder".into(),
+            buyer: "buyer".into(),
+            terms: vec![
+                term(s.id, 1, holder, Some("p1")),
+                term(s.id, 2, holder, Some("p2")),
+            ],
+            codes: vec![AssignedCodeRow {
+                pool: "pool".into(),
+                code: "c1".into(),
+                term_no: 1,
+                assigned_at_us: 7,
+            }],
+            history: vec![history],
+            renewals: vec![renewal(s.id, 300, holder, 250)],
+        };
+        // Inside the write that made them, and after it.
+        assert_eq!(
+            tx.subscription_record(s.id).await.unwrap().as_ref(),
+            Some(&want)
+        );
+        assert_eq!(tx.subscription_record(s.id + 9).await.unwrap(), None);
+        tx.commit().await.unwrap();
+        assert_eq!(store.subscription_record(s.id).await.unwrap(), Some(want));
+        assert_eq!(store.subscription_record(s.id + 9).await.unwrap(), None);
+    }
+);
