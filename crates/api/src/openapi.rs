@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
         members::create_member, members::get_member, members::patch_member, members::close_member,
         events::post_event, events::post_batch, events::list_events,
         points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment, points::list_expiring,
-        tiers::get_tier,
+        tiers::get_tier, tiers::get_tier_history,
         subscriptions::create_subscription, subscriptions::get_subscription, subscriptions::post_payment,
         subscriptions::post_cancel, subscriptions::post_refund, subscriptions::member_subscriptions,
         subscriptions::member_plans, subscriptions::member_entitlements, subscriptions::list_renewals,

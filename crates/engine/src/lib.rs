@@ -36,8 +36,9 @@ pub use subscriptions::{
 pub use tiers::{TierView, TierWork};
 // Row types the API renders; the API itself never touches the store.
 pub use tessera_store::{
-    AssignedCodeRow, CouponRow, EntryRow, EventRow, IdempotencyClaim, LotRow, PoolCounts,
-    RenewalRow, StoreError, StoredValueRow, SubscriptionHistoryRow, SubscriptionRow, TermRow,
+    AssignedCodeRow, CouponRow, EntryRow, EventRow, HistoryRow, IdempotencyClaim, LotRow,
+    PoolCounts, RenewalRow, StoreError, StoredValueRow, SubscriptionHistoryRow, SubscriptionRow,
+    TermRow,
 };
 
 use clock::{from_us, to_us};

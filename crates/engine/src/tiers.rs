@@ -581,6 +581,7 @@ impl Engine {
             ),
             None => None,
         };
+        let (history, history_next) = self.tier_history_page(member, None, history_limit).await?;
         let next_evaluation = row.next_evaluation_us.map(from_us);
         let keep =
             next_evaluation.and_then(|e| rules.warning(current, value, e).map(|w| (w.needed, e)));
@@ -597,8 +598,25 @@ impl Engine {
                 .map(|(t, missing)| (t.name.clone(), t.threshold, missing)),
             keep,
             next_evaluation,
-            history: self.store.tier_history(m.id, history_limit).await?,
+            history,
+            history_next,
         })
+    }
+
+    /// A member's tier history numbered below `before_no`, newest first, a page of
+    /// `limit` at a time; and the number the next page starts below.
+    pub async fn tier_history_page(
+        &self,
+        member: &ExternalId,
+        before_no: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<HistoryRow>, Option<i64>)> {
+        let m = self.member(member).await?;
+        let rows = self
+            .store
+            .tier_history(m.id, before_no.unwrap_or(i64::MAX), limit + 1)
+            .await?;
+        Ok(crate::page::page_of(rows, limit, |h| h.history_no))
     }
 }
 
@@ -619,5 +637,8 @@ pub struct TierView {
     /// What the member still needs, and by when, to keep the tier at the next evaluation.
     pub keep: Option<(i64, Timestamp)>,
     pub next_evaluation: Option<Timestamp>,
+    /// The newest lines of history.
     pub history: Vec<HistoryRow>,
+    /// Where the older lines start, when there are more (see `tier_history_page`).
+    pub history_next: Option<i64>,
 }

@@ -440,12 +440,18 @@ impl Store {
         row.map(|r| TierRow::from_row(&r)).transpose()
     }
 
-    /// A member's tier history, newest first.
-    pub async fn tier_history(&self, member_id: i64, limit: u32) -> Result<Vec<HistoryRow>> {
+    /// A member's tier history numbered below `before_no`, newest first, at most `limit`.
+    pub async fn tier_history(
+        &self,
+        member_id: i64,
+        before_no: i64,
+        limit: u32,
+    ) -> Result<Vec<HistoryRow>> {
         let rows = sqlx::query(&format!(
-            "{HISTORY_SELECT} WHERE member_id = $1 ORDER BY history_no DESC LIMIT $2"
+            "{HISTORY_SELECT} WHERE member_id = $1 AND history_no < $2 ORDER BY history_no DESC LIMIT $3"
         ))
         .bind(member_id)
+        .bind(before_no)
         .bind(i64::from(limit))
         .fetch_all(&self.read)
         .await?;

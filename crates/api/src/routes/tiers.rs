@@ -1,7 +1,7 @@
 //! A member's tier: where they stand, what is next, what keeps it, and the history.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::Caller;
+use crate::extract::{encode_cursor, Caller, TierHistoryPage};
 use crate::routes::{rfc3339, MemberPath};
 use crate::AppState;
 use axum::extract::State;
@@ -15,7 +15,12 @@ use utoipa::ToSchema;
 const HISTORY_MAX: u32 = 50;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/members/{external_id}/tier", get(get_tier))
+    Router::new()
+        .route("/v1/members/{external_id}/tier", get(get_tier))
+        .route(
+            "/v1/members/{external_id}/tier/history",
+            get(get_tier_history),
+        )
 }
 
 #[derive(Serialize, ToSchema)]
@@ -72,8 +77,57 @@ pub struct TierView {
     pub keep: Option<KeepView>,
     #[schema(format = DateTime)]
     pub next_evaluation: Option<String>,
-    /// Newest first.
+    /// The newest lines, newest first.
     pub history: Vec<TierHistoryView>,
+    /// Present when there are older lines: pass as `cursor` to
+    /// `GET /v1/members/{external_id}/tier/history`.
+    pub history_next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TierHistoryList {
+    /// Newest first.
+    pub items: Vec<TierHistoryView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn history_view(h: tessera_engine::HistoryRow) -> TierHistoryView {
+    let t = tessera_engine::clock::from_us;
+    TierHistoryView {
+        at: rfc3339(t(h.at_us)),
+        kind: h.kind,
+        from: h.from_tier,
+        to: h.to_tier,
+        value: h.measure_value,
+        needed: h.needed,
+        evaluation_at: h.evaluation_at_us.map(|e| rfc3339(t(e))),
+    }
+}
+
+/// A member's whole tier history, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/members/{external_id}/tier/history", tag = "tiers", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page, or `history_next_cursor` of the tier view")),
+    responses((status = 200, body = TierHistoryList),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn get_tier_history(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+    TierHistoryPage(page): TierHistoryPage,
+) -> ApiResult<Json<TierHistoryList>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let (rows, next) = state
+        .engine
+        .tier_history_page(&external_id, page.after, page.limit)
+        .await?;
+    Ok(Json(TierHistoryList {
+        items: rows.into_iter().map(history_view).collect(),
+        next_cursor: next.map(|n| encode_cursor("h", n)),
+    }))
 }
 
 /// A member's tier, score and progress.
@@ -91,7 +145,6 @@ pub async fn get_tier(
 ) -> ApiResult<Json<TierView>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     let v = state.engine.tier_view(&external_id, HISTORY_MAX).await?;
-    let t = tessera_engine::clock::from_us;
     Ok(Json(TierView {
         tier: v.tier,
         since: v.since.map(rfc3339),
@@ -110,18 +163,7 @@ pub async fn get_tier(
             by: rfc3339(by),
         }),
         next_evaluation: v.next_evaluation.map(rfc3339),
-        history: v
-            .history
-            .into_iter()
-            .map(|h| TierHistoryView {
-                at: rfc3339(t(h.at_us)),
-                kind: h.kind,
-                from: h.from_tier,
-                to: h.to_tier,
-                value: h.measure_value,
-                needed: h.needed,
-                evaluation_at: h.evaluation_at_us.map(|e| rfc3339(t(e))),
-            })
-            .collect(),
+        history: v.history.into_iter().map(history_view).collect(),
+        history_next_cursor: v.history_next.map(|n| encode_cursor("h", n)),
     }))
 }

@@ -23,6 +23,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/members/{external_id}/points/adjustments"),
     ("get", "/v1/points/expiring"),
     ("get", "/v1/members/{external_id}/tier"),
+    ("get", "/v1/members/{external_id}/tier/history"),
     ("get", "/v1/admin/clock"),
     ("post", "/v1/admin/clock"),
     ("post", "/v1/subscriptions"),

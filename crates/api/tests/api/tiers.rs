@@ -524,3 +524,68 @@ per_minor = 100
         .unwrap();
     assert_eq!(score, 120);
 }
+
+/// The tier view shows the newest 50 lines of history and says where the rest starts; the
+/// history route pages through all of it.
+#[tokio::test]
+async fn tier_history_pages_past_the_view() {
+    let app = app_with(SEPHORA, &["h"]).await;
+    let id = tessera_domain::ExternalId::parse("h").unwrap();
+    let member = app.engine.member(&id).await.unwrap();
+    let rows: Vec<tessera_store::HistoryRow> = (1..=120)
+        .map(|no| tessera_store::HistoryRow {
+            member_id: member.id,
+            history_no: no,
+            at_us: 1_800_000_000_000_000 + no,
+            kind: "warning".into(),
+            from_tier: Some("VIB".into()),
+            to_tier: Some("Insider".into()),
+            measure_value: no,
+            needed: Some(1),
+            evaluation_at_us: Some(1_900_000_000_000_000),
+        })
+        .collect();
+    let mut tx = app.store.begin().await.unwrap();
+    tx.history_insert(&rows).await.unwrap();
+    tx.commit().await.unwrap();
+    let view = tier(&app, "h").await;
+    let shown: Vec<i64> = view["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["value"].as_i64().unwrap())
+        .collect();
+    assert_eq!(shown, (71..=120).rev().collect::<Vec<_>>());
+    let mut seen = shown;
+    let mut cursor = view["history_next_cursor"].as_str().unwrap().to_owned();
+    loop {
+        let r = app
+            .call(
+                "GET",
+                &format!("/v1/members/h/tier/history?limit=30&cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        seen.extend(
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["value"].as_i64().unwrap()),
+        );
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (1..=120).rev().collect::<Vec<_>>(), "every line once");
+    let first = app.call("GET", "/v1/members/h/tier/history", None).await;
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 50);
+    // A member with little history: no cursor.
+    app.add_member("quiet").await;
+    assert_eq!(
+        tier(&app, "quiet").await["history_next_cursor"],
+        Value::Null
+    );
+}

@@ -309,12 +309,21 @@ both_backends!(tier_history_newest_first, |url: String| async move {
         .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(
-        store.tier_history(m, 2).await.unwrap(),
+        store.tier_history(m, i64::MAX, 2).await.unwrap(),
         [rows[59].clone(), rows[58].clone()]
     );
-    assert_eq!(store.tier_history(m, 100).await.unwrap().len(), 60);
-    assert_eq!(store.tier_history(n, 10).await.unwrap(), [warning]);
-    assert_eq!(store.tier_history(m, 0).await.unwrap(), []);
+    assert_eq!(
+        store.tier_history(m, i64::MAX, 100).await.unwrap().len(),
+        60
+    );
+    assert_eq!(
+        store.tier_history(n, i64::MAX, 10).await.unwrap(),
+        [warning]
+    );
+    assert_eq!(store.tier_history(m, i64::MAX, 0).await.unwrap(), []);
+    // Below a number: the page after one that ended there.
+    let older = store.tier_history(m, 3, 10).await.unwrap();
+    assert_eq!(older, [rows[1].clone(), rows[0].clone()]);
     let mut tx = store.begin().await.unwrap();
     let again = tx.history_insert(&[history(m, 3, "downgrade")]).await;
     assert!(is_conflict(&again), "{again:?}");
