@@ -4,12 +4,14 @@
 use crate::clock::to_us;
 use crate::orders::Settlement;
 use crate::points::{effect_of, Batch, MemberState};
-use crate::{sha256_hex, Engine, EngineError, Result};
+use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
+use jiff::Timestamp;
 use std::collections::HashMap;
+use std::sync::Arc;
 use tessera_domain::event::Event;
 use tessera_domain::event::{ActivityKind, EventBody};
 use tessera_domain::ExternalId;
-use tessera_store::{EventRow, NewEvent};
+use tessera_store::{EventRow, NewEvent, Tx};
 
 /// Whether an event's instant lies in the window intake takes: a documented span into the
 /// past (late events) and a small skew into the future (the shop's clock running ahead).
@@ -105,203 +107,37 @@ impl Engine {
         tx: &mut tessera_store::Tx,
         items: &[IngestItem],
     ) -> Result<(Vec<Result<IngestOutcome>>, Vec<(usize, Settlement)>)> {
-        let programme = self.programme()?;
-        let now = self.now();
-        let received_at = to_us(now);
-        // Every member of the batch is locked up front, in member order, so that two
-        // batches never wait on each other in a cycle.
-        let mut external_ids: Vec<&str> = items.iter().map(|i| i.event.member.as_str()).collect();
-        external_ids.sort_unstable();
-        external_ids.dedup();
-        let mut members: HashMap<String, MemberState> = tx
-            .members_with_accounts_for_update(&external_ids)
-            .await?
-            .into_iter()
-            .map(|row| (row.external_id.clone(), MemberState::new(row)))
-            .collect();
-        let ids: Vec<&str> = items.iter().map(|i| i.event.id.as_str()).collect();
-        let stored: HashMap<String, EventRow> = tx
-            .events_get_many(&ids)
-            .await?
-            .into_iter()
-            .map(|r| (r.event_id.clone(), r))
-            .collect();
-        let known: Vec<(i64, &Event)> = items
-            .iter()
-            .filter_map(|i| {
-                members
-                    .get(i.event.member.as_str())
-                    .map(|m| (m.member_id(), &i.event))
-            })
-            .collect();
-        let mut batch = Batch::load(tx, &programme, &known, now).await?;
-        if let Some(tiers) = &batch.tiers {
-            for state in members.values_mut() {
-                (state.tier, state.score) = tiers.member_view(&programme, state.member_id(), now);
-            }
-        }
-
-        enum Pending {
-            Done(Result<IngestOutcome>),
-            Insert,
-            /// The same id and body as an earlier item of this batch.
-            SameAs(usize),
-        }
         let shas: Vec<String> = items
             .iter()
             .map(|i| sha256_hex(i.canonical_json.as_bytes()))
             .collect();
+        let mut intake = Intake::load(self, tx, items, &shas).await?;
         let mut pending = Vec::with_capacity(items.len());
-        let mut new_events = Vec::with_capacity(items.len());
-        let mut first_in_batch: HashMap<&str, usize> = HashMap::new();
-        // An order id belongs to the member who used it first.
-        let order_ids: Vec<&str> = items
-            .iter()
-            .filter_map(|i| i.event.body.order_id().map(|o| o.as_str()))
-            .collect();
-        let owned = tx.order_owners_get(&order_ids).await?;
-        let mut owners: HashMap<&str, i64> = owned
-            .iter()
-            .map(|(order, member)| (order.as_str(), *member))
-            .collect();
-        let mut new_owners: Vec<(&str, i64)> = Vec::new();
-        for (k, item) in items.iter().enumerate() {
-            let event = &item.event;
-            let sha = &shas[k];
-            // A repeat answers with the first result, even where the event would now be
-            // refused (a closed account, an order since refunded, an activity no longer
-            // in the programme, an instant now out of range).
-            if let Some(row) = stored.get(event.id.as_str()) {
-                pending.push(Pending::Done(if row.body_sha256 == *sha {
-                    Ok(IngestOutcome::Duplicate(row.clone()))
-                } else {
-                    Err(EngineError::EventConflict(event.id.to_string()))
-                }));
-                continue;
-            }
-            if let Err(e) = occurred_in_range(event.occurred_at, now, self.is_manual_clock()) {
-                pending.push(Pending::Done(Err(e)));
-                continue;
-            }
-            if let EventBody::Activity(ActivityKind::Custom(name)) = &event.body {
-                if programme.programme.custom_activity(name.as_str()).is_none() {
-                    pending.push(Pending::Done(Err(EngineError::UnknownActivity(
-                        name.to_string(),
-                    ))));
-                    continue;
-                }
-            }
-            let Some(state) = members.get_mut(event.member.as_str()) else {
-                pending.push(Pending::Done(Err(EngineError::MemberNotFound(
-                    event.member.to_string(),
-                ))));
-                continue;
+        for k in 0..items.len() {
+            let decided = match intake.admit(k) {
+                Some(decided) => decided,
+                None => intake.apply(tx, k).await?,
             };
-            if let Some(&first) = first_in_batch.get(event.id.as_str()) {
-                pending.push(if shas[first] == *sha {
-                    Pending::SameAs(first)
-                } else {
-                    Pending::Done(Err(EngineError::EventConflict(event.id.to_string())))
-                });
-                continue;
-            }
-            let order_id = event.body.order_id().map(|o| o.as_str());
-            if let Some(order_id) = order_id {
-                if owners
-                    .get(order_id)
-                    .is_some_and(|&owner| owner != state.member_id())
-                {
-                    pending.push(Pending::Done(Err(EngineError::OrderOfAnotherMember(
-                        order_id.to_owned(),
-                    ))));
-                    continue;
-                }
-            }
-            // A closed account earns nothing new, but what it already bought can still be
-            // completed or refunded.
-            let earns = matches!(event.body, EventBody::OrderPaid(_) | EventBody::Activity(_));
-            if state.row.status == "closed" && earns {
-                pending.push(Pending::Done(Err(EngineError::MemberClosed(
-                    event.member.to_string(),
-                ))));
-                continue;
-            }
-            let effect = match effect_of(
-                tx,
-                &mut batch,
-                &programme,
-                state,
-                event,
-                &item.canonical_json,
-                now,
-            )
-            .await
-            {
-                Ok(effect) => effect,
-                Err(EngineError::Store(e)) => return Err(e.into()),
-                Err(refusal) => {
-                    pending.push(Pending::Done(Err(refusal)));
-                    continue;
-                }
-            };
-            effect.write(&mut batch, &programme, state, event, now);
-            new_events.push(NewEvent {
-                event_id: event.id.as_str(),
-                member_id: state.member_id(),
-                event_type: event.body.type_name(),
-                order_id: event.body.order_id().map(|o| o.as_str()),
-                occurred_at_us: to_us(event.occurred_at),
-                received_at_us: received_at,
-                body: &item.canonical_json,
-                body_sha256: sha,
-            });
-            // The order id becomes the member's with the first event stored for it.
-            if let Some(order_id) = order_id {
-                if !owners.contains_key(order_id) {
-                    owners.insert(order_id, state.member_id());
-                    new_owners.push((order_id, state.member_id()));
-                }
-            }
-            first_in_batch.insert(event.id.as_str(), k);
-            pending.push(Pending::Insert);
+            pending.push(decided);
         }
-        let inserted: HashMap<String, EventRow> = tx
-            .events_insert_many(&new_events)
-            .await?
-            .into_iter()
-            .map(|r| (r.event_id.clone(), r))
-            .collect();
-        if inserted.len() != new_events.len() {
-            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
-        }
-        // A new order id taken by another member's concurrent batch: start over.
-        if tx.order_owners_insert(&new_owners).await? != new_owners.len() as u64 {
-            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
-        }
-        batch.finish(tx).await?;
-        let accounts: Vec<_> = members
-            .values()
-            .filter(|s| s.dirty)
-            .map(|s| &s.row.account)
-            .collect();
-        tx.accounts_put_many(&accounts).await?;
+        // Settled by the programme and the instant the batch was taken in by.
+        let (programme, now) = (intake.programme.clone(), intake.now);
+        let (inserted, members) = intake.write(tx).await?;
         // A refund of an order Tessera committed also gives back what the order spent,
         // whether it came through the refund route or as an event.
         let mut settlements = Vec::new();
         for (k, p) in pending.iter().enumerate() {
             let event = &items[k].event;
-            if let (Pending::Insert, EventBody::OrderRefunded(refund)) = (p, &event.body) {
-                let Some(member_id) = members.get(event.member.as_str()).map(|m| m.member_id())
-                else {
-                    continue;
-                };
-                let member = (&event.member, member_id);
-                if let Some(s) = self
-                    .settle_commit(tx, &programme, member, refund.order_id.as_str(), now)
-                    .await?
-                {
-                    settlements.push((k, s));
-                }
+            let (Pending::Insert, EventBody::OrderRefunded(refund)) = (p, &event.body) else {
+                continue;
+            };
+            let member = (&event.member, members[event.member.as_str()]);
+            let order_id = refund.order_id.as_str();
+            if let Some(s) = self
+                .settle_commit(tx, &programme, member, order_id, now)
+                .await?
+            {
+                settlements.push((k, s));
             }
         }
         let row_of = |k: usize| inserted[items[k].event.id.as_str()].clone();
@@ -331,5 +167,233 @@ impl Engine {
             .events_list(member.id, after_seq, limit + 1)
             .await?;
         Ok(crate::page::page_of(rows, limit, |r| r.seq))
+    }
+}
+
+/// What intake decided for one item of a batch.
+enum Pending {
+    /// Answered without writing: a refusal, or a repeat of an event stored before.
+    Done(Result<IngestOutcome>),
+    /// Stored by this batch.
+    Insert,
+    /// The same id and body as an earlier item of this batch.
+    SameAs(usize),
+}
+
+/// One batch's intake: the members locked, the events already stored, who owns each order
+/// id, and what the batch writes. Each item is admitted or refused (`admit`), then takes
+/// effect (`apply`); `write` stores it all.
+struct Intake<'a> {
+    programme: Arc<ActiveProgramme>,
+    now: Timestamp,
+    manual_clock: bool,
+    items: &'a [IngestItem],
+    shas: &'a [String],
+    members: HashMap<String, MemberState>,
+    stored: HashMap<String, EventRow>,
+    batch: Batch,
+    /// Order id → the member who used it first (stored, or earlier in this batch).
+    owners: HashMap<String, i64>,
+    new_owners: Vec<(&'a str, i64)>,
+    first_in_batch: HashMap<&'a str, usize>,
+    new_events: Vec<NewEvent<'a>>,
+}
+
+impl<'a> Intake<'a> {
+    async fn load(
+        engine: &Engine,
+        tx: &mut Tx,
+        items: &'a [IngestItem],
+        shas: &'a [String],
+    ) -> Result<Intake<'a>> {
+        let programme = engine.programme()?;
+        let now = engine.now();
+        // Every member of the batch is locked up front, in member order, so that two
+        // batches never wait on each other in a cycle.
+        let mut external_ids: Vec<&str> = items.iter().map(|i| i.event.member.as_str()).collect();
+        external_ids.sort_unstable();
+        external_ids.dedup();
+        let mut members: HashMap<String, MemberState> = tx
+            .members_with_accounts_for_update(&external_ids)
+            .await?
+            .into_iter()
+            .map(|row| (row.external_id.clone(), MemberState::new(row)))
+            .collect();
+        let ids: Vec<&str> = items.iter().map(|i| i.event.id.as_str()).collect();
+        let stored = tx
+            .events_get_many(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.event_id.clone(), r))
+            .collect();
+        let known: Vec<(i64, &Event)> = items
+            .iter()
+            .filter_map(|i| {
+                members
+                    .get(i.event.member.as_str())
+                    .map(|m| (m.member_id(), &i.event))
+            })
+            .collect();
+        let batch = Batch::load(tx, &programme, &known, now).await?;
+        if let Some(tiers) = &batch.tiers {
+            for state in members.values_mut() {
+                (state.tier, state.score) = tiers.member_view(&programme, state.member_id(), now);
+            }
+        }
+        // An order id belongs to the member who used it first.
+        let order_ids: Vec<&str> = items
+            .iter()
+            .filter_map(|i| i.event.body.order_id().map(|o| o.as_str()))
+            .collect();
+        let owners = tx.order_owners_get(&order_ids).await?.into_iter().collect();
+        Ok(Intake {
+            programme,
+            now,
+            manual_clock: engine.is_manual_clock(),
+            items,
+            shas,
+            members,
+            stored,
+            batch,
+            owners,
+            new_owners: Vec::new(),
+            first_in_batch: HashMap::new(),
+            new_events: Vec::with_capacity(items.len()),
+        })
+    }
+
+    /// What item `k` gets without taking effect: `None` when it is admitted.
+    fn admit(&self, k: usize) -> Option<Pending> {
+        let event = &self.items[k].event;
+        let sha = &self.shas[k];
+        let refuse = |e: EngineError| Some(Pending::Done(Err(e)));
+        // A repeat answers with the first result, even where the event would now be
+        // refused (a closed account, an order since refunded, an activity no longer in the
+        // programme, an instant now out of range).
+        if let Some(row) = self.stored.get(event.id.as_str()) {
+            return Some(Pending::Done(if row.body_sha256 == *sha {
+                Ok(IngestOutcome::Duplicate(row.clone()))
+            } else {
+                Err(EngineError::EventConflict(event.id.to_string()))
+            }));
+        }
+        if let Err(e) = occurred_in_range(event.occurred_at, self.now, self.manual_clock) {
+            return refuse(e);
+        }
+        if let EventBody::Activity(ActivityKind::Custom(name)) = &event.body {
+            if self
+                .programme
+                .programme
+                .custom_activity(name.as_str())
+                .is_none()
+            {
+                return refuse(EngineError::UnknownActivity(name.to_string()));
+            }
+        }
+        let Some(state) = self.members.get(event.member.as_str()) else {
+            return refuse(EngineError::MemberNotFound(event.member.to_string()));
+        };
+        if let Some(&first) = self.first_in_batch.get(event.id.as_str()) {
+            return Some(if self.shas[first] == *sha {
+                Pending::SameAs(first)
+            } else {
+                Pending::Done(Err(EngineError::EventConflict(event.id.to_string())))
+            });
+        }
+        if let Some(order_id) = event.body.order_id() {
+            if self
+                .owners
+                .get(order_id.as_str())
+                .is_some_and(|&owner| owner != state.member_id())
+            {
+                return refuse(EngineError::OrderOfAnotherMember(order_id.to_string()));
+            }
+        }
+        // A closed account earns nothing new, but what it already bought can still be
+        // completed or refunded.
+        let earns = matches!(event.body, EventBody::OrderPaid(_) | EventBody::Activity(_));
+        if state.row.status == "closed" && earns {
+            return refuse(EngineError::MemberClosed(event.member.to_string()));
+        }
+        None
+    }
+
+    /// Item `k`, admitted, takes effect: what it earns or takes back joins the batch's
+    /// writes, or a refusal decided by the rules is its answer.
+    async fn apply(&mut self, tx: &mut Tx, k: usize) -> Result<Pending> {
+        let item = &self.items[k];
+        let event = &item.event;
+        let state = self
+            .members
+            .get_mut(event.member.as_str())
+            .expect("admitted: the member was locked");
+        let effect = match effect_of(
+            tx,
+            &mut self.batch,
+            &self.programme,
+            state,
+            event,
+            &item.canonical_json,
+            self.now,
+        )
+        .await
+        {
+            Ok(effect) => effect,
+            Err(EngineError::Store(e)) => return Err(e.into()),
+            Err(refusal) => return Ok(Pending::Done(Err(refusal))),
+        };
+        effect.write(&mut self.batch, &self.programme, state, event, self.now);
+        let order_id = event.body.order_id().map(|o| o.as_str());
+        self.new_events.push(NewEvent {
+            event_id: event.id.as_str(),
+            member_id: state.member_id(),
+            event_type: event.body.type_name(),
+            order_id,
+            occurred_at_us: to_us(event.occurred_at),
+            received_at_us: to_us(self.now),
+            body: &item.canonical_json,
+            body_sha256: &self.shas[k],
+        });
+        // The order id becomes the member's with the first event stored for it.
+        if let Some(order_id) = order_id {
+            if !self.owners.contains_key(order_id) {
+                self.owners.insert(order_id.to_owned(), state.member_id());
+                self.new_owners.push((order_id, state.member_id()));
+            }
+        }
+        self.first_in_batch.insert(event.id.as_str(), k);
+        Ok(Pending::Insert)
+    }
+
+    /// Stores the batch's events, order owners, ledger, measures and balances: the events
+    /// stored by id, and each member's id by external id.
+    async fn write(self, tx: &mut Tx) -> Result<(HashMap<String, EventRow>, HashMap<String, i64>)> {
+        let inserted: HashMap<String, EventRow> = tx
+            .events_insert_many(&self.new_events)
+            .await?
+            .into_iter()
+            .map(|r| (r.event_id.clone(), r))
+            .collect();
+        if inserted.len() != self.new_events.len() {
+            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
+        }
+        // A new order id taken by another member's concurrent batch: start over.
+        if tx.order_owners_insert(&self.new_owners).await? != self.new_owners.len() as u64 {
+            return Err(tessera_store::StoreError::Conflict(RACE.into()).into());
+        }
+        self.batch.finish(tx).await?;
+        let accounts: Vec<_> = self
+            .members
+            .values()
+            .filter(|s| s.dirty)
+            .map(|s| &s.row.account)
+            .collect();
+        tx.accounts_put_many(&accounts).await?;
+        let ids = self
+            .members
+            .iter()
+            .map(|(external, state)| (external.clone(), state.member_id()))
+            .collect();
+        Ok((inserted, ids))
     }
 }
