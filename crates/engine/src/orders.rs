@@ -10,12 +10,14 @@ use crate::clock::to_us;
 use crate::events::IngestItem;
 use crate::points::{ledger_error, write_ledger_change, EntrySource, MemberState};
 use crate::quote::QuoteRequest;
-use crate::{sha256_hex, Engine, EngineError, IngestOutcome, Result};
+use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, IngestOutcome, Result};
+use jiff::Timestamp;
 use serde_json::json;
 use tessera_domain::event::{Event, EventBody, OrderPaid};
-use tessera_domain::ledger::EntryKind;
+use tessera_domain::ledger::{EntryKind, Lot};
+use tessera_domain::quote::Quote;
 use tessera_domain::{AmountMinor, EventId, ExternalId, OrderId};
-use tessera_store::BenefitUseRow;
+use tessera_store::{BenefitUseRow, Tx};
 
 #[derive(Debug, Clone)]
 pub struct CommitRequest {
@@ -55,21 +57,59 @@ impl Engine {
             "frozen" if spends => return Err(EngineError::MemberFrozen(member.to_string())),
             _ => {}
         }
-        // Priced again under the lock: every writer of this member waits for it, so what
-        // the quote reads is what this transaction consumes.
         let now = self.now();
+        let (q, lots) = self
+            .price_under_lock(&mut tx, &mut state, &programme, req, now)
+            .await?;
+        let sv_drawn = self
+            .consume(&mut tx, &mut state, &programme, &q, lots, order_id, now)
+            .await?;
+        self.take_in_paid(&mut tx, (&member, member_id), req, &q, now)
+            .await?;
+        let order = tx.orders_get_many(&[(member_id, order_id)]).await?.pop();
+        let summary = commit_summary(&member, order_id, &q, order.as_ref(), now);
+        tx.commit_insert(
+            member_id,
+            order_id,
+            &request_sha,
+            &summary,
+            q.points_used,
+            to_us(now),
+        )
+        .await?;
+        if sv_drawn != (0, 0) {
+            tx.commit_set_stored_value(member_id, order_id, sv_drawn.0, sv_drawn.1, 0)
+                .await?;
+        }
+        // Refunds of this order that arrived before it give back what it spent now.
+        self.settle_commit(&mut tx, &programme, (&member, member_id), order_id, now)
+            .await?;
+        tx.commit().await?;
+        Ok((summary, false))
+    }
+
+    /// The cart priced again under the member's lock: every writer of this member waits
+    /// for it, so what the price reads is what the commit consumes. Returns the price and
+    /// the lots a points payment draws from; refuses what is no longer payable.
+    async fn price_under_lock(
+        &self,
+        tx: &mut Tx,
+        state: &mut MemberState,
+        programme: &ActiveProgramme,
+        req: &CommitRequest,
+        now: Timestamp,
+    ) -> Result<(Quote, Vec<Lot>)> {
         // Points the clock made available or expired since the jobs last ran are settled
         // first, so that the price sees the balance as it is now.
         let lots = if req.quote.points > 0 {
-            crate::points::lots_for_spend(&mut tx, &mut state, &programme, now, req.quote.points)
-                .await?
+            crate::points::lots_for_spend(tx, state, programme, now, req.quote.points).await?
         } else {
             Vec::new()
         };
         let holdings = self
-            .holdings_in(&mut tx, MemberState::new(state.row.clone()), now)
+            .holdings_in(tx, MemberState::new(state.row.clone()), now)
             .await?;
-        let q = &self.price_with(&req.quote, Some(&holdings), now)?;
+        let q = self.price_with(&req.quote, Some(&holdings), now)?;
         if let Some(line) = q.lines.iter().find(|l| l.refused.is_some()) {
             return Err(EngineError::OrderNotPayable(format!(
                 "{}: {}",
@@ -90,6 +130,23 @@ impl Engine {
                 });
             }
         }
+        Ok((q, lots))
+    }
+
+    /// Consumes what the price used: coupons, benefit uses, points, stored value. Returns
+    /// the stored value drawn (principal, bonus).
+    #[allow(clippy::too_many_arguments)]
+    async fn consume(
+        &self,
+        tx: &mut Tx,
+        state: &mut MemberState,
+        programme: &ActiveProgramme,
+        q: &Quote,
+        lots: Vec<Lot>,
+        order_id: &str,
+        now: Timestamp,
+    ) -> Result<(i64, i64)> {
+        let member_id = state.member_id();
         for c in &q.coupons_applied {
             if !tx.coupon_use(member_id, c.no, order_id, to_us(now)).await? {
                 return Err(EngineError::OrderNotPayable(format!(
@@ -122,35 +179,34 @@ impl Engine {
                 reason: Some("order payment"),
                 ..Default::default()
             };
-            write_ledger_change(&mut tx, &mut state, &ledger, source, &programme, now).await?;
+            write_ledger_change(tx, state, &ledger, source, programme, now).await?;
         }
 
-        let mut sv_drawn = (0, 0);
-        if q.stored_value_used_minor > 0 {
-            let rules = programme
-                .programme
-                .stored_value
-                .as_ref()
-                .ok_or(EngineError::StoredValueDisabled)?;
-            let mut balance = tx.stored_value_get(member_id).await?;
-            let (p, b) = rules.draw(balance.principal, balance.bonus, q.stored_value_used_minor);
-            balance.principal -= p;
-            balance.bonus -= b;
-            let entry = crate::stored_value::sv_entry(
-                &mut state,
-                "sv_spend",
-                now,
-                Some(order_id),
-                &[
-                    (crate::stored_value::PRINCIPAL, -p),
-                    (crate::stored_value::BONUS, -b),
-                    ("shop:sv_spent", p + b),
-                ],
-            );
-            crate::stored_value::write_sv(&mut tx, &state, balance, &[entry]).await?;
-            sv_drawn = (p, b);
+        if q.stored_value_used_minor == 0 {
+            return Ok((0, 0));
         }
+        draw_stored_value(
+            tx,
+            state,
+            programme,
+            q.stored_value_used_minor,
+            order_id,
+            now,
+        )
+        .await
+    }
 
+    /// Takes the order in as an `order.paid` through intake, in this transaction, so that
+    /// it earns exactly as any paid order does.
+    async fn take_in_paid(
+        &self,
+        tx: &mut Tx,
+        (member, member_id): (&ExternalId, i64),
+        req: &CommitRequest,
+        q: &Quote,
+        now: Timestamp,
+    ) -> Result<()> {
+        let order_id = req.order_id.as_str();
         // The order as paid: the lines at their list prices, the shipping charged, and
         // what the member paid in money.
         let lines: Vec<_> = req.quote.lines.clone();
@@ -184,7 +240,7 @@ impl Engine {
             canonical_json,
         };
         let outcomes = self
-            .ingest_in(&mut tx, &[item])
+            .ingest_in(tx, &[item])
             .await
             .map_err(|e| order_race(e, order_id))?;
         match outcomes.into_iter().next() {
@@ -206,47 +262,7 @@ impl Engine {
             Some(Err(e)) => return Err(e),
             None => return Err(EngineError::OrderAlreadyPaid(order_id.to_owned())),
         }
-        let order = tx.orders_get_many(&[(member_id, order_id)]).await?.pop();
-        let summary = json!({
-            "order_id": order_id,
-            "member": member.as_str(),
-            "committed_at": now.to_string(),
-            "lines": q.lines.iter().map(|l| json!({
-                "sku": l.sku, "quantity": l.quantity, "list_minor": l.list_minor, "net_minor": l.net_minor,
-            })).collect::<Vec<_>>(),
-            "goods_minor": q.goods_minor,
-            "shipping_minor": q.shipping_minor,
-            "shipping_waived_by": q.shipping_waived_by,
-            "coupons_used": q.coupons_applied.iter().map(|c| c.no).collect::<Vec<_>>(),
-            "points_used": q.points_used,
-            "points_value_minor": q.points_value_minor,
-            "stored_value_used_minor": q.stored_value_used_minor,
-            "total_minor": q.total_minor,
-            "benefits_used": q.benefits_used.iter().map(|(b, c)| json!({"benefit": b, "cost_minor": c})).collect::<Vec<_>>(),
-            "earned": {
-                "points": order.as_ref().map_or(0, |o| o.points_earned),
-                "score": order.as_ref().map_or(0, |o| o.score_earned),
-            },
-        })
-        .to_string();
-        tx.commit_insert(
-            member_id,
-            order_id,
-            &request_sha,
-            &summary,
-            q.points_used,
-            to_us(now),
-        )
-        .await?;
-        if sv_drawn != (0, 0) {
-            tx.commit_set_stored_value(member_id, order_id, sv_drawn.0, sv_drawn.1, 0)
-                .await?;
-        }
-        // Refunds of this order that arrived before it give back what it spent now.
-        self.settle_commit(&mut tx, &programme, (&member, member_id), order_id, now)
-            .await?;
-        tx.commit().await?;
-        Ok((summary, false))
+        Ok(())
     }
 
     /// An order commit's summary, if the order was committed.
@@ -459,21 +475,15 @@ impl Engine {
             let mut state = MemberState::new(row);
             (state.tier, state.score) =
                 crate::tiers::member_now(tx, programme, member_id, now).await?;
-            // Points spent come back even if the programme has dropped `[points]` since:
-            // they then never expire.
-            let expires = programme.programme.points.as_ref().and_then(|config| {
-                config.lot_expiry(now, &programme.programme.timezone, &state.value())
-            });
-            let mut ledger = state.ledger(Vec::new());
-            ledger
-                .credit(target - points_returned, now, expires)
-                .map_err(ledger_error)?;
-            let source = EntrySource {
-                reference: Some(&reference),
-                reason: Some("points of a refunded order"),
-                ..Default::default()
-            };
-            write_ledger_change(tx, &mut state, &ledger, source, programme, now).await?;
+            return_points(
+                tx,
+                &mut state,
+                programme,
+                target - points_returned,
+                &reference,
+                now,
+            )
+            .await?;
             tx.commit_set_points_returned(member_id, order_id, target)
                 .await?;
             settled.points_returned = target;
@@ -486,23 +496,8 @@ impl Engine {
         if sv_target > sv_returned {
             let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
             let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);
-            let (p, b) = (pt - pr, bt - br);
             let mut state = self.lock_member(tx, member).await?;
-            let mut balance = tx.stored_value_get(member_id).await?;
-            balance.principal = checked(balance.principal.checked_add(p))?;
-            balance.bonus = checked(balance.bonus.checked_add(b))?;
-            let entry = crate::stored_value::sv_entry(
-                &mut state,
-                "sv_return",
-                now,
-                Some(&reference),
-                &[
-                    (crate::stored_value::PRINCIPAL, p),
-                    (crate::stored_value::BONUS, b),
-                    ("shop:sv_spent", -(p + b)),
-                ],
-            );
-            crate::stored_value::write_sv(tx, &state, balance, &[entry]).await?;
+            return_stored_value(tx, &mut state, (pt - pr, bt - br), &reference, now).await?;
             tx.commit_set_stored_value(member_id, order_id, sv_p, sv_b, sv_target)
                 .await?;
             settled.stored_value_returned_minor = sv_target;
@@ -536,4 +531,120 @@ fn order_race(e: EngineError, order_id: &str) -> EngineError {
         }
         other => other,
     }
+}
+
+/// What a commit answers, and every retry of it replays.
+fn commit_summary(
+    member: &ExternalId,
+    order_id: &str,
+    q: &Quote,
+    order: Option<&tessera_store::OrderRow>,
+    now: Timestamp,
+) -> String {
+    json!({
+        "order_id": order_id,
+        "member": member.as_str(),
+        "committed_at": now.to_string(),
+        "lines": q.lines.iter().map(|l| json!({
+            "sku": l.sku, "quantity": l.quantity, "list_minor": l.list_minor, "net_minor": l.net_minor,
+        })).collect::<Vec<_>>(),
+        "goods_minor": q.goods_minor,
+        "shipping_minor": q.shipping_minor,
+        "shipping_waived_by": q.shipping_waived_by,
+        "coupons_used": q.coupons_applied.iter().map(|c| c.no).collect::<Vec<_>>(),
+        "points_used": q.points_used,
+        "points_value_minor": q.points_value_minor,
+        "stored_value_used_minor": q.stored_value_used_minor,
+        "total_minor": q.total_minor,
+        "benefits_used": q.benefits_used.iter().map(|(b, c)| json!({"benefit": b, "cost_minor": c})).collect::<Vec<_>>(),
+        "earned": {
+            "points": order.map_or(0, |o| o.points_earned),
+            "score": order.map_or(0, |o| o.score_earned),
+        },
+    })
+.to_string()
+}
+
+/// Draws `amount` of stored value for an order, principal and bonus as the programme
+/// says; returns what was drawn of each.
+async fn draw_stored_value(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    amount: i64,
+    order_id: &str,
+    now: Timestamp,
+) -> Result<(i64, i64)> {
+    let rules = programme
+        .programme
+        .stored_value
+        .as_ref()
+        .ok_or(EngineError::StoredValueDisabled)?;
+    let mut balance = tx.stored_value_get(state.member_id()).await?;
+    let (p, b) = rules.draw(balance.principal, balance.bonus, amount);
+    balance.principal -= p;
+    balance.bonus -= b;
+    let entry = crate::stored_value::sv_entry(
+        state,
+        "sv_spend",
+        now,
+        Some(order_id),
+        &[
+            (crate::stored_value::PRINCIPAL, -p),
+            (crate::stored_value::BONUS, -b),
+            ("shop:sv_spent", p + b),
+        ],
+    );
+    crate::stored_value::write_sv(tx, state, balance, &[entry]).await?;
+    Ok((p, b))
+}
+
+/// Credits `points` an order spent back to the member, as a refund gives them back.
+async fn return_points(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    points: i64,
+    reference: &str,
+    now: Timestamp,
+) -> Result<()> {
+    // Points spent come back even if the programme has dropped `[points]` since: they
+    // then never expire.
+    let expires =
+        programme.programme.points.as_ref().and_then(|config| {
+            config.lot_expiry(now, &programme.programme.timezone, &state.value())
+        });
+    let mut ledger = state.ledger(Vec::new());
+    ledger.credit(points, now, expires).map_err(ledger_error)?;
+    let source = EntrySource {
+        reference: Some(reference),
+        reason: Some("points of a refunded order"),
+        ..Default::default()
+    };
+    write_ledger_change(tx, state, &ledger, source, programme, now).await
+}
+
+/// Gives stored value an order spent back, to (principal, bonus).
+async fn return_stored_value(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    (p, b): (i64, i64),
+    reference: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let mut balance = tx.stored_value_get(state.member_id()).await?;
+    balance.principal = checked(balance.principal.checked_add(p))?;
+    balance.bonus = checked(balance.bonus.checked_add(b))?;
+    let entry = crate::stored_value::sv_entry(
+        state,
+        "sv_return",
+        now,
+        Some(reference),
+        &[
+            (crate::stored_value::PRINCIPAL, p),
+            (crate::stored_value::BONUS, b),
+            ("shop:sv_spent", -(p + b)),
+        ],
+    );
+    crate::stored_value::write_sv(tx, state, balance, &[entry]).await
 }
