@@ -2,7 +2,10 @@
 //! for, and at what instant, from the spans in which they held the benefit. The answer
 //! depends only on the spans and the window, never on when the clock's job happened to
 //! run, so a server that stopped, or a clock that jumped over several months, grants
-//! exactly what one that ran every second would.
+//! exactly what one that ran every second would. A holding learnt late (an upgrade by an
+//! event that occurred before the job's last run) still gets its month's grant, at the
+//! instant the member began to hold it: every month the window touches is answered, and
+//! the store's unique key on (member, benefit, month) gives each one once.
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -15,10 +18,11 @@ pub struct Grant {
     pub at: Timestamp,
 }
 
-/// The grants due in the window `(after, to]` for a holder over `spans` (`[start, end)`):
-/// one for every month whose first instant of holding falls in the window. Windows that
-/// follow each other give each month's grant once, at the same instant however the time
-/// is cut into windows.
+/// The grants due by `to` for the months the window `(after, to]` touches, for a holder
+/// over `spans` (`[start, end)`): one for every such month with an instant of holding at
+/// or before `to`, at its first instant of holding (which may lie before the window, when
+/// the holding was learnt late). A month is answered by every window that touches it, at
+/// the same instant: the caller keeps one grant per month.
 pub fn monthly_grants(
     spans: &[(Timestamp, Timestamp)],
     after: Timestamp,
@@ -62,7 +66,9 @@ pub fn monthly_grants(
                 (at < end.min(month_end)).then_some(at)
             })
             .min();
-        if let Some(at) = held_at.filter(|at| first <= *at && *at < window_end) {
+        // The month touches the window, and was held by its end.
+        let touches = month_end > first;
+        if let Some(at) = held_at.filter(|at| touches && *at < window_end) {
             out.push(Grant {
                 period: month.strftime("%Y-%m").to_string(),
                 at,
@@ -109,7 +115,8 @@ mod tests {
                 ("2026-05", "2026-04-30T16:00:00Z"),
             ],
         );
-        // The same window cut in two runs gives the same grants.
+        // The same window cut in two runs gives the same grants, once each month is kept
+        // once (the month the cut falls in is answered by both, at the same instant).
         let tz = TimeZone::get("Asia/Shanghai").unwrap();
         let spans = [(t("2026-03-10T02:00:00Z"), t("2027-03-10T02:00:00Z"))];
         let mut two = monthly_grants(
@@ -124,6 +131,9 @@ mod tests {
             t("2026-05-05T00:00:00Z"),
             &tz,
         ));
+        assert_eq!(two.len(), 4);
+        assert_eq!(two[1], two[2], "April, from both runs");
+        two.dedup();
         assert_eq!(
             two,
             monthly_grants(
@@ -174,12 +184,27 @@ mod tests {
                 ("2026-04", "2026-03-31T16:00:00Z"),
             ],
         );
-        // A span that ends before the window, or a window that ends before the span.
+        // A span that ends before the window: its month is still answered (given once by
+        // the caller), no later one; a span before the window's first month: nothing.
         check(
             &[("2026-01-05T00:00:00Z", "2026-01-20T00:00:00Z")],
             "2026-01-20T00:00:00Z",
             "2026-03-01T00:00:00Z",
+            &[("2026-01", "2026-01-05T00:00:00Z")],
+        );
+        check(
+            &[("2026-01-05T00:00:00Z", "2026-01-20T00:00:00Z")],
+            "2026-02-20T00:00:00Z",
+            "2026-03-01T00:00:00Z",
             &[],
+        );
+        // A holding learnt late: the upgrade occurred before the job's last run, and is
+        // granted by the next at the instant it began.
+        check(
+            &[("2026-03-10T02:00:00Z", "2027-03-10T02:00:00Z")],
+            "2026-03-10T05:00:00Z",
+            "2026-03-10T06:00:00Z",
+            &[("2026-03", "2026-03-10T02:00:00Z")],
         );
         check(
             &[("2026-03-05T00:00:00Z", "2026-04-20T00:00:00Z")],

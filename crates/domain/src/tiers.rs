@@ -475,8 +475,100 @@ impl ScoreRule {
     }
 }
 
+/// One change of a member's tier: the instant, the tier before and the tier after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierChange {
+    pub at: Timestamp,
+    pub from: String,
+    pub to: String,
+}
+
+/// The spans `[start, end)` in which a member held one of `tiers`, from the changes of
+/// their tier in a window, in order. With no change the member held `current` throughout,
+/// from `since`; before the first change they held its `from` tier (since before the
+/// window), and after each change its `to` tier until the next.
+pub fn holding_spans(
+    tiers: &[String],
+    changes: &[TierChange],
+    current: &str,
+    since: Timestamp,
+) -> Vec<(Timestamp, Timestamp)> {
+    let holds = |t: &str| tiers.iter().any(|x| x == t);
+    let Some(first) = changes.first() else {
+        return if holds(current) {
+            vec![(since, Timestamp::MAX)]
+        } else {
+            Vec::new()
+        };
+    };
+    let mut out = Vec::new();
+    if holds(&first.from) {
+        out.push((Timestamp::MIN, first.at));
+    }
+    for (i, change) in changes.iter().enumerate() {
+        let end = changes.get(i + 1).map_or(Timestamp::MAX, |next| next.at);
+        if holds(&change.to) && change.at < end {
+            out.push((change.at, end));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn holding_spans_follow_the_changes_of_a_window() {
+        let t = |s: i64| Timestamp::from_second(1_800_000_000 + s).unwrap();
+        let change = |at: i64, from: &str, to: &str| TierChange {
+            at: t(at),
+            from: from.into(),
+            to: to.into(),
+        };
+        let gold = ["gold".to_owned(), "diamond".to_owned()];
+        let (min, max) = (Timestamp::MIN, Timestamp::MAX);
+        type Case<'a> = (&'a [TierChange], &'a str, Vec<(Timestamp, Timestamp)>);
+        let cases: [Case; 6] = [
+            (&[], "gold", vec![(t(5), max)]),
+            (&[], "silver", vec![]),
+            // Gold before the window, down to silver in it.
+            (
+                &[change(10, "gold", "silver")],
+                "silver",
+                vec![(min, t(10))],
+            ),
+            // Up, up again (both held), down.
+            (
+                &[
+                    change(10, "silver", "gold"),
+                    change(20, "gold", "diamond"),
+                    change(30, "diamond", "silver"),
+                ],
+                "silver",
+                vec![(t(10), t(20)), (t(20), t(30))],
+            ),
+            // Down and back up: two spans.
+            (
+                &[change(10, "gold", "silver"), change(20, "silver", "gold")],
+                "gold",
+                vec![(min, t(10)), (t(20), max)],
+            ),
+            // A requalification changes nothing.
+            (
+                &[change(10, "gold", "gold")],
+                "gold",
+                vec![(min, t(10)), (t(10), max)],
+            ),
+        ];
+        for (changes, current, want) in cases {
+            assert_eq!(
+                holding_spans(&gold, changes, current, t(5)),
+                want,
+                "{changes:?}"
+            );
+        }
+    }
+
     use super::*;
     use crate::points::EarnedSoFar;
     use serde_json::Value;

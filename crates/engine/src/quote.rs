@@ -16,6 +16,7 @@ use tessera_domain::points::{EarnContext, EarnedSoFar};
 use tessera_domain::quote::{
     quote, BenefitKind, CartLine, ChosenCoupon, Holding, PointsRate, Quote, QuoteInput,
 };
+use tessera_domain::tiers::TierChange;
 use tessera_domain::{AmountMinor, ExternalId, OrderId};
 use tessera_store::CouponRow;
 
@@ -809,7 +810,8 @@ impl Engine {
                 .min(after);
             let mut after_member = 0;
             loop {
-                let due = self
+                let limit = crate::jobs::JOB_BATCH_MAX;
+                let mut due = self
                     .store
                     .grant_candidates(
                         &b.id,
@@ -818,9 +820,27 @@ impl Engine {
                         to_us(since),
                         &tiers,
                         after_member,
-                        crate::jobs::JOB_BATCH_MAX,
+                        limit,
                     )
                     .await?;
+                // A member whose tier changed in the window may have held the benefit in
+                // some of its months though their tier is another now.
+                due.extend(
+                    self.store
+                        .tier_changers(
+                            &b.id,
+                            &period,
+                            &b.held_by.tiers,
+                            to_us(after),
+                            to_us(to),
+                            after_member,
+                            limit,
+                        )
+                        .await?,
+                );
+                due.sort_unstable();
+                due.dedup();
+                due.truncate(limit as usize);
                 let Some(&last) = due.last() else { break };
                 after_member = last;
                 let mut tx = self.store.begin().await?;
@@ -832,7 +852,7 @@ impl Engine {
                         continue;
                     }
                     let spans = self
-                        .holding_spans(&mut tx, &programme, b, *member_id)
+                        .holding_spans(&mut tx, &programme, b, *member_id, (after, to))
                         .await?;
                     for grant in tessera_domain::grants::monthly_grants(&spans, after, to, tz) {
                         // Re-checked under the lock: another run may have granted it.
@@ -874,14 +894,17 @@ impl Engine {
         Ok(issued)
     }
 
-    /// The spans in which a member held a benefit: the access of their subscriptions to
-    /// the benefit's plans, and their current tier from when they reached it.
+    /// The spans in which a member held a benefit in the window `(after, to]`: the access
+    /// of their subscriptions to the benefit's plans, and their tiers as the tier history
+    /// of the window says (the current tier from when they reached it, when it says
+    /// nothing).
     async fn holding_spans(
         &self,
         tx: &mut tessera_store::Tx,
         programme: &crate::ActiveProgramme,
         benefit: &tessera_domain::quote::Benefit,
         member_id: i64,
+        (after, to): (Timestamp, Timestamp),
     ) -> Result<Vec<(Timestamp, Timestamp)>> {
         let p = &programme.programme;
         let mut spans = Vec::new();
@@ -899,18 +922,31 @@ impl Engine {
                 ));
             }
         }
-        if !benefit.held_by.tiers.is_empty() {
-            if let Some(tiers) = &p.tiers {
-                let row = tx.tiers_get_many(&[member_id]).await?.pop();
-                let tier = row
-                    .as_ref()
-                    .and_then(|r| r.tier.clone())
-                    .unwrap_or_else(|| tiers.tiers[0].name.clone());
-                if benefit.held_by.tiers.contains(&tier) {
-                    let since = row.and_then(|r| r.since_us).map_or(Timestamp::MIN, from_us);
-                    spans.push((since, Timestamp::MAX));
-                }
-            }
+        if let (false, Some(rules)) = (benefit.held_by.tiers.is_empty(), &p.tiers) {
+            let first = &rules.tiers[0].name;
+            let row = tx.tiers_get_many(&[member_id]).await?.pop();
+            let current = row
+                .as_ref()
+                .and_then(|r| r.tier.clone())
+                .unwrap_or_else(|| first.clone());
+            let since = row.and_then(|r| r.since_us).map_or(Timestamp::MIN, from_us);
+            let changes: Vec<TierChange> = tx
+                .tier_history_between(member_id, to_us(after), to_us(to))
+                .await?
+                .into_iter()
+                .filter(|h| h.kind != "warning")
+                .map(|h| TierChange {
+                    at: from_us(h.at_us),
+                    from: h.from_tier.unwrap_or_else(|| first.clone()),
+                    to: h.to_tier.unwrap_or_else(|| first.clone()),
+                })
+                .collect();
+            spans.extend(tessera_domain::tiers::holding_spans(
+                &benefit.held_by.tiers,
+                &changes,
+                &current,
+                since,
+            ));
         }
         Ok(spans)
     }

@@ -405,6 +405,25 @@ impl Tx {
         Ok(())
     }
 
+    /// A member's tier history in `(after_us, to_us]`, oldest first (what a periodic
+    /// grant needs to know who held a tier when), inside a write.
+    pub async fn tier_history_between(
+        &mut self,
+        member_id: i64,
+        after_us: i64,
+        to_us: i64,
+    ) -> Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(&format!(
+            "{HISTORY_SELECT} WHERE member_id = $1 AND at_us > $2 AND at_us <= $3 ORDER BY history_no"
+        ))
+        .bind(member_id)
+        .bind(after_us)
+        .bind(to_us)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(HistoryRow::from_row).collect()
+    }
+
     pub async fn history_insert(&mut self, rows: &[HistoryRow]) -> Result<()> {
         for chunk in rows.chunks(CHUNK) {
             let sql = format!(
@@ -438,6 +457,59 @@ impl Store {
             .fetch_optional(&self.read)
             .await?;
         row.map(|r| TierRow::from_row(&r)).transpose()
+    }
+
+    /// Members above `after_member` with a line of tier history in `(after_us, to_us]`
+    /// that leaves or reaches one of `tiers`, and no grant of `benefit` for `period`, in
+    /// member order, at most `limit`: who may have held a tier benefit in a window though
+    /// their tier is another now.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn tier_changers(
+        &self,
+        benefit: &str,
+        period: &str,
+        tiers: &[String],
+        after_us: i64,
+        to_us: i64,
+        after_member: i64,
+        limit: u32,
+    ) -> Result<Vec<i64>> {
+        if tiers.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Numbered placeholders: a read statement of few parameters.
+        let mut p = Placeholders::new(false);
+        let sql = format!(
+            "SELECT DISTINCT h.member_id FROM tier_history h \
+             WHERE h.at_us > {} AND h.at_us <= {} AND h.member_id > {} \
+             AND (h.from_tier IN ({}) OR h.to_tier IN ({})) \
+             AND NOT EXISTS (SELECT 1 FROM coupon_grants g WHERE g.member_id = h.member_id \
+               AND g.benefit = {} AND g.period = {}) \
+             ORDER BY h.member_id LIMIT {}",
+            p.one(),
+            p.one(),
+            p.one(),
+            p.list(tiers.len()),
+            p.list(tiers.len()),
+            p.one(),
+            p.one(),
+            p.one(),
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(after_us)
+            .bind(to_us)
+            .bind(after_member);
+        for _ in 0..2 {
+            for t in tiers {
+                q = q.bind(t.as_str());
+            }
+        }
+        q = q.bind(benefit).bind(period).bind(i64::from(limit));
+        q.fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|r| Ok(r.try_get::<i64, _>("member_id")?))
+            .collect()
     }
 
     /// A member's tier history numbered below `before_no`, newest first, at most `limit`.

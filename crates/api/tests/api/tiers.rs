@@ -589,3 +589,66 @@ async fn tier_history_pages_past_the_view() {
         Value::Null
     );
 }
+
+const GOLD_PACK: &str = r#"
+[[tiers]]
+name = "member"
+threshold = 0
+
+[[tiers]]
+name = "gold"
+threshold = 10000
+
+[tier_rules]
+measure = "spend"
+window = { kind = "rolling_months", months = 1 }
+evaluation = { schedule = "monthly", day = 1 }
+warning_days = 0
+
+[[coupons]]
+id = "gift"
+kind = "amount_off"
+amount_minor = 100
+minimum_minor = 0
+valid_days = 30
+
+[[benefits]]
+id = "gold_pack"
+kind = "coupon_grant"
+tiers = ["gold"]
+coupon = "gift"
+count = 1
+"#;
+
+/// A clock that jumps over months in which a member was gold and then lost it grants
+/// each month they held the tier, and none after: the tier history says who held what
+/// when, not the tier at the moment the job runs.
+#[tokio::test]
+async fn tier_grants_follow_the_history_across_a_jump() {
+    let app = app_with(GOLD_PACK, &["g"]).await;
+    clock(&app, "2027-01-10T00:00:00Z").await;
+    order(&app, "g", "o1", "2027-01-10T00:00:00Z", 20_000).await;
+    clock(&app, "2027-01-10T12:00:00Z").await;
+    let granted = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["issued_at"].as_str().unwrap()[..10].to_owned())
+            .collect()
+    };
+    let c = app.call("GET", "/v1/members/g/coupons", None).await;
+    assert_eq!(granted(&c.body), ["2027-01-10"], "{}", c.text);
+    // Gold through February (January's spend is in the window at the 1 February
+    // evaluation), member from the 1 March evaluation on.
+    clock(&app, "2027-05-15T00:00:00Z").await;
+    let view = tier(&app, "g").await;
+    assert_eq!(view["tier"], "member", "{view}");
+    let c = app.call("GET", "/v1/members/g/coupons", None).await;
+    assert_eq!(
+        granted(&c.body),
+        ["2027-02-01", "2027-01-10"],
+        "January and February, nothing after the downgrade: {}",
+        c.text
+    );
+}

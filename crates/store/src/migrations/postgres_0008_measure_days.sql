@@ -22,3 +22,6 @@ SELECT member_id, measure, day, SUM(amount) FROM (
 -- comes from it, and no planner prefers the member's whole run of lots to a sort.
 DROP INDEX point_lots_order;
 CREATE INDEX point_lots_order ON point_lots (member_id, order_id, lot_no) WHERE order_id IS NOT NULL;
+
+-- Periodic grants find the members whose tier changed in a window, whatever their tier now.
+CREATE INDEX tier_history_at ON tier_history (at_us);

@@ -369,3 +369,75 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    tier_changes_in_a_window_and_who_made_them,
+    |url: String| async move {
+        let store = store(&url).await;
+        let ids: Vec<i64> = add_members(&store, "m", 4)
+            .await
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let line = |member_id, history_no, at_us, kind: &str, from: &str, to: &str| HistoryRow {
+            member_id,
+            history_no,
+            at_us,
+            kind: kind.into(),
+            from_tier: Some(from.into()),
+            to_tier: Some(to.into()),
+            measure_value: 0,
+            needed: None,
+            evaluation_at_us: None,
+        };
+        let rows = [
+            line(ids[0], 1, 10, "upgrade", "member", "gold"),
+            line(ids[0], 2, 20, "downgrade", "gold", "member"),
+            line(ids[0], 3, 30, "upgrade", "member", "silver"),
+            line(ids[1], 1, 15, "warning", "gold", "silver"),
+            line(ids[2], 1, 25, "upgrade", "member", "silver"),
+            line(ids[3], 1, 18, "downgrade", "gold", "member"),
+        ];
+        let mut tx = store.begin().await.unwrap();
+        tx.history_insert(&rows).await.unwrap();
+        // `(after, to]`, oldest first, one member's.
+        let nos = |rows: Vec<HistoryRow>| rows.iter().map(|h| h.history_no).collect::<Vec<_>>();
+        assert_eq!(
+            nos(tx.tier_history_between(ids[0], 10, 30).await.unwrap()),
+            [2, 3]
+        );
+        assert_eq!(
+            nos(tx.tier_history_between(ids[0], 9, 10).await.unwrap()),
+            [1]
+        );
+        assert_eq!(
+            nos(tx.tier_history_between(ids[0], 30, 99).await.unwrap()),
+            Vec::<i64>::new()
+        );
+        // A grant of the benefit for the period takes a member out.
+        tx.grant_insert(ids[3], "pack", "2027-01", 5).await.unwrap();
+        tx.commit().await.unwrap();
+        let gold = ["gold".to_owned()];
+        let changers = |tiers: &[String], after, to, after_member, limit| {
+            let store = store.clone();
+            let tiers = tiers.to_vec();
+            async move {
+                store
+                    .tier_changers("pack", "2027-01", &tiers, after, to, after_member, limit)
+                    .await
+                    .unwrap()
+            }
+        };
+        // Leaving or reaching gold in (0, 30]: m0 (twice, once listed), m1 (a warning
+        // names gold too), not m3 (granted), not m2 (silver).
+        assert_eq!(changers(&gold, 0, 30, 0, 10).await, [ids[0], ids[1]]);
+        assert_eq!(changers(&gold, 0, 30, ids[0], 10).await, [ids[1]]);
+        assert_eq!(changers(&gold, 0, 30, 0, 1).await, [ids[0]]);
+        assert_eq!(changers(&gold, 20, 30, 0, 10).await, Vec::<i64>::new());
+        assert_eq!(
+            changers(&["silver".to_owned()], 0, 30, 0, 10).await,
+            [ids[0], ids[1], ids[2]]
+        );
+        assert_eq!(changers(&[], 0, 30, 0, 10).await, Vec::<i64>::new());
+    }
+);
