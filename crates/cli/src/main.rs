@@ -111,10 +111,15 @@ struct ServeArgs {
     /// Where a manual clock starts (RFC 3339); default: where it stopped, or now.
     #[arg(long, requires = "clock")]
     clock_start: Option<String>,
-    /// Load this programme file (a new version if it differs from the running one).
+    /// Load this programme file on a database that has none. On one that runs another
+    /// version, `serve` refuses to start unless `--replace-programme` is given.
     #[arg(long, conflicts_with = "demo")]
     programme: Option<std::path::PathBuf>,
-    /// Load the demo programme shipped in the binary.
+    /// With `--programme`: make the file a new version even if the database runs another.
+    #[arg(long, requires = "programme")]
+    replace_programme: bool,
+    /// Load the demo programme shipped in the binary, on a database that has no programme
+    /// (on one that has, its version keeps running).
     #[arg(long)]
     demo: bool,
     /// Log as JSON lines instead of text.
@@ -317,29 +322,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Arc::new(Engine::manual_clock(&store, start).await?)
         }
     };
-    let programme_source = match (&args.programme, args.demo) {
-        (Some(path), _) => Some(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?,
-        ),
-        (None, true) => Some(DEMO_PROGRAMME.to_owned()),
-        (None, false) => None,
-    };
-    let engine = match Engine::start(store, clock, programme_source.as_deref()).await {
-        Err(tessera_engine::EngineError::ProgrammeInvalid(issues)) => {
-            for issue in &issues {
-                eprintln!("programme: {issue}");
-            }
-            bail!("the programme file was refused");
-        }
-        other => other?,
-    };
+    let engine = Engine::start(store, clock, None).await?;
+    load_programme_at_start(&engine, &args).await?;
     if engine.programme().is_err() {
         tracing::warn!(
             "no programme is loaded: PUT /v1/programme, or start with --programme FILE or --demo"
         );
     }
-    if args.demo && args.programme.is_none() {
+    let runs_demo = engine
+        .programme()
+        .is_ok_and(|p| p.sha256 == tessera_engine::sha256_hex(DEMO_PROGRAMME.as_bytes()));
+    if args.demo && runs_demo {
         seed_demo_codes(&engine).await?;
     }
     if let Some(key) = engine.ensure_admin_key().await? {
@@ -365,6 +358,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
+    // Every process on one database runs the newest version within a refresh period.
+    {
+        let engine = engine.clone();
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(tessera_engine::PROGRAMME_REFRESH);
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                interval.tick().await;
+                if let Err(e) = engine.refresh_programme().await {
+                    tracing::warn!(error = %e, "looking for a newer programme version failed");
+                }
+            }
+        });
+    }
     let app = tessera_api::app(engine.clone());
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
@@ -377,6 +384,65 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     tessera_api::serve(listener, app, shutdown()).await?;
     engine.store().close().await;
+    Ok(())
+}
+
+/// `--programme FILE` and `--demo` at start. Never silently replaces a stored version:
+/// a file is loaded on a database with no programme; the same text as the running version
+/// changes nothing; another text is refused unless `--replace-programme` asks for it; the
+/// demo on a database that runs a programme leaves it running. Prints what it did.
+async fn load_programme_at_start(engine: &Engine, args: &ServeArgs) -> anyhow::Result<()> {
+    let (source, name) = match (&args.programme, args.demo) {
+        (Some(path), _) => (
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, true) => (DEMO_PROGRAMME.to_owned(), "the demo programme".to_owned()),
+        (None, false) => return Ok(()),
+    };
+    if let Ok(running) = engine.programme() {
+        let same = running.sha256 == tessera_engine::sha256_hex(source.as_bytes());
+        if same {
+            println!("Programme: version {} is {name} already.", running.version);
+            return Ok(());
+        }
+        if args.programme.is_none() {
+            println!(
+                "Programme: the database runs version {} (saved {}); {name} is not loaded over it.",
+                running.version, running.created_at
+            );
+            return Ok(());
+        }
+        if !args.replace_programme {
+            bail!(
+                "the database runs programme version {} (saved {}), which is not {name}: start \
+                 with --replace-programme to make {name} version {}, or without --programme to \
+                 keep version {}",
+                running.version,
+                running.created_at,
+                running.version + 1,
+                running.version
+            );
+        }
+    }
+    let replaced = engine.programme().ok().map(|p| p.version);
+    let running = match engine.put_programme(&source).await {
+        Err(tessera_engine::EngineError::ProgrammeInvalid(issues)) => {
+            for issue in &issues {
+                eprintln!("programme: {issue}");
+            }
+            bail!("the programme file was refused");
+        }
+        other => other?.0,
+    };
+    match replaced {
+        Some(old) => println!(
+            "Programme: {name} replaced version {old} as version {}.",
+            running.version
+        ),
+        None => println!("Programme: {name} loaded as version {}.", running.version),
+    }
     Ok(())
 }
 

@@ -442,3 +442,159 @@ fn bench_quote_sets_up_its_member_and_measures_every_route() {
         assert!(stdout.contains(row), "{row} in {stdout}");
     }
 }
+
+/// Runs `serve` expecting it to refuse to start; returns what it printed to stderr.
+fn serve_refused(args: &[&str]) -> String {
+    let mut child = tessera()
+        .arg("serve")
+        .args(args)
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("serve {args:?} started instead of refusing");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(!status.success());
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// Two `serve` processes on one database run one programme: a version saved through one
+/// is priced and earned by the other within 2 s. A restart with `--demo` keeps the saved
+/// version; another `--programme` file is refused unless `--replace-programme` asks.
+fn two_processes_run_one_programme(backend: Backend) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = rt.block_on(TestDb::new(backend)) else {
+        return;
+    };
+    let a = serve(&db.url);
+    let admin = a.admin_key.clone().unwrap();
+    let b = serve(&db.url);
+    let version = |server: &Server| {
+        http(&server.address, "GET", "/healthz", "", "").1["programme_version"].as_i64()
+    };
+    assert_eq!((version(&a), version(&b)), (Some(1), Some(1)));
+    let earned = |server: &Server, member: &str| {
+        let body = format!(r#"{{"external_id":"{member}"}}"#);
+        assert_eq!(
+            http(&server.address, "POST", "/v1/members", &admin, &body).0,
+            201
+        );
+        let order = format!(
+            r#"{{"id":"e-{member}","type":"order.paid","member_id":"{member}","occurred_at":"2026-11-02T00:00:00Z","order_id":"o-{member}",
+            "lines":[{{"sku":"A","category":"misc","quantity":1,"unit_price_minor":12000}}],"total_minor":12000}}"#
+        );
+        assert_eq!(
+            http(&server.address, "POST", "/v1/events", &admin, &order).0,
+            201
+        );
+        let (_, points) = http(
+            &server.address,
+            "GET",
+            &format!("/v1/members/{member}/points"),
+            &admin,
+            "",
+        );
+        points["balances"]["pending"].as_i64().unwrap()
+            + points["balances"]["available"].as_i64().unwrap()
+    };
+    let before = earned(&b, "u0");
+    let demo = include_str!("../../../programmes/demo.toml");
+    let richer = demo.replacen("earn_points = 1\n", "earn_points = 10\n", 1);
+    assert_ne!(richer, demo);
+    let (status, saved) = http(&a.address, "PUT", "/v1/programme", &admin, &richer);
+    assert_eq!(status, 200, "{saved}");
+    let saved_at = std::time::Instant::now();
+    while version(&b) != Some(2) {
+        assert!(
+            saved_at.elapsed() < std::time::Duration::from_secs(2),
+            "the other process still runs version 1"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    // The same order earns the same on both processes, by the new version.
+    let (on_a, on_b) = (earned(&a, "u1"), earned(&b, "u2"));
+    assert_eq!(on_a, on_b);
+    assert!(on_b > before, "version 2 earns more: {before} then {on_b}");
+
+    // A restart with `--demo` does not undo the saved version.
+    drop(b);
+    let b = serve(&db.url);
+    assert_eq!(version(&b), Some(2));
+    // Another file is refused at start, and loaded when asked to replace.
+    let file = std::env::temp_dir().join(format!("tessera-two-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        demo.replacen("earn_points = 1\n", "earn_points = 3\n", 1),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let args = [
+        "--clock",
+        "manual",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db.url,
+        "--programme",
+        path,
+    ];
+    let err = serve_refused(&args);
+    assert!(
+        err.contains("runs programme version 2") && err.contains("--replace-programme"),
+        "{err}"
+    );
+    assert_eq!(version(&a), Some(2), "a refused start saves nothing");
+    let mut replacing = tessera()
+        .arg("serve")
+        .args(args)
+        .arg("--replace-programme")
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(replacing.stdout.take().unwrap()).lines();
+    let said = lines.next().unwrap().unwrap();
+    let _ = replacing.kill();
+    let _ = replacing.wait();
+    std::fs::remove_file(&file).unwrap();
+    assert!(said.contains("replaced version 2 as version 3"), "{said}");
+    let saved_at = std::time::Instant::now();
+    while version(&a) != Some(3) || version(&b) != Some(3) {
+        assert!(
+            saved_at.elapsed() < std::time::Duration::from_secs(2),
+            "version 3 not running everywhere"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn two_processes_run_one_programme_on_sqlite() {
+    two_processes_run_one_programme(Backend::Sqlite);
+}
+
+#[test]
+fn two_processes_run_one_programme_on_postgres() {
+    two_processes_run_one_programme(Backend::Postgres);
+}

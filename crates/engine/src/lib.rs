@@ -61,7 +61,11 @@ pub struct ActiveProgramme {
 }
 
 /// How long a known API key is trusted without asking the database again.
-const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long a process trusts a key it looked up: a key revoked by another process is
+/// refused everywhere within this.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+/// How often `serve` looks for a programme version saved by another process.
+pub const PROGRAMME_REFRESH: Duration = Duration::from_secs(1);
 /// How long an idempotency claim lasts without renewal: a request that runs longer renews
 /// it every `IDEMPOTENCY_RENEW_EVERY`, so a claim older than this belongs to a request that
 /// died (a crash, a lost connection) and the client's retry takes it over.
@@ -80,6 +84,8 @@ pub struct Engine {
     holdings_cache: Mutex<HashMap<String, quote::CachedHoldings>>,
     /// Whether quotes reuse holdings (benchmarks turn it off to measure the reads).
     reuse_holdings: std::sync::atomic::AtomicBool,
+    /// A newer stored version this build could not parse (logged once, not retried).
+    unreadable_version: std::sync::atomic::AtomicI64,
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
@@ -101,6 +107,7 @@ impl Engine {
             key_cache: Mutex::new(HashMap::new()),
             holdings_cache: Mutex::new(HashMap::new()),
             reuse_holdings: std::sync::atomic::AtomicBool::new(true),
+            unreadable_version: std::sync::atomic::AtomicI64::new(0),
         };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;
@@ -167,7 +174,13 @@ impl Engine {
             .ok_or(EngineError::ProgrammeMissing)
     }
 
+    /// Makes a stored version the running one, unless a newer one already runs (a save
+    /// of this process and a refresh from another may cross).
     fn set_active(&self, row: ProgrammeVersionRow, programme: Programme) -> Arc<ActiveProgramme> {
+        let mut running = self.programme.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = running.as_ref().filter(|c| c.version >= row.version) {
+            return current.clone();
+        }
         let active = Arc::new(ActiveProgramme {
             version: row.version,
             source: row.source,
@@ -175,8 +188,46 @@ impl Engine {
             created_at: from_us(row.created_at_us),
             programme,
         });
-        *self.programme.write().unwrap_or_else(|p| p.into_inner()) = Some(active.clone());
+        *running = Some(active.clone());
         active
+    }
+
+    /// Runs the newest stored version when another process saved one since: every
+    /// process on one database runs the same programme within one refresh period
+    /// (`serve` refreshes every `PROGRAMME_REFRESH`). Returns the version now running when
+    /// it changed. A newer version this build cannot read is logged and not run.
+    pub async fn refresh_programme(&self) -> Result<Option<i64>> {
+        let Some(latest) = self.store.programme_latest_version().await? else {
+            return Ok(None);
+        };
+        let unreadable = &self.unreadable_version;
+        if self.programme().is_ok_and(|p| p.version >= latest)
+            || unreadable.load(std::sync::atomic::Ordering::Relaxed) == latest
+        {
+            return Ok(None);
+        }
+        let Some(row) = self.store.programme_latest().await? else {
+            return Ok(None);
+        };
+        let programme = match Programme::parse(&row.source) {
+            Ok(programme) => programme,
+            Err(issues) => {
+                unreadable.store(row.version, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(
+                    version = row.version,
+                    issues = issues.len(),
+                    "a newer programme version does not parse here; the running one stays"
+                );
+                return Ok(None);
+            }
+        };
+        let version = row.version;
+        let running = self.set_active(row, programme);
+        tracing::info!(
+            version = running.version,
+            "programme version saved by another process"
+        );
+        Ok((running.version == version).then_some(version))
     }
 
     /// Checks `source` and, if valid, makes it the running version. Refused, the running

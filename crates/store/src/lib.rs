@@ -178,6 +178,15 @@ impl Store {
         row.map(|r| ProgrammeVersionRow::from_row(&r)).transpose()
     }
 
+    /// The number of the newest version, if any (one index read: what a process asks
+    /// every second to learn that another process saved a version).
+    pub async fn programme_latest_version(&self) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT MAX(version) AS v FROM programme_versions")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(row.try_get::<Option<i64>, _>("v")?)
+    }
+
     /// Versions newest first, older than `before` when given.
     pub async fn programme_versions(
         &self,

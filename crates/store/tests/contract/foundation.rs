@@ -12,11 +12,13 @@ both_backends!(migrations_run_twice, |url: String| async move {
 both_backends!(programme_versions_are_numbered, |url: String| async move {
     let store = store(&url).await;
     assert_eq!(store.programme_latest().await.unwrap(), None);
+    assert_eq!(store.programme_latest_version().await.unwrap(), None);
     for (i, source) in ["a", "b", "c"].iter().enumerate() {
         let mut tx = store.begin().await.unwrap();
         let row = tx.programme_insert(source, "sha", 10).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(row.version, i as i64 + 1);
+        assert_eq!(store.programme_latest_version().await.unwrap(), Some(row.version));
     }
     assert_eq!(store.programme_latest().await.unwrap().unwrap().source, "c");
     let page = store.programme_versions(None, 2).await.unwrap();
