@@ -111,6 +111,10 @@ error_codes! {
     UriTooLong = 66, "uri_too_long", 414, "The request's path and query are longer than 8 KiB.";
     HeadersTooLarge = 67, "headers_too_large", 431, "The request has more than 100 headers, or they are larger than 16 KiB.";
     RequestTimeout = 68, "request_timeout", 408, "The request body did not arrive in time (30 s).";
+    KeyNotFound = 69, "key_not_found", 404, "No API key has this id.";
+    KeyRevoked = 70, "key_revoked", 409, "The API key is revoked: it cannot be rotated.";
+    UnknownPartner = 71, "unknown_partner", 422, "The programme declares no such partner (in a plan's partner_rights).";
+    IdempotencyNotSupported = 72, "idempotency_not_supported", 400, "This route answers a new API key, which is stored nowhere: it takes no Idempotency-Key.";
 }
 
 /// A problem in a refused programme file.
@@ -271,6 +275,9 @@ impl From<EngineError> for ApiError {
             EngineError::OrderOfAnotherMember(_) => ErrorCode::OrderOfAnotherMember,
             EngineError::OccurredAtOutOfRange(_) => ErrorCode::OccurredAtOutOfRange,
             EngineError::ClientIdConflict(_) => ErrorCode::ClientIdConflict,
+            EngineError::KeyNotFound(_) => ErrorCode::KeyNotFound,
+            EngineError::KeyRevoked(_) => ErrorCode::KeyRevoked,
+            EngineError::UnknownPartner(_) => ErrorCode::UnknownPartner,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

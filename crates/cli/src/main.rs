@@ -12,11 +12,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tessera_domain::Programme;
-use tessera_engine::{Clock, Engine, Role, SystemClock};
+use tessera_engine::{Clock, Engine, SystemClock};
 use tessera_store::Store;
 
 mod bench;
 mod bench_history;
+mod keys;
 
 /// The demo programme, shipped inside the binary.
 pub(crate) const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
@@ -45,7 +46,7 @@ enum Command {
     /// Manage API keys.
     Keys {
         #[command(subcommand)]
-        command: KeysCommand,
+        command: keys::KeysCommand,
     },
     /// Work with programme files.
     Programme {
@@ -65,32 +66,11 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum KeysCommand {
-    /// Create a key and print it alone on stdout (it is shown only this once).
-    Create {
-        #[arg(long, value_enum)]
-        role: RoleArg,
-        /// For a partner key: the partner (as the programme's partner rights name it) whose
-        /// rights the key checks and redeems. Required with `--role partner`.
-        #[arg(long)]
-        partner: Option<String>,
-        #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
-        database: String,
-    },
-}
-
-#[derive(Subcommand)]
 enum ProgrammeCommand {
     /// Check a programme file offline; exit code 1 when it is refused.
     Check { file: std::path::PathBuf },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum RoleArg {
-    Admin,
-    Storefront,
-    Partner,
-}
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ClockArg {
@@ -166,34 +146,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             eprintln!("schema of {} is up to date", store.backend_name());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keys {
-            command:
-                KeysCommand::Create {
-                    role,
-                    partner,
-                    database,
-                },
-        } => {
-            if matches!(role, RoleArg::Partner) != partner.is_some() {
-                anyhow::bail!("`--partner NAME` goes with `--role partner`, and only with it");
-            }
-            let store = open(&database).await?;
-            store.migrate().await?;
-            let role = match role {
-                RoleArg::Admin => Role::Admin,
-                RoleArg::Storefront => Role::Storefront,
-                RoleArg::Partner => Role::Partner,
-            };
-            let key = tessera_engine::keys::create_key_for(
-                &store,
-                role,
-                partner.as_deref(),
-                SystemClock.now(),
-            )
-            .await?;
-            println!("{key}");
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Keys { command } => keys::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Programme {
             command: ProgrammeCommand::Check { file },
         } => {

@@ -4,8 +4,10 @@
 //! run, so a server that stopped, or a clock that jumped over several months, grants
 //! exactly what one that ran every second would. A holding learnt late (an upgrade by an
 //! event that occurred before the job's last run) still gets its month's grant, at the
-//! instant the member began to hold it: every month the window touches is answered, and
-//! the store's unique key on (member, benefit, month) gives each one once.
+//! instant the member began to hold it, when that month is still the current one: every
+//! month the window touches is answered, and the store's unique key on (member, benefit,
+//! month) gives each one once. A holding learnt after its month's last run is not granted
+//! for that month.
 
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -66,9 +68,9 @@ pub fn monthly_grants(
                 (at < end.min(month_end)).then_some(at)
             })
             .min();
-        // The month touches the window, and was held by its end.
-        let touches = month_end > first;
-        if let Some(at) = held_at.filter(|at| touches && *at < window_end) {
+        // Every month stepped through touches the window (the first is `first`'s): it is
+        // answered when it was held by the window's end.
+        if let Some(at) = held_at.filter(|at| *at < window_end) {
             out.push(Grant {
                 period: month.strftime("%Y-%m").to_string(),
                 at,

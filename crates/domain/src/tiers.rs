@@ -484,9 +484,9 @@ pub struct TierChange {
 }
 
 /// The spans `[start, end)` in which a member held one of `tiers`, from the changes of
-/// their tier in a window, in order. With no change the member held `current` throughout,
-/// from `since`; before the first change they held its `from` tier (since before the
-/// window), and after each change its `to` tier until the next.
+/// their tier in time order (those a window needs: from the last one before it on). With
+/// no change the member held `current` throughout, from `since`; before the first change
+/// they held its `from` tier, and after each change its `to` tier until the next.
 pub fn holding_spans(
     tiers: &[String],
     changes: &[TierChange],

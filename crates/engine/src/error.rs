@@ -93,6 +93,12 @@ pub enum EngineError {
     QuoteChanged { expected: i64, total: i64 },
     #[error("the programme has no coupon `{0}`")]
     UnknownCoupon(String),
+    #[error("no API key has id {0}")]
+    KeyNotFound(i64),
+    #[error("API key {0} is revoked")]
+    KeyRevoked(i64),
+    #[error("the programme declares no partner `{0}` (in a plan's partner_rights)")]
+    UnknownPartner(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

@@ -3,9 +3,10 @@
 
 use crate::clock::to_us;
 use crate::error::Result;
+use crate::EngineError;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
-use tessera_store::Store;
+use tessera_store::{ApiKeyRow, NewApiKey, Store, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -59,18 +60,100 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
-/// Makes a key for `role`, stores its hash, and returns the key itself.
-pub async fn create_key(store: &Store, role: Role, now: jiff::Timestamp) -> Result<String> {
-    create_key_for(store, role, None, now).await
+/// A key to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    pub role: Role,
+    /// For a partner's key: a partner the running programme declares.
+    pub partner: Option<String>,
+    pub label: Option<String>,
+    /// After this instant (wall clock) the key is refused.
+    pub expires_at: Option<jiff::Timestamp>,
 }
 
-/// Makes a key; a partner's key is bound to the partner whose rights it answers for.
-pub async fn create_key_for(
-    store: &Store,
-    role: Role,
-    partner: Option<&str>,
+/// A key as an operator sees it: never the key itself, only its first characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyView {
+    pub id: i64,
+    pub prefix: String,
+    pub role: Role,
+    pub partner: Option<String>,
+    pub label: Option<String>,
+    pub created_at: jiff::Timestamp,
+    pub expires_at: Option<jiff::Timestamp>,
+    pub revoked_at: Option<jiff::Timestamp>,
+    /// Recorded at most once a minute per key and process.
+    pub last_used_at: Option<jiff::Timestamp>,
+}
+
+impl KeyView {
+    pub(crate) fn of(row: ApiKeyRow) -> Result<KeyView> {
+        use crate::clock::from_us;
+        let role = Role::parse(&row.role).ok_or_else(|| {
+            tessera_store::StoreError::Database(format!("key {} has no known role", row.id))
+        })?;
+        Ok(KeyView {
+            id: row.id,
+            prefix: row.prefix,
+            role,
+            partner: row.partner,
+            label: row.label,
+            created_at: from_us(row.created_at_us),
+            expires_at: row.expires_at_us.map(from_us),
+            revoked_at: row.revoked_at_us.map(from_us),
+            last_used_at: row.last_used_at_us.map(from_us),
+        })
+    }
+}
+
+/// Longest label of a key.
+pub const LABEL_LEN_MAX: usize = 128;
+
+/// Checks a key to make against the running programme: a partner's key names a partner
+/// the programme declares (in a plan's `partner_rights`), other roles name none; a label
+/// is 1 to 128 characters; an expiry lies ahead.
+pub(crate) fn check_new_key(
+    new: &NewKey,
+    programme: Option<&tessera_domain::Programme>,
     now: jiff::Timestamp,
-) -> Result<String> {
+) -> Result<()> {
+    use tessera_domain::FieldError;
+    let invalid =
+        |field: &str, why: String| Err(EngineError::Field(FieldError::invalid(field, why)));
+    match (new.role, &new.partner) {
+        (Role::Partner, None) => {
+            return invalid("partner", "a partner's key names its partner".into())
+        }
+        (Role::Partner, Some(name)) => {
+            let declared = programme.is_some_and(|p| {
+                p.plans
+                    .iter()
+                    .flat_map(|plan| &plan.partner_rights)
+                    .any(|right| right.partner == *name)
+            });
+            if !declared {
+                return Err(EngineError::UnknownPartner(name.clone()));
+            }
+        }
+        (_, Some(_)) => return invalid("partner", "only a partner's key names a partner".into()),
+        (_, None) => {}
+    }
+    if let Some(label) = &new.label {
+        if label.trim().is_empty() || label.chars().count() > LABEL_LEN_MAX {
+            return invalid(
+                "label",
+                format!("a label is 1 to {LABEL_LEN_MAX} characters"),
+            );
+        }
+    }
+    if new.expires_at.is_some_and(|e| e <= now) {
+        return invalid("expires_at", "a key's expiry lies ahead".into());
+    }
+    Ok(())
+}
+
+/// A new random key: the key itself, its hash and its prefix.
+fn random_key() -> Result<(String, String, String)> {
     let mut random = [0u8; 32];
     getrandom::fill(&mut random).map_err(|e| {
         tessera_store::StoreError::Database(format!("no randomness from the operating system: {e}"))
@@ -80,13 +163,41 @@ pub async fn create_key_for(
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
     );
     let prefix: String = key.chars().take(KEY_PREFIX.len() + 6).collect();
-    let mut tx = store.begin().await?;
-    let id = tx
-        .api_key_insert(&key_sha256(&key), &prefix, role.as_str(), to_us(now))
+    Ok((key_sha256(&key), prefix, key))
+}
+
+/// Stores a new key inside `tx`; returns the key itself (shown once) and its row.
+pub(crate) async fn insert_key(
+    tx: &mut Tx,
+    new: &NewKey,
+    now: jiff::Timestamp,
+) -> Result<(String, ApiKeyRow)> {
+    let (hash, prefix, key) = random_key()?;
+    let row = tx
+        .api_key_insert(&NewApiKey {
+            key_sha256: &hash,
+            prefix: &prefix,
+            role: new.role.as_str(),
+            partner: new.partner.as_deref(),
+            label: new.label.as_deref(),
+            expires_at_us: new.expires_at.map(to_us),
+            now_us: to_us(now),
+        })
         .await?;
-    if let Some(partner) = partner {
-        tx.api_key_set_partner(id, partner).await?;
-    }
+    Ok((key, row))
+}
+
+/// Makes a key for `role` (no partner, label or expiry: tests, benchmarks and the first
+/// admin key), stores its hash, and returns the key itself.
+pub async fn create_key(store: &Store, role: Role, now: jiff::Timestamp) -> Result<String> {
+    let new = NewKey {
+        role,
+        partner: None,
+        label: None,
+        expires_at: None,
+    };
+    let mut tx = store.begin().await?;
+    let (key, _) = insert_key(&mut tx, &new, now).await?;
     tx.commit().await?;
     Ok(key)
 }

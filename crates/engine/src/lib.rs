@@ -64,6 +64,18 @@ pub struct ActiveProgramme {
 /// How long a process trusts a key it looked up: a key revoked by another process is
 /// refused everywhere within this.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+/// How often a process records that a key was used.
+const KEY_USE_RECORD_EVERY: Duration = Duration::from_secs(60);
+
+/// A key as one process last looked it up.
+struct CachedKey {
+    /// `None`: unknown, revoked or expired.
+    key: Option<ApiKey>,
+    fetched: Instant,
+    /// When this process last recorded the key's use.
+    use_recorded: Option<Instant>,
+}
+
 /// How often `serve` looks for a programme version saved by another process.
 pub const PROGRAMME_REFRESH: Duration = Duration::from_secs(1);
 /// How long an idempotency claim lasts without renewal: a request that runs longer renews
@@ -78,7 +90,9 @@ pub struct Engine {
     store: Store,
     clock: Arc<dyn Clock>,
     programme: RwLock<Option<Arc<ActiveProgramme>>>,
-    key_cache: Mutex<HashMap<String, (ApiKey, Instant)>>,
+    /// Keys looked up, by hash: unknown and refused keys too, so that a flood of bad keys
+    /// costs one read a second each.
+    key_cache: Mutex<HashMap<String, CachedKey>>,
     /// Members' holdings as quotes read them, with the store generation and the instant
     /// they were read at (see `quote::cached_holdings`).
     holdings_cache: Mutex<HashMap<String, quote::CachedHoldings>>,
@@ -268,33 +282,132 @@ impl Engine {
 
     // ---- API keys ----
 
-    /// The caller a key belongs to, or `None` for an unknown or revoked key.
+    /// The caller a key belongs to, or `None` for an unknown, revoked or expired key. A
+    /// key is looked up again after `KEY_CACHE_TTL`; its use is recorded at most once a
+    /// minute per process. Expiry and use are timed by the wall clock: keys are the
+    /// server's, not the business clock's.
     pub async fn authenticate(&self, key: &str) -> Result<Option<ApiKey>> {
         let hash = keys::key_sha256(key);
-        {
+        let recorded = {
             let cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((api_key, at)) = cache.get(&hash) {
-                if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Some(*api_key));
+            match cache.get(&hash) {
+                Some(cached) if cached.fetched.elapsed() < KEY_CACHE_TTL => {
+                    return Ok(cached.key);
                 }
+                Some(cached) => cached.use_recorded,
+                None => None,
             }
-        }
-        let Some(row) = self.store.api_key_by_hash(&hash).await? else {
-            return Ok(None);
         };
-        if row.revoked_at_us.is_some() {
-            return Ok(None);
-        }
-        let Some(role) = Role::parse(&row.role) else {
-            return Ok(None);
+        let wall = jiff::Timestamp::now();
+        let found = self.store.api_key_by_hash(&hash).await?.and_then(|row| {
+            let usable =
+                row.revoked_at_us.is_none() && row.expires_at_us.is_none_or(|e| to_us(wall) < e);
+            let role = Role::parse(&row.role).filter(|_| usable)?;
+            Some(ApiKey { id: row.id, role })
+        });
+        let use_recorded = match found {
+            Some(api_key) if recorded.is_none_or(|at| at.elapsed() >= KEY_USE_RECORD_EVERY) => {
+                self.store.api_key_used(api_key.id, to_us(wall)).await?;
+                Some(Instant::now())
+            }
+            _ => recorded,
         };
-        let api_key = ApiKey { id: row.id, role };
         let mut cache = self.key_cache.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(hash, (api_key, Instant::now()));
-        Ok(Some(api_key))
+        cache.insert(
+            hash,
+            CachedKey {
+                key: found,
+                fetched: Instant::now(),
+                use_recorded,
+            },
+        );
+        Ok(found)
+    }
+
+    /// Makes a key (shown once: only its hash is kept). A partner's key names a partner
+    /// the running programme declares.
+    pub async fn create_key_with(&self, new: &keys::NewKey) -> Result<(String, keys::KeyView)> {
+        let programme = self.programme().ok();
+        keys::check_new_key(
+            new,
+            programme.as_ref().map(|p| &p.programme),
+            jiff::Timestamp::now(),
+        )?;
+        let mut tx = self.store.begin().await?;
+        let (key, row) = keys::insert_key(&mut tx, new, jiff::Timestamp::now()).await?;
+        tx.commit().await?;
+        Ok((key, keys::KeyView::of(row)?))
+    }
+
+    /// The keys with ids above `after_id`, oldest first, a page of `limit`, revoked ones
+    /// too; and the id the next page starts after.
+    pub async fn keys_page(
+        &self,
+        after_id: i64,
+        limit: u32,
+    ) -> Result<(Vec<keys::KeyView>, Option<i64>)> {
+        let rows = self.store.api_keys_list(after_id, limit + 1).await?;
+        let (rows, next) = page::page_of(rows, limit, |k| k.id);
+        let views = rows
+            .into_iter()
+            .map(keys::KeyView::of)
+            .collect::<Result<_>>()?;
+        Ok((views, next))
+    }
+
+    /// Revokes a key: every process refuses it within `KEY_CACHE_TTL`. Revoking a revoked
+    /// key answers as the first time.
+    pub async fn revoke_key(&self, id: i64) -> Result<keys::KeyView> {
+        let mut tx = self.store.begin().await?;
+        tx.api_key_for_update(id)
+            .await?
+            .ok_or(EngineError::KeyNotFound(id))?;
+        tx.api_key_revoke(id, to_us(jiff::Timestamp::now())).await?;
+        let row = tx
+            .api_key_for_update(id)
+            .await?
+            .ok_or(EngineError::KeyNotFound(id))?;
+        tx.commit().await?;
+        self.forget_cached_keys();
+        keys::KeyView::of(row)
+    }
+
+    /// Replaces a key by a new one with the same role, partner, label and expiry, and
+    /// revokes the old one, in one transaction.
+    pub async fn rotate_key(&self, id: i64) -> Result<(String, keys::KeyView)> {
+        let now = jiff::Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        let old = tx
+            .api_key_for_update(id)
+            .await?
+            .ok_or(EngineError::KeyNotFound(id))?;
+        if old.revoked_at_us.is_some() {
+            return Err(EngineError::KeyRevoked(id));
+        }
+        let old = keys::KeyView::of(old)?;
+        let new = keys::NewKey {
+            role: old.role,
+            partner: old.partner,
+            label: old.label,
+            expires_at: old.expires_at,
+        };
+        let (key, row) = keys::insert_key(&mut tx, &new, now).await?;
+        tx.api_key_revoke(id, to_us(now)).await?;
+        tx.commit().await?;
+        self.forget_cached_keys();
+        Ok((key, keys::KeyView::of(row)?))
+    }
+
+    /// This process looks every key up again (another process still trusts its cache for
+    /// at most `KEY_CACHE_TTL`).
+    fn forget_cached_keys(&self) {
+        self.key_cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
     }
 
     pub async fn create_key(&self, role: Role) -> Result<String> {

@@ -591,11 +591,8 @@ impl Engine {
             &serde_json::json!({"template": template, "count": count, "source": source}),
         );
         let mut tx = self.store.begin().await?;
-        let member_id = self
-            .lock_members(&mut tx, &[member])
-            .await?
-            .remove(0)
-            .member_id();
+        let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
+        let member_id = state.member_id();
         if let Some(numbers) = request.replay::<Vec<i64>>(&mut tx, member_id).await? {
             let first = tx
                 .coupons_by_issue(member_id, issue_id.as_str())
@@ -620,6 +617,7 @@ impl Engine {
             }
             return Ok((earlier, true));
         }
+        Self::refuse_closed(std::slice::from_ref(&state))?;
         let t = programme
             .programme
             .coupon(template)
@@ -831,8 +829,8 @@ impl Engine {
                             &b.id,
                             &period,
                             &b.held_by.tiers,
+                            &crate::tiers::TIER_CHANGES,
                             to_us(after),
-                            to_us(to),
                             after_member,
                             limit,
                         )
@@ -852,7 +850,7 @@ impl Engine {
                         continue;
                     }
                     let spans = self
-                        .holding_spans(&mut tx, &programme, b, *member_id, (after, to))
+                        .holding_spans(&mut tx, &programme, b, *member_id, after)
                         .await?;
                     for grant in tessera_domain::grants::monthly_grants(&spans, after, to, tz) {
                         // Re-checked under the lock: another run may have granted it.
@@ -894,17 +892,18 @@ impl Engine {
         Ok(issued)
     }
 
-    /// The spans in which a member held a benefit in the window `(after, to]`: the access
-    /// of their subscriptions to the benefit's plans, and their tiers as the tier history
-    /// of the window says (the current tier from when they reached it, when it says
-    /// nothing).
+    /// The spans in which a member held a benefit, as far as a window after `after`
+    /// needs them: the access of their subscriptions to the benefit's plans, and their
+    /// tiers as the tier changes since the last one before `after` say (the current tier
+    /// from when they reached it, when there was none). Changes after the window's end
+    /// are read too: the member's tier now is not their tier at the window's end.
     async fn holding_spans(
         &self,
         tx: &mut tessera_store::Tx,
         programme: &crate::ActiveProgramme,
         benefit: &tessera_domain::quote::Benefit,
         member_id: i64,
-        (after, to): (Timestamp, Timestamp),
+        after: Timestamp,
     ) -> Result<Vec<(Timestamp, Timestamp)>> {
         let p = &programme.programme;
         let mut spans = Vec::new();
@@ -931,10 +930,9 @@ impl Engine {
                 .unwrap_or_else(|| first.clone());
             let since = row.and_then(|r| r.since_us).map_or(Timestamp::MIN, from_us);
             let changes: Vec<TierChange> = tx
-                .tier_history_between(member_id, to_us(after), to_us(to))
+                .tier_changes_since(member_id, &crate::tiers::TIER_CHANGES, to_us(after))
                 .await?
                 .into_iter()
-                .filter(|h| h.kind != "warning")
                 .map(|h| TierChange {
                     at: from_us(h.at_us),
                     from: h.from_tier.unwrap_or_else(|| first.clone()),

@@ -130,6 +130,7 @@ impl Engine {
                 replayed: true,
             });
         }
+        Self::refuse_closed(std::slice::from_ref(&state))?;
         let rules = programme
             .programme
             .stored_value
@@ -222,6 +223,7 @@ impl Engine {
         {
             return Ok((first.principal_refunded_minor, first.bonus_forfeited_minor));
         }
+        Self::refuse_closed(std::slice::from_ref(&state))?;
         let now = self.now();
         let balance = tx.stored_value_get(state.member_id()).await?;
         if balance != StoredValueRow::default() {

@@ -204,12 +204,18 @@ impl Engine {
                 .find(|r| r.external_id == id.as_str())
                 .cloned()
                 .ok_or_else(|| EngineError::MemberNotFound(id.to_string()))?;
-            if row.status == "closed" {
-                return Err(EngineError::MemberClosed(id.to_string()));
-            }
             out.push(MemberState::new(row));
         }
         Ok(out)
+    }
+
+    /// Refuses a request of closed members. Called after a retry was looked up: a retry
+    /// answers as the first time, even if the member was closed since.
+    pub(crate) fn refuse_closed(members: &[MemberState]) -> Result<()> {
+        match members.iter().find(|m| m.row.status == "closed") {
+            Some(m) => Err(EngineError::MemberClosed(m.row.external_id.clone())),
+            None => Ok(()),
+        }
     }
 
     /// The member as price rules and trial conditions see it (with tier and score).
@@ -466,6 +472,7 @@ impl Engine {
                 return Ok(view);
             }
         }
+        Self::refuse_closed(&members)?;
         let now = self.now();
         let buyer_value = self
             .member_value(&mut tx, &programme, &mut members[0], now)
@@ -665,6 +672,22 @@ impl Engine {
         id: i64,
         now: Timestamp,
     ) -> Result<Loaded> {
+        let (loaded, holder) = self
+            .lock_subscription_of_any(tx, programme, id, now)
+            .await?;
+        Self::refuse_closed(&[holder])?;
+        Ok(loaded)
+    }
+
+    /// `lock_subscription` for a holder who may be closed (a retry answers as the first
+    /// time); returns the holder too.
+    async fn lock_subscription_of_any(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        id: i64,
+        now: Timestamp,
+    ) -> Result<(Loaded, MemberState)> {
         let member_id = self
             .store
             .subscription_read(id)
@@ -675,14 +698,12 @@ impl Engine {
             .member_account_for_update(member_id)
             .await?
             .ok_or_else(|| corrupt("subscription holder"))?;
-        if holder.status == "closed" {
-            return Err(EngineError::MemberClosed(holder.external_id));
-        }
         let row = tx
             .subscription_get(id)
             .await?
             .ok_or(EngineError::SubscriptionNotFound(id))?;
-        self.load_subscription(tx, programme, row, now).await
+        let loaded = self.load_subscription(tx, programme, row, now).await?;
+        Ok((loaded, MemberState::new(holder)))
     }
 
     /// A renewal (or a reactivation) confirmed by the shop's payment.
@@ -700,7 +721,9 @@ impl Engine {
         let answer = ClientRequest::new(PAYMENT_ANSWER, payment_ref.as_str(), &fingerprint);
         let mut tx = self.store.begin().await?;
         let now = self.now();
-        let mut s = self.lock_subscription(&mut tx, &programme, id, now).await?;
+        let (mut s, holder) = self
+            .lock_subscription_of_any(&mut tx, &programme, id, now)
+            .await?;
         // Looked up under the lock: concurrent retries wait for the first and replay it.
         if let Some(view) = self
             .payment_replay(&mut tx, payment_ref.as_str(), &request_sha, &answer)
@@ -709,6 +732,7 @@ impl Engine {
             tx.commit().await?;
             return Ok(view);
         }
+        Self::refuse_closed(&[holder])?;
         let plan = plan_of(&programme, &s.row.plan)?;
         let mut holder = MemberState::new(
             tx.member_account_for_update(s.row.member_id)
@@ -961,8 +985,13 @@ impl Engine {
 
     /// Makes a partner's key: it answers only for `partner`'s rights.
     pub async fn create_partner_key(&self, partner: &str) -> Result<String> {
-        crate::keys::create_key_for(&self.store, crate::Role::Partner, Some(partner), self.now())
-            .await
+        let new = crate::keys::NewKey {
+            role: crate::Role::Partner,
+            partner: Some(partner.to_owned()),
+            label: None,
+            expires_at: None,
+        };
+        Ok(self.create_key_with(&new).await?.0)
     }
 
     /// The rights of `partner` that the member holds now: (right, plan, until).
@@ -1013,6 +1042,7 @@ impl Engine {
                 replayed: true,
             });
         }
+        Self::refuse_closed(std::slice::from_ref(&state))?;
         let known = programme
             .programme
             .plans

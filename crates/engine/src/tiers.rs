@@ -55,6 +55,11 @@ fn state_of(rules: &TierRules, row: &TierRow, joined: Timestamp) -> TierState {
     }
 }
 
+/// The kinds of tier history lines that change a member's tier. A `requalify` line
+/// extends a retention or records a floor (a lower tier earned again), and a `warning`
+/// announces: neither changes the tier.
+pub(crate) const TIER_CHANGES: [&str; 2] = ["upgrade", "downgrade"];
+
 /// Which measures a programme records: the score when it has score rules, and the tiers'
 /// measure when that is spend or points.
 pub(crate) fn recorded(programme: &ActiveProgramme, m: Measure) -> bool {

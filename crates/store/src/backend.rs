@@ -65,6 +65,7 @@ impl Backend for Sqlite {
                 "measure days",
                 include_str!("migrations/sqlite_0008_measure_days.sql"),
             ),
+            (9, "keys", include_str!("migrations/sqlite_0009_keys.sql")),
         ]
     }
 
@@ -124,6 +125,7 @@ impl Backend for Postgres {
                 "measure days",
                 include_str!("migrations/postgres_0008_measure_days.sql"),
             ),
+            (9, "keys", include_str!("migrations/postgres_0009_keys.sql")),
         ]
     }
 

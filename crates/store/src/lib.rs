@@ -207,13 +207,38 @@ impl Store {
     // ---- API keys ----
 
     pub async fn api_key_by_hash(&self, key_sha256: &str) -> Result<Option<ApiKeyRow>> {
-        let row = sqlx::query(
-            "SELECT id, prefix, role, created_at_us, revoked_at_us FROM api_keys WHERE key_sha256 = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE key_sha256 = $1"
+        ))
         .bind(key_sha256)
         .fetch_optional(&self.read)
         .await?;
         row.map(|r| ApiKeyRow::from_row(&r)).transpose()
+    }
+
+    /// Keys with ids above `after_id`, oldest first, at most `limit` (revoked ones too).
+    pub async fn api_keys_list(&self, after_id: i64, limit: u32) -> Result<Vec<ApiKeyRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(ApiKeyRow::from_row).collect()
+    }
+
+    /// Records that a key was used at `at_us` (never moving the record back).
+    pub async fn api_key_used(&self, id: i64, at_us: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_keys SET last_used_at_us = $2 WHERE id = $1 \
+             AND (last_used_at_us IS NULL OR last_used_at_us < $2)",
+        )
+        .bind(id)
+        .bind(at_us)
+        .execute(&self.write)
+        .await?;
+        Ok(())
     }
 
     pub async fn api_key_count(&self, role: &str) -> Result<i64> {
@@ -522,23 +547,45 @@ impl Tx {
         ProgrammeVersionRow::from_row(&row)
     }
 
-    pub async fn api_key_insert(
-        &mut self,
-        key_sha256: &str,
-        prefix: &str,
-        role: &str,
-        now_us: i64,
-    ) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO api_keys (key_sha256, prefix, role, created_at_us) VALUES ($1, $2, $3, $4) RETURNING id",
-        )
-        .bind(key_sha256)
-        .bind(prefix)
-        .bind(role)
-        .bind(now_us)
+    pub async fn api_key_insert(&mut self, new: &NewApiKey<'_>) -> Result<ApiKeyRow> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_keys (key_sha256, prefix, role, partner, label, expires_at_us, created_at_us) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {API_KEY_COLUMNS}"
+        ))
+        .bind(new.key_sha256)
+        .bind(new.prefix)
+        .bind(new.role)
+        .bind(new.partner)
+        .bind(new.label)
+        .bind(new.expires_at_us)
+        .bind(new.now_us)
         .fetch_one(&mut *self.tx)
         .await?;
-        Ok(row.try_get::<i64, _>("id")?)
+        ApiKeyRow::from_row(&row)
+    }
+
+    /// A key by id, locked for the rest of the transaction.
+    pub async fn api_key_for_update(&mut self, id: i64) -> Result<Option<ApiKeyRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1{}",
+            self.lock
+        ))
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| ApiKeyRow::from_row(&r)).transpose()
+    }
+
+    /// Revokes a key at `now_us`; a key revoked before keeps its first instant.
+    pub async fn api_key_revoke(&mut self, id: i64, now_us: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE api_keys SET revoked_at_us = $2 WHERE id = $1 AND revoked_at_us IS NULL",
+        )
+        .bind(id)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     pub async fn member_insert(&mut self, new: &NewMember<'_>) -> Result<MemberRow> {

@@ -23,14 +23,24 @@ impl ProgrammeVersionRow {
     }
 }
 
+/// An API key as stored: never the key itself, only its hash and first characters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiKeyRow {
     pub id: i64,
+    /// The key's first characters, to tell keys apart.
     pub prefix: String,
     pub role: String,
+    /// For a partner's key: the partner whose rights it answers for.
+    pub partner: Option<String>,
+    pub label: Option<String>,
     pub created_at_us: i64,
+    pub expires_at_us: Option<i64>,
     pub revoked_at_us: Option<i64>,
+    pub last_used_at_us: Option<i64>,
 }
+
+pub(crate) const API_KEY_COLUMNS: &str = "id, prefix, role, partner, label, created_at_us, \
+    expires_at_us, revoked_at_us, last_used_at_us";
 
 impl ApiKeyRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
@@ -38,10 +48,26 @@ impl ApiKeyRow {
             id: r.try_get("id")?,
             prefix: r.try_get("prefix")?,
             role: r.try_get("role")?,
+            partner: r.try_get("partner")?,
+            label: r.try_get("label")?,
             created_at_us: r.try_get("created_at_us")?,
+            expires_at_us: r.try_get("expires_at_us")?,
             revoked_at_us: r.try_get("revoked_at_us")?,
+            last_used_at_us: r.try_get("last_used_at_us")?,
         })
     }
+}
+
+/// A key to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApiKey<'a> {
+    pub key_sha256: &'a str,
+    pub prefix: &'a str,
+    pub role: &'a str,
+    pub partner: Option<&'a str>,
+    pub label: Option<&'a str>,
+    pub expires_at_us: Option<i64>,
+    pub now_us: i64,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -739,15 +739,6 @@ impl Tx {
     pub async fn subscription_record(&mut self, id: i64) -> Result<Option<SubscriptionRecord>> {
         subscription_record_on(&mut self.tx, id).await
     }
-
-    pub async fn api_key_set_partner(&mut self, key_id: i64, partner: &str) -> Result<()> {
-        sqlx::query("UPDATE api_keys SET partner = $2 WHERE id = $1")
-            .bind(key_id)
-            .bind(partner)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
 }
 
 /// Everything a subscription's view shows, read on one connection.

@@ -405,22 +405,37 @@ impl Tx {
         Ok(())
     }
 
-    /// A member's tier history in `(after_us, to_us]`, oldest first (what a periodic
-    /// grant needs to know who held a tier when), inside a write.
-    pub async fn tier_history_between(
+    /// A member's history lines of these kinds after `after_us`, and the last one at or
+    /// before it, in time order (what a periodic grant needs to know who held a tier
+    /// when), inside a write.
+    pub async fn tier_changes_since(
         &mut self,
         member_id: i64,
+        kinds: &[&str],
         after_us: i64,
-        to_us: i64,
     ) -> Result<Vec<HistoryRow>> {
-        let rows = sqlx::query(&format!(
-            "{HISTORY_SELECT} WHERE member_id = $1 AND at_us > $2 AND at_us <= $3 ORDER BY history_no"
-        ))
-        .bind(member_id)
-        .bind(after_us)
-        .bind(to_us)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let mut p = Placeholders::new(self.anonymous);
+        let sql = format!(
+            "SELECT * FROM ({HISTORY_SELECT} WHERE member_id = {} AND kind IN ({}) AND at_us > {}) a \
+             UNION ALL SELECT * FROM ({HISTORY_SELECT} WHERE member_id = {} AND kind IN ({}) AND at_us <= {} \
+               ORDER BY at_us DESC, history_no DESC LIMIT 1) b \
+             ORDER BY at_us, history_no",
+            p.one(),
+            p.list(kinds.len()),
+            p.one(),
+            p.one(),
+            p.list(kinds.len()),
+            p.one(),
+        );
+        let mut q = sqlx::query(&sql);
+        for _ in 0..2 {
+            q = q.bind(member_id);
+            for k in kinds {
+                q = q.bind(*k);
+            }
+            q = q.bind(after_us);
+        }
+        let rows = q.fetch_all(&mut *self.tx).await?;
         rows.iter().map(HistoryRow::from_row).collect()
     }
 
@@ -459,7 +474,7 @@ impl Store {
         row.map(|r| TierRow::from_row(&r)).transpose()
     }
 
-    /// Members above `after_member` with a line of tier history in `(after_us, to_us]`
+    /// Members above `after_member` with a history line of these kinds after `after_us`
     /// that leaves or reaches one of `tiers`, and no grant of `benefit` for `period`, in
     /// member order, at most `limit`: who may have held a tier benefit in a window though
     /// their tier is another now.
@@ -469,36 +484,36 @@ impl Store {
         benefit: &str,
         period: &str,
         tiers: &[String],
+        kinds: &[&str],
         after_us: i64,
-        to_us: i64,
         after_member: i64,
         limit: u32,
     ) -> Result<Vec<i64>> {
-        if tiers.is_empty() {
+        if tiers.is_empty() || kinds.is_empty() {
             return Ok(Vec::new());
         }
         // Numbered placeholders: a read statement of few parameters.
         let mut p = Placeholders::new(false);
         let sql = format!(
             "SELECT DISTINCT h.member_id FROM tier_history h \
-             WHERE h.at_us > {} AND h.at_us <= {} AND h.member_id > {} \
+             WHERE h.at_us > {} AND h.member_id > {} AND h.kind IN ({}) \
              AND (h.from_tier IN ({}) OR h.to_tier IN ({})) \
              AND NOT EXISTS (SELECT 1 FROM coupon_grants g WHERE g.member_id = h.member_id \
                AND g.benefit = {} AND g.period = {}) \
              ORDER BY h.member_id LIMIT {}",
             p.one(),
             p.one(),
-            p.one(),
+            p.list(kinds.len()),
             p.list(tiers.len()),
             p.list(tiers.len()),
             p.one(),
             p.one(),
             p.one(),
         );
-        let mut q = sqlx::query(&sql)
-            .bind(after_us)
-            .bind(to_us)
-            .bind(after_member);
+        let mut q = sqlx::query(&sql).bind(after_us).bind(after_member);
+        for k in kinds {
+            q = q.bind(*k);
+        }
         for _ in 0..2 {
             for t in tiers {
                 q = q.bind(t.as_str());

@@ -754,12 +754,28 @@ async fn a_payment_ref_confirmed_twice_has_one_effect() {
         .await;
     assert_eq!(cancel.status, StatusCode::OK, "{}", cancel.text);
     assert_ne!(cancel.body["status"], first.body["status"]);
-    let late = buy(&app, body).await;
+    let late = buy(&app, body.clone()).await;
     assert_eq!(late.status, StatusCode::OK, "{}", late.text);
     assert_eq!(late.body, first.body, "the purchase's first answer");
     let late = pay(&app, &first.body["id"], "pay-2").await;
     assert_eq!(late.status, StatusCode::OK, "{}", late.text);
     assert_eq!(late.body, renew.body, "the renewal's first answer");
+    // Also once the member is closed; anything new is refused.
+    let closed = app.call("POST", "/v1/members/m/close", None).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.text);
+    let late = buy(&app, body).await;
+    assert_eq!(late.status, StatusCode::OK, "{}", late.text);
+    assert_eq!(late.body, first.body);
+    let late = pay(&app, &first.body["id"], "pay-2").await;
+    assert_eq!(late.body, renew.body, "{}", late.text);
+    let r = buy(
+        &app,
+        json!({"member": "m", "plan": "gold_star", "payment_ref": "pay-9"}),
+    )
+    .await;
+    assert_eq!(r.code(), "member_closed", "{}", r.text);
+    let r = pay(&app, &first.body["id"], "pay-10").await;
+    assert_eq!(r.code(), "member_closed", "{}", r.text);
 }
 
 const POOL: &str = r#"

@@ -18,7 +18,10 @@ both_backends!(programme_versions_are_numbered, |url: String| async move {
         let row = tx.programme_insert(source, "sha", 10).await.unwrap();
         tx.commit().await.unwrap();
         assert_eq!(row.version, i as i64 + 1);
-        assert_eq!(store.programme_latest_version().await.unwrap(), Some(row.version));
+        assert_eq!(
+            store.programme_latest_version().await.unwrap(),
+            Some(row.version)
+        );
     }
     assert_eq!(store.programme_latest().await.unwrap().unwrap().source, "c");
     let page = store.programme_versions(None, 2).await.unwrap();
@@ -249,16 +252,30 @@ both_backends!(idempotency_claims, |url: String| async move {
         .unwrap());
 });
 
+fn key<'a>(hash: &'a str, prefix: &'a str, role: &'a str, now_us: i64) -> NewApiKey<'a> {
+    NewApiKey {
+        key_sha256: hash,
+        prefix,
+        role,
+        partner: None,
+        label: None,
+        expires_at_us: None,
+        now_us,
+    }
+}
+
 both_backends!(api_keys_and_clock, |url: String| async move {
     let store = store(&url).await;
     assert_eq!(store.api_key_count("admin").await.unwrap(), 0);
     let mut tx = store.begin().await.unwrap();
     let id = tx
-        .api_key_insert("hash-1", "tsk_abc", "admin", 1)
+        .api_key_insert(&key("hash-1", "tsk_abc", "admin", 1))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert!(matches!(
-        tx.api_key_insert("hash-1", "tsk_abc", "admin", 1).await,
+        tx.api_key_insert(&key("hash-1", "tsk_abc", "admin", 1))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     drop(tx);
@@ -269,9 +286,10 @@ both_backends!(api_keys_and_clock, |url: String| async move {
     );
     let mut tx = store.begin().await.unwrap();
     let id2 = tx
-        .api_key_insert("hash-1", "tsk_abc", "admin", 1)
+        .api_key_insert(&key("hash-1", "tsk_abc", "admin", 1))
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     tx.commit().await.unwrap();
     assert!(id2 >= id);
     assert_eq!(
@@ -397,7 +415,9 @@ both_backends!(count_counts_each_table, |url: String| async move {
         .await
         .unwrap();
     tx.programme_insert("p", "sha", 1).await.unwrap();
-    tx.api_key_insert("hash", "tsk", "admin", 1).await.unwrap();
+    tx.api_key_insert(&key("hash", "tsk", "admin", 1))
+        .await
+        .unwrap();
     tx.entries_insert(&[crate::points::entry(a.id, 1, &[])])
         .await
         .unwrap();
@@ -430,7 +450,9 @@ both_backends!(
             .await
             .unwrap();
         tx.programme_insert("p", "sha", 1).await.unwrap();
-        tx.api_key_insert("hash", "tsk", "admin", 1).await.unwrap();
+        tx.api_key_insert(&key("hash", "tsk", "admin", 1))
+            .await
+            .unwrap();
         tx.clock_set(5).await.unwrap();
         tx.lots_insert(&[crate::points::lot(m.id, 1, "available", 5, 5)])
             .await
@@ -629,34 +651,76 @@ both_backends!(programme_pages_end, |url: String| async move {
 both_backends!(api_key_rows_and_partners, |url: String| async move {
     let store = store(&url).await;
     let mut tx = store.begin().await.unwrap();
-    let admin = tx.api_key_insert("h1", "tsk_a", "admin", 3).await.unwrap();
+    let admin = tx
+        .api_key_insert(&key("h1", "tsk_a", "admin", 3))
+        .await
+        .unwrap();
     let partner = tx
-        .api_key_insert("h2", "tsk_p", "partner", 4)
+        .api_key_insert(&NewApiKey {
+            partner: Some("acme"),
+            label: Some("acme's checker"),
+            expires_at_us: Some(99),
+            ..key("h2", "tsk_p", "partner", 4)
+        })
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    let want = ApiKeyRow {
+        id: partner.id,
+        prefix: "tsk_p".into(),
+        role: "partner".into(),
+        partner: Some("acme".into()),
+        label: Some("acme's checker".into()),
+        created_at_us: 4,
+        expires_at_us: Some(99),
+        revoked_at_us: None,
+        last_used_at_us: None,
+    };
+    assert_eq!(partner, want);
     assert_eq!(
         store.api_key_by_hash("h2").await.unwrap(),
-        Some(ApiKeyRow {
-            id: partner,
-            prefix: "tsk_p".into(),
-            role: "partner".into(),
-            created_at_us: 4,
-            revoked_at_us: None,
-        })
+        Some(want.clone())
     );
     assert_eq!(store.api_key_count("partner").await.unwrap(), 1);
     assert_eq!(store.api_key_count("nobody").await.unwrap(), 0);
-    assert_eq!(store.api_key_partner(partner).await.unwrap(), None);
-    let mut tx = store.begin().await.unwrap();
-    tx.api_key_set_partner(partner, "acme").await.unwrap();
-    tx.commit().await.unwrap();
     assert_eq!(
-        store.api_key_partner(partner).await.unwrap().as_deref(),
+        store.api_key_partner(partner.id).await.unwrap().as_deref(),
         Some("acme")
     );
-    assert_eq!(store.api_key_partner(admin).await.unwrap(), None);
-    assert_eq!(store.api_key_partner(partner + 100).await.unwrap(), None);
+    assert_eq!(store.api_key_partner(admin.id).await.unwrap(), None);
+    assert_eq!(store.api_key_partner(partner.id + 100).await.unwrap(), None);
+    // Listed in id order, a page at a time.
+    assert_eq!(
+        store.api_keys_list(0, 10).await.unwrap(),
+        [admin.clone(), want.clone()]
+    );
+    assert_eq!(store.api_keys_list(admin.id, 10).await.unwrap(), [want]);
+    assert_eq!(store.api_keys_list(0, 1).await.unwrap(), [admin]);
+    // Use is recorded, never moved back.
+    store.api_key_used(partner.id, 50).await.unwrap();
+    store.api_key_used(partner.id, 40).await.unwrap();
+    let used = store.api_key_by_hash("h2").await.unwrap().unwrap();
+    assert_eq!(used.last_used_at_us, Some(50));
+    // Revoked once: a second revocation keeps the first instant.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.api_key_for_update(partner.id).await.unwrap(),
+        Some(used.clone())
+    );
+    assert_eq!(tx.api_key_for_update(partner.id + 100).await.unwrap(), None);
+    tx.api_key_revoke(partner.id, 60).await.unwrap();
+    tx.api_key_revoke(partner.id, 70).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .api_key_by_hash("h2")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at_us,
+        Some(60)
+    );
+    assert_eq!(store.api_key_count("partner").await.unwrap(), 0);
 });
 
 both_backends!(the_clock_is_read_under_lock, |url: String| async move {

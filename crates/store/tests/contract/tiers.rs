@@ -400,44 +400,64 @@ both_backends!(
         ];
         let mut tx = store.begin().await.unwrap();
         tx.history_insert(&rows).await.unwrap();
-        // `(after, to]`, oldest first, one member's.
+        // The changes of the kinds asked after an instant, with the last one at or
+        // before it, in time order; one member's.
         let nos = |rows: Vec<HistoryRow>| rows.iter().map(|h| h.history_no).collect::<Vec<_>>();
+        const CHANGES: &[&str] = &["upgrade", "downgrade"];
         assert_eq!(
-            nos(tx.tier_history_between(ids[0], 10, 30).await.unwrap()),
+            nos(tx.tier_changes_since(ids[0], CHANGES, 15).await.unwrap()),
+            [1, 2, 3]
+        );
+        assert_eq!(
+            nos(tx.tier_changes_since(ids[0], CHANGES, 20).await.unwrap()),
             [2, 3]
         );
         assert_eq!(
-            nos(tx.tier_history_between(ids[0], 9, 10).await.unwrap()),
-            [1]
+            nos(tx.tier_changes_since(ids[0], CHANGES, 5).await.unwrap()),
+            [1, 2, 3]
         );
         assert_eq!(
-            nos(tx.tier_history_between(ids[0], 30, 99).await.unwrap()),
+            nos(tx.tier_changes_since(ids[0], CHANGES, 99).await.unwrap()),
+            [3]
+        );
+        assert_eq!(
+            nos(tx.tier_changes_since(ids[1], CHANGES, 0).await.unwrap()),
             Vec::<i64>::new()
+        );
+        assert_eq!(
+            nos(tx
+                .tier_changes_since(ids[1], &["warning"], 0)
+                .await
+                .unwrap()),
+            [1]
         );
         // A grant of the benefit for the period takes a member out.
         tx.grant_insert(ids[3], "pack", "2027-01", 5).await.unwrap();
         tx.commit().await.unwrap();
         let gold = ["gold".to_owned()];
-        let changers = |tiers: &[String], after, to, after_member, limit| {
-            let store = store.clone();
-            let tiers = tiers.to_vec();
-            async move {
-                store
-                    .tier_changers("pack", "2027-01", &tiers, after, to, after_member, limit)
-                    .await
-                    .unwrap()
-            }
-        };
-        // Leaving or reaching gold in (0, 30]: m0 (twice, once listed), m1 (a warning
-        // names gold too), not m3 (granted), not m2 (silver).
-        assert_eq!(changers(&gold, 0, 30, 0, 10).await, [ids[0], ids[1]]);
-        assert_eq!(changers(&gold, 0, 30, ids[0], 10).await, [ids[1]]);
-        assert_eq!(changers(&gold, 0, 30, 0, 1).await, [ids[0]]);
-        assert_eq!(changers(&gold, 20, 30, 0, 10).await, Vec::<i64>::new());
+        let changers =
+            |tiers: &[String], kinds: &'static [&'static str], after, after_member, limit| {
+                let store = store.clone();
+                let tiers = tiers.to_vec();
+                async move {
+                    store
+                        .tier_changers("pack", "2027-01", &tiers, kinds, after, after_member, limit)
+                        .await
+                        .unwrap()
+                }
+            };
+        // Leaving or reaching gold after 0: m0 (twice, listed once), not m1 (a warning is
+        // no change), not m3 (granted), not m2 (silver).
+        assert_eq!(changers(&gold, CHANGES, 0, 0, 10).await, [ids[0]]);
         assert_eq!(
-            changers(&["silver".to_owned()], 0, 30, 0, 10).await,
-            [ids[0], ids[1], ids[2]]
+            changers(&gold, CHANGES, 0, ids[0], 10).await,
+            Vec::<i64>::new()
         );
-        assert_eq!(changers(&[], 0, 30, 0, 10).await, Vec::<i64>::new());
+        assert_eq!(changers(&gold, &["warning"], 0, 0, 10).await, [ids[1]]);
+        assert_eq!(changers(&gold, CHANGES, 20, 0, 10).await, Vec::<i64>::new());
+        let silver = ["silver".to_owned()];
+        assert_eq!(changers(&silver, CHANGES, 0, 0, 10).await, [ids[0], ids[2]]);
+        assert_eq!(changers(&silver, CHANGES, 0, 0, 1).await, [ids[0]]);
+        assert_eq!(changers(&[], CHANGES, 0, 0, 10).await, Vec::<i64>::new());
     }
 );
