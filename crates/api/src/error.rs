@@ -115,6 +115,7 @@ error_codes! {
     KeyRevoked = 70, "key_revoked", 409, "The API key is revoked: it cannot be rotated.";
     UnknownPartner = 71, "unknown_partner", 422, "The programme declares no such partner (in a plan's partner_rights).";
     IdempotencyNotSupported = 72, "idempotency_not_supported", 400, "This route answers a new API key, which is stored nowhere: it takes no Idempotency-Key.";
+    LastAdminKey = 73, "last_admin_key", 409, "The key is the last admin key; make another admin key (or rotate this one) first.";
 }
 
 /// A problem in a refused programme file.
@@ -278,6 +279,7 @@ impl From<EngineError> for ApiError {
             EngineError::KeyNotFound(_) => ErrorCode::KeyNotFound,
             EngineError::KeyRevoked(_) => ErrorCode::KeyRevoked,
             EngineError::UnknownPartner(_) => ErrorCode::UnknownPartner,
+            EngineError::LastAdminKey(_) => ErrorCode::LastAdminKey,
             EngineError::Store(tessera_engine::StoreError::Unavailable(cause)) => {
                 tracing::error!(%cause, "database unavailable");
                 return ApiError::new(

@@ -291,6 +291,11 @@ page_of_kind!(
     "c"
 );
 page_of_kind!(
+    /// A page of API keys, oldest first (`cursor` kind `k`).
+    KeyPage,
+    "k"
+);
+page_of_kind!(
     /// A page of a member's tier history, newest first (`cursor` kind `h`).
     TierHistoryPage,
     "h"

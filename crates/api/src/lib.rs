@@ -38,6 +38,7 @@ pub fn app(engine: Arc<Engine>) -> Router {
         .merge(routes::subscriptions::router())
         .merge(routes::quotes::router())
         .merge(routes::admin::router())
+        .merge(routes::keys::router())
         // Idempotency runs inside authentication: a key is scoped to its caller.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -138,6 +138,14 @@ pub async fn idempotency(State(state): State<AppState>, req: Request, next: Next
     let Some(raw_key) = req.headers().get("idempotency-key").cloned() else {
         return next.run(req).await;
     };
+    // An answer that holds a new API key is stored nowhere, so it cannot be replayed.
+    if crate::routes::keys::answers_a_key(req.method(), req.uri().path()) {
+        return ApiError::new(
+            ErrorCode::IdempotencyNotSupported,
+            "this route answers a new API key, which is stored nowhere: send it without Idempotency-Key",
+        )
+        .into_response();
+    }
     let key = match raw_key.to_str() {
         Ok(k)
             if !k.is_empty()

@@ -71,7 +71,6 @@ enum ProgrammeCommand {
     Check { file: std::path::PathBuf },
 }
 
-
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ClockArg {
     System,
@@ -102,6 +101,10 @@ struct ServeArgs {
     /// (on one that has, its version keeps running).
     #[arg(long)]
     demo: bool,
+    /// Where the first admin key goes when stdout is not a terminal (a key never goes to
+    /// a log): a file made with mode 0600.
+    #[arg(long, default_value = "tessera-admin.key")]
+    admin_key_file: std::path::PathBuf,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -289,7 +292,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         seed_demo_codes(&engine).await?;
     }
     if let Some(key) = engine.ensure_admin_key().await? {
-        println!("Created the first admin API key (shown only once):\n\n    {key}\n");
+        hand_over_admin_key(&key, &args.admin_key_file)?;
     }
     let engine = Arc::new(engine);
     // Work that fell due while the server was down (or was cut short by a crash) runs now,
@@ -337,6 +340,38 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     tessera_api::serve(listener, app, shutdown()).await?;
     engine.store().close().await;
+    Ok(())
+}
+
+/// The first admin key, shown once: on a terminal, printed; otherwise (stdout going to a
+/// log or a pipe) written to a file only its owner can read, and the file named.
+fn hand_over_admin_key(key: &str, file: &std::path::Path) -> anyhow::Result<()> {
+    use std::io::{IsTerminal, Write};
+    if std::io::stdout().is_terminal() {
+        println!("Created the first admin API key (shown only once):\n\n    {key}\n");
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut out = options
+        .open(file)
+        .with_context(|| format!("cannot write the first admin key to {}", file.display()))?;
+    // A file that existed keeps its mode: make it the owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(out, "{key}")?;
+    println!(
+        "Created the first admin API key in {} (mode 0600): read it, keep it safe, delete the file.",
+        file.display()
+    );
     Ok(())
 }
 

@@ -64,6 +64,12 @@ impl Drop for Server {
 }
 
 fn serve(database: &str) -> Server {
+    static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let key_file = std::env::temp_dir().join(format!(
+        "tessera-cli-key-{}-{}",
+        std::process::id(),
+        STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let mut child = tessera()
         .args([
             "serve",
@@ -74,6 +80,8 @@ fn serve(database: &str) -> Server {
             "127.0.0.1:0",
             "--database",
             database,
+            "--admin-key-file",
+            key_file.to_str().unwrap(),
         ])
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
@@ -87,8 +95,19 @@ fn serve(database: &str) -> Server {
             .next()
             .expect("the server prints its address")
             .unwrap();
-        if let Some(key) = line.trim().strip_prefix("tsk_") {
-            admin_key = Some(format!("tsk_{key}"));
+        assert!(!line.contains("tsk_"), "a key on stdout: {line}");
+        if line.starts_with("Created the first admin API key in") {
+            // Stdout is a pipe: the key is in the file, which only its owner may read.
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+            admin_key = Some(
+                std::fs::read_to_string(&key_file)
+                    .unwrap()
+                    .trim()
+                    .to_owned(),
+            );
+            std::fs::remove_file(&key_file).unwrap();
         }
         if let Some(rest) = line.strip_prefix("Tessera is listening on http://") {
             break rest.split_whitespace().next().unwrap().to_owned();
@@ -536,6 +555,66 @@ fn two_processes_run_one_programme(backend: Backend) {
     assert_eq!(on_a, on_b);
     assert!(on_b > before, "version 2 earns more: {before} then {on_b}");
 
+    // A key revoked through one process (or the CLI) is refused by every one within 2 s.
+    let out = tessera()
+        .args([
+            "keys",
+            "create",
+            "--role",
+            "storefront",
+            "--label",
+            "till 4",
+            "--database",
+            &db.url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let till = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let member = |server: &Server| http(&server.address, "GET", "/v1/members/u1", &till, "").0;
+    assert_eq!((member(&a), member(&b)), (200, 200));
+    let (_, keys) = http(&a.address, "GET", "/v1/admin/keys", &admin, "");
+    let id = keys["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["label"] == "till 4")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, _) = http(
+        &a.address,
+        "POST",
+        &format!("/v1/admin/keys/{id}/revoke"),
+        &admin,
+        "",
+    );
+    assert_eq!(status, 200);
+    let revoked_at = std::time::Instant::now();
+    while member(&b) != 401 {
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_secs(2),
+            "the other process still takes the revoked key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(member(&a), 401);
+    let listed = tessera()
+        .args(["keys", "list", "--database", &db.url])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.ends_with("till 4") && l.contains("storefront")),
+        "{listed}"
+    );
+
     // A restart with `--demo` does not undo the saved version.
     drop(b);
     let b = serve(&db.url);
@@ -570,13 +649,16 @@ fn two_processes_run_one_programme(backend: Backend) {
         .arg("--replace-programme")
         .env("TESSERA_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(replacing.stdout.take().unwrap()).lines();
-    let said = lines.next().unwrap().unwrap();
+    let said = lines.next().map(Result::unwrap);
     let _ = replacing.kill();
+    let mut err = String::new();
+    replacing.stderr.take().unwrap().read_to_string(&mut err).unwrap();
     let _ = replacing.wait();
+    let said = said.unwrap_or_else(|| panic!("serve --replace-programme said nothing: {err}"));
     std::fs::remove_file(&file).unwrap();
     assert!(said.contains("replaced version 2 as version 3"), "{said}");
     let saved_at = std::time::Instant::now();

@@ -99,6 +99,8 @@ pub enum EngineError {
     KeyRevoked(i64),
     #[error("the programme declares no partner `{0}` (in a plan's partner_rights)")]
     UnknownPartner(String),
+    #[error("key {0} is the last admin key: make another admin key (or rotate this one) first")]
+    LastAdminKey(i64),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }

@@ -359,12 +359,22 @@ impl Engine {
     }
 
     /// Revokes a key: every process refuses it within `KEY_CACHE_TTL`. Revoking a revoked
-    /// key answers as the first time.
+    /// key answers as the first time. The last admin key is not revoked (nobody could
+    /// make keys through the API any more).
     pub async fn revoke_key(&self, id: i64) -> Result<keys::KeyView> {
         let mut tx = self.store.begin().await?;
-        tx.api_key_for_update(id)
+        // The admin keys are locked first, in id order, by every revocation: two at once
+        // neither deadlock nor both revoke the last two admin keys.
+        let admins = tx
+            .api_keys_unrevoked_for_update(Role::Admin.as_str())
+            .await?;
+        let key = tx
+            .api_key_for_update(id)
             .await?
             .ok_or(EngineError::KeyNotFound(id))?;
+        if admins.len() <= 1 && admins.iter().any(|a| a.id == key.id) {
+            return Err(EngineError::LastAdminKey(id));
+        }
         tx.api_key_revoke(id, to_us(jiff::Timestamp::now())).await?;
         let row = tx
             .api_key_for_update(id)

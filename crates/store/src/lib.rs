@@ -576,6 +576,20 @@ impl Tx {
         row.map(|r| ApiKeyRow::from_row(&r)).transpose()
     }
 
+    /// The keys of a role not revoked, locked for the rest of the transaction: two
+    /// revocations at once see each other's.
+    pub async fn api_keys_unrevoked_for_update(&mut self, role: &str) -> Result<Vec<ApiKeyRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE role = $1 AND revoked_at_us IS NULL \
+             ORDER BY id{}",
+            self.lock
+        ))
+        .bind(role)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(ApiKeyRow::from_row).collect()
+    }
+
     /// Revokes a key at `now_us`; a key revoked before keeps its first instant.
     pub async fn api_key_revoke(&mut self, id: i64, now_us: i64) -> Result<()> {
         sqlx::query(

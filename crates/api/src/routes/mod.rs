@@ -1,5 +1,6 @@
 pub mod admin;
 pub mod events;
+pub mod keys;
 pub mod members;
 pub mod points;
 pub mod programme;

@@ -7,6 +7,7 @@ mod bad_requests;
 mod clock;
 mod events;
 mod idempotency;
+mod keys;
 mod members;
 mod openapi;
 mod orders;

@@ -695,6 +695,7 @@ both_backends!(api_key_rows_and_partners, |url: String| async move {
         [admin.clone(), want.clone()]
     );
     assert_eq!(store.api_keys_list(admin.id, 10).await.unwrap(), [want]);
+    let admin_id = admin.id;
     assert_eq!(store.api_keys_list(0, 1).await.unwrap(), [admin]);
     // Use is recorded, never moved back.
     store.api_key_used(partner.id, 50).await.unwrap();
@@ -703,6 +704,11 @@ both_backends!(api_key_rows_and_partners, |url: String| async move {
     assert_eq!(used.last_used_at_us, Some(50));
     // Revoked once: a second revocation keeps the first instant.
     let mut tx = store.begin().await.unwrap();
+    let unrevoked = |rows: Vec<ApiKeyRow>| rows.iter().map(|k| k.id).collect::<Vec<_>>();
+    assert_eq!(
+        unrevoked(tx.api_keys_unrevoked_for_update("partner").await.unwrap()),
+        [partner.id]
+    );
     assert_eq!(
         tx.api_key_for_update(partner.id).await.unwrap(),
         Some(used.clone())
@@ -721,6 +727,15 @@ both_backends!(api_key_rows_and_partners, |url: String| async move {
         Some(60)
     );
     assert_eq!(store.api_key_count("partner").await.unwrap(), 0);
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        unrevoked(tx.api_keys_unrevoked_for_update("partner").await.unwrap()),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        unrevoked(tx.api_keys_unrevoked_for_update("admin").await.unwrap()),
+        [admin_id]
+    );
 });
 
 both_backends!(the_clock_is_read_under_lock, |url: String| async move {
