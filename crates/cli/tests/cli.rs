@@ -656,7 +656,12 @@ fn two_processes_run_one_programme(backend: Backend) {
     let said = lines.next().map(Result::unwrap);
     let _ = replacing.kill();
     let mut err = String::new();
-    replacing.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    replacing
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let _ = replacing.wait();
     let said = said.unwrap_or_else(|| panic!("serve --replace-programme said nothing: {err}"));
     std::fs::remove_file(&file).unwrap();
