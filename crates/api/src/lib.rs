@@ -13,6 +13,12 @@ pub mod schema;
 mod serve;
 pub use serve::{serve, serve_with};
 
+/// The limits of requests and bodies, as `docs/LIMITS.md` states them.
+pub mod limits {
+    pub use crate::extract::{BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX};
+    pub use crate::middleware::{HEADERS_MAX, HEADER_BYTES_MAX, URI_BYTES_MAX};
+}
+
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use std::sync::Arc;

@@ -620,7 +620,10 @@ fn two_processes_run_one_programme(backend: Backend) {
     let b = serve(&db.url);
     assert_eq!(version(&b), Some(2));
     // Another file is refused at start, and loaded when asked to replace.
-    let file = std::env::temp_dir().join(format!("tessera-two-{}.toml", std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "tessera-two-{}-{backend:?}.toml",
+        std::process::id()
+    ));
     std::fs::write(
         &file,
         demo.replacen("earn_points = 1\n", "earn_points = 3\n", 1),

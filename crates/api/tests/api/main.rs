@@ -8,6 +8,7 @@ mod clock;
 mod events;
 mod idempotency;
 mod keys;
+mod limits;
 mod members;
 mod openapi;
 mod orders;
