@@ -35,6 +35,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 
 /// Counts requests by route and status, times them, and logs each one.
 pub async fn observe(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
     metrics_handle();
     let started = Instant::now();
     let method = req.method().clone();
@@ -42,16 +43,48 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(req).await;
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("tessera_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("tessera_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
-        .record(elapsed.as_secs_f64());
-    tracing::info!(%method, %route, status = %status, latency_us = elapsed.as_micros() as u64, "request");
+    // The client's request id when it sent a usable one, else one of ours; every log line
+    // of the request carries it (and the key's id, once authentication knows it), and the
+    // answer echoes it.
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=REQUEST_ID_LEN_MAX).contains(&id.len())
+                && id.bytes().all(|b| (0x21..0x7f).contains(&b))
+        })
+        .map(str::to_owned)
+        .or_else(|| tessera_engine::Engine::claim_token().ok())
+        .unwrap_or_default();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        key_id = tracing::field::Empty
+    );
+    let mut response = async move {
+        let response = next.run(req).await;
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16().to_string();
+        metrics::counter!("tessera_http_requests_total", "method" => method.to_string(), "route" => route.clone(), "status" => status.clone())
+            .increment(1);
+        metrics::histogram!("tessera_http_request_duration_seconds", "method" => method.to_string(), "route" => route.clone())
+            .record(elapsed.as_secs_f64());
+        tracing::info!(%method, %route, status = %status, latency_us = elapsed.as_micros() as u64, "request");
+        response
+    }
+    .instrument(span)
+    .await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
 }
+
+/// The header that carries a request's id, in and out.
+const REQUEST_ID: &str = "x-request-id";
+/// The longest request id taken from a client (a longer one is replaced by ours).
+const REQUEST_ID_LEN_MAX: usize = 128;
 
 /// The longest path and query a request may have.
 pub const URI_BYTES_MAX: usize = 8 * 1024;
@@ -113,6 +146,8 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     match state.engine.authenticate(key).await {
         Ok(Some(api_key)) => {
+            // Every log line of the request names the key that made it.
+            tracing::Span::current().record("key_id", api_key.id);
             req.extensions_mut().insert(Caller(api_key));
             next.run(req).await
         }

@@ -129,7 +129,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            report(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -418,7 +418,7 @@ async fn load_programme_at_start(engine: &Engine, args: &ServeArgs) -> anyhow::R
     let running = match engine.put_programme(&source).await {
         Err(tessera_engine::EngineError::ProgrammeInvalid(issues)) => {
             for issue in &issues {
-                eprintln!("programme: {issue}");
+                report(&format!("programme: {issue}"));
             }
             bail!("the programme file was refused");
         }
@@ -463,7 +463,13 @@ async fn shutdown() {
     tokio::select! { () = ctrl_c => {}, () = term => {} }
 }
 
+/// Whether logs are JSON lines (`--log-json`): then every line on stderr is JSON, the
+/// last error included.
+static LOG_JSON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 fn init_logs(json: bool) {
+    use std::io::IsTerminal;
+    let _ = LOG_JSON.set(json);
     let filter = tracing_subscriber::EnvFilter::try_from_env("TESSERA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -472,6 +478,16 @@ fn init_logs(json: bool) {
     if json {
         builder.json().init();
     } else {
-        builder.init();
+        // Colour codes only for a person at a terminal, never in a file or a pipe.
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+/// An error for the operator: a JSON log line under `--log-json`, plain text otherwise.
+fn report(message: &str) {
+    if LOG_JSON.get().copied().unwrap_or(false) {
+        tracing::error!(error = message, "tessera stopped");
+    } else {
+        eprintln!("error: {message}");
     }
 }

@@ -688,3 +688,122 @@ fn two_processes_run_one_programme_on_sqlite() {
 fn two_processes_run_one_programme_on_postgres() {
     two_processes_run_one_programme(Backend::Postgres);
 }
+
+/// `--log-json`: every line the server writes to stderr is JSON, from its start to its
+/// stop, an error included; a request's lines carry its id (taken from `X-Request-Id`,
+/// echoed in the answer) and the id of the key that made it.
+#[test]
+fn json_logs_from_the_first_line_to_the_last_with_request_ids() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = rt.block_on(TestDb::new(Backend::Sqlite)) else {
+        return;
+    };
+    let key_file = std::env::temp_dir().join(format!("tessera-json-key-{}", std::process::id()));
+    let mut child = tessera()
+        .args([
+            "serve",
+            "--demo",
+            "--clock",
+            "manual",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--database", &db.url, "--log-json", "--admin-key-file"])
+        .arg(&key_file)
+        .env("TESSERA_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server prints its address")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("Tessera is listening on http://") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let admin = std::fs::read_to_string(&key_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    std::fs::remove_file(&key_file).unwrap();
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /v1/members/nobody HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\nX-Request-Id: trace-42\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("x-request-id: trace-42"),
+        "{answer}"
+    );
+    // Without an id of the client's, the answer carries one of the server's.
+    let mut stream = TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(
+        answer.to_ascii_lowercase().contains("x-request-id: "),
+        "{answer}"
+    );
+    // A graceful stop, then every line of stderr parses as JSON.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let logged: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(!logged.is_empty());
+    let request = logged
+        .iter()
+        .find(|l| l["span"]["request_id"] == "trace-42" && l["fields"]["message"] == "request")
+        .unwrap_or_else(|| panic!("no request line with its id: {err}"));
+    assert!(request["span"]["key_id"].is_number(), "{request}");
+    assert_eq!(request["fields"]["status"], "404");
+    assert!(!err.contains('\u{1b}'), "no colour codes in a log file");
+
+    // A start that fails logs its error as JSON too.
+    let failed = tessera()
+        .args([
+            "serve",
+            "--database",
+            "sqlite:///nonexistent-dir/x/y.db",
+            "--log-json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    let err = String::from_utf8(failed.stderr).unwrap();
+    assert!(!err.is_empty());
+    for line in err.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert_eq!(v["level"], "ERROR", "{line}");
+    }
+}

@@ -87,6 +87,13 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let outcomes = self.ingest_in(&mut tx, items).await?;
         tx.commit().await?;
+        // Counted once committed: events taken in, by type.
+        for (item, outcome) in items.iter().zip(&outcomes) {
+            if let Ok(IngestOutcome::Accepted(_)) = outcome {
+                metrics::counter!("tessera_events_ingested_total", "type" => item.event.body.type_name())
+                    .increment(1);
+            }
+        }
         Ok(outcomes)
     }
 

@@ -51,6 +51,7 @@ enum LotJob {
 impl Engine {
     /// Runs everything that is due at `to`.
     pub async fn run_due_work(&self, to: Timestamp) -> Result<DueWork> {
+        let started = std::time::Instant::now();
         let mut done = DueWork {
             lots_released: self.run_lot_job(to, LotJob::Release).await?,
             ..DueWork::default()
@@ -60,8 +61,23 @@ impl Engine {
         done.tiers = self.run_tier_jobs(to).await?;
         done.subscription_changes = self.run_subscription_jobs(to).await?;
         done.coupons_granted = self.run_coupon_grants(to).await?;
+        let seconds = started.elapsed().as_secs_f64();
+        metrics::counter!("tessera_job_runs_total").increment(1);
+        metrics::histogram!("tessera_job_run_duration_seconds").record(seconds);
         if done != DueWork::default() {
-            tracing::info!(?done, %to, "time-driven work ran");
+            tracing::info!(
+                to = %to,
+                lots_released = done.lots_released,
+                lots_expired = done.lots_expired,
+                members_expired_for_inactivity = done.members_expired_for_inactivity,
+                tier_warnings = done.tiers.warnings,
+                tier_evaluations = done.tiers.evaluations,
+                tier_changes = done.tiers.changes,
+                subscription_changes = done.subscription_changes,
+                coupons_granted = done.coupons_granted,
+                duration_ms = (seconds * 1000.0) as u64,
+                "time-driven work ran"
+            );
         }
         Ok(done)
     }
