@@ -891,6 +891,11 @@ impl Engine {
         })
     }
 
+    /// How many subscriptions are in each status, read when metrics are scraped.
+    pub async fn subscriptions_by_status(&self) -> Result<Vec<(String, i64)>> {
+        Ok(self.store.subscriptions_by_status().await?)
+    }
+
     /// The subscriptions a member holds, and those bought for others, with ids below
     /// `before_id`, newest first, a page of `limit` at a time; and the id the next page
     /// starts below.

@@ -832,6 +832,18 @@ impl Store {
         subscription_record_on(&mut conn, id).await
     }
 
+    /// How many subscriptions are in each status (for `/metrics`).
+    pub async fn subscriptions_by_status(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM subscriptions GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// The external id of a member, by internal id.
     pub async fn external_id_of(&self, member_id: i64) -> Result<Option<String>> {
         let row = sqlx::query("SELECT external_id FROM members WHERE id = $1")

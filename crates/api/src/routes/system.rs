@@ -43,10 +43,30 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Health>, ApiE
     }))
 }
 
-/// Prometheus metrics: requests by route and status, and a latency histogram.
+/// Prometheus metrics: requests by route and status with a latency histogram, events
+/// ingested by type, runs of the time-driven work, and subscriptions by status.
 #[utoipa::path(get, path = "/metrics", tag = "system",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics() -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    super::super::metrics_handle();
+    match state.engine.subscriptions_by_status().await {
+        Ok(counts) => {
+            // A status no subscription is in any more reads 0, not its last count.
+            static SEEN: std::sync::Mutex<std::collections::BTreeSet<String>> =
+                std::sync::Mutex::new(std::collections::BTreeSet::new());
+            let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+            for status in seen.iter() {
+                if !counts.iter().any(|(s, _)| s == status) {
+                    metrics::gauge!("tessera_subscriptions", "status" => status.clone()).set(0.0);
+                }
+            }
+            for (status, n) in counts {
+                seen.insert(status.clone());
+                metrics::gauge!("tessera_subscriptions", "status" => status).set(n as f64);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "subscriptions by status are not in this scrape"),
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         super::super::metrics_handle().render(),

@@ -75,7 +75,28 @@ async fn public_routes_need_no_key() {
     assert_eq!(health.body["database"], "sqlite");
     assert_eq!(health.body["programme_version"], 1);
     app.call("GET", "/v1/members/nobody", None).await;
+    // Business counters: an event taken in, a subscription, a run of the jobs.
+    app.add_member("m").await;
+    let order = serde_json::json!({"id": "e-1", "type": "order.paid", "member_id": "m",
+        "occurred_at": "2026-11-23T00:00:00Z", "order_id": "o-1",
+        "lines": [{"sku": "A", "category": "misc", "quantity": 1, "unit_price_minor": 100}], "total_minor": 100});
+    assert_eq!(
+        app.call("POST", "/v1/events", Some(order)).await.status,
+        201
+    );
+    let plan = serde_json::json!({"member": "m", "plan": "vip88", "payment_ref": "p-1"});
+    let bought = app.call("POST", "/v1/subscriptions", Some(plan)).await;
+    assert_eq!(bought.status, 201, "{}", bought.text);
+    app.engine.tick().await.unwrap();
     let metrics = app.call_as("", "GET", "/metrics", None).await;
+    for line in [
+        "tessera_events_ingested_total{type=\"order.paid\"}",
+        "tessera_subscriptions{status=\"active\"}",
+        "tessera_job_runs_total",
+        "tessera_job_run_duration_seconds_bucket",
+    ] {
+        assert!(metrics.text.contains(line), "{line} in {}", metrics.text);
+    }
     assert_eq!(metrics.status, 200);
     assert!(
         metrics.text.contains("tessera_http_requests_total{method=\"GET\",route=\"/v1/members/{external_id}\",status=\"404\"}"),

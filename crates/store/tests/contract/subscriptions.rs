@@ -816,3 +816,25 @@ both_backends!(
         assert_eq!(store.subscription_record(s.id + 9).await.unwrap(), None);
     }
 );
+
+both_backends!(
+    subscriptions_are_counted_by_status,
+    |url: String| async move {
+        let store = store(&url).await;
+        assert_eq!(store.subscriptions_by_status().await.unwrap(), []);
+        let m = add_member(&store, "m").await.id;
+        let canceled = SubscriptionRow {
+            status: "canceled".into(),
+            ..subscription(m, "gold")
+        };
+        add_subscriptions(
+            &store,
+            &[subscription(m, "gold"), canceled, subscription(m, "silver")],
+        )
+        .await;
+        assert_eq!(
+            store.subscriptions_by_status().await.unwrap(),
+            [("active".to_owned(), 2), ("canceled".to_owned(), 1)]
+        );
+    }
+);
