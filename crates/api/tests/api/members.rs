@@ -65,3 +65,39 @@ async fn a_member_lives_and_closes() {
         201
     );
 }
+
+/// Ids that print alike are one member or an error, never two members.
+#[tokio::test]
+async fn look_alike_ids_are_one_member_or_refused() {
+    let app = TestApp::sqlite().await;
+    let created = app
+        .call(
+            "POST",
+            "/v1/members",
+            Some(json!({"external_id": "caf\u{00E9}"})),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    // The same name with a combining accent is the same member, in the body and the path.
+    let again = app
+        .call(
+            "POST",
+            "/v1/members",
+            Some(json!({"external_id": "cafe\u{0301}"})),
+        )
+        .await;
+    assert_eq!(again.code(), "member_exists", "{}", again.text);
+    let found = app.call("GET", "/v1/members/cafe%CC%81", None).await;
+    assert_eq!(found.status, 200, "{}", found.text);
+    assert_eq!(found.body["external_id"], "caf\u{00E9}");
+    // An invisible character is refused where it stands.
+    for id in ["u\u{200B}1", "\u{FEFF}u1", "u1\u{202E}"] {
+        let r = app
+            .call("POST", "/v1/members", Some(json!({"external_id": id})))
+            .await;
+        assert_eq!(r.code(), "invalid_field", "{id:?}: {}", r.text);
+        assert_eq!(r.body["error"]["field"], "external_id");
+    }
+    let r = app.call("GET", "/v1/members/u%E2%80%8B1", None).await;
+    assert_eq!(r.code(), "invalid_field", "{}", r.text);
+}
