@@ -252,7 +252,26 @@ async fn check(database: &str) -> anyhow::Result<ExitCode> {
 async fn open(database: &str) -> anyhow::Result<Store> {
     Store::connect(database)
         .await
-        .with_context(|| format!("cannot open the database {database}"))
+        .with_context(|| format!("cannot open the database {}", redacted(database)))
+}
+
+/// A database URL as it may be logged: its password replaced by `***`.
+fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -291,8 +310,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo && runs_demo {
         seed_demo_codes(&engine).await?;
     }
-    if let Some(key) = engine.ensure_admin_key().await? {
-        hand_over_admin_key(&key, &args.admin_key_file)?;
+    if engine.needs_admin_key().await? {
+        hand_over_admin_key(&engine, &args.admin_key_file).await?;
     }
     let engine = Arc::new(engine);
     // Work that fell due while the server was down (or was cut short by a crash) runs now,
@@ -344,30 +363,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// The first admin key, shown once: on a terminal, printed; otherwise (stdout going to a
-/// log or a pipe) written to a file only its owner can read, and the file named.
-fn hand_over_admin_key(key: &str, file: &std::path::Path) -> anyhow::Result<()> {
+/// log or a pipe) written to a new file only its owner can read, and the file named. The
+/// file is made before the key: a key is never saved that could not be handed over.
+async fn hand_over_admin_key(engine: &Engine, file: &std::path::Path) -> anyhow::Result<()> {
     use std::io::{IsTerminal, Write};
     if std::io::stdout().is_terminal() {
-        println!("Created the first admin API key (shown only once):\n\n    {key}\n");
+        if let Some(key) = engine.ensure_admin_key().await? {
+            println!("Created the first admin API key (shown only once):\n\n    {key}\n");
+        }
         return Ok(());
     }
+    // A new file (never one that exists, nor a link planted in its place), owner-only.
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut out = options
-        .open(file)
-        .with_context(|| format!("cannot write the first admin key to {}", file.display()))?;
-    // A file that existed keeps its mode: make it the owner's alone.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        out.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-    }
+    let mut out = options.open(file).with_context(|| {
+        format!(
+            "cannot make {} for the first admin key (it must not exist; --admin-key-file names another)",
+            file.display()
+        )
+    })?;
+    let key = match engine.ensure_admin_key().await {
+        Ok(Some(key)) => key,
+        Ok(None) => {
+            drop(out);
+            std::fs::remove_file(file)?;
+            return Ok(());
+        }
+        Err(e) => {
+            drop(out);
+            let _ = std::fs::remove_file(file);
+            return Err(e.into());
+        }
+    };
     writeln!(out, "{key}")?;
+    out.sync_all()?;
     println!(
         "Created the first admin API key in {} (mode 0600): read it, keep it safe, delete the file.",
         file.display()
@@ -489,5 +523,25 @@ fn report(message: &str) {
         tracing::error!(error = message, "tessera stopped");
     } else {
         eprintln!("error: {message}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_database_url_is_logged_without_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://tessera:s3cret@db:5432/t",
+                "postgres://tessera:***@db:5432/t",
+            ),
+            (
+                "postgres://postgres@127.0.0.1/t",
+                "postgres://postgres@127.0.0.1/t",
+            ),
+            ("sqlite://tessera.db", "sqlite://tessera.db"),
+        ] {
+            assert_eq!(super::redacted(url), shown);
+        }
     }
 }

@@ -106,6 +106,11 @@ impl KeyView {
     }
 }
 
+/// Whether a stored key lets its holder in at `now` (wall clock): not revoked, not expired.
+pub(crate) fn usable_at(row: &ApiKeyRow, now: jiff::Timestamp) -> bool {
+    row.revoked_at_us.is_none() && row.expires_at_us.is_none_or(|e| to_us(now) < e)
+}
+
 /// Longest label of a key.
 pub const LABEL_LEN_MAX: usize = 128;
 

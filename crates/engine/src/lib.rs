@@ -100,7 +100,12 @@ pub struct Engine {
     reuse_holdings: std::sync::atomic::AtomicBool,
     /// A newer stored version this build could not parse (logged once, not retried).
     unreadable_version: std::sync::atomic::AtomicI64,
+    /// Subscriptions by status as metrics last read them, and when.
+    status_counts: tokio::sync::Mutex<Option<StatusCounts>>,
 }
+
+/// Subscriptions by status, and when they were read.
+type StatusCounts = (Instant, Vec<(String, i64)>);
 
 pub fn sha256_hex(data: &[u8]) -> String {
     keys::hex(&Sha256::digest(data))
@@ -122,6 +127,7 @@ impl Engine {
             holdings_cache: Mutex::new(HashMap::new()),
             reuse_holdings: std::sync::atomic::AtomicBool::new(true),
             unreadable_version: std::sync::atomic::AtomicI64::new(0),
+            status_counts: tokio::sync::Mutex::new(None),
         };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;
@@ -300,14 +306,15 @@ impl Engine {
         };
         let wall = jiff::Timestamp::now();
         let found = self.store.api_key_by_hash(&hash).await?.and_then(|row| {
-            let usable =
-                row.revoked_at_us.is_none() && row.expires_at_us.is_none_or(|e| to_us(wall) < e);
-            let role = Role::parse(&row.role).filter(|_| usable)?;
+            let role = Role::parse(&row.role).filter(|_| keys::usable_at(&row, wall))?;
             Some(ApiKey { id: row.id, role })
         });
         let use_recorded = match found {
             Some(api_key) if recorded.is_none_or(|at| at.elapsed() >= KEY_USE_RECORD_EVERY) => {
-                self.store.api_key_used(api_key.id, to_us(wall)).await?;
+                // Best effort: a busy database never fails a request for its bookkeeping.
+                if let Err(e) = self.store.api_key_used(api_key.id, to_us(wall)).await {
+                    tracing::warn!(error = %e, key_id = api_key.id, "the key's last use was not recorded");
+                }
                 Some(Instant::now())
             }
             _ => recorded,
@@ -372,7 +379,10 @@ impl Engine {
             .api_key_for_update(id)
             .await?
             .ok_or(EngineError::KeyNotFound(id))?;
-        if admins.len() <= 1 && admins.iter().any(|a| a.id == key.id) {
+        // Expired admin keys do not count: they let nobody in.
+        let now = jiff::Timestamp::now();
+        let usable: Vec<_> = admins.iter().filter(|a| keys::usable_at(a, now)).collect();
+        if usable.len() <= 1 && usable.iter().any(|a| a.id == key.id) {
             return Err(EngineError::LastAdminKey(id));
         }
         tx.api_key_revoke(id, to_us(jiff::Timestamp::now())).await?;
@@ -404,6 +414,10 @@ impl Engine {
             label: old.label,
             expires_at: old.expires_at,
         };
+        // The new key must be one that could be made now: not expired, its partner still
+        // declared.
+        let programme = self.programme().ok();
+        keys::check_new_key(&new, programme.as_ref().map(|p| &p.programme), now)?;
         let (key, row) = keys::insert_key(&mut tx, &new, now).await?;
         tx.api_key_revoke(id, to_us(now)).await?;
         tx.commit().await?;
@@ -424,9 +438,21 @@ impl Engine {
         keys::create_key(&self.store, role, self.now()).await
     }
 
-    /// Creates an admin key if the database has none; returns it to be shown once.
+    /// Whether the database has no usable admin key (none, or all revoked or expired).
+    pub async fn needs_admin_key(&self) -> Result<bool> {
+        let mut tx = self.store.begin().await?;
+        let admins = tx
+            .api_keys_unrevoked_for_update(Role::Admin.as_str())
+            .await?;
+        drop(tx);
+        Ok(!admins
+            .iter()
+            .any(|k| keys::usable_at(k, jiff::Timestamp::now())))
+    }
+
+    /// Creates an admin key if the database has no usable one; returns it to be shown once.
     pub async fn ensure_admin_key(&self) -> Result<Option<String>> {
-        if self.store.api_key_count(Role::Admin.as_str()).await? > 0 {
+        if !self.needs_admin_key().await? {
             return Ok(None);
         }
         Ok(Some(self.create_key(Role::Admin).await?))
