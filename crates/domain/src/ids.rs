@@ -14,6 +14,12 @@ use crate::{FieldError, FieldErrorCode};
 use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 
+/// Names the programme matches against events' SKUs, categories and tags, kept in NFC as
+/// the events' are: a category written decomposed in the programme still matches.
+pub fn nfc_names(names: &[String]) -> Vec<String> {
+    names.iter().map(|n| n.nfc().collect()).collect()
+}
+
 /// Characters that print as nothing (Unicode format characters, `Cf`): a text with one
 /// could look like another.
 fn invisible(c: char) -> bool {
@@ -173,6 +179,11 @@ mod tests {
         // The length counts the normalised text.
         let accents = "e\u{0301}".repeat(ID_LEN_MAX);
         assert!(ExternalId::parse(accents).is_ok());
+        // The programme's names are kept in NFC too, so they match the events'.
+        assert_eq!(
+            nfc_names(&["cafe\u{0301}".to_owned(), "books".to_owned()]),
+            ["caf\u{00E9}", "books"]
+        );
         // Case matters: ids match exactly.
         assert_ne!(
             Category::parse("Books").unwrap(),

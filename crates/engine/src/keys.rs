@@ -144,10 +144,13 @@ pub(crate) fn check_new_key(
         (_, None) => {}
     }
     if let Some(label) = &new.label {
-        if label.trim().is_empty() || label.chars().count() > LABEL_LEN_MAX {
+        if label.trim().is_empty()
+            || label.chars().count() > LABEL_LEN_MAX
+            || label.chars().any(char::is_control)
+        {
             return invalid(
                 "label",
-                format!("a label is 1 to {LABEL_LEN_MAX} characters"),
+                format!("a label is 1 to {LABEL_LEN_MAX} characters, none a control character"),
             );
         }
     }

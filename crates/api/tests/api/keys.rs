@@ -123,6 +123,11 @@ async fn keys_refused_as_made() {
             Some("label"),
         ),
         (
+            json!({"role": "admin", "label": "red\u{1b}[31m"}),
+            "invalid_field",
+            Some("label"),
+        ),
+        (
             json!({"role": "admin", "expires_at": "2000-01-01T00:00:00Z"}),
             "invalid_field",
             Some("expires_at"),

@@ -136,7 +136,7 @@ pub(super) fn parse_coupons(
                 id,
                 kind,
                 minimum_minor,
-                categories: c.categories.clone(),
+                categories: crate::ids::nfc_names(&c.categories),
                 valid_days,
             });
         }
@@ -221,7 +221,8 @@ pub(super) fn parse_benefits(
                 );
             }
         }
-        let list = |v: &Option<Vec<String>>| v.clone().unwrap_or_default();
+        let list =
+            |v: &Option<Vec<String>>| crate::ids::nfc_names(v.as_deref().unwrap_or_default());
         let kind = match b.kind.get_ref().as_str() {
             "member_price" => {
                 need(issues, &b.prices, &b.kind, &format!("{f}.prices")).and_then(|p| {

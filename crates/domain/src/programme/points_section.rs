@@ -411,8 +411,8 @@ pub(super) fn parse(
             multipliers.push(Multiplier {
                 name,
                 percent: u32::try_from(percent).unwrap_or(100),
-                categories: m.categories.clone(),
-                tags: m.tags.clone(),
+                categories: crate::ids::nfc_names(&m.categories),
+                tags: crate::ids::nfc_names(&m.tags),
                 weekdays,
                 days_of_month,
                 from,
