@@ -64,6 +64,12 @@ impl Drop for Server {
 }
 
 fn serve(database: &str) -> Server {
+    serve_with(database, &[], "warn", Stdio::null())
+}
+
+/// `serve --demo` on a manual clock with `extra` arguments, the log filter `log`, and its
+/// stderr going to `stderr`.
+fn serve_with(database: &str, extra: &[&str], log: &str, stderr: Stdio) -> Server {
     static STARTS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let key_file = std::env::temp_dir().join(format!(
         "tessera-cli-key-{}-{}",
@@ -83,9 +89,10 @@ fn serve(database: &str) -> Server {
             "--admin-key-file",
             key_file.to_str().unwrap(),
         ])
-        .env("TESSERA_LOG", "warn")
+        .args(extra)
+        .env("TESSERA_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -701,38 +708,8 @@ fn json_logs_from_the_first_line_to_the_last_with_request_ids() {
     let Some(db) = rt.block_on(TestDb::new(Backend::Sqlite)) else {
         return;
     };
-    let key_file = std::env::temp_dir().join(format!("tessera-json-key-{}", std::process::id()));
-    let mut child = tessera()
-        .args([
-            "serve",
-            "--demo",
-            "--clock",
-            "manual",
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .args(["--database", &db.url, "--log-json", "--admin-key-file"])
-        .arg(&key_file)
-        .env("TESSERA_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server prints its address")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("Tessera is listening on http://") {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    let admin = std::fs::read_to_string(&key_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    std::fs::remove_file(&key_file).unwrap();
+    let mut server = serve_with(&db.url, &["--log-json"], "info", Stdio::piped());
+    let (address, admin) = (server.address.clone(), server.admin_key.clone().unwrap());
     let mut stream = TcpStream::connect(&address).unwrap();
     write!(
         stream,
@@ -762,14 +739,15 @@ fn json_logs_from_the_first_line_to_the_last_with_request_ids() {
     );
     // A graceful stop, then every line of stderr parses as JSON.
     let stopped = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     assert!(stopped.success());
-    let status = child.wait().unwrap();
+    let status = server.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut err = String::new();
-    child
+    server
+        .child
         .stderr
         .take()
         .unwrap()

@@ -19,6 +19,26 @@ pub fn rfc3339(t: jiff::Timestamp) -> String {
     t.to_string()
 }
 
+/// The `{id}` of a route whose resources are numbered (subscriptions, keys): a positive
+/// whole number, else `invalid_field` on `id` saying what `what` ids are.
+pub async fn positive_id<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+    what: &str,
+) -> Result<i64, ApiError> {
+    let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+        .await
+        .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("id"))?;
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ApiError::new(
+            ErrorCode::InvalidField,
+            format!("a {what} id is a positive whole number"),
+        )
+        .with_field("id")),
+    }
+}
+
 /// The `{external_id}` of a member route, parsed.
 pub struct MemberPath(pub ExternalId);
 

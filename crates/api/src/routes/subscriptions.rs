@@ -52,20 +52,9 @@ impl<S: Send + Sync> FromRequestParts<S> for SubscriptionPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e| {
-                    ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("id")
-                })?;
-        match raw.parse::<i64>() {
-            Ok(id) if id > 0 => Ok(SubscriptionPath(id)),
-            _ => Err(ApiError::new(
-                ErrorCode::InvalidField,
-                "a subscription id is a positive whole number",
-            )
-            .with_field("id")),
-        }
+        super::positive_id(parts, state, "subscription")
+            .await
+            .map(SubscriptionPath)
     }
 }
 
