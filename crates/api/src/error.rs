@@ -116,6 +116,30 @@ error_codes! {
     UnknownPartner = 71, "unknown_partner", 422, "The programme declares no such partner (in a plan's partner_rights).";
     IdempotencyNotSupported = 72, "idempotency_not_supported", 400, "This route answers a new API key, which is stored nowhere: it takes no Idempotency-Key.";
     LastAdminKey = 73, "last_admin_key", 409, "The key is the last admin key; make another admin key (or rotate this one) first.";
+    ProgrammeStrandsValue = 74, "programme_strands_value", 409, "The programme change would take from members what they hold (a plan, tier or coupon template removed while held; currency or time zone changed on a ledger with entries); `stranded` lists each item and the members affected. Nothing was saved.";
+}
+
+/// An item a refused programme change would take from members.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct StrandedBody {
+    /// `plans`, `tiers`, `coupons`, `currency` or `timezone`.
+    pub section: String,
+    /// The item's id (the setting's name for `currency` and `timezone`).
+    pub id: String,
+    /// Members who hold it (for `currency` and `timezone`: members with ledger entries).
+    pub members: i64,
+    pub reason: String,
+}
+
+impl StrandedBody {
+    pub fn of(s: &tessera_domain::programme::change::Stranded) -> Self {
+        StrandedBody {
+            section: s.section.as_str().to_owned(),
+            id: s.id.clone(),
+            members: s.members,
+            reason: s.reason.clone(),
+        }
+    }
 }
 
 /// A problem in a refused programme file.
@@ -138,6 +162,9 @@ pub struct ErrorDetail {
     /// For `programme_invalid`: every problem found in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub details: Option<Vec<ProgrammeIssueBody>>,
+    /// For `programme_strands_value`: each item the change would take from members.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stranded: Option<Vec<StrandedBody>>,
 }
 
 /// The one error shape of the API.
@@ -152,6 +179,7 @@ pub struct ApiError {
     pub message: String,
     pub field: Option<String>,
     pub details: Option<Vec<ProgrammeIssueBody>>,
+    pub stranded: Option<Vec<StrandedBody>>,
 }
 
 impl ApiError {
@@ -161,6 +189,7 @@ impl ApiError {
             message: message.into(),
             field: None,
             details: None,
+            stranded: None,
         }
     }
 
@@ -177,6 +206,7 @@ impl ApiError {
                 message: self.message.clone(),
                 field: self.field.clone(),
                 details: self.details.clone(),
+                stranded: self.stranded.clone(),
             },
         }
     }
@@ -233,6 +263,28 @@ impl From<EngineError> for ApiError {
                         })
                         .collect(),
                 );
+                return err;
+            }
+            EngineError::ProgrammeStrands(assessment) => {
+                let members: i64 = assessment
+                    .stranded
+                    .iter()
+                    .map(|s| s.members)
+                    .max()
+                    .unwrap_or(0);
+                let mut err = ApiError::new(
+                    ErrorCode::ProgrammeStrandsValue,
+                    format!(
+                        "the programme change was refused: {} (at least {members} member(s) affected; nothing was saved)",
+                        assessment
+                            .stranded
+                            .iter()
+                            .map(|s| s.reason.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                );
+                err.stranded = Some(assessment.stranded.iter().map(StrandedBody::of).collect());
                 return err;
             }
             EngineError::ProgrammeMissing => ErrorCode::ProgrammeMissing,

@@ -69,6 +69,17 @@ enum Command {
 enum ProgrammeCommand {
     /// Check a programme file offline; exit code 1 when it is refused.
     Check { file: std::path::PathBuf },
+    /// What changes from OLD to NEW: every plan, tier, coupon template, benefit, segment,
+    /// activity, reward and offer added, removed, changed or renamed. With `--database`,
+    /// also how many members each change touches and whether `PUT /v1/programme` would
+    /// refuse it (`programme_strands_value`); exit code 1 when it would.
+    Diff {
+        old: std::path::PathBuf,
+        new: std::path::PathBuf,
+        /// Count the members each change touches in this database (read only).
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -151,6 +162,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Keys { command } => keys::run(command).await.map(|()| ExitCode::SUCCESS),
         Command::Programme {
+            command: ProgrammeCommand::Diff { old, new, database },
+        } => programme_diff(&old, &new, database.as_deref()).await,
+        Command::Programme {
             command: ProgrammeCommand::Check { file },
         } => {
             let source = std::fs::read_to_string(&file)
@@ -200,6 +214,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// `tessera check`: every invariant of the ledger, with a progress bar on a terminal.
+/// Reads and parses a programme file, or prints its problems.
+fn programme_file(path: &std::path::Path) -> anyhow::Result<Option<Programme>> {
+    let source =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    match Programme::parse(&source) {
+        Ok(p) => Ok(Some(p)),
+        Err(issues) => {
+            for issue in issues {
+                eprintln!("{}:{issue}", path.display());
+            }
+            Ok(None)
+        }
+    }
+}
+
+async fn programme_diff(
+    old: &std::path::Path,
+    new: &std::path::Path,
+    database: Option<&str>,
+) -> anyhow::Result<ExitCode> {
+    use tessera_domain::programme::change::{self, ItemChange};
+    let (Some(before), Some(after)) = (programme_file(old)?, programme_file(new)?) else {
+        return Ok(ExitCode::FAILURE);
+    };
+    let assessment = match database {
+        Some(url) => {
+            let store = Store::connect_existing(url)
+                .await
+                .with_context(|| format!("cannot open the database {url}"))?;
+            let engine = Engine::start(store, Arc::new(SystemClock), None).await?;
+            engine.assess_change(&before, &after).await?
+        }
+        None => change::assess(&before, &after, &change::Holders::default()),
+    };
+    if assessment.changes.is_empty() {
+        println!("no change");
+    }
+    for (c, members) in assessment.changes.iter().zip(&assessment.members) {
+        let what = match &c.change {
+            ItemChange::Renamed { from } => format!("renamed from {from}"),
+            ItemChange::Set { from, to } => format!("{from} -> {to}"),
+            other => other.as_str().to_owned(),
+        };
+        let touched = if database.is_some() {
+            format!("  ({members} member(s))")
+        } else {
+            String::new()
+        };
+        println!("{:<10} {:<24} {what}{touched}", c.section.as_str(), c.id);
+    }
+    if database.is_none() {
+        println!("(members not counted: pass --database to count who holds what changes)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if assessment.stranded.is_empty() {
+        println!("accepted: PUT /v1/programme would save this change");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("refused (programme_strands_value):");
+    for s in &assessment.stranded {
+        println!("  {}", s.reason);
+    }
+    Ok(ExitCode::FAILURE)
+}
+
 async fn check(database: &str) -> anyhow::Result<ExitCode> {
     // A database that does not exist is refused, never created (an empty one balances).
     let store = Store::connect_existing(database)

@@ -14,7 +14,7 @@ const BAD_FILES: &[(&str, &str, &str)] = &[
     ("name = \"x\"\ncurrency = 156\ntimezone = \"UTC\"\n", "2:12: currency: invalid type", "wrong type"),
     ("name = \"x\"\ncurrency = \"RMB1\"\ntimezone = \"UTC\"\n", "2:12: currency:", "bad currency"),
     ("name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"Asia/Beijing\"\n", "3:12: timezone:", "bad time zone"),
-    ("name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n[[segments]]\nname = \"a\"\ncondition = \"member.score >= \"\n", "6:13: segments[0].condition: not a valid CEL", "bad expression"),
+    ("name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n[[segments]]\nname = \"a\"\ncondition = \"member.score >= \"\n", "6:30: segments[0].condition: not a valid CEL", "bad expression"),
     ("name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n[[activities]]\nname = \"quiz\"\nsegment = \"ghosts\"\n", "6:11: activities[0].segment: no segment is named `ghosts`", "dangling reference"),
 ];
 

@@ -66,6 +66,8 @@ pub struct Programme {
     pub coupons: Vec<crate::quote::CouponTemplate>,
     /// Stored value: top-up offers and the spending order; `None` without it.
     pub stored_value: Option<crate::stored_value::StoredValueRules>,
+    /// Items this version declares under a new id (`renamed_from`).
+    pub renames: Vec<change::Rename>,
 }
 
 /// A named set of members, described by a condition over the member.
@@ -207,7 +209,9 @@ impl Programme {
                     description: seg.description.clone(),
                     condition,
                 }),
-                Err(reason) => issues.add(&seg.condition, &format!("{field}.condition"), &reason),
+                Err(problems) => {
+                    issues.add_condition(&seg.condition, &format!("{field}.condition"), &problems)
+                }
             }
         }
 
@@ -246,8 +250,8 @@ impl Programme {
                 None => Some(None),
                 Some(source) => match Condition::compile(source.get_ref(), ACTIVITY_VARIABLES) {
                     Ok(c) => Some(Some(c)),
-                    Err(reason) => {
-                        issues.add(source, &format!("{field}.condition"), &reason);
+                    Err(problems) => {
+                        issues.add_condition(source, &format!("{field}.condition"), &problems);
                         None
                     }
                 },
@@ -329,6 +333,44 @@ impl Programme {
             Some(f) => benefits_section::parse_stored_value(f, issues).map(Some),
         };
 
+        let mut renames = Vec::new();
+        change::collect_renames(
+            change::Section::Plans,
+            "plans",
+            file.plans
+                .iter()
+                .map(|x| (x.id.get_ref().as_str(), x.renamed_from.as_ref())),
+            issues,
+            &mut renames,
+        );
+        change::collect_renames(
+            change::Section::Tiers,
+            "tiers",
+            file.tiers
+                .iter()
+                .map(|x| (x.name.get_ref().as_str(), x.renamed_from.as_ref())),
+            issues,
+            &mut renames,
+        );
+        change::collect_renames(
+            change::Section::Coupons,
+            "coupons",
+            file.coupons
+                .iter()
+                .map(|x| (x.id.get_ref().as_str(), x.renamed_from.as_ref())),
+            issues,
+            &mut renames,
+        );
+        change::collect_renames(
+            change::Section::Benefits,
+            "benefits",
+            file.benefits
+                .iter()
+                .map(|x| (x.id.get_ref().as_str(), x.renamed_from.as_ref())),
+            issues,
+            &mut renames,
+        );
+
         Some(Programme {
             name,
             currency: currency?,
@@ -343,6 +385,7 @@ impl Programme {
             benefits: benefits?,
             coupons: coupons?,
             stored_value: stored_value?,
+            renames,
         })
     }
 
@@ -385,6 +428,57 @@ impl Issues<'_> {
             field: field.to_owned(),
             reason: reason.to_owned(),
         });
+    }
+}
+
+impl Issues<'_> {
+    /// The problems of one condition, each at its place in the file when the TOML string
+    /// holds the expression character for character (no escapes), else at the string.
+    fn add_condition(
+        &mut self,
+        at: &Spanned<String>,
+        field: &str,
+        problems: &[crate::rule::ConditionProblem],
+    ) {
+        let expression = at.get_ref();
+        let raw = &self.source[at.span()];
+        // Where the expression starts within the file, if the file spells it verbatim.
+        let verbatim_start = ["\"\"\"\n", "'''\n", "\"\"\"", "'''", "\"", "'"]
+            .iter()
+            .find(|delimiter| raw.starts_with(*delimiter))
+            .map(|delimiter| at.span().start + delimiter.len())
+            .filter(|start| self.source[*start..].starts_with(expression.as_str()));
+        for problem in problems {
+            let (line, column, reason) = match (problem.at, verbatim_start) {
+                (Some(place), Some(start)) => {
+                    let (line0, column0) = line_column(self.source, start);
+                    let (line, column) = if place.line == 1 {
+                        (line0, column0 + place.column - 1)
+                    } else {
+                        (line0 + place.line - 1, place.column)
+                    };
+                    (line, column, problem.reason.clone())
+                }
+                (Some(place), None) => {
+                    let (line, column) = line_column(self.source, at.span().start);
+                    let reason = format!(
+                        "{} (at line {}, column {} of the expression)",
+                        problem.reason, place.line, place.column
+                    );
+                    (line, column, reason)
+                }
+                (None, _) => {
+                    let (line, column) = line_column(self.source, at.span().start);
+                    (line, column, problem.reason.clone())
+                }
+            };
+            self.found.push(ProgrammeIssue {
+                line,
+                column,
+                field: field.to_owned(),
+                reason,
+            });
+        }
     }
 }
 
@@ -435,6 +529,8 @@ fn line_column(source: &str, offset: usize) -> (u32, u32) {
         u32::try_from(column).unwrap_or(u32::MAX),
     )
 }
+
+pub mod change;
 
 mod benefits_section;
 mod plans_section;

@@ -2,6 +2,10 @@
 //! its programme version is loaded, and checked to use only the variables its place in the
 //! programme provides.
 
+mod check;
+
+pub use check::{shape_of, Field, Shape};
+
 use crate::limits::EXPRESSION_LEN_MAX;
 use std::fmt;
 use std::sync::Arc;
@@ -21,6 +25,42 @@ impl fmt::Debug for Condition {
     }
 }
 
+/// A place in a condition's source: 1-based line and column, in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Place {
+    /// The place of the `index`-th character of `source`.
+    fn of_char(source: &str, index: usize) -> Place {
+        let before: String = source.chars().take(index).collect();
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Place {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// Why a condition is refused, and where in its source (`None`: the whole of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConditionProblem {
+    pub at: Option<Place>,
+    pub reason: String,
+}
+
+impl fmt::Display for ConditionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(at) => write!(f, "at {}:{}: {}", at.line, at.column, self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
 /// Why a condition could not be evaluated for a given input (a missing attribute, a type
 /// mismatch). The caller decides what that means; rules treat it as "does not apply".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,43 +68,53 @@ impl fmt::Debug for Condition {
 pub struct EvalError(String);
 
 impl Condition {
-    /// Compiles `source`, refusing unknown variables: `allowed` names the variables this
-    /// place of the programme provides (`member`, `event`, `line`).
-    pub fn compile(source: &str, allowed: &[&str]) -> Result<Self, String> {
+    /// Compiles `source` and type-checks it against the variables `allowed` at this place
+    /// of the programme (`member`, `event`, `line`): an unknown variable, an unknown field,
+    /// an operator over types it does not take or a result that is not a boolean is
+    /// refused. Every problem is answered, each with its place in `source`.
+    pub fn compile(source: &str, allowed: &[&str]) -> Result<Self, Vec<ConditionProblem>> {
+        let whole = |reason: String| vec![ConditionProblem { at: None, reason }];
         if source.len() > EXPRESSION_LEN_MAX {
-            return Err(format!(
+            return Err(whole(format!(
                 "expression is longer than {EXPRESSION_LEN_MAX} bytes"
-            ));
+            )));
         }
         if source.trim().is_empty() {
-            return Err("expression is empty".to_owned());
+            return Err(whole("expression is empty".to_owned()));
         }
         // The parser of the `cel` crate is not proven panic-free on every input; a panic on
         // a user's expression must become a refusal, not a crash of the server.
         let compiled = std::panic::catch_unwind(|| cel::Program::compile(source))
-            .map_err(|_| "expression could not be parsed".to_owned())?;
+            .map_err(|_| whole("expression could not be parsed".to_owned()))?;
         let program = compiled.map_err(|errors| {
-            let first = errors.to_string();
-            format!(
-                "not a valid CEL expression: {}",
-                first.lines().next().unwrap_or("syntax error")
-            )
+            errors
+                .errors
+                .iter()
+                .take(1)
+                .map(|e| ConditionProblem {
+                    at: Some(Place {
+                        line: u32::try_from(e.pos.0.max(1)).unwrap_or(1),
+                        column: u32::try_from(e.pos.1.max(1)).unwrap_or(1),
+                    }),
+                    reason: format!("not a valid CEL expression: {}", e.msg),
+                })
+                .collect::<Vec<_>>()
         })?;
-        let references = program.references();
-        let mut unknown: Vec<&str> = references
-            .variables()
-            .into_iter()
-            .filter(|v| !allowed.contains(v))
-            .collect();
-        unknown.sort_unstable();
-        unknown.dedup();
-        if let Some(name) = unknown.first() {
-            return Err(format!(
-                "unknown variable `{name}`; available here: {}",
-                allowed.join(", ")
-            ));
+        let problems = check::check(program.expression(), allowed);
+        if !problems.is_empty() {
+            return Err(problems
+                .into_iter()
+                .map(|p| ConditionProblem {
+                    at: program
+                        .source_info()
+                        .offset_for(p.node)
+                        .map(|(start, _)| Place::of_char(source, start as usize)),
+                    reason: p.reason,
+                })
+                .collect());
         }
-        let mut variables: Vec<String> = references
+        let mut variables: Vec<String> = program
+            .references()
             .variables()
             .into_iter()
             .map(str::to_owned)
@@ -139,7 +189,7 @@ mod tests {
         ];
         for (source, expected) in cases {
             let err = Condition::compile(source, &["member", "event"]).unwrap_err();
-            assert!(err.contains(expected), "{source:?}: {err}");
+            assert!(err[0].reason.contains(expected), "{source:?}: {err:?}");
         }
     }
 }

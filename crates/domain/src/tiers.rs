@@ -927,11 +927,12 @@ mod tests {
         // A rule with a condition adds only for the members it selects.
         let mut vip_only = rules.clone();
         vip_only.rules[0].condition = Some(
-            crate::rule::Condition::compile("member.vip == true", &["member", "event"]).unwrap(),
+            crate::rule::Condition::compile("member.attributes.vip == true", &["member", "event"])
+                .unwrap(),
         );
         let (vip, plain) = (
-            serde_json::json!({"vip": true}),
-            serde_json::json!({"vip": false}),
+            serde_json::json!({"attributes": {"vip": true}}),
+            serde_json::json!({"attributes": {"vip": false}}),
         );
         let with = |member| EarnContext {
             member,

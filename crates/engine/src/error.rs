@@ -8,6 +8,8 @@ pub enum EngineError {
     Field(#[from] FieldError),
     #[error("the programme is invalid")]
     ProgrammeInvalid(Vec<ProgrammeIssue>),
+    #[error("the programme change would strand what members hold")]
+    ProgrammeStrands(tessera_domain::programme::change::Assessment),
     #[error("no programme is loaded: start with --programme FILE or --demo, or PUT /v1/programme")]
     ProgrammeMissing,
     #[error("no member has external_id `{0}`")]

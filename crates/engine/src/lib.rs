@@ -47,8 +47,10 @@ use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+use tessera_domain::plans;
+use tessera_domain::programme::change::{self, Assessment};
 use tessera_domain::Programme;
-use tessera_store::{ProgrammeVersionRow, Store};
+use tessera_store::{ProgrammeVersionRow, Store, Tx};
 
 /// The programme version in force.
 #[derive(Debug, Clone)]
@@ -252,12 +254,17 @@ impl Engine {
 
     /// Checks `source` and, if valid, makes it the running version. Refused, the running
     /// version stays. The same text as the running version makes no new version.
+    /// Saves a programme file as the next version, unless it would strand what members
+    /// hold (`ProgrammeStrands`). The renames it declares move what members hold in the
+    /// same transaction. Answers the running version and whether it is new.
     pub async fn put_programme(&self, source: &str) -> Result<(Arc<ActiveProgramme>, bool)> {
         let programme = Programme::parse(source).map_err(EngineError::ProgrammeInvalid)?;
         let sha = sha256_hex(source.as_bytes());
-        if let Ok(current) = self.programme() {
+        self.refresh_programme().await?;
+        let current = self.programme().ok();
+        if let Some(current) = &current {
             if current.sha256 == sha {
-                return Ok((current, false));
+                return Ok((current.clone(), false));
             }
         }
         // Two saves at once both number their version after the same latest one; the one
@@ -265,6 +272,24 @@ impl Engine {
         let mut attempts = 0;
         let row = loop {
             let mut tx = self.store.begin().await?;
+            if let Some(current) = &current {
+                let assessment = self
+                    .assess_in(&mut tx, &current.programme, &programme)
+                    .await?;
+                if !assessment.stranded.is_empty() {
+                    return Err(EngineError::ProgrammeStrands(assessment));
+                }
+                for rename in &assessment.renames {
+                    let moved = tx.rename_held(rename).await?;
+                    tracing::info!(
+                        section = rename.section.as_str(),
+                        from = %rename.from,
+                        to = %rename.to,
+                        rows = moved,
+                        "renamed in what members hold"
+                    );
+                }
+            }
             match tx.programme_insert(source, &sha, to_us(self.now())).await {
                 Ok(row) => {
                     tx.commit().await?;
@@ -276,6 +301,48 @@ impl Engine {
         };
         tracing::info!(version = row.version, "programme version accepted");
         Ok((self.set_active(row, programme), true))
+    }
+
+    /// What saving `source` would change, without saving it: every item added, removed,
+    /// changed or renamed, the members each touches, and what it would strand. Against
+    /// no running programme, every item is added.
+    pub async fn assess_programme(&self, source: &str) -> Result<Assessment> {
+        let programme = Programme::parse(source).map_err(EngineError::ProgrammeInvalid)?;
+        self.refresh_programme().await?;
+        let mut tx = self.store.begin().await?;
+        let assessment = match self.programme() {
+            Ok(current) => {
+                self.assess_in(&mut tx, &current.programme, &programme)
+                    .await?
+            }
+            Err(_) => change::first(&programme),
+        };
+        // Nothing was written: the transaction only read, and is dropped.
+        drop(tx);
+        Ok(assessment)
+    }
+
+    /// The change from `old` to `new` as it would land on this database's members (the
+    /// CLI's `programme diff --database`).
+    pub async fn assess_change(&self, old: &Programme, new: &Programme) -> Result<Assessment> {
+        let mut tx = self.store.begin().await?;
+        let assessment = self.assess_in(&mut tx, old, new).await?;
+        drop(tx);
+        Ok(assessment)
+    }
+
+    async fn assess_in(&self, tx: &mut Tx, old: &Programme, new: &Programme) -> Result<Assessment> {
+        let live: Vec<&str> = [
+            plans::Status::Trialing,
+            plans::Status::Active,
+            plans::Status::Grace,
+        ]
+        .into_iter()
+        .filter(|s| s.is_live())
+        .map(plans::Status::as_str)
+        .collect();
+        let holders = tx.programme_holders(&live, to_us(self.now())).await?;
+        Ok(change::assess(old, new, &holders))
     }
 
     pub async fn programme_versions(

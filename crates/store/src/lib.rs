@@ -10,6 +10,7 @@ mod backend;
 mod bench;
 mod check;
 mod points;
+mod programme;
 mod rows;
 mod subscriptions;
 mod tiers;

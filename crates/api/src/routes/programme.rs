@@ -5,7 +5,7 @@ use crate::extract::{encode_cursor, read_body, Caller, VersionPage};
 use crate::routes::rfc3339;
 use crate::AppState;
 use axum::extract::{Request, State};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 use tessera_domain::limits::PROGRAMME_BYTES_MAX;
@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/programme", get(get_programme).put(put_programme))
         .route("/v1/programme/versions", get(list_versions))
+        .route("/v1/programme/dry-run", post(dry_run))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -203,6 +204,7 @@ pub async fn get_programme(
     request_body(content = String, content_type = "text/plain", description = "The programme file (TOML); any Content-Type is read as TOML"),
     responses((status = 200, description = "Accepted; `version` is new unless the file equals the running one", body = ProgrammeView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 409, description = "programme_strands_value: the change would take from members what they hold; nothing was saved", body = crate::error::ErrorBody),
         (status = 413, body = crate::error::ErrorBody),
         (status = 422, description = "programme_invalid", body = crate::error::ErrorBody)))]
 pub async fn put_programme(
@@ -211,15 +213,111 @@ pub async fn put_programme(
     req: Request,
 ) -> ApiResult<Json<ProgrammeView>> {
     caller.require(&[Role::Admin])?;
+    let source = programme_text(req).await?;
+    let (active, _created) = state.engine.put_programme(&source).await?;
+    Ok(Json(ProgrammeView::of(&active)))
+}
+
+/// One item a programme change touches.
+#[derive(Serialize, ToSchema)]
+pub struct ChangeView {
+    /// `plans`, `tiers`, `coupons`, `benefits`, `segments`, `activities`, `rewards`,
+    /// `offers`, `currency` or `timezone`.
+    pub section: String,
+    /// The item's id in the new file (the old one when removed).
+    pub id: String,
+    /// `added`, `removed`, `changed`, `renamed` or `set` (currency, time zone).
+    pub change: String,
+    /// For `renamed`: the id members' holdings move from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+    /// For `set`: the value before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// Members it touches: holders of a removed or renamed plan, tier or coupon template;
+    /// holders of the plans and tiers a removed benefit came with; members with ledger
+    /// entries for `currency` and `timezone`.
+    pub members: i64,
+}
+
+/// What saving a programme file would do, computed without saving it.
+#[derive(Serialize, ToSchema)]
+pub struct ProgrammeChangeView {
+    /// Whether `PUT /v1/programme` would accept the file now.
+    pub accepted: bool,
+    /// Every item added, removed, changed or renamed, against the running version.
+    pub changes: Vec<ChangeView>,
+    /// What the change would take from members; non-empty means refused with
+    /// `programme_strands_value`.
+    pub stranded: Vec<crate::error::StrandedBody>,
+}
+
+impl ProgrammeChangeView {
+    pub fn of(a: &tessera_domain::programme::change::Assessment) -> Self {
+        use tessera_domain::programme::change::ItemChange;
+        ProgrammeChangeView {
+            accepted: a.stranded.is_empty(),
+            changes: a
+                .changes
+                .iter()
+                .zip(&a.members)
+                .map(|(c, members)| {
+                    let (renamed_from, from, to) = match &c.change {
+                        ItemChange::Renamed { from } => (Some(from.clone()), None, None),
+                        ItemChange::Set { from, to } => {
+                            (None, Some(from.clone()), Some(to.clone()))
+                        }
+                        _ => (None, None, None),
+                    };
+                    ChangeView {
+                        section: c.section.as_str().to_owned(),
+                        id: c.id.clone(),
+                        change: c.change.as_str().to_owned(),
+                        renamed_from,
+                        from,
+                        to,
+                        members: *members,
+                    }
+                })
+                .collect(),
+            stranded: a
+                .stranded
+                .iter()
+                .map(crate::error::StrandedBody::of)
+                .collect(),
+        }
+    }
+}
+
+/// What `PUT /v1/programme` with this file would change, and whether it would be
+/// accepted, without saving anything.
+#[utoipa::path(post, path = "/v1/programme/dry-run", tag = "programme", security(("api_key" = [])),
+    request_body(content = String, content_type = "text/plain", description = "The programme file (TOML); any Content-Type is read as TOML"),
+    responses((status = 200, description = "The change and its impact; nothing was saved", body = ProgrammeChangeView),
+        (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
+        (status = 413, body = crate::error::ErrorBody),
+        (status = 422, description = "programme_invalid", body = crate::error::ErrorBody)))]
+pub async fn dry_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> ApiResult<Json<ProgrammeChangeView>> {
+    caller.require(&[Role::Admin])?;
+    let source = programme_text(req).await?;
+    let assessment = state.engine.assess_programme(&source).await?;
+    Ok(Json(ProgrammeChangeView::of(&assessment)))
+}
+
+async fn programme_text(req: Request) -> ApiResult<String> {
     let bytes = read_body(req, PROGRAMME_BYTES_MAX).await?;
-    let source = std::str::from_utf8(&bytes).map_err(|_| {
+    String::from_utf8(bytes.to_vec()).map_err(|_| {
         ApiError::new(
             ErrorCode::ProgrammeInvalid,
             "the programme file is not UTF-8",
         )
-    })?;
-    let (active, _created) = state.engine.put_programme(source).await?;
-    Ok(Json(ProgrammeView::of(&active)))
+    })
 }
 
 #[derive(Serialize, ToSchema)]

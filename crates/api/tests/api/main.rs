@@ -16,6 +16,7 @@ mod plans;
 mod points;
 mod points_props;
 mod programme;
+mod programme_changes;
 mod quotes;
 mod refunds;
 mod schema;

@@ -10,6 +10,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/programme"),
     ("put", "/v1/programme"),
     ("get", "/v1/programme/versions"),
+    ("post", "/v1/programme/dry-run"),
     ("post", "/v1/members"),
     ("get", "/v1/members/{external_id}"),
     ("patch", "/v1/members/{external_id}"),

@@ -11,7 +11,8 @@ use toml::Spanned;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BenefitFile {
-    id: Spanned<String>,
+    pub(super) id: Spanned<String>,
+    pub(super) renamed_from: Option<Spanned<String>>,
     kind: Spanned<String>,
     #[serde(default)]
     plans: Vec<Spanned<String>>,
@@ -35,7 +36,8 @@ pub(super) struct BenefitFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct CouponFile {
-    id: Spanned<String>,
+    pub(super) id: Spanned<String>,
+    pub(super) renamed_from: Option<Spanned<String>>,
     kind: Spanned<String>,
     amount_minor: Option<Spanned<i64>>,
     percent: Option<Spanned<i64>>,

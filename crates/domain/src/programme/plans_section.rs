@@ -20,7 +20,9 @@ const MONTHS_MAX: i64 = 120;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PlanFile {
-    id: Spanned<String>,
+    pub(super) id: Spanned<String>,
+    /// The plan's id in an earlier version, whose holders move to this id.
+    pub(super) renamed_from: Option<Spanned<String>>,
     name: Option<String>,
     term: Spanned<String>,
     term_days: Option<Spanned<i64>>,

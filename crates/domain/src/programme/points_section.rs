@@ -155,8 +155,8 @@ pub(super) fn condition(
         None => Some(None),
         Some(source) => match Condition::compile(source.get_ref(), vars) {
             Ok(c) => Some(Some(c)),
-            Err(reason) => {
-                issues.add(source, field, &reason);
+            Err(problems) => {
+                issues.add_condition(source, field, &problems);
                 None
             }
         },

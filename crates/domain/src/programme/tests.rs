@@ -115,3 +115,300 @@ fn bad_points_score_and_tier_sections_are_refused() {
         "the score's window by default"
     );
 }
+
+/// Conditions are type-checked against the fields of their place: each bad condition is
+/// refused at the line and column of the node at fault. (what, the condition's section,
+/// the expression, the column of the fault within the expression, part of the reason.)
+#[test]
+fn bad_conditions_are_refused_at_their_line_and_column() {
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n";
+    let points = "[points]\nearn_points = 1\nearn_per_minor = 100\n";
+    // Every case puts its expression on line 6 (segments, activities) or 8 (points rules),
+    // after `condition = "`, so the expression's first character is at column 14.
+    let segment = |c: &str| format!("{base}[[segments]]\nname = \"s\"\ncondition = \"{c}\"\n");
+    let activity = |c: &str| format!("{base}[[activities]]\nname = \"a\"\ncondition = \"{c}\"\n");
+    let multiplier = |c: &str| {
+        format!("{base}{points}[[points.multipliers]]\nname = \"m\"\npercent = 200\ncondition = \"{c}\"\n")
+    };
+    type Case<'a> = (&'a str, String, u32, u32, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "a misspelt member field",
+            segment("member.teir == 'gold'"),
+            6,
+            20,
+            "`member` has no field `teir` (did you mean `tier`?)",
+        ),
+        (
+            "a member field that does not exist",
+            segment("member.age >= 18"),
+            6,
+            20,
+            "no field `age`",
+        ),
+        (
+            "a nested field that does not exist",
+            segment("member.points.balance > 0"),
+            6,
+            27,
+            "`member.points` has no field `balance`",
+        ),
+        (
+            "a number against a string",
+            segment("member.score > 'high'"),
+            6,
+            27,
+            "a int cannot be ordered against a string",
+        ),
+        (
+            "text in arithmetic",
+            segment("member.score + member.tier > 3"),
+            6,
+            27,
+            "`+` cannot take a int and a string",
+        ),
+        (
+            "int and double mixed in arithmetic",
+            segment("member.score * 1.5 > 3.0"),
+            6,
+            27,
+            "does not mix a int and a double",
+        ),
+        (
+            "a condition that is not a boolean",
+            segment("member.score + 1"),
+            6,
+            27,
+            "must be true or false",
+        ),
+        (
+            "fields of a number",
+            segment("member.score.value > 1"),
+            6,
+            26,
+            "`member.score` is a int, which has no fields",
+        ),
+        (
+            "`&&` over a number",
+            segment("member.score && true"),
+            6,
+            20,
+            "`&&` takes bools",
+        ),
+        (
+            "an unknown function",
+            segment("upper(member.tier) == 'GOLD'"),
+            6,
+            19,
+            "unknown function `upper`",
+        ),
+        (
+            "a string method on a number",
+            segment("member.score.startsWith('1')"),
+            6,
+            37,
+            "works on strings, not on a int",
+        ),
+        (
+            "`in` over a number",
+            segment("'vip' in member.score"),
+            6,
+            20,
+            "`in` needs a list or a map",
+        ),
+        (
+            "the line where only member and event are",
+            activity("line.sku == 'A'"),
+            6,
+            14,
+            "unknown variable `line`",
+        ),
+        (
+            "the event where only the member is",
+            segment("event.total_minor > 100"),
+            6,
+            14,
+            "unknown variable `event`",
+        ),
+        (
+            "an event field that does not exist",
+            activity("event.totl_minor > 100"),
+            6,
+            19,
+            "`event` has no field `totl_minor` (did you mean `total_minor`?)",
+        ),
+        (
+            "a line field that does not exist",
+            multiplier("line.price > 100"),
+            10,
+            18,
+            "`line` has no field `price`",
+        ),
+        (
+            "a tag list compared with a string",
+            multiplier("line.tags == 'promo'"),
+            10,
+            24,
+            "a list(string) is never equal to a string",
+        ),
+        (
+            "a quantity in a list of strings",
+            multiplier("line.quantity in ['1', '2']"),
+            10,
+            28,
+            "a int is never in a list of string",
+        ),
+        (
+            "a field of an element that does not exist",
+            activity("event.lines.exists(l, l.colour == 'red')"),
+            6,
+            37,
+            "`line` has no field `colour`",
+        ),
+    ];
+    assert!(cases.len() >= 10);
+    for (what, source, line, column, reason) in &cases {
+        let issues = Programme::parse(source)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"));
+        assert_eq!(
+            issues.len(),
+            1,
+            "{what}: one mistake, one message: {issues:?}"
+        );
+        let issue = &issues[0];
+        assert!(issue.reason.contains(reason), "{what}: {issue}");
+        assert_eq!(
+            (issue.line, issue.column),
+            (*line, *column),
+            "{what}: {issue}"
+        );
+    }
+    // What the check accepts, the interpreter runs: each holds or does not, without error.
+    let good = [
+        "member.tier == 'gold' || member.tier == null",
+        "member.attributes.city == 'Beijing' && member.score >= 1000",
+        "has(member.attributes.vip) && member.attributes.vip == true",
+        "member.points.available + member.points.pending > 100",
+        "size(member.external_id) > 1 && member.external_id.startsWith('m')",
+        "member.score > 2.5 && double(member.score) / 2.0 > 1.0",
+        "member.status in ['active', 'frozen']",
+        "'gold' in [member.tier] ? true : member.score > 0",
+        "member['score'] > 0 && int(member.attributes.age) > 17",
+        "uint(member.score) > 5u && !(member.score < 0)",
+    ];
+    let member = serde_json::json!({
+        "external_id": "m1", "status": "active", "attributes": {"city": "Beijing", "vip": true, "age": 30},
+        "created_at": "2026-01-01T00:00:00Z", "points": {"available": 90, "pending": 20},
+        "tier": "gold", "score": 1200,
+    });
+    for expression in good {
+        let condition = Condition::compile(expression, SEGMENT_VARIABLES)
+            .unwrap_or_else(|e| panic!("{expression}: {e:?}"));
+        assert_eq!(
+            condition.evaluate(&[("member", &member)]),
+            Ok(true),
+            "{expression}"
+        );
+    }
+}
+
+/// Three independent mistakes are three messages, each at its own line.
+#[test]
+fn three_mistakes_are_three_messages() {
+    let source = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n\
+        [[segments]]\nname = \"a\"\ncondition = \"member.teir == 'gold'\"\n\
+        [[segments]]\nname = \"b\"\ncondition = \"member.score > 'x'\"\n\
+        [[activities]]\nname = \"quiz\"\ncondition = \"event.lines.size() > 1 &&\"\n";
+    let issues = Programme::parse(source).unwrap_err();
+    let lines: Vec<(u32, &str)> = issues.iter().map(|i| (i.line, i.field.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (6, "segments[0].condition"),
+            (9, "segments[1].condition"),
+            (12, "activities[0].condition")
+        ],
+        "{issues:?}"
+    );
+}
+
+/// The diff of two versions, item by item, and `renamed_from` checked in the file.
+#[test]
+fn versions_are_compared_item_by_item() {
+    use change::{assess, diff, Holders, ItemChange, Section};
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n";
+    let plan = |id: &str, price: i64, extra: &str| {
+        format!("[[plans]]\nid = \"{id}\"\nterm = \"year\"\nprice_minor = {price}\n{extra}")
+    };
+    let old = Programme::parse(&format!("{base}{}{}", plan("a", 1, ""), plan("b", 1, ""))).unwrap();
+    let new = Programme::parse(&format!(
+        "{base}{}{}{}",
+        plan("a", 2, ""),
+        plan("c", 1, "renamed_from = \"b\"\n"),
+        plan("d", 1, "")
+    ))
+    .unwrap();
+    let changes: Vec<(Section, String, ItemChange)> = diff(&old, &new)
+        .into_iter()
+        .map(|c| (c.section, c.id, c.change))
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (Section::Plans, "a".to_owned(), ItemChange::Changed),
+            (
+                Section::Plans,
+                "c".to_owned(),
+                ItemChange::Renamed { from: "b".into() }
+            ),
+            (Section::Plans, "d".to_owned(), ItemChange::Added),
+        ]
+    );
+    // Without the rename, `b` is removed, and strands its holders.
+    let removed = Programme::parse(&format!("{base}{}", plan("a", 1, ""))).unwrap();
+    let holders = Holders {
+        plans: [("b".to_owned(), 3)].into(),
+        ..Holders::default()
+    };
+    let a = assess(&old, &removed, &holders);
+    assert_eq!(a.stranded.len(), 1);
+    assert_eq!((a.stranded[0].id.as_str(), a.stranded[0].members), ("b", 3));
+    assert!(assess(&old, &new, &holders).stranded.is_empty());
+    assert_eq!(assess(&old, &new, &holders).renames.len(), 1);
+
+    let refusals = [
+        (
+            format!(
+                "{base}{}{}",
+                plan("a", 1, "renamed_from = \"b\"\n"),
+                plan("b", 1, "")
+            ),
+            "plans[0].renamed_from",
+            "still declared",
+        ),
+        (
+            format!("{base}{}", plan("a", 1, "renamed_from = \"a\"\n")),
+            "plans[0].renamed_from",
+            "still declared",
+        ),
+        (
+            format!(
+                "{base}{}{}",
+                plan("a", 1, "renamed_from = \"z\"\n"),
+                plan("b", 1, "renamed_from = \"z\"\n")
+            ),
+            "plans[1].renamed_from",
+            "of two items",
+        ),
+    ];
+    for (source, field, reason) in refusals {
+        let issues = Programme::parse(&source).unwrap_err();
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.field == field && i.reason.contains(reason)),
+            "{source}: {issues:?}"
+        );
+    }
+}

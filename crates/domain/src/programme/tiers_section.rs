@@ -46,7 +46,8 @@ struct ScoreRuleFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TierFile {
-    name: Spanned<String>,
+    pub(super) name: Spanned<String>,
+    pub(super) renamed_from: Option<Spanned<String>>,
     threshold: Spanned<i64>,
 }
 

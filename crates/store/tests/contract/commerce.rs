@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn coupon(member_id: i64, issue_id: Option<&str>, valid_until_us: i64) -> CouponRow {
+pub(crate) fn coupon(member_id: i64, issue_id: Option<&str>, valid_until_us: i64) -> CouponRow {
     CouponRow {
         member_id,
         coupon_no: 0,
@@ -18,7 +18,7 @@ fn coupon(member_id: i64, issue_id: Option<&str>, valid_until_us: i64) -> Coupon
     }
 }
 
-async fn issue(store: &Store, rows: &[CouponRow]) -> Vec<CouponRow> {
+pub(crate) async fn issue(store: &Store, rows: &[CouponRow]) -> Vec<CouponRow> {
     let mut tx = store.begin().await.unwrap();
     let issued = tx.coupons_issue(rows).await.unwrap();
     tx.commit().await.unwrap();

@@ -12,6 +12,7 @@ mod bench;
 mod commerce;
 mod foundation;
 mod points;
+mod programme;
 mod subscriptions;
 mod tiers;
 

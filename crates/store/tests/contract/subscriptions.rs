@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn subscription(member_id: i64, plan: &str) -> SubscriptionRow {
+pub(crate) fn subscription(member_id: i64, plan: &str) -> SubscriptionRow {
     SubscriptionRow {
         id: 0,
         member_id,
@@ -72,7 +72,10 @@ fn benefit_use(
 }
 
 /// Stores `rows` in one transaction; returns them with their ids.
-async fn add_subscriptions(store: &Store, rows: &[SubscriptionRow]) -> Vec<SubscriptionRow> {
+pub(crate) async fn add_subscriptions(
+    store: &Store,
+    rows: &[SubscriptionRow],
+) -> Vec<SubscriptionRow> {
     let mut tx = store.begin().await.unwrap();
     let mut out = Vec::new();
     for row in rows {

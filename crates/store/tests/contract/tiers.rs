@@ -27,7 +27,7 @@ fn history(member_id: i64, history_no: i64, kind: &str) -> HistoryRow {
     }
 }
 
-async fn put_tiers(store: &Store, tiers: &[TierRow]) {
+pub(crate) async fn put_tiers(store: &Store, tiers: &[TierRow]) {
     let refs: Vec<&TierRow> = tiers.iter().collect();
     let mut tx = store.begin().await.unwrap();
     tx.tiers_put_many(&refs).await.unwrap();
