@@ -785,3 +785,80 @@ fn json_logs_from_the_first_line_to_the_last_with_request_ids() {
         assert_eq!(v["level"], "ERROR", "{line}");
     }
 }
+
+/// `tessera programme diff OLD NEW` lists what changes; with `--database` it counts the
+/// members touched there and exits with 1 when `PUT /v1/programme` would refuse it.
+#[test]
+fn programme_diff_lists_changes_and_counts_holders_in_a_database() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt
+        .block_on(TestDb::new(Backend::Sqlite))
+        .expect("SQLite is always there");
+    let demo = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../programmes/demo.toml"
+    ))
+    .unwrap();
+    let dir = std::env::temp_dir();
+    let old = dir.join(format!("tessera-diff-old-{}.toml", std::process::id()));
+    let new = dir.join(format!("tessera-diff-new-{}.toml", std::process::id()));
+    std::fs::write(&old, &demo).unwrap();
+    std::fs::write(
+        &new,
+        demo.replace("currency = \"CNY\"", "currency = \"USD\"")
+            .replace("price_minor = 14900", "price_minor = 19900"),
+    )
+    .unwrap();
+    let diff = |database: Option<&str>| {
+        let mut command = tessera();
+        command.args(["programme", "diff"]).arg(&old).arg(&new);
+        if let Some(url) = database {
+            command.args(["--database", url]);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, stdout) = diff(None);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("currency   currency"), "{stdout}");
+    assert!(stdout.contains("CNY -> USD"), "{stdout}");
+    assert!(stdout.contains("plans      plus"), "{stdout}");
+    assert!(stdout.contains("members not counted"), "{stdout}");
+
+    // A member with points: the currency of the ledger may no longer change.
+    {
+        let server = serve(&db.url);
+        let admin = server.admin_key.clone().unwrap();
+        let (status, _) = http(
+            &server.address,
+            "POST",
+            "/v1/members",
+            &admin,
+            r#"{"external_id":"u1"}"#,
+        );
+        assert_eq!(status, 201);
+        let (status, _) = http(
+            &server.address,
+            "POST",
+            "/v1/members/u1/points/adjustments",
+            &admin,
+            r#"{"id":"a1","points":50,"reason":"welcome"}"#,
+        );
+        assert_eq!(status, 201);
+    }
+    let (code, stdout) = diff(Some(&db.url));
+    let _ = std::fs::remove_file(&old);
+    let _ = std::fs::remove_file(&new);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(stdout.contains("CNY -> USD  (1 member(s))"), "{stdout}");
+    assert!(
+        stdout.contains("refused (programme_strands_value)"),
+        "{stdout}"
+    );
+}
