@@ -117,6 +117,7 @@ error_codes! {
     IdempotencyNotSupported = 72, "idempotency_not_supported", 400, "This route answers a new API key, which is stored nowhere: it takes no Idempotency-Key.";
     LastAdminKey = 73, "last_admin_key", 409, "The key is the last admin key; make another admin key (or rotate this one) first.";
     ProgrammeStrandsValue = 74, "programme_strands_value", 409, "The programme change would take from members what they hold (a plan, tier or coupon template removed while held; currency or time zone changed on a ledger with entries); `stranded` lists each item and the members affected. Nothing was saved.";
+    MemberNotClosed = 75, "member_not_closed", 409, "Only a closed member can be erased: close the account first (`POST /v1/members/{id}/close`).";
 }
 
 /// An item a refused programme change would take from members.
@@ -291,6 +292,7 @@ impl From<EngineError> for ApiError {
             EngineError::MemberNotFound(_) => ErrorCode::MemberNotFound,
             EngineError::MemberExists(_) => ErrorCode::MemberExists,
             EngineError::MemberClosed(_) => ErrorCode::MemberClosed,
+            EngineError::MemberNotClosed(_) => ErrorCode::MemberNotClosed,
             EngineError::EventConflict(_) => ErrorCode::EventConflict,
             EngineError::UnknownActivity(_) => ErrorCode::UnknownActivity,
             EngineError::ClockBackwards { .. } => ErrorCode::ClockBackwards,

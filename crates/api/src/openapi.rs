@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi};
         programme::get_programme, programme::put_programme, programme::list_versions,
         programme::dry_run,
         members::create_member, members::get_member, members::patch_member, members::close_member,
+        members::erase_member, members::export_member,
         events::post_event, events::post_batch, events::list_events,
         points::get_points, points::get_ledger, points::post_redemption, points::post_adjustment, points::list_expiring,
         tiers::get_tier, tiers::get_tier_history,

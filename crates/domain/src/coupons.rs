@@ -12,6 +12,8 @@ pub enum CouponState {
     Used,
     /// Past its validity without being used.
     Expired,
+    /// Ended unused when its holder closed their account.
+    Voided,
 }
 
 impl CouponState {
@@ -20,6 +22,7 @@ impl CouponState {
             CouponState::Issued => "issued",
             CouponState::Used => "used",
             CouponState::Expired => "expired",
+            CouponState::Voided => "voided",
         }
     }
 
@@ -28,6 +31,7 @@ impl CouponState {
             "issued" => Some(CouponState::Issued),
             "used" => Some(CouponState::Used),
             "expired" => Some(CouponState::Expired),
+            "voided" => Some(CouponState::Voided),
             _ => None,
         }
     }
@@ -48,6 +52,8 @@ pub enum CouponRefusal {
     NotFound,
     Used,
     Expired,
+    /// Voided when its holder closed their account.
+    Voided,
     /// The programme no longer has the coupon's template.
     UnknownTemplate,
 }
@@ -58,6 +64,7 @@ impl CouponRefusal {
             CouponRefusal::NotFound => "not_found",
             CouponRefusal::Used => "used",
             CouponRefusal::Expired => "expired",
+            CouponRefusal::Voided => "voided",
             CouponRefusal::UnknownTemplate => "unknown_template",
         }
     }
@@ -76,6 +83,7 @@ pub fn refusal(
     match state.at(valid_until, now) {
         CouponState::Used => Some(CouponRefusal::Used),
         CouponState::Expired => Some(CouponRefusal::Expired),
+        CouponState::Voided => Some(CouponRefusal::Voided),
         CouponState::Issued if !template_known => Some(CouponRefusal::UnknownTemplate),
         CouponState::Issued => None,
     }

@@ -174,6 +174,8 @@ pub enum EntryKind {
     Expire,
     Reverse,
     Adjust,
+    /// Points a member loses when their account is closed.
+    Forfeit,
 }
 
 impl EntryKind {
@@ -185,6 +187,7 @@ impl EntryKind {
             EntryKind::Expire => "expire",
             EntryKind::Reverse => "reverse",
             EntryKind::Adjust => "adjust",
+            EntryKind::Forfeit => "forfeit",
         }
     }
 }
@@ -539,6 +542,26 @@ impl MemberLedger {
     }
 
     fn expire_at(&mut self, i: usize, at: Timestamp) {
+        self.end_lot(i, at, EntryKind::Expire);
+    }
+
+    /// The member's account is closed at `at`: what is left of every pending and available
+    /// lot is forfeited, to the shop's expired account. Returns (pending, available)
+    /// points forfeited. A debt stays owed.
+    pub fn forfeit_all(&mut self, at: Timestamp) -> (i64, i64) {
+        let before = self.balances;
+        for i in 0..self.lots.len() {
+            if self.lots[i].state != LotState::Expired && self.lots[i].remaining > 0 {
+                self.end_lot(i, at, EntryKind::Forfeit);
+            }
+        }
+        (
+            before.pending - self.balances.pending,
+            before.available - self.balances.available,
+        )
+    }
+
+    fn end_lot(&mut self, i: usize, at: Timestamp, kind: EntryKind) {
         let lot = &mut self.lots[i];
         let account = lot.state.account();
         let (no, amount, order) = (lot.no, lot.remaining, lot.order_id.clone());
@@ -546,7 +569,7 @@ impl MemberLedger {
         lot.remaining = 0;
         self.changed.push(i);
         self.post(
-            EntryKind::Expire,
+            kind,
             at,
             order.as_deref(),
             vec![

@@ -18,6 +18,8 @@ pub enum EngineError {
     MemberExists(String),
     #[error("member `{0}` is closed")]
     MemberClosed(String),
+    #[error("member `{0}` is not closed: close the account before erasing it")]
+    MemberNotClosed(String),
     #[error("event `{0}` was already received with another body")]
     EventConflict(String),
     #[error("activity `{0}` is neither built in nor declared in the programme")]

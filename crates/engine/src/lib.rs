@@ -24,7 +24,7 @@ pub use error::{EngineError, Result};
 pub use events::{IngestItem, IngestOutcome};
 pub use jobs::DueWork;
 pub use keys::{ApiKey, Role};
-pub use members::{Member, MemberPatch, MemberStatus};
+pub use members::{Closing, Member, MemberPatch, MemberStatus};
 pub use orders::{CommitRequest, OrderRefundAnswer};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,

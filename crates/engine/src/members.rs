@@ -1,8 +1,10 @@
 //! Members: sign-up, look-up, changes, closing.
 
+use crate::answers::ClientRequest;
 use crate::clock::{from_us, to_us};
 use crate::{Engine, EngineError, Result};
 use jiff::Timestamp;
+use tessera_domain::coupons::CouponState;
 use tessera_domain::{Attributes, ExternalId, ReferralCode};
 use tessera_store::{MemberRow, NewMember, StoreError};
 
@@ -41,6 +43,7 @@ pub struct Member {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub closed_at: Option<Timestamp>,
+    pub erased_at: Option<Timestamp>,
 }
 
 impl Member {
@@ -55,6 +58,7 @@ impl Member {
             created_at: from_us(row.created_at_us),
             updated_at: from_us(row.updated_at_us),
             closed_at: row.closed_at_us.map(from_us),
+            erased_at: row.erased_at_us.map(from_us),
         }
     }
 }
@@ -131,23 +135,152 @@ impl Engine {
         Ok(Member::from_row(row))
     }
 
-    /// Closes an account: personal attributes are erased, the history stays (finance needs
-    /// the ledger). Closing a closed member changes nothing.
-    pub async fn close_member(&self, external_id: &ExternalId) -> Result<Member> {
+    /// Closes an account, ending what the member holds (stated in `Closing`), in one
+    /// transaction under the member's lock. A retry answers as the first close did.
+    pub async fn close_member(&self, external_id: &ExternalId) -> Result<(Member, Closing)> {
+        let programme = self.programme().ok();
+        let request = ClientRequest::new("member_close", "close", &serde_json::json!({}));
         let mut tx = self.store.begin().await?;
+        let mut state = self.lock_members(&mut tx, &[external_id]).await?.remove(0);
+        let member_id = state.member_id();
+        if let Some(first) = request.replay::<Closing>(&mut tx, member_id).await? {
+            drop(tx);
+            return Ok((self.member(external_id).await?, first));
+        }
         let mut row = tx
             .member_for_update(external_id.as_str())
             .await?
             .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))?;
-        if row.status != MemberStatus::Closed.as_str() {
-            let now = to_us(self.now());
-            row.status = MemberStatus::Closed.as_str().to_owned();
-            row.attributes = "{}".to_owned();
-            row.updated_at_us = now;
-            row.closed_at_us = Some(now);
-            tx.member_update(&row).await?;
-            tx.commit().await?;
+        if row.status == MemberStatus::Closed.as_str() {
+            // Closed before closes kept their answer: nothing is left to end.
+            return Ok((Member::from_row(row), Closing::default()));
         }
+        let now = self.now();
+        let mut closing = Closing::default();
+        if let Some(programme) = &programme {
+            closing.subscriptions = self
+                .end_subscriptions_of(&mut tx, programme, member_id, now)
+                .await?;
+        }
+        closing.coupons_voided = tx
+            .coupons_set_state(
+                member_id,
+                CouponState::Issued.as_str(),
+                CouponState::Voided.as_str(),
+                to_us(now),
+            )
+            .await?;
+        let balance =
+            crate::stored_value::refund_balance(&mut tx, &mut state, now, "member_closed").await?;
+        closing.stored_value_owed_minor = balance.principal;
+        closing.stored_value_bonus_forfeited_minor = balance.bonus;
+        let lots: Vec<_> = tx
+            .lots_open(member_id)
+            .await?
+            .iter()
+            .map(crate::points::lot_from_row)
+            .collect();
+        let mut ledger = state.ledger(lots);
+        // What the clock made due first (releases, expiries), as a job would have.
+        ledger.apply_due(now);
+        (
+            closing.points_pending_forfeited,
+            closing.points_available_forfeited,
+        ) = ledger.forfeit_all(now);
+        closing.points_debt = ledger.balances().debt;
+        if let Some(programme) = &programme {
+            let source = crate::points::EntrySource {
+                reason: Some("member closed"),
+                ..Default::default()
+            };
+            crate::points::write_ledger_change(
+                &mut tx, &mut state, &ledger, source, programme, now,
+            )
+            .await?;
+        }
+        row.status = MemberStatus::Closed.as_str().to_owned();
+        row.attributes = "{}".to_owned();
+        row.updated_at_us = to_us(now);
+        row.closed_at_us = Some(to_us(now));
+        tx.member_update(&row).await?;
+        request.remember(&mut tx, member_id, &closing, now).await?;
+        tx.commit().await?;
+        tracing::info!(
+            member = member_id,
+            subscriptions = closing.subscriptions.len(),
+            coupons_voided = closing.coupons_voided,
+            stored_value_owed_minor = closing.stored_value_owed_minor,
+            points_forfeited =
+                closing.points_pending_forfeited + closing.points_available_forfeited,
+            "member closed"
+        );
+        Ok((Member::from_row(row), closing))
+    }
+
+    /// Erases a closed member's personal data everywhere Tessera keeps it: the external id
+    /// becomes `erased-<n>`, attributes and referral code are emptied, every stored event
+    /// names the pseudonym instead of the member, and the first answers kept for retries
+    /// are dropped. The books (ledger, orders, subscriptions), keyed by the internal id,
+    /// stay whole and balanced. Erasing an erased member changes nothing.
+    pub async fn erase_member(&self, external_id: &ExternalId) -> Result<Member> {
+        let mut tx = self.store.begin().await?;
+        let row = tx
+            .member_for_update(external_id.as_str())
+            .await?
+            .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))?;
+        if row.status != MemberStatus::Closed.as_str() {
+            return Err(EngineError::MemberNotClosed(external_id.to_string()));
+        }
+        if row.erased_at_us.is_some() {
+            return Ok(Member::from_row(row));
+        }
+        let pseudonym = format!("erased-{}", row.id);
+        let mut after = 0;
+        loop {
+            let events = tx.events_of_member(row.id, after, ERASE_PAGE).await?;
+            let Some(last) = events.last() else { break };
+            after = last.seq;
+            for event in &events {
+                let mut body: serde_json::Value = serde_json::from_str(&event.body)
+                    .map_err(|_| crate::points::corrupt("event body"))?;
+                if let Some(member) = body.get_mut("member_id") {
+                    *member = serde_json::Value::String(pseudonym.clone());
+                }
+                tx.event_body_set(event.seq, &body.to_string()).await?;
+            }
+        }
+        let now = to_us(self.now());
+        tx.member_erase(row.id, &pseudonym, now).await?;
+        tx.commit().await?;
+        tracing::info!(member = row.id, "member erased");
+        let row = self
+            .store
+            .member_get(&pseudonym)
+            .await?
+            .ok_or_else(|| crate::points::corrupt("erased member"))?;
         Ok(Member::from_row(row))
     }
+}
+
+/// Events rewritten per statement batch when a member is erased.
+const ERASE_PAGE: u32 = 500;
+
+/// What closing a member ended, in the close's answer (and every retry's). The journal
+/// holds each movement: the subscriptions' refunds and history, the stored value's
+/// `sv_refund` entry, the points' `forfeit` entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Closing {
+    /// Each subscription the member held that still ran (or had access left): refunded
+    /// under its plan's policy, access (partner rights included) ended now.
+    pub subscriptions: Vec<crate::subscriptions::EndedSubscription>,
+    /// Unused, unexpired coupons, now `voided`.
+    pub coupons_voided: u64,
+    /// The stored value's principal, owed back to the member.
+    pub stored_value_owed_minor: i64,
+    /// The stored value's bonus, forfeited.
+    pub stored_value_bonus_forfeited_minor: i64,
+    pub points_pending_forfeited: i64,
+    pub points_available_forfeited: i64,
+    /// Points the member still owes (a refund's debt), left on the books.
+    pub points_debt: i64,
 }

@@ -225,22 +225,7 @@ impl Engine {
         }
         Self::refuse_closed(std::slice::from_ref(&state))?;
         let now = self.now();
-        let balance = tx.stored_value_get(state.member_id()).await?;
-        if balance != StoredValueRow::default() {
-            let entry = sv_entry(
-                &mut state,
-                "sv_refund",
-                now,
-                Some(reference.as_str()),
-                &[
-                    (PRINCIPAL, -balance.principal),
-                    ("shop:sv_refunded", balance.principal),
-                    (BONUS, -balance.bonus),
-                    ("shop:sv_bonus_granted", balance.bonus),
-                ],
-            );
-            write_sv(&mut tx, &state, StoredValueRow::default(), &[entry]).await?;
-        }
+        let balance = refund_balance(&mut tx, &mut state, now, reference.as_str()).await?;
         let answer = StoredValueRefund {
             principal_refunded_minor: balance.principal,
             bonus_forfeited_minor: balance.bonus,
@@ -251,6 +236,33 @@ impl Engine {
         tx.commit().await?;
         Ok((balance.principal, balance.bonus))
     }
+}
+
+/// Refunds the whole balance: the principal is owed back to the member, the bonus is
+/// forfeited; one journal entry. Answers the balance as it was.
+pub(crate) async fn refund_balance(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    now: Timestamp,
+    reference: &str,
+) -> Result<StoredValueRow> {
+    let balance = tx.stored_value_get(state.member_id()).await?;
+    if balance != StoredValueRow::default() {
+        let entry = sv_entry(
+            state,
+            "sv_refund",
+            now,
+            Some(reference),
+            &[
+                (PRINCIPAL, -balance.principal),
+                ("shop:sv_refunded", balance.principal),
+                (BONUS, -balance.bonus),
+                ("shop:sv_bonus_granted", balance.bonus),
+            ],
+        );
+        write_sv(tx, state, StoredValueRow::default(), &[entry]).await?;
+    }
+    Ok(balance)
 }
 
 /// What a top-up answered beyond its stored row: the balance right after it.

@@ -188,6 +188,17 @@ fn plan_of<'p>(programme: &'p ActiveProgramme, id: &str) -> Result<&'p Plan> {
         .ok_or_else(|| EngineError::UnknownPlan(id.to_owned()))
 }
 
+/// A subscription ended by its holder's account closing.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EndedSubscription {
+    pub id: i64,
+    pub plan: String,
+    /// Its status before the close (`trialing`, `active`, `grace` or `canceled`).
+    pub status_before: String,
+    /// What the plan's refund policy gives back, for the shop to pay.
+    pub refund_minor: i64,
+}
+
 impl Engine {
     /// Locks members in member-id order (every writer's order) and returns their states.
     pub(crate) async fn lock_members(
@@ -816,6 +827,25 @@ impl Engine {
             ));
         }
         let plan = plan_of(&programme, &s.row.plan)?;
+        let calc = self
+            .refund_loaded(&mut tx, &programme, plan, &mut s, "refund", now)
+            .await?;
+        tx.commit().await?;
+        Ok((self.subscription_view_of(id).await?, calc))
+    }
+
+    /// Refunds a loaded subscription under `plan`'s policy and ends its access now,
+    /// recording `cause`; saves it.
+    async fn refund_loaded(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        plan: &tessera_domain::plans::Plan,
+        s: &mut Loaded,
+        cause: &'static str,
+        now: Timestamp,
+    ) -> Result<RefundCalculation> {
+        let id = s.row.id;
         let uses: Vec<(Timestamp, i64)> = tx
             .benefit_uses_of(id)
             .await?
@@ -833,13 +863,56 @@ impl Engine {
             tx.term_set_refunded(id, t.term, t.refund_minor).await?;
         }
         let change = s.state.refund(now);
-        s.record(now, "refund", "refund", None);
+        s.record(now, "refund", cause, None);
         s.history.last_mut().expect("just recorded").amount_minor = Some(calc.refund_minor);
         s.record_change(&change);
         tx.renewals_close(id, "lapsed").await?;
-        self.save(&mut tx, &programme, &mut s, now).await?;
-        tx.commit().await?;
-        Ok((self.subscription_view_of(id).await?, calc))
+        self.save(tx, programme, s, now).await?;
+        Ok(calc)
+    }
+
+    /// Ends every subscription `member_id` holds when their account closes: each one still
+    /// running (or canceled with access left) is refunded under its plan's policy and its
+    /// access ends now. Subscriptions the member bought for others are theirs to keep.
+    pub(crate) async fn end_subscriptions_of(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member_id: i64,
+        now: Timestamp,
+    ) -> Result<Vec<EndedSubscription>> {
+        let mut ended = Vec::new();
+        for (row, _) in tx.held_subscriptions(member_id).await? {
+            let mut s = self.load_subscription(tx, programme, row, now).await?;
+            let before = s.state.status;
+            if matches!(before, Status::Refunded | Status::Expired) {
+                self.save(tx, programme, &mut s, now).await?;
+                continue;
+            }
+            let refund_minor = match programme.programme.plan(&s.row.plan) {
+                Some(plan) => {
+                    self.refund_loaded(tx, programme, plan, &mut s, "member_closed", now)
+                        .await?
+                        .refund_minor
+                }
+                // A plan no version declares any more: access ends, nothing is due.
+                None => {
+                    let change = s.state.refund(now);
+                    s.record(now, "refund", "member_closed", None);
+                    s.record_change(&change);
+                    tx.renewals_close(s.row.id, "lapsed").await?;
+                    self.save(tx, programme, &mut s, now).await?;
+                    0
+                }
+            };
+            ended.push(EndedSubscription {
+                id: s.row.id,
+                plan: s.row.plan.clone(),
+                status_before: before.as_str().to_owned(),
+                refund_minor,
+            });
+        }
+        Ok(ended)
     }
 
     // ---- reads ----

@@ -66,6 +66,11 @@ impl Backend for Sqlite {
                 include_str!("migrations/sqlite_0008_measure_days.sql"),
             ),
             (9, "keys", include_str!("migrations/sqlite_0009_keys.sql")),
+            (
+                10,
+                "erasure",
+                include_str!("migrations/sqlite_0010_erasure.sql"),
+            ),
         ]
     }
 
@@ -126,6 +131,11 @@ impl Backend for Postgres {
                 include_str!("migrations/postgres_0008_measure_days.sql"),
             ),
             (9, "keys", include_str!("migrations/postgres_0009_keys.sql")),
+            (
+                10,
+                "erasure",
+                include_str!("migrations/postgres_0010_erasure.sql"),
+            ),
         ]
     }
 

@@ -9,6 +9,7 @@ mod answers;
 mod backend;
 mod bench;
 mod check;
+mod closing;
 mod points;
 mod programme;
 mod rows;
@@ -517,8 +518,9 @@ impl Table {
 }
 
 const MEMBER_SELECT: &str = "SELECT id, external_id, status, attributes, referred_by_code, \
-    created_at_us, updated_at_us, closed_at_us FROM members";
-const EVENT_SELECT: &str = "SELECT seq, event_id, member_id, type, order_id, occurred_at_us, \
+    created_at_us, updated_at_us, closed_at_us, erased_at_us FROM members";
+pub(crate) const EVENT_SELECT: &str =
+    "SELECT seq, event_id, member_id, type, order_id, occurred_at_us, \
     received_at_us, body, body_sha256 FROM events";
 
 impl Tx {
@@ -607,7 +609,7 @@ impl Tx {
         let row = sqlx::query(
             "INSERT INTO members (external_id, status, attributes, referred_by_code, created_at_us, updated_at_us) \
              VALUES ($1, 'active', $2, $3, $4, $4) \
-             RETURNING id, external_id, status, attributes, referred_by_code, created_at_us, updated_at_us, closed_at_us",
+             RETURNING id, external_id, status, attributes, referred_by_code, created_at_us, updated_at_us, closed_at_us, erased_at_us",
         )
         .bind(new.external_id)
         .bind(new.attributes)

@@ -81,6 +81,8 @@ pub struct MemberRow {
     pub created_at_us: i64,
     pub updated_at_us: i64,
     pub closed_at_us: Option<i64>,
+    /// When the member's personal data was erased (`Tx::member_erase`).
+    pub erased_at_us: Option<i64>,
 }
 
 impl MemberRow {
@@ -94,6 +96,7 @@ impl MemberRow {
             created_at_us: r.try_get("created_at_us")?,
             updated_at_us: r.try_get("updated_at_us")?,
             closed_at_us: r.try_get("closed_at_us")?,
+            erased_at_us: r.try_get("erased_at_us")?,
         })
     }
 }

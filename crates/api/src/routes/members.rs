@@ -21,6 +21,8 @@ pub fn router() -> Router<AppState> {
             get(get_member).patch(patch_member),
         )
         .route("/v1/members/{external_id}/close", post(close_member))
+        .route("/v1/members/{external_id}/erase", post(erase_member))
+        .route("/v1/members/{external_id}/export", get(export_member))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -69,6 +71,10 @@ pub struct MemberView {
     pub updated_at: String,
     #[schema(format = DateTime)]
     pub closed_at: Option<String>,
+    /// When the member's personal data was erased (`POST .../erase`); the external id is
+    /// then `erased-<n>`.
+    #[schema(format = DateTime)]
+    pub erased_at: Option<String>,
     /// The member's tier, when the programme has tiers (details: `GET .../tier`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tier: Option<String>,
@@ -103,6 +109,7 @@ impl From<Member> for MemberView {
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
             closed_at: m.closed_at.map(rfc3339),
+            erased_at: m.erased_at.map(rfc3339),
             tier: None,
             plans: Vec::new(),
             benefits: Vec::new(),
@@ -215,11 +222,54 @@ pub async fn patch_member(
     Ok(Json(view(&state, member).await?))
 }
 
-/// Closes a member's account: attributes are erased, history is kept.
+/// A subscription ended by the close.
+#[derive(Serialize, ToSchema)]
+pub struct EndedSubscriptionView {
+    pub id: i64,
+    pub plan: String,
+    /// Its status before the close: `trialing`, `active`, `grace` or `canceled`.
+    pub status_before: String,
+    /// What the plan's refund policy gives back (for the shop to pay), in minor units.
+    pub refund_minor: i64,
+}
+
+/// What closing the account ended. The journal keeps each movement.
+#[derive(Serialize, ToSchema)]
+pub struct ClosingView {
+    /// Each subscription the member held that still ran (or had access left): refunded
+    /// under its plan's policy; access and partner rights end now. Subscriptions the
+    /// member bought for others stay theirs.
+    pub subscriptions: Vec<EndedSubscriptionView>,
+    /// Unused, unexpired coupons, now `voided`.
+    pub coupons_voided: u64,
+    /// The stored value's principal, owed back to the member (an `sv_refund` entry).
+    pub stored_value_owed_minor: i64,
+    /// The stored value's bonus, forfeited.
+    pub stored_value_bonus_forfeited_minor: i64,
+    /// Points forfeited (`forfeit` entries): pending, and available.
+    pub points_pending_forfeited: i64,
+    pub points_available_forfeited: i64,
+    /// Points the member still owes from refunds, left on the books.
+    pub points_debt: i64,
+}
+
+/// The closed member, and what the close ended.
+#[derive(Serialize, ToSchema)]
+pub struct ClosedMemberView {
+    #[serde(flatten)]
+    pub member: MemberView,
+    pub closing: ClosingView,
+}
+
+/// Closes a member's account. In one transaction: every subscription they hold is
+/// refunded under its plan's policy and ends now (partner access included), unused coupons
+/// are voided, stored value is refunded (principal owed back, bonus forfeited), points are
+/// forfeited, attributes are emptied; the history stays. Closing again answers as the
+/// first close did.
 #[utoipa::path(post, path = "/v1/members/{external_id}/close", tag = "members", security(("api_key" = [])),
     params(("external_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
-    responses((status = 200, body = MemberView),
+    responses((status = 200, body = ClosedMemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
         (status = 409, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -227,8 +277,148 @@ pub async fn close_member(
     State(state): State<AppState>,
     caller: Caller,
     MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<ClosedMemberView>> {
+    caller.require(&[Role::Admin])?;
+    let (member, c) = state.engine.close_member(&external_id).await?;
+    Ok(Json(ClosedMemberView {
+        member: view(&state, member).await?,
+        closing: ClosingView {
+            subscriptions: c
+                .subscriptions
+                .into_iter()
+                .map(|s| EndedSubscriptionView {
+                    id: s.id,
+                    plan: s.plan,
+                    status_before: s.status_before,
+                    refund_minor: s.refund_minor,
+                })
+                .collect(),
+            coupons_voided: c.coupons_voided,
+            stored_value_owed_minor: c.stored_value_owed_minor,
+            stored_value_bonus_forfeited_minor: c.stored_value_bonus_forfeited_minor,
+            points_pending_forfeited: c.points_pending_forfeited,
+            points_available_forfeited: c.points_available_forfeited,
+            points_debt: c.points_debt,
+        },
+    }))
+}
+
+/// Erases a closed member's personal data: the external id becomes `erased-<n>`,
+/// attributes and referral code are emptied, stored events name the pseudonym, and the
+/// answers kept for retries are dropped. The books stay whole and balanced. Answers the
+/// member under the pseudonym; erasing again answers the same.
+#[utoipa::path(post, path = "/v1/members/{external_id}/erase", tag = "members", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = MemberView),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 409, description = "member_not_closed", body = crate::error::ErrorBody)))]
+pub async fn erase_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
 ) -> ApiResult<Json<MemberView>> {
     caller.require(&[Role::Admin])?;
-    let member = state.engine.close_member(&external_id).await?;
+    let member = state.engine.erase_member(&external_id).await?;
     Ok(Json(view(&state, member).await?))
+}
+
+/// Everything Tessera holds about one member, whole (every page of every listing).
+#[derive(Serialize, ToSchema)]
+pub struct MemberExport {
+    #[schema(format = DateTime)]
+    pub exported_at: String,
+    pub member: MemberView,
+    pub points: crate::routes::points::PointsView,
+    /// Every journal entry, points and stored value, oldest first.
+    pub journal: Vec<crate::routes::points::EntryView>,
+    /// The tier, when the programme has tiers.
+    pub tier: Option<crate::routes::tiers::TierView>,
+    pub tier_history: Vec<crate::routes::tiers::TierHistoryView>,
+    pub subscriptions: Vec<crate::routes::subscriptions::SubscriptionOut>,
+    pub coupons: Vec<crate::routes::quotes::CouponView>,
+    /// The stored value, when the programme has it.
+    pub stored_value: Option<crate::routes::quotes::StoredValueView>,
+    /// Every event received for the member, oldest first.
+    pub events: Vec<crate::routes::events::EventView>,
+}
+
+/// Exports everything Tessera holds about a member as one JSON document (admin).
+#[utoipa::path(get, path = "/v1/members/{external_id}/export", tag = "members", security(("api_key" = [])),
+    params(("external_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = MemberExport),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn export_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    MemberPath(external_id): MemberPath,
+) -> ApiResult<Json<MemberExport>> {
+    use crate::extract::{
+        CouponPage, EventPage, LedgerPage, Page, SubscriptionPage, TierHistoryPage,
+    };
+    use crate::routes::{events, points, quotes, subscriptions, tiers};
+    use tessera_domain::limits::PAGE_SIZE_MAX;
+    caller.require(&[Role::Admin])?;
+    let path = || MemberPath(external_id.clone());
+    /// Every item of a listing: its pages in turn, from the first.
+    macro_rules! every_page {
+        ($handler:path, $page:ident, $kind:literal) => {{
+            let mut items = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let page = Page::from_parts(Some(PAGE_SIZE_MAX.to_string()), cursor.take(), $kind)?;
+                let Json(list) =
+                    $handler(State(state.clone()), caller, path(), $page(page)).await?;
+                items.extend(list.items);
+                match list.next_cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break,
+                }
+            }
+            items
+        }};
+    }
+    let root: axum::http::Uri = "/".parse().expect("a valid URI");
+    let member = get_member(State(state.clone()), caller, path()).await?.0;
+    let points = points::get_points(State(state.clone()), caller, path(), root.clone())
+        .await?
+        .0;
+    let journal = every_page!(points::get_ledger, LedgerPage, "j");
+    let has_tiers = state.engine.programme()?.programme.tiers.is_some();
+    let (tier, tier_history) = if has_tiers {
+        let tier = tiers::get_tier(State(state.clone()), caller, path())
+            .await?
+            .0;
+        (
+            Some(tier),
+            every_page!(tiers::get_tier_history, TierHistoryPage, "h"),
+        )
+    } else {
+        (None, Vec::new())
+    };
+    let subscriptions = every_page!(subscriptions::member_subscriptions, SubscriptionPage, "s");
+    let coupons = every_page!(quotes::list_coupons, CouponPage, "c");
+    let stored_value = if state.engine.programme()?.programme.stored_value.is_some() {
+        Some(
+            quotes::get_stored_value(State(state.clone()), caller, path())
+                .await?
+                .0,
+        )
+    } else {
+        None
+    };
+    let events = every_page!(events::list_events, EventPage, "e");
+    Ok(Json(MemberExport {
+        exported_at: rfc3339(state.engine.now()),
+        member,
+        points,
+        journal,
+        tier,
+        tier_history,
+        subscriptions,
+        coupons,
+        stored_value,
+        events,
+    }))
 }

@@ -101,3 +101,155 @@ async fn look_alike_ids_are_one_member_or_refused() {
     let r = app.call("GET", "/v1/members/u%E2%80%8B1", None).await;
     assert_eq!(r.code(), "invalid_field", "{}", r.text);
 }
+
+/// A member who holds a plan with partner rights, a coupon, stored value and points is
+/// closed (each holding ended, and said so), exported whole, and erased (no trace of their
+/// id or attributes left in what Tessera answers), with the books balanced throughout.
+#[tokio::test]
+async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
+    use axum::http::StatusCode;
+    const WHO: &str = "alice@example.com";
+    let app = TestApp::sqlite().await;
+    let r = app
+        .call(
+            "POST",
+            "/v1/members",
+            Some(json!({"external_id": WHO, "attributes": {"phone": "+86 138 0000 0000"}})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let me = format!("/v1/members/{WHO}");
+    // A plan with a partner's right, a coupon, stored value, pending and available points.
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"member": WHO, "plan": "vip88", "payment_ref": "pay-1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let youku = app.engine.create_partner_key("youku").await.unwrap();
+    let partner_view = format!("/v1/partner/members/{WHO}");
+    let r = app.call_as(&youku, "GET", &partner_view, None).await;
+    assert_eq!(r.body["holds"], true, "{}", r.text);
+    crate::orders::coupon(&app, WHO, "ten_off_99").await;
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            &format!("{me}/stored-value"),
+            Some(json!({"offer": "pay_1000_get_1100", "payment_ref": "tp-1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.call("POST", "/v1/events", Some(paid("e1", WHO))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .call(
+            "POST",
+            &format!("{me}/points/adjustments"),
+            Some(json!({"id": "a1", "points": 100, "reason": "welcome"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let before = app.call("GET", &format!("{me}/points"), None).await.body;
+    let pending = before["balances"]["pending"].as_i64().unwrap();
+    assert!(pending > 0, "{before}");
+
+    // Closing ends each holding, and says what it ended.
+    let closed = app.call("POST", &format!("{me}/close"), None).await;
+    assert_eq!(closed.status, StatusCode::OK, "{}", closed.text);
+    assert_eq!(closed.body["status"], "closed");
+    assert_eq!(closed.body["attributes"], json!({}));
+    let closing = &closed.body["closing"];
+    assert_eq!(closing["subscriptions"][0]["plan"], "vip88", "{closing}");
+    assert_eq!(closing["subscriptions"][0]["status_before"], "active");
+    assert_eq!(
+        closing["subscriptions"][0]["refund_minor"],
+        88800 * 364 / 365,
+        "pro rata by whole days, the day of purchase counted as used"
+    );
+    assert_eq!(closing["coupons_voided"], 1);
+    assert_eq!(closing["stored_value_owed_minor"], 100_000);
+    assert_eq!(closing["stored_value_bonus_forfeited_minor"], 10_000);
+    assert_eq!(closing["points_pending_forfeited"], pending);
+    assert_eq!(closing["points_available_forfeited"], 100);
+    assert_eq!(closing["points_debt"], 0);
+    // A retry answers as the first close.
+    let again = app.call("POST", &format!("{me}/close"), None).await;
+    assert_eq!(again.body, closed.body);
+    // Each effect, seen from the reads.
+    let r = app.call_as(&youku, "GET", &partner_view, None).await;
+    assert_ne!(r.body["holds"], true, "partner access ended: {}", r.text);
+    let r = app.call("GET", &format!("{me}/entitlements"), None).await;
+    assert_eq!(r.body["plans"], json!([]), "{}", r.text);
+    let r = app.call("GET", &format!("{me}/subscriptions"), None).await;
+    assert_eq!(r.body["items"][0]["status"], "refunded", "{}", r.text);
+    assert_eq!(r.body["items"][0]["auto_renew"], false, "{}", r.text);
+    let r = app.call("GET", &format!("{me}/coupons"), None).await;
+    assert_eq!(r.body["items"][0]["state"], "voided", "{}", r.text);
+    let r = app.call("GET", &format!("{me}/stored-value"), None).await;
+    assert_eq!(
+        (&r.body["principal_minor"], &r.body["bonus_minor"]),
+        (&json!(0), &json!(0)),
+        "{}",
+        r.text
+    );
+    let r = app.call("GET", &format!("{me}/points"), None).await;
+    assert_eq!(
+        r.body["balances"],
+        json!({"pending": 0, "available": 0, "debt": 0})
+    );
+    app.assert_ledger_balanced().await;
+
+    // The export holds everything, whole.
+    let export = app.call("GET", &format!("{me}/export"), None).await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.text);
+    let x = &export.body;
+    assert_eq!(x["member"]["external_id"], WHO);
+    assert_eq!(x["subscriptions"][0]["status"], "refunded");
+    assert_eq!(x["coupons"][0]["state"], "voided");
+    assert_eq!(x["events"][0]["event"]["member_id"], WHO);
+    let kinds: Vec<&str> = x["journal"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["earn", "adjust", "sv_topup", "sv_refund", "forfeit"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    // Only a closed member can be erased.
+    app.add_member("bob").await;
+    let r = app.call("POST", "/v1/members/bob/erase", None).await;
+    assert_eq!(r.code(), "member_not_closed", "{}", r.text);
+
+    // Erased: no trace of the id or the attributes; the books still balance.
+    let erased = app.call("POST", &format!("{me}/erase"), None).await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.text);
+    let pseudonym = erased.body["external_id"].as_str().unwrap().to_owned();
+    assert!(pseudonym.starts_with("erased-"), "{pseudonym}");
+    assert!(erased.body["erased_at"].is_string());
+    assert_eq!(app.call("GET", &me, None).await.code(), "member_not_found");
+    let r = app
+        .call("POST", &format!("/v1/members/{pseudonym}/erase"), None)
+        .await;
+    assert_eq!(r.body, erased.body, "erasing again changes nothing");
+    let export = app
+        .call("GET", &format!("/v1/members/{pseudonym}/export"), None)
+        .await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.text);
+    assert!(!export.text.contains(WHO), "{}", export.text);
+    assert!(!export.text.contains("138 0000"), "{}", export.text);
+    assert_eq!(
+        export.body["events"][0]["event"]["member_id"],
+        pseudonym.as_str()
+    );
+    assert_eq!(
+        export.body["journal"].as_array().map(Vec::len),
+        Some(kinds.len()),
+        "the books are whole"
+    );
+    app.assert_ledger_balanced().await;
+}

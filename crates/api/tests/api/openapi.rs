@@ -15,6 +15,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/members/{external_id}"),
     ("patch", "/v1/members/{external_id}"),
     ("post", "/v1/members/{external_id}/close"),
+    ("post", "/v1/members/{external_id}/erase"),
+    ("get", "/v1/members/{external_id}/export"),
     ("post", "/v1/events"),
     ("post", "/v1/events/batch"),
     ("get", "/v1/members/{external_id}/events"),

@@ -483,9 +483,17 @@ async fn redemptions_rewards_replays_and_refusals() {
         redeem(json!({"id": "c", "points": 20})).await.code(),
         "member_closed"
     );
-    // Closing keeps the ledger.
+    // Closing keeps the ledger, and forfeits what was left in one more entry.
     let ledger = app.call("GET", "/v1/members/m/ledger", None).await;
-    assert_eq!(ledger.body["items"].as_array().unwrap().len(), 3);
+    let items = ledger.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 4, "{}", ledger.text);
+    assert!(
+        items.iter().any(|e| e["kind"] == "forfeit"),
+        "{}",
+        ledger.text
+    );
+    let points = app.call("GET", "/v1/members/m/points", None).await;
+    assert_eq!(points.body["balances"]["available"], 0, "{}", points.text);
     app.assert_ledger_balanced().await;
 }
 

@@ -509,6 +509,7 @@ both_backends!(
                 created_at_us: 7,
                 updated_at_us: 7,
                 closed_at_us: None,
+                erased_at_us: None,
             }
         );
         assert_eq!(store.member_get("r").await.unwrap(), Some(row.clone()));
@@ -846,7 +847,7 @@ both_backends!(the_schema_describes_itself, |url: String| async move {
         ("clock", Some("id now_us")),
         (
             "members",
-            Some("attributes closed_at_us created_at_us external_id id referred_by_code status updated_at_us"),
+            Some("attributes closed_at_us created_at_us erased_at_us external_id id referred_by_code status updated_at_us"),
         ),
         ("job_marks", Some("done_until_us job")),
         ("order_owners", Some("member_id order_id")),

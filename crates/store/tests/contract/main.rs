@@ -9,6 +9,7 @@
 
 mod answers;
 mod bench;
+mod closing;
 mod commerce;
 mod foundation;
 mod points;

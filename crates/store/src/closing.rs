@@ -1,0 +1,83 @@
+//! A member's account closed and their personal data erased: the few writes these need
+//! beyond the ones other use cases share.
+
+use crate::{EventRow, Result, Tx};
+
+impl Tx {
+    /// Marks `state_to` every coupon of the member in `state_from` whose validity runs
+    /// past `now_us` (a closed account's coupons); answers how many.
+    pub async fn coupons_set_state(
+        &mut self,
+        member_id: i64,
+        state_from: &str,
+        state_to: &str,
+        now_us: i64,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE coupons SET state = $3 \
+             WHERE member_id = $1 AND state = $2 AND valid_until_us > $4",
+        )
+        .bind(member_id)
+        .bind(state_from)
+        .bind(state_to)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
+    }
+
+    /// Replaces the member's external id by `pseudonym` and empties their attributes and
+    /// referral code; drops the first answers kept for their retries (which may quote
+    /// them). The ledger, keyed by the internal id, is untouched.
+    pub async fn member_erase(
+        &mut self,
+        member_id: i64,
+        pseudonym: &str,
+        now_us: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE members SET external_id = $2, attributes = '{}', referred_by_code = NULL, \
+             updated_at_us = $3, erased_at_us = $3 WHERE id = $1",
+        )
+        .bind(member_id)
+        .bind(pseudonym)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await?;
+        sqlx::query("DELETE FROM client_answers WHERE member_id = $1")
+            .bind(member_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A page of the member's events after `after_seq`, inside the transaction.
+    pub async fn events_of_member(
+        &mut self,
+        member_id: i64,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query(&format!(
+            "{} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            crate::EVENT_SELECT
+        ))
+        .bind(member_id)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(EventRow::from_row).collect()
+    }
+
+    /// Rewrites an event's stored body (its fingerprint stays: a retry of the original
+    /// event is still recognised as the same event).
+    pub async fn event_body_set(&mut self, seq: i64, body: &str) -> Result<()> {
+        sqlx::query("UPDATE events SET body = $2 WHERE seq = $1")
+            .bind(seq)
+            .bind(body)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}

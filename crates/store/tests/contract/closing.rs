@@ -1,0 +1,102 @@
+//! A member's account closed and their personal data erased.
+
+use super::*;
+
+both_backends!(
+    coupons_change_state_and_erasure_leaves_no_personal_data,
+    |url: String| async move {
+        let store = store(&url).await;
+        let a = add_member(&store, "alice@example.com").await.id;
+        let b = add_member(&store, "b").await.id;
+        // Live, expired and used coupons of `a`, and a live one of `b`.
+        let mut used = crate::commerce::coupon(a, None, 5_000);
+        used.state = "used".into();
+        crate::commerce::issue(
+            &store,
+            &[
+                crate::commerce::coupon(a, None, 5_000),
+                crate::commerce::coupon(a, None, 100),
+                used,
+                crate::commerce::coupon(b, None, 5_000),
+            ],
+        )
+        .await;
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.coupons_set_state(a, "issued", "voided", 2_000)
+                .await
+                .unwrap(),
+            1
+        );
+        let states: Vec<String> = tx
+            .coupons_of_member(a, i64::MAX, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.state)
+            .collect();
+        assert_eq!(states, ["used", "issued", "voided"]);
+        assert_eq!(
+            tx.coupons_of_member(b, i64::MAX, 10).await.unwrap()[0].state,
+            "issued"
+        );
+
+        // Events, paged inside the transaction, and rewritten.
+        let bodies: Vec<String> = (0..3)
+            .map(|i| format!(r#"{{"id":"e{i}","member_id":"alice@example.com"}}"#))
+            .collect();
+        let ids: Vec<String> = (0..3).map(|i| format!("e{i}")).collect();
+        let news: Vec<NewEvent> = ids
+            .iter()
+            .zip(&bodies)
+            .map(|(id, body)| event(id, a, body, "sha"))
+            .collect();
+        tx.events_insert_many(&news).await.unwrap();
+        tx.events_insert_many(&[event("other", b, "{}", "sha")])
+            .await
+            .unwrap();
+        let first = tx.events_of_member(a, 0, 2).await.unwrap();
+        assert_eq!(first.len(), 2);
+        let rest = tx.events_of_member(a, first[1].seq, 2).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        for e in first.iter().chain(&rest) {
+            tx.event_body_set(e.seq, r#"{"member_id":"erased"}"#)
+                .await
+                .unwrap();
+        }
+        let answer = ClientAnswerRow {
+            request_sha256: "sha".into(),
+            answer: r#"{"member":"alice@example.com"}"#.into(),
+        };
+        tx.client_answer_put(a, "kind", "c1", &answer, 1)
+            .await
+            .unwrap();
+        tx.member_erase(a, "erased-1", 3_000).await.unwrap();
+        tx.commit().await.unwrap();
+
+        assert!(store
+            .member_get("alice@example.com")
+            .await
+            .unwrap()
+            .is_none());
+        let erased = store.member_get("erased-1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                erased.attributes.as_str(),
+                erased.erased_at_us,
+                erased.referred_by_code
+            ),
+            ("{}", Some(3_000), None)
+        );
+        let events = store.events_list(a, 0, 10).await.unwrap();
+        assert!(events.iter().all(|e| !e.body.contains("alice")));
+        assert_eq!(events[0].body_sha256, "sha", "the fingerprint stays");
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx
+            .client_answer_get(a, "kind", "c1")
+            .await
+            .unwrap()
+            .is_none());
+        assert_eq!(store.events_list(b, 0, 10).await.unwrap()[0].body, "{}");
+    }
+);
