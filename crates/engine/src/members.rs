@@ -249,6 +249,8 @@ impl Engine {
                 tx.event_body_set(event.seq, &body.to_string()).await?;
             }
         }
+        let quoted = serde_json::Value::String(row.external_id.clone()).to_string();
+        tx.idempotency_forget(&quoted, &row.external_id).await?;
         let now = to_us(self.now());
         tx.member_erase(row.id, &pseudonym, now).await?;
         tx.commit().await?;

@@ -51,6 +51,29 @@ impl Tx {
         Ok(())
     }
 
+    /// Drops the answers kept under `Idempotency-Key` headers whose stored answer holds
+    /// `quoted` (a JSON string, quotes included, such as `"alice@example.com"`) or whose
+    /// route names `/members/{segment}`; answers how many. A scan of every kept answer: it
+    /// serves an erasure, not a hot path.
+    pub async fn idempotency_forget(&mut self, quoted: &str, segment: &str) -> Result<u64> {
+        // LIKE patterns with `\` as the escape of `\`, `%` and `_`.
+        let escape = |text: &str| {
+            text.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        };
+        Ok(sqlx::query(
+            "DELETE FROM idempotency_keys WHERE response LIKE $1 ESCAPE '\\' \
+             OR route LIKE $2 ESCAPE '\\' OR route LIKE $3 ESCAPE '\\'",
+        )
+        .bind(format!("%{}%", escape(quoted)))
+        .bind(format!("%/members/{}/%", escape(segment)))
+        .bind(format!("%/members/{}", escape(segment)))
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected())
+    }
+
     /// A page of the member's events after `after_seq`, inside the transaction.
     pub async fn events_of_member(
         &mut self,

@@ -100,3 +100,64 @@ both_backends!(
         assert_eq!(store.events_list(b, 0, 10).await.unwrap()[0].body, "{}");
     }
 );
+
+both_backends!(
+    an_erasure_forgets_the_idempotent_answers_that_name_the_member,
+    |url: String| async move {
+        let store = store(&url).await;
+        // (key, route, answer): two name the member (by answer, by route), one another
+        // member whose id only contains the erased one, one a literal `%`.
+        let kept = [
+            ("k1", "POST /v1/members", r#"{"external_id":"al_ice"}"#),
+            ("k2", "POST /v1/members/al_ice/close", "{}"),
+            ("k3", "POST /v1/members", r#"{"external_id":"al_ice2"}"#),
+            ("k4", "POST /v1/members/alxice/close", r#"{"note":"100%"}"#),
+        ];
+        for (key, route, answer) in kept {
+            let claim = store
+                .idempotency_begin(&IdempotencyRequest {
+                    api_key_id: 1,
+                    key,
+                    route,
+                    request_sha256: "sha",
+                    token: "t",
+                    now_us: 1,
+                    stale_before_us: 0,
+                })
+                .await
+                .unwrap();
+            assert_eq!(claim, IdempotencyClaim::Claimed);
+            store
+                .idempotency_complete(1, key, "t", 200, answer)
+                .await
+                .unwrap();
+        }
+        let mut tx = store.begin().await.unwrap();
+        assert_eq!(
+            tx.idempotency_forget(r#""al_ice""#, "al_ice")
+                .await
+                .unwrap(),
+            2
+        );
+        tx.commit().await.unwrap();
+        for (key, expect_kept) in [("k1", false), ("k2", false), ("k3", true), ("k4", true)] {
+            let claim = store
+                .idempotency_begin(&IdempotencyRequest {
+                    api_key_id: 1,
+                    key,
+                    route: "POST /v1/members",
+                    request_sha256: "sha",
+                    token: "t2",
+                    now_us: 2,
+                    stale_before_us: 0,
+                })
+                .await
+                .unwrap();
+            assert_eq!(
+                claim != IdempotencyClaim::Claimed,
+                expect_kept,
+                "{key}: {claim:?}"
+            );
+        }
+    }
+);
