@@ -84,27 +84,102 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             serde_path_to_error::Error::new(serde_path_to_error::Track::new().path(), e)
         })
     });
-    value.map_err(|e| {
-        use serde_json::error::Category;
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::new(
-                ErrorCode::MalformedJson,
-                format!("the body is not valid JSON: {inner}"),
-            ),
-            Category::Data => {
-                let message = inner.to_string();
-                let field = match field_of_serde_message(&message) {
-                    Some(key) if path == "." || path.is_empty() => key,
-                    Some(key) if message.starts_with("missing field") => format!("{path}.{key}"),
-                    _ => path.clone(),
-                };
-                let field = if field == "." { String::new() } else { field };
-                ApiError::new(ErrorCode::InvalidRequest, message).with_field(field)
+    value.map_err(refusal)
+}
+
+/// Parses a JSON value already read into `T`, naming the field at fault by its full path,
+/// as `parse_json` does.
+pub fn parse_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    if let Ok(parsed) = serde_json::from_value(value.clone()) {
+        return Ok(parsed);
+    }
+    whole_numbers_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(refusal)
+}
+
+/// The refusal of a body serde could not read: the field at fault by its full path, and
+/// a message in the terms of JSON (never the server's type names).
+fn refusal(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    use serde_json::error::Category;
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            ErrorCode::MalformedJson,
+            format!("the body is not valid JSON: {inner}"),
+        ),
+        Category::Data => {
+            let message = inner.to_string();
+            let field = match field_of_serde_message(&message) {
+                Some(key) if path == "." || path.is_empty() => key,
+                Some(key) if message.starts_with("missing field") => format!("{path}.{key}"),
+                _ => path.clone(),
+            };
+            let field = if field == "." { String::new() } else { field };
+            ApiError::new(ErrorCode::InvalidRequest, in_json_terms(&message)).with_field(field)
+        }
+    }
+}
+
+/// serde's message with the server's types named as JSON names them: `expected i64` is
+/// `expected an integer`, `expected struct MemberCreate` is `expected an object`; the
+/// position serde appends is dropped (the field names the place).
+pub fn in_json_terms(message: &str) -> String {
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(" column ") => &message[..i],
+        _ => message,
+    };
+    if message.starts_with("data did not match any variant of untagged enum") {
+        return "does not match any of the accepted forms of this field".to_owned();
+    }
+    const NUMBERS: &[(&str, &str)] = &[
+        ("i8", "an integer from -128 to 127"),
+        ("i16", "an integer from -32768 to 32767"),
+        ("i32", "an integer from -2147483648 to 2147483647"),
+        (
+            "i64",
+            "an integer from -9223372036854775808 to 9223372036854775807",
+        ),
+        ("u8", "a whole number from 0 to 255"),
+        ("u16", "a whole number from 0 to 65535"),
+        ("u32", "a whole number from 0 to 4294967295"),
+        ("u64", "a whole number from 0 to 18446744073709551615"),
+        ("usize", "a whole number from 0 to 18446744073709551615"),
+        ("f32", "a number"),
+        ("f64", "a number"),
+    ];
+    let mut out = message.to_owned();
+    for (rust, json) in NUMBERS {
+        let before = format!("expected {rust}");
+        if let Some(i) = out.find(&before) {
+            let end = i + before.len();
+            // Only the whole word: `expected u32`, not `expected u32x`.
+            if out[end..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric())
+            {
+                out.replace_range(i..end, &format!("expected {json}"));
             }
         }
-    })
+    }
+    for (kind, json) in [
+        ("struct", "an object"),
+        ("internally tagged enum", "an object"),
+        ("enum", "one of the documented values"),
+        ("tuple struct", "an array"),
+    ] {
+        let before = format!("expected {kind} ");
+        if let Some(i) = out.find(&before) {
+            let name_end = out[i + before.len()..]
+                .find(|c: char| !c.is_alphanumeric() && c != '_')
+                .map_or(out.len(), |n| i + before.len() + n);
+            out.replace_range(i..name_end, &format!("expected {json}"));
+        }
+    }
+    out.replace("a sequence", "an array")
+        .replace("a map", "an object")
+        .replace("unknown variant", "unknown value")
 }
 
 /// Rewrites every number with a zero fraction that fits 64 bits (`1319.0`, `-2.0`) as the

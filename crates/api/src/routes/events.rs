@@ -2,7 +2,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody, ErrorCode};
 use crate::extract::{
-    encode_cursor, parse_json, read_body, require_content_type, Caller, EventPage,
+    encode_cursor, parse_json, parse_value, read_body, require_content_type, Caller, EventPage,
     BATCH_BODY_BYTES_MAX, BODY_BYTES_MAX,
 };
 use crate::routes::{rfc3339, MemberPath};
@@ -33,70 +33,171 @@ pub fn router() -> Router<AppState> {
 
 /// An event from the shop. `type` selects the variant; `id` is unique across the
 /// deployment, and the same id with the same body is a no-op that answers as the first time.
-#[derive(Deserialize, Serialize, ToSchema, Clone)]
-#[serde(tag = "type", deny_unknown_fields)]
+/// An event of the shop, by its `type`.
+#[derive(Serialize, ToSchema, Clone)]
+#[serde(tag = "type")]
 pub enum EventIn {
-    /// An order was paid.
+    /// An order was paid: it earns points and score by the programme.
     #[serde(rename = "order.paid")]
-    OrderPaid {
-        #[schema(value_type = crate::schema::IdText)]
-        id: String,
-        #[schema(value_type = crate::schema::IdText)]
-        member_id: String,
-        #[schema(format = DateTime)]
-        occurred_at: String,
-        #[schema(value_type = crate::schema::IdText)]
-        order_id: String,
-        #[schema(min_items = 1, max_items = 500)]
-        lines: Vec<LineIn>,
-        /// Shipping fee charged, in minor units.
-        #[serde(default)]
-        #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
-        shipping_minor: i64,
-        /// What the member paid for the order, in minor units: after the shop's own
-        /// discounts, with any taxes and fees.
-        #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
-        total_minor: i64,
-    },
-    /// The order's return window started (delivered, accepted).
+    OrderPaid(OrderPaidIn),
+    /// An order was delivered or otherwise completed.
     #[serde(rename = "order.completed")]
-    OrderCompleted {
-        #[schema(value_type = crate::schema::IdText)]
-        id: String,
-        #[schema(value_type = crate::schema::IdText)]
-        member_id: String,
-        #[schema(format = DateTime)]
-        occurred_at: String,
-        #[schema(value_type = crate::schema::IdText)]
-        order_id: String,
-    },
-    /// Part or all of an order was refunded: by `lines` or by `amount_minor`, not both.
+    OrderCompleted(OrderCompletedIn),
+    /// Part or all of an order was refunded: what it earned is taken back in proportion.
     #[serde(rename = "order.refunded")]
-    OrderRefunded {
-        #[schema(value_type = crate::schema::IdText)]
-        id: String,
-        #[schema(value_type = crate::schema::IdText)]
-        member_id: String,
-        #[schema(format = DateTime)]
-        occurred_at: String,
-        #[schema(value_type = crate::schema::IdText)]
-        order_id: String,
-        /// What is refunded: some lines, or an amount.
-        refund: RefundIn,
-    },
-    /// Something the member did: `review`, `check_in`, `share`, or a custom activity
-    /// declared in the programme.
+    OrderRefunded(OrderRefundedIn),
+    /// Something the member did: a review, a check-in, a share, or a declared activity.
     #[serde(rename = "activity")]
-    Activity {
-        #[schema(value_type = crate::schema::IdText)]
-        id: String,
-        #[schema(value_type = crate::schema::IdText)]
-        member_id: String,
-        #[schema(format = DateTime)]
-        occurred_at: String,
-        #[schema(value_type = crate::schema::NameText)]
-        activity: String,
-    },
+    Activity(ActivityIn),
+}
+
+/// The event types, as `type` spells them.
+pub const EVENT_TYPES: [&str; 4] = [
+    "order.paid",
+    "order.completed",
+    "order.refunded",
+    "activity",
+];
+
+/// An `order.paid` event.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "evt-1", "member_id": "u-1001", "occurred_at": "2026-11-23T10:00:00+08:00", "order_id": "SO-1", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 3000, "tags": ["promo"]}], "shipping_minor": 600, "total_minor": 6600}))]
+pub struct OrderPaidIn {
+    /// Your id of the event: the same id again is the same event (answered as the first time).
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    /// The member's id (`external_id`).
+    #[schema(value_type = crate::schema::IdText)]
+    pub member_id: String,
+    /// When it happened (RFC 3339, with its offset).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// Your id of the order.
+    #[schema(value_type = crate::schema::IdText)]
+    pub order_id: String,
+    /// The order's lines.
+    #[schema(min_items = 1, max_items = 500)]
+    pub lines: Vec<LineIn>,
+    /// Shipping paid, in minor units (earns nothing).
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub shipping_minor: i64,
+    /// What the member paid in all, in minor units: goods after discounts, plus shipping.
+    #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
+    pub total_minor: i64,
+}
+
+/// An `order.completed` event.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "evt-2", "member_id": "u-1001", "occurred_at": "2026-11-25T10:00:00+08:00", "order_id": "SO-1"}))]
+pub struct OrderCompletedIn {
+    /// Your id of the event.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    /// The member's id (`external_id`).
+    #[schema(value_type = crate::schema::IdText)]
+    pub member_id: String,
+    /// When it happened (RFC 3339, with its offset).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// Your id of the order.
+    #[schema(value_type = crate::schema::IdText)]
+    pub order_id: String,
+}
+
+/// An `order.refunded` event.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "evt-3", "member_id": "u-1001", "occurred_at": "2026-11-26T10:00:00+08:00", "order_id": "SO-1", "refund": {"lines": [{"sku": "TEA-500G", "quantity": 1}]}}))]
+pub struct OrderRefundedIn {
+    /// Your id of the event.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    /// The member's id (`external_id`).
+    #[schema(value_type = crate::schema::IdText)]
+    pub member_id: String,
+    /// When it happened (RFC 3339, with its offset).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// Your id of the order.
+    #[schema(value_type = crate::schema::IdText)]
+    pub order_id: String,
+    /// What is refunded: some lines, or an amount.
+    pub refund: RefundIn,
+}
+
+/// An `activity` event.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "evt-4", "member_id": "u-1001", "occurred_at": "2026-11-23T12:00:00+08:00", "activity": "review"}))]
+pub struct ActivityIn {
+    /// Your id of the event.
+    #[schema(value_type = crate::schema::IdText)]
+    pub id: String,
+    /// The member's id (`external_id`).
+    #[schema(value_type = crate::schema::IdText)]
+    pub member_id: String,
+    /// When it happened (RFC 3339, with its offset).
+    #[schema(format = DateTime)]
+    pub occurred_at: String,
+    /// `review`, `check_in`, `share`, or an activity the programme declares.
+    #[schema(value_type = crate::schema::NameText)]
+    pub activity: String,
+}
+
+impl EventIn {
+    /// Parses an event: its `type` picks the shape, and the shape is parsed with every
+    /// field's full path (`lines[1].unit_price_minor`).
+    pub fn parse_json(bytes: &[u8]) -> Result<EventIn, ApiError> {
+        let value: serde_json::Value = parse_json(bytes)?;
+        Self::from_value(value)
+    }
+
+    pub fn from_value(mut value: serde_json::Value) -> Result<EventIn, ApiError> {
+        let expected = EVENT_TYPES
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let refuse =
+            |message: String| ApiError::new(ErrorCode::InvalidRequest, message).with_field("type");
+        let serde_json::Value::Object(map) = &mut value else {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "an event is a JSON object",
+            ));
+        };
+        let kind = match map.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            Some(_) => return Err(refuse(format!("`type` is a string: one of {expected}"))),
+            None => return Err(refuse(format!("missing field `type`: one of {expected}"))),
+        };
+        match kind.as_str() {
+            "order.paid" => parse_value(value).map(EventIn::OrderPaid),
+            "order.completed" => parse_value(value).map(EventIn::OrderCompleted),
+            "order.refunded" => {
+                let event: OrderRefundedIn = parse_value(value)?;
+                event.refund.check("refund")?;
+                Ok(EventIn::OrderRefunded(event))
+            }
+            "activity" => parse_value(value).map(EventIn::Activity),
+            other => Err(refuse(format!(
+                "unknown event type `{other}`, expected one of {expected}"
+            ))),
+        }
+    }
+
+    /// The fields every event has: its id, the member's id, and when it happened.
+    fn common(&mut self) -> (&mut String, &mut String, &mut String) {
+        match self {
+            EventIn::OrderPaid(e) => (&mut e.id, &mut e.member_id, &mut e.occurred_at),
+            EventIn::OrderCompleted(e) => (&mut e.id, &mut e.member_id, &mut e.occurred_at),
+            EventIn::OrderRefunded(e) => (&mut e.id, &mut e.member_id, &mut e.occurred_at),
+            EventIn::Activity(e) => (&mut e.id, &mut e.member_id, &mut e.occurred_at),
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
@@ -126,26 +227,34 @@ pub struct RefundLineIn {
 }
 
 /// A refund of some lines (by SKU and quantity) or of an amount, never both.
-#[derive(Deserialize, Serialize, ToSchema, Clone)]
-#[serde(untagged)]
-pub enum RefundIn {
-    Lines(RefundByLines),
-    Amount(RefundByAmount),
-}
-
+/// What a refund takes back: exactly one of `lines` (some units of some lines) or
+/// `amount_minor` (an amount of the goods).
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
-pub struct RefundByLines {
+#[schema(example = json!({"lines": [{"sku": "TEA-500G", "quantity": 1}]}))]
+pub struct RefundIn {
+    /// The units refunded, line by line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(min_items = 1, max_items = 500)]
-    pub lines: Vec<RefundLineIn>,
+    pub lines: Option<Vec<RefundLineIn>>,
+    /// The amount of goods refunded, in minor units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1_000_000_000_000i64)]
+    pub amount_minor: Option<i64>,
 }
 
-#[derive(Deserialize, Serialize, ToSchema, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct RefundByAmount {
-    /// The amount refunded, in minor units.
-    #[schema(minimum = 1, maximum = 1_000_000_000_000i64)]
-    pub amount_minor: i64,
+impl RefundIn {
+    /// Refuses a refund that gives both forms or neither, as a body of the wrong shape.
+    pub fn check(&self, field: &str) -> Result<(), ApiError> {
+        if self.lines.is_some() == self.amount_minor.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "give exactly one of `lines` (units of lines) or `amount_minor`",
+            )
+            .with_field(field));
+        }
+        Ok(())
+    }
 }
 
 fn amount(value: i64, field: &str) -> Result<AmountMinor, FieldError> {
@@ -187,32 +296,8 @@ impl EventIn {
     /// Parses into a domain event, and rewrites `occurred_at` in its canonical form so
     /// that the same instant written two ways is the same body.
     fn parse(mut self) -> Result<(Event, EventIn), FieldError> {
-        let (id, member_id, occurred_at) = match &mut self {
-            EventIn::OrderPaid {
-                id,
-                member_id,
-                occurred_at,
-                ..
-            }
-            | EventIn::OrderCompleted {
-                id,
-                member_id,
-                occurred_at,
-                ..
-            }
-            | EventIn::OrderRefunded {
-                id,
-                member_id,
-                occurred_at,
-                ..
-            }
-            | EventIn::Activity {
-                id,
-                member_id,
-                occurred_at,
-                ..
-            } => (id.clone(), member_id.clone(), occurred_at),
-        };
+        let (id, member_id, occurred_at) = self.common();
+        let (id, member_id) = (id.clone(), member_id.clone());
         let instant: jiff::Timestamp = occurred_at.parse().map_err(|_| {
             FieldError::invalid(
                 "occurred_at",
@@ -223,13 +308,13 @@ impl EventIn {
         let id = text(EventId::parse, &id, "id")?;
         let member = text(ExternalId::parse, &member_id, "member_id")?;
         let body = match &self {
-            EventIn::OrderPaid {
+            EventIn::OrderPaid(OrderPaidIn {
                 order_id,
                 lines,
                 shipping_minor,
                 total_minor,
                 ..
-            } => {
+            }) => {
                 let lines = parse_lines(lines)?;
                 EventBody::OrderPaid(OrderPaid::new(
                     text(OrderId::parse, order_id, "order_id")?,
@@ -238,16 +323,22 @@ impl EventIn {
                     amount(*total_minor, "total_minor")?,
                 )?)
             }
-            EventIn::OrderCompleted { order_id, .. } => EventBody::OrderCompleted {
-                order_id: text(OrderId::parse, order_id, "order_id")?,
-            },
-            EventIn::OrderRefunded {
+            EventIn::OrderCompleted(OrderCompletedIn { order_id, .. }) => {
+                EventBody::OrderCompleted {
+                    order_id: text(OrderId::parse, order_id, "order_id")?,
+                }
+            }
+            EventIn::OrderRefunded(OrderRefundedIn {
                 order_id, refund, ..
-            } => {
-                let (lines, amount_minor) = match refund {
-                    RefundIn::Lines(RefundByLines { lines }) => (Some(lines), None),
-                    RefundIn::Amount(RefundByAmount { amount_minor }) => {
-                        (None, Some(*amount_minor))
+            }) => {
+                let (lines, amount_minor) = match (&refund.lines, refund.amount_minor) {
+                    (Some(lines), None) => (Some(lines), None),
+                    (None, Some(amount)) => (None, Some(amount)),
+                    _ => {
+                        return Err(FieldError::invalid(
+                            "refund",
+                            "give exactly one of `lines` (units of lines) or `amount_minor`",
+                        ))
                     }
                 };
                 let lines = lines
@@ -271,12 +362,14 @@ impl EventIn {
                         .map_err(|e| e.within("refund"))?,
                 )
             }
-            EventIn::Activity { activity, .. } => EventBody::Activity(match activity.as_str() {
-                "review" => ActivityKind::Review,
-                "check_in" => ActivityKind::CheckIn,
-                "share" => ActivityKind::Share,
-                other => ActivityKind::Custom(text(ActivityName::parse, other, "activity")?),
-            }),
+            EventIn::Activity(ActivityIn { activity, .. }) => {
+                EventBody::Activity(match activity.as_str() {
+                    "review" => ActivityKind::Review,
+                    "check_in" => ActivityKind::CheckIn,
+                    "share" => ActivityKind::Share,
+                    other => ActivityKind::Custom(text(ActivityName::parse, other, "activity")?),
+                })
+            }
         };
         Ok((
             Event {
@@ -302,8 +395,8 @@ pub struct EventView {
 
 impl EventView {
     fn of(row: &EventRow) -> Result<EventView, ApiError> {
-        let event: EventIn = serde_json::from_str(&row.body).map_err(|e| {
-            tracing::error!(event_id = %row.event_id, error = %e, "stored event does not parse");
+        let event = EventIn::parse_json(row.body.as_bytes()).map_err(|e| {
+            tracing::error!(event_id = %row.event_id, error = %e.message, "stored event does not parse");
             ApiError::new(
                 ErrorCode::Internal,
                 "internal error; the server log has the cause",
@@ -371,7 +464,7 @@ pub async fn post_event(
     caller.require(&[Role::Admin, Role::Storefront])?;
     require_content_type(req.headers().get(CONTENT_TYPE), &["application/json"])?;
     let bytes = read_body(req, BODY_BYTES_MAX).await?;
-    let (item, canonical) = prepare(parse_json::<EventIn>(&bytes)?)?;
+    let (item, canonical) = prepare(EventIn::parse_json(&bytes)?)?;
     let mut outcomes = state.engine.ingest(std::slice::from_ref(&item)).await?;
     let outcome = outcomes
         .pop()
@@ -447,7 +540,7 @@ pub async fn post_batch(
     let mut positions = Vec::new();
     for (index, value) in batch.events.into_iter().enumerate() {
         // Each event is parsed on its own, so that one bad event refuses only itself.
-        let prepared = parse_json::<EventIn>(value.get().as_bytes()).and_then(prepare);
+        let prepared = EventIn::parse_json(value.get().as_bytes()).and_then(prepare);
         match prepared {
             Ok((item, canonical)) => {
                 items.push(item);

@@ -496,13 +496,15 @@ pub async fn post_order_refund(
     let order = tessera_domain::OrderId::parse(order_id)
         .map_err(|e| ApiError::from(e.within("order_id")))?;
     let id = ExternalId::parse(body.id).map_err(|e| ApiError::from(e.within("id")))?;
-    let event = crate::routes::events::EventIn::OrderRefunded {
-        id: format!("refund:{order}:{id}"),
-        member_id: body.member,
-        occurred_at: state.engine.now().to_string(),
-        order_id: order.to_string(),
-        refund: body.refund,
-    };
+    body.refund.check("refund")?;
+    let event =
+        crate::routes::events::EventIn::OrderRefunded(crate::routes::events::OrderRefundedIn {
+            id: format!("refund:{order}:{id}"),
+            member_id: body.member,
+            occurred_at: state.engine.now().to_string(),
+            order_id: order.to_string(),
+            refund: body.refund,
+        });
     let (item, _) = crate::routes::events::prepare(event)?;
     let a = state.engine.refund_order(item).await?;
     let status = if a.replayed {

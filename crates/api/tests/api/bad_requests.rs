@@ -252,3 +252,111 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
         programme_before
     );
 }
+
+/// A refused body names the field at fault by its full path, and its message speaks of
+/// JSON (an integer, an object), never of the server's types.
+#[tokio::test]
+async fn refusals_name_the_full_path_and_no_server_type() {
+    let app = TestApp::sqlite().await;
+    app.add_member("m").await;
+    let order = |lines: serde_json::Value| {
+        json!({"id": "e1", "type": "order.paid", "member_id": "m",
+            "occurred_at": "2026-11-22T10:00:00+08:00", "order_id": "o1",
+            "lines": lines, "total_minor": 100})
+    };
+    let line = json!({"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": 100});
+    let mut bad_price = line.clone();
+    bad_price["unit_price_minor"] = json!("x");
+    let mut bad_quantity = line.clone();
+    bad_quantity["quantity"] = json!(-1);
+    let refund = |refund: serde_json::Value| {
+        json!({"id": "e2", "type": "order.refunded", "member_id": "m",
+            "occurred_at": "2026-11-22T10:00:00+08:00", "order_id": "o1", "refund": refund})
+    };
+    let cases: Vec<(&str, &str, serde_json::Value, &str)> = vec![
+        (
+            "a string for a price",
+            "/v1/events",
+            order(json!([line, bad_price])),
+            "lines[1].unit_price_minor",
+        ),
+        (
+            "a negative quantity",
+            "/v1/events",
+            order(json!([bad_quantity])),
+            "lines[0].quantity",
+        ),
+        (
+            "a refund of neither form",
+            "/v1/events",
+            refund(json!({})),
+            "refund",
+        ),
+        (
+            "a string for a refund amount",
+            "/v1/events",
+            refund(json!({"amount_minor": "x"})),
+            "refund.amount_minor",
+        ),
+        (
+            "a refund line without a sku",
+            "/v1/events",
+            refund(json!({"lines": [{"quantity": 1}]})),
+            "refund.lines[0].sku",
+        ),
+        (
+            "an unknown event type",
+            "/v1/events",
+            json!({"type": "order.lost"}),
+            "type",
+        ),
+        (
+            "a number for an id",
+            "/v1/members",
+            json!({"external_id": 5}),
+            "external_id",
+        ),
+        ("an array for a member", "/v1/members", json!([]), ""),
+        (
+            "a number for a plan",
+            "/v1/subscriptions",
+            json!({"member": "m", "plan": 5, "payment_ref": "p"}),
+            "plan",
+        ),
+        (
+            "a string for a quantity in a quote",
+            "/v1/quotes",
+            json!({"member": "m", "lines": [line, line, {"sku": "A", "category": "c", "quantity": "2", "unit_price_minor": 1}]}),
+            "lines[2].quantity",
+        ),
+        (
+            "an unknown field",
+            "/v1/members",
+            json!({"external_id": "x", "colour": "red"}),
+            "colour",
+        ),
+    ];
+    const SERVER_TYPES: &[&str] = &[
+        "i64", "i32", "u32", "u64", "u16", "u8", "f64", "usize", "struct", "enum", "variant",
+        "Box", "RawValue",
+    ];
+    for (what, path, body, field) in cases {
+        let r = app.call("POST", path, Some(body)).await;
+        assert!(
+            r.status.is_client_error(),
+            "{what}: {} {}",
+            r.status,
+            r.text
+        );
+        assert_eq!(
+            r.body["error"]["field"].as_str().unwrap_or_default(),
+            field,
+            "{what}: {}",
+            r.text
+        );
+        let message = r.body["error"]["message"].as_str().unwrap();
+        for word in SERVER_TYPES {
+            assert!(!message.contains(word), "{what}: `{word}` in {message}");
+        }
+    }
+}
