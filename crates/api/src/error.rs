@@ -65,8 +65,8 @@ error_codes! {
     IdempotencyInProgress = 20, "idempotency_in_progress", 409, "The first request with this Idempotency-Key is still running.";
     ProgrammeInvalid = 21, "programme_invalid", 422, "The programme file was refused; `details` lists each problem with its line and field.";
     ProgrammeMissing = 22, "programme_missing", 409, "No programme is loaded yet.";
-    MemberNotFound = 23, "member_not_found", 404, "No member has this external_id.";
-    MemberExists = 24, "member_exists", 409, "A member with this external_id already exists.";
+    MemberNotFound = 23, "member_not_found", 404, "No member has this member_id.";
+    MemberExists = 24, "member_exists", 409, "A member with this member_id already exists.";
     MemberClosed = 25, "member_closed", 409, "The member's account is closed.";
     EventConflict = 26, "event_conflict", 409, "The event id was received before with another body.";
     UnknownActivity = 27, "unknown_activity", 422, "The activity is neither built in nor declared in the programme.";

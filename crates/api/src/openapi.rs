@@ -67,3 +67,44 @@ impl Modify for ApiKeyAuth {
 pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
+
+/// The document as served: what the annotations give, completed with what they cannot
+/// say: the discriminator of the event types, the error codes as an enum, the programme
+/// file also as `application/octet-stream` (for clients that send files as bytes), and a
+/// `servers` entry (this server, whatever its address).
+pub fn document_json() -> serde_json::Value {
+    use serde_json::{json, Value};
+    let mut doc = serde_json::to_value(document()).expect("the document serializes");
+    doc["servers"] = json!([{"url": "/", "description": "This Tessera server"}]);
+    let schemas = &mut doc["components"]["schemas"];
+    let mapping: serde_json::Map<String, Value> = [
+        ("order.paid", "OrderPaidIn"),
+        ("order.completed", "OrderCompletedIn"),
+        ("order.refunded", "OrderRefundedIn"),
+        ("activity", "ActivityIn"),
+    ]
+    .into_iter()
+    .map(|(wire, schema)| {
+        (
+            wire.to_owned(),
+            json!(format!("#/components/schemas/{schema}")),
+        )
+    })
+    .collect();
+    schemas["EventIn"]["discriminator"] = json!({"propertyName": "type", "mapping": mapping});
+    let codes: Vec<&str> = crate::error::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    schemas["ErrorDetail"]["properties"]["code"]["enum"] = json!(codes);
+    for (path, method) in [("/v1/programme", "put"), ("/v1/programme/dry-run", "post")] {
+        if let Some(content) = doc["paths"][path][method]["requestBody"]["content"].as_object_mut()
+        {
+            content.insert(
+                "application/octet-stream".to_owned(),
+                json!({"schema": {"type": "string", "format": "binary"}}),
+            );
+        }
+    }
+    doc
+}

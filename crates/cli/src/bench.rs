@@ -271,7 +271,7 @@ async fn ingest(
 /// two coupons' categories and a members-only line.
 fn bench_cart() -> serde_json::Value {
     serde_json::json!({
-        "member": "bench",
+        "member_id": "bench",
         "lines": [
             {"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 5900},
             {"sku": "RICE-5KG", "category": "grocery", "quantity": 1, "unit_price_minor": 6900},
@@ -305,7 +305,7 @@ fn bare_router() -> axum::Router {
     #[derive(serde::Deserialize)]
     #[allow(dead_code)]
     struct Cart {
-        member: Option<String>,
+        member_id: Option<String>,
         lines: Vec<Line>,
         shipping_minor: i64,
         coupons: Vec<i64>,
@@ -358,7 +358,7 @@ async fn quote_bench(
     call(
         "POST",
         "/v1/members".into(),
-        serde_json::json!({"external_id": "bench"}),
+        serde_json::json!({"member_id": "bench"}),
     )
     .await?;
     for (i, day) in ["24", "25", "26"].iter().enumerate() {
@@ -375,7 +375,7 @@ async fn quote_bench(
     call(
         "POST",
         "/v1/subscriptions".into(),
-        serde_json::json!({"member": "bench", "plan": "plus", "payment_ref": "bench-pay"}),
+        serde_json::json!({"member_id": "bench", "plan": "plus", "payment_ref": "bench-pay"}),
     )
     .await?;
     call(
@@ -478,7 +478,7 @@ async fn quote_bench(
     )
     .await?;
     let mut guest: serde_json::Value = serde_json::from_str(&body)?;
-    guest["member"] = serde_json::Value::Null;
+    guest["member_id"] = serde_json::Value::Null;
     guest["coupons"] = serde_json::json!([]);
     guest["points"] = serde_json::json!(0);
     let guest = drive(

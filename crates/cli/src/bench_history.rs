@@ -120,7 +120,7 @@ pub async fn history_bench(
             .call(
                 "POST",
                 "/v1/members",
-                serde_json::json!({ "external_id": member }),
+                serde_json::json!({ "member_id": member }),
             )
             .await?;
         bench.history(member, count).await?;
@@ -152,7 +152,7 @@ pub async fn history_bench(
                     }
                     "order commit spending 100 points" => {
                         b.call("POST", "/v1/orders", serde_json::json!({"order_id": format!("c-{tag}"),
-                            "member": member, "lines": [{"sku": "X", "category": "misc", "quantity": 1,
+                            "member_id": member, "lines": [{"sku": "X", "category": "misc", "quantity": 1,
                             "unit_price_minor": 10_000}], "points": 100})).await?;
                     }
                     _ => {

@@ -175,7 +175,7 @@ fn serve_and_use(backend: Backend) {
         "POST",
         "/v1/members",
         &admin,
-        r#"{"external_id":"u1"}"#,
+        r#"{"member_id":"u1"}"#,
     );
     assert_eq!(status, 201);
     // `keys create` prints the key alone; the running server accepts it.
@@ -215,7 +215,7 @@ fn serve_and_use(backend: Backend) {
         "POST",
         "/v1/subscriptions",
         &admin,
-        r#"{"member":"u1","plan":"plus","payment_ref":"pay-1"}"#,
+        r#"{"member_id":"u1","plan":"plus","payment_ref":"pay-1"}"#,
     );
     assert_eq!(status, 201, "{plus}");
     assert_eq!(plus["partner_codes"][0]["code"], "DEMO-IQIYI-0001");
@@ -350,7 +350,7 @@ fn check_on(backend: Backend) {
     let server = serve(&db.url);
     let admin = server.admin_key.clone().unwrap();
     let post = |path: &str, body: &str| http(&server.address, "POST", path, &admin, body).0;
-    assert_eq!(post("/v1/members", r#"{"external_id":"u1"}"#), 201);
+    assert_eq!(post("/v1/members", r#"{"member_id":"u1"}"#), 201);
     let order = r#"{"id":"e1","type":"order.paid","member_id":"u1","occurred_at":"2026-01-01T00:00:00Z","order_id":"o1",
         "lines":[{"sku":"A","category":"books","quantity":1,"unit_price_minor":12000}],"total_minor":12000}"#;
     assert_eq!(post("/v1/events", order), 201);
@@ -520,7 +520,7 @@ fn two_processes_run_one_programme(backend: Backend) {
     };
     assert_eq!((version(&a), version(&b)), (Some(1), Some(1)));
     let earned = |server: &Server, member: &str| {
-        let body = format!(r#"{{"external_id":"{member}"}}"#);
+        let body = format!(r#"{{"member_id":"{member}"}}"#);
         assert_eq!(
             http(&server.address, "POST", "/v1/members", &admin, &body).0,
             201
@@ -840,7 +840,7 @@ fn programme_diff_lists_changes_and_counts_holders_in_a_database() {
             "POST",
             "/v1/members",
             &admin,
-            r#"{"external_id":"u1"}"#,
+            r#"{"member_id":"u1"}"#,
         );
         assert_eq!(status, 201);
         let (status, _) = http(

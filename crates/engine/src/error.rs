@@ -12,9 +12,9 @@ pub enum EngineError {
     ProgrammeStrands(tessera_domain::programme::change::Assessment),
     #[error("no programme is loaded: start with --programme FILE or --demo, or PUT /v1/programme")]
     ProgrammeMissing,
-    #[error("no member has external_id `{0}`")]
+    #[error("no member has member_id `{0}`")]
     MemberNotFound(String),
-    #[error("a member with external_id `{0}` already exists")]
+    #[error("a member with member_id `{0}` already exists")]
     MemberExists(String),
     #[error("member `{0}` is closed")]
     MemberClosed(String),

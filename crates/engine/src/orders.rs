@@ -543,7 +543,7 @@ fn commit_summary(
 ) -> String {
     json!({
         "order_id": order_id,
-        "member": member.as_str(),
+        "member_id": member.as_str(),
         "committed_at": now.to_string(),
         "lines": q.lines.iter().map(|l| json!({
             "sku": l.sku, "quantity": l.quantity, "list_minor": l.list_minor, "net_minor": l.net_minor,

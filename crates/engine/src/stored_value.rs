@@ -19,6 +19,12 @@ use tessera_domain::ExternalId;
 use tessera_store::{EntryRow, PostingRow, StoredValueRow, TopUpRow, Tx};
 
 pub const PRINCIPAL: &str = "member:sv_principal";
+
+/// Whether a journal account counts money (stored value, in minor units) rather than
+/// points. An entry's postings are all of one unit.
+pub fn is_money_account(account: &str) -> bool {
+    account.starts_with("member:sv_") || account.starts_with("shop:sv_")
+}
 pub const BONUS: &str = "member:sv_bonus";
 
 /// A stored-value movement as an entry of the member's journal; takes the next entry number.

@@ -28,28 +28,40 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/events", post(post_event))
         .route("/v1/events/batch", post(post_batch))
-        .route("/v1/members/{external_id}/events", get(list_events))
+        .route("/v1/members/{member_id}/events", get(list_events))
 }
 
 /// An event from the shop. `type` selects the variant; `id` is unique across the
 /// deployment, and the same id with the same body is a no-op that answers as the first time.
-/// An event of the shop, by its `type`.
+/// An event of the shop; `type` tells which.
 #[derive(Serialize, ToSchema, Clone)]
-#[serde(tag = "type")]
+#[serde(untagged)]
 pub enum EventIn {
     /// An order was paid: it earns points and score by the programme.
-    #[serde(rename = "order.paid")]
     OrderPaid(OrderPaidIn),
     /// An order was delivered or otherwise completed.
-    #[serde(rename = "order.completed")]
     OrderCompleted(OrderCompletedIn),
     /// Part or all of an order was refunded: what it earned is taken back in proportion.
-    #[serde(rename = "order.refunded")]
     OrderRefunded(OrderRefundedIn),
     /// Something the member did: a review, a check-in, a share, or a declared activity.
-    #[serde(rename = "activity")]
     Activity(ActivityIn),
 }
+
+/// The `type` of each event, one value each: the discriminator of `EventIn`.
+macro_rules! event_type {
+    ($name:ident, $variant:ident, $wire:literal) => {
+        #[doc = concat!("`", $wire, "`")]
+        #[derive(Deserialize, Serialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+        pub enum $name {
+            #[serde(rename = $wire)]
+            $variant,
+        }
+    };
+}
+event_type!(OrderPaidType, OrderPaid, "order.paid");
+event_type!(OrderCompletedType, OrderCompleted, "order.completed");
+event_type!(OrderRefundedType, OrderRefunded, "order.refunded");
+event_type!(ActivityType, Activity, "activity");
 
 /// The event types, as `type` spells them.
 pub const EVENT_TYPES: [&str; 4] = [
@@ -62,8 +74,11 @@ pub const EVENT_TYPES: [&str; 4] = [
 /// An `order.paid` event.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"id": "evt-1", "member_id": "u-1001", "occurred_at": "2026-11-23T10:00:00+08:00", "order_id": "SO-1", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 3000, "tags": ["promo"]}], "shipping_minor": 600, "total_minor": 6600}))]
+#[schema(example = json!({"type": "order.paid", "id": "evt-1", "member_id": "u-1001", "occurred_at": "2026-11-23T10:00:00+08:00", "order_id": "SO-1", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 3000, "tags": ["promo"]}], "shipping_minor": 600, "total_minor": 6600}))]
 pub struct OrderPaidIn {
+    /// `order.paid`.
+    #[serde(rename = "type")]
+    pub kind: OrderPaidType,
     /// Your id of the event: the same id again is the same event (answered as the first time).
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
@@ -91,8 +106,11 @@ pub struct OrderPaidIn {
 /// An `order.completed` event.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"id": "evt-2", "member_id": "u-1001", "occurred_at": "2026-11-25T10:00:00+08:00", "order_id": "SO-1"}))]
+#[schema(example = json!({"type": "order.completed", "id": "evt-2", "member_id": "u-1001", "occurred_at": "2026-11-25T10:00:00+08:00", "order_id": "SO-1"}))]
 pub struct OrderCompletedIn {
+    /// `order.completed`.
+    #[serde(rename = "type")]
+    pub kind: OrderCompletedType,
     /// Your id of the event.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
@@ -110,8 +128,11 @@ pub struct OrderCompletedIn {
 /// An `order.refunded` event.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"id": "evt-3", "member_id": "u-1001", "occurred_at": "2026-11-26T10:00:00+08:00", "order_id": "SO-1", "refund": {"lines": [{"sku": "TEA-500G", "quantity": 1}]}}))]
+#[schema(example = json!({"type": "order.refunded", "id": "evt-3", "member_id": "u-1001", "occurred_at": "2026-11-26T10:00:00+08:00", "order_id": "SO-1", "refund": {"lines": [{"sku": "TEA-500G", "quantity": 1}]}}))]
 pub struct OrderRefundedIn {
+    /// `order.refunded`.
+    #[serde(rename = "type")]
+    pub kind: OrderRefundedType,
     /// Your id of the event.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
@@ -131,8 +152,11 @@ pub struct OrderRefundedIn {
 /// An `activity` event.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"id": "evt-4", "member_id": "u-1001", "occurred_at": "2026-11-23T12:00:00+08:00", "activity": "review"}))]
+#[schema(example = json!({"type": "activity", "id": "evt-4", "member_id": "u-1001", "occurred_at": "2026-11-23T12:00:00+08:00", "activity": "review"}))]
 pub struct ActivityIn {
+    /// `activity`.
+    #[serde(rename = "type")]
+    pub kind: ActivityType,
     /// Your id of the event.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
@@ -169,8 +193,8 @@ impl EventIn {
                 "an event is a JSON object",
             ));
         };
-        let kind = match map.remove("type") {
-            Some(serde_json::Value::String(kind)) => kind,
+        let kind = match map.get("type") {
+            Some(serde_json::Value::String(kind)) => kind.clone(),
             Some(_) => return Err(refuse(format!("`type` is a string: one of {expected}"))),
             None => return Err(refuse(format!("missing field `type`: one of {expected}"))),
         };
@@ -594,8 +618,8 @@ pub struct EventList {
 }
 
 /// A member's events in the order they arrived.
-#[utoipa::path(get, path = "/v1/members/{external_id}/events", tag = "events", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/events", tag = "events", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = EventList),

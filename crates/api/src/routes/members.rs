@@ -17,12 +17,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/members", post(create_member))
         .route(
-            "/v1/members/{external_id}",
+            "/v1/members/{member_id}",
             get(get_member).patch(patch_member),
         )
-        .route("/v1/members/{external_id}/close", post(close_member))
-        .route("/v1/members/{external_id}/erase", post(erase_member))
-        .route("/v1/members/{external_id}/export", get(export_member))
+        .route("/v1/members/{member_id}/close", post(close_member))
+        .route("/v1/members/{member_id}/erase", post(erase_member))
+        .route("/v1/members/{member_id}/export", get(export_member))
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -30,7 +30,7 @@ pub fn router() -> Router<AppState> {
 pub struct MemberCreate {
     /// The shop's id of the member: 1 to 128 characters, no control characters.
     #[schema(value_type = crate::schema::IdText, example = "u-1001")]
-    pub external_id: String,
+    pub member_id: String,
     /// Free JSON object (at most 16 KiB, 8 levels), usable in rules as `member.attributes`.
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<serde_json::Value>,
@@ -58,7 +58,7 @@ pub enum PatchStatus {
 
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
-    pub external_id: String,
+    pub member_id: String,
     /// `active`, `frozen` or `closed`.
     pub status: String,
     #[schema(value_type = Object)]
@@ -102,7 +102,7 @@ pub struct BenefitView {
 impl From<Member> for MemberView {
     fn from(m: Member) -> Self {
         MemberView {
-            external_id: m.external_id,
+            member_id: m.external_id,
             status: m.status.as_str().to_owned(),
             attributes: m.attributes,
             referred_by: m.referred_by,
@@ -133,7 +133,7 @@ pub async fn create_member(
     ApiJson(body): ApiJson<MemberCreate>,
 ) -> ApiResult<(StatusCode, Json<MemberView>)> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let external_id = ExternalId::parse(body.external_id).map_err(|e| e.within("external_id"))?;
+    let external_id = ExternalId::parse(body.member_id).map_err(|e| e.within("member_id"))?;
     let attributes = match body.attributes {
         None => Attributes::default(),
         Some(v) => Attributes::parse(v).map_err(|e| e.within("attributes"))?,
@@ -151,8 +151,8 @@ pub async fn create_member(
 }
 
 /// A member.
-#[utoipa::path(get, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/members/{member_id}", tag = "members", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = MemberView),
         (status = 401, body = crate::error::ErrorBody), (status = 403, body = crate::error::ErrorBody),
         (status = 404, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
@@ -195,8 +195,8 @@ async fn view(state: &AppState, member: Member) -> ApiResult<MemberView> {
 }
 
 /// Changes a member's attributes (merge patch) or status (active / frozen).
-#[utoipa::path(patch, path = "/v1/members/{external_id}", tag = "members", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(patch, path = "/v1/members/{member_id}", tag = "members", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     request_body = MemberPatchBody,
     responses((status = 200, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
@@ -266,8 +266,8 @@ pub struct ClosedMemberView {
 /// are voided, stored value is refunded (principal owed back, bonus forfeited), points are
 /// forfeited, attributes are emptied; the history stays. Closing again answers as the
 /// first close did.
-#[utoipa::path(post, path = "/v1/members/{external_id}/close", tag = "members", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/close", tag = "members", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     responses((status = 200, body = ClosedMemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
@@ -307,8 +307,8 @@ pub async fn close_member(
 /// attributes and referral code are emptied, stored events name the pseudonym, and the
 /// answers kept for retries are dropped. The books stay whole and balanced. Answers the
 /// member under the pseudonym; erasing again answers the same.
-#[utoipa::path(post, path = "/v1/members/{external_id}/erase", tag = "members", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(post, path = "/v1/members/{member_id}/erase", tag = "members", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
@@ -344,8 +344,8 @@ pub struct MemberExport {
 }
 
 /// Exports everything Tessera holds about a member as one JSON document (admin).
-#[utoipa::path(get, path = "/v1/members/{external_id}/export", tag = "members", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/members/{member_id}/export", tag = "members", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = MemberExport),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]

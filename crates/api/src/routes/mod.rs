@@ -39,7 +39,7 @@ pub async fn positive_id<S: Send + Sync>(
     }
 }
 
-/// The `{external_id}` of a member route, parsed.
+/// The `{member_id}` of a member route, parsed.
 pub struct MemberPath(pub ExternalId);
 
 impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
@@ -50,10 +50,10 @@ impl<S: Send + Sync> FromRequestParts<S> for MemberPath {
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
                 .map_err(|e| {
-                    ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("external_id")
+                    ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("member_id")
                 })?;
         ExternalId::parse(raw)
             .map(MemberPath)
-            .map_err(|e| ApiError::from(e.within("external_id")))
+            .map_err(|e| ApiError::from(e.within("member_id")))
     }
 }

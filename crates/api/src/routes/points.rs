@@ -24,14 +24,14 @@ const REASON_LEN_MAX: usize = 500;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/members/{external_id}/points", get(get_points))
-        .route("/v1/members/{external_id}/ledger", get(get_ledger))
+        .route("/v1/members/{member_id}/points", get(get_points))
+        .route("/v1/members/{member_id}/ledger", get(get_ledger))
         .route(
-            "/v1/members/{external_id}/points/redemptions",
+            "/v1/members/{member_id}/points/redemptions",
             post(post_redemption),
         )
         .route(
-            "/v1/members/{external_id}/points/adjustments",
+            "/v1/members/{member_id}/points/adjustments",
             post(post_adjustment),
         )
         .route("/v1/points/expiring", get(list_expiring))
@@ -124,8 +124,8 @@ struct PointsQuery {
 }
 
 /// A member's points: balances, what expires when, and the lots.
-#[utoipa::path(get, path = "/v1/members/{external_id}/points", tag = "points", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/points", tag = "points", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("expiring_within_days" = Option<i64>, Query, minimum = 0, maximum = 3650, description = "Window of `expiring_points`, default 30"),
         ("include" = Option<String>, Query, pattern = "^(open|all)$", description = "`open` (default) or `all` lots")),
     responses((status = 200, body = PointsView),
@@ -170,20 +170,33 @@ pub async fn get_points(
 
 #[derive(Serialize, ToSchema)]
 pub struct PostingView {
-    /// `member:pending`, `member:available`, `member:debt`, `shop:issuance`,
-    /// `shop:redeemed`, `shop:expired` or `shop:adjustment`.
+    /// Points: `member:pending`, `member:available`, `member:debt`, `shop:issuance`,
+    /// `shop:redeemed`, `shop:expired`, `shop:adjustment`. Stored value (money):
+    /// `member:sv_principal`, `member:sv_bonus`, `shop:sv_paid_in`, `shop:sv_bonus_granted`,
+    /// `shop:sv_spent`, `shop:sv_refunded`.
     pub account: String,
+    /// The member's lot the points moved in or out of.
     pub lot: Option<i64>,
-    /// Signed; the postings of an entry sum to zero.
-    pub amount: i64,
+    /// Points moved, signed, on a points account; absent on a stored-value account. The
+    /// postings of an entry sum to zero.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub points: Option<i64>,
+    /// Money moved, signed, in minor units, on a stored-value account; absent on a points
+    /// account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount_minor: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct EntryView {
     /// The entry's number, per member.
     pub entry: i64,
-    /// `earn`, `release`, `redeem`, `expire`, `reverse` or `adjust`.
+    /// Points: `earn`, `release`, `redeem`, `expire`, `reverse`, `adjust`, `forfeit` (an
+    /// account closed). Stored value: `sv_topup`, `sv_spend`, `sv_return` (an order
+    /// refunded), `sv_refund` (the balance paid back).
     pub kind: String,
+    /// What the entry's postings count: `points`, or `minor` (money in minor units).
+    pub unit: String,
     /// When the movement took effect.
     #[schema(format = DateTime)]
     pub at: String,
@@ -208,6 +221,16 @@ impl From<&EntryRow> for EntryView {
         EntryView {
             entry: e.entry_no,
             kind: e.kind.clone(),
+            unit: if e
+                .postings
+                .iter()
+                .any(|p| tessera_engine::stored_value::is_money_account(&p.account))
+            {
+                "minor"
+            } else {
+                "points"
+            }
+            .to_owned(),
             at: rfc3339(t(e.at_us)),
             recorded_at: rfc3339(t(e.recorded_at_us)),
             order_id: e.order_id.clone(),
@@ -218,10 +241,14 @@ impl From<&EntryRow> for EntryView {
             postings: e
                 .postings
                 .iter()
-                .map(|p| PostingView {
-                    account: p.account.clone(),
-                    lot: p.lot_no,
-                    amount: p.amount,
+                .map(|p| {
+                    let money = tessera_engine::stored_value::is_money_account(&p.account);
+                    PostingView {
+                        account: p.account.clone(),
+                        lot: p.lot_no,
+                        points: (!money).then_some(p.amount),
+                        amount_minor: money.then_some(p.amount),
+                    }
                 })
                 .collect(),
             balances: BalancesView {
@@ -241,8 +268,8 @@ pub struct LedgerList {
 }
 
 /// A member's journal: every movement of points, oldest first, with its postings.
-#[utoipa::path(get, path = "/v1/members/{external_id}/ledger", tag = "points", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/ledger", tag = "points", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = LedgerList),
@@ -389,8 +416,8 @@ fn operation_id(id: String) -> Result<ExternalId, ApiError> {
 /// Spends points: a number of them, or a catalogue reward. Refused whole, with nothing
 /// spent, when the balance or the reward's stock is short. 201 the first time; 200 with
 /// the first answer for the same id and body.
-#[utoipa::path(post, path = "/v1/members/{external_id}/points/redemptions", tag = "points", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/points/redemptions", tag = "points", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = RedemptionIn,
     responses((status = 201, body = OperationView),
@@ -450,8 +477,8 @@ pub async fn post_redemption(
 /// Credits or debits points by hand, with a reason (admin only). A credit is a new
 /// available lot under the programme's expiry; a debit draws lots like a redemption and
 /// is refused whole when the balance is short.
-#[utoipa::path(post, path = "/v1/members/{external_id}/points/adjustments", tag = "points", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/points/adjustments", tag = "points", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = AdjustmentIn,
     responses((status = 201, body = OperationView),
@@ -495,7 +522,7 @@ struct ExpiringQuery {
 
 #[derive(Serialize, ToSchema)]
 pub struct ExpiringMember {
-    pub external_id: String,
+    pub member_id: String,
     /// Points that expire within the window.
     pub points: i64,
     /// The first instant at which some of them expire.
@@ -553,7 +580,7 @@ pub async fn list_expiring(
         items: rows
             .into_iter()
             .map(|(external_id, points, at)| ExpiringMember {
-                external_id,
+                member_id: external_id,
                 points,
                 first_expiry: rfc3339(at),
             })

@@ -27,15 +27,15 @@ pub fn router() -> Router<AppState> {
         .route("/v1/orders", post(post_order))
         .route("/v1/orders/{order_id}/refunds", post(post_order_refund))
         .route(
-            "/v1/members/{external_id}/stored-value",
+            "/v1/members/{member_id}/stored-value",
             get(get_stored_value).post(post_top_up),
         )
         .route(
-            "/v1/members/{external_id}/stored-value/refunds",
+            "/v1/members/{member_id}/stored-value/refunds",
             post(post_stored_value_refund),
         )
         .route(
-            "/v1/members/{external_id}/coupons",
+            "/v1/members/{member_id}/coupons",
             get(list_coupons).post(issue_coupons),
         )
 }
@@ -45,7 +45,7 @@ pub fn router() -> Router<AppState> {
 pub struct QuoteIn {
     /// The member; absent for a shopper who is not one.
     #[schema(value_type = Option<crate::schema::IdText>)]
-    pub member: Option<String>,
+    pub member_id: Option<String>,
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<LineIn>,
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
@@ -124,7 +124,7 @@ pub struct UpsellView {
 
 #[derive(Serialize, ToSchema)]
 pub struct QuoteOut {
-    pub member: Option<String>,
+    pub member_id: Option<String>,
     pub tier: Option<String>,
     /// Plans the member holds now.
     pub plans: Vec<String>,
@@ -169,7 +169,7 @@ pub async fn post_quote(
 ) -> ApiResult<Json<QuoteOut>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     let request = quote_request(
-        body.member,
+        body.member_id,
         &body.lines,
         body.shipping_minor,
         body.coupons,
@@ -179,7 +179,7 @@ pub async fn post_quote(
     let a = state.engine.quote(&request).await?;
     let q = a.quote;
     Ok(Json(QuoteOut {
-        member: a.member,
+        member_id: a.member,
         tier: a.tier,
         plans: a.plans,
         order: ORDER.iter().map(|s| (*s).to_owned()).collect(),
@@ -264,7 +264,7 @@ fn quote_request(
     stored_value_minor: Option<i64>,
 ) -> Result<QuoteRequest, ApiError> {
     let member = member
-        .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member"))))
+        .map(|m| ExternalId::parse(m).map_err(|e| ApiError::from(e.within("member_id"))))
         .transpose()?;
     if lines.is_empty() || lines.len() > ORDER_LINES_MAX {
         return Err(ApiError::new(
@@ -323,7 +323,7 @@ pub struct OrderIn {
     #[schema(value_type = crate::schema::IdText)]
     pub order_id: String,
     #[schema(value_type = crate::schema::IdText)]
-    pub member: String,
+    pub member_id: String,
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<LineIn>,
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
@@ -363,7 +363,9 @@ pub struct BenefitCost {
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct OrderOut {
     pub order_id: String,
-    pub member: String,
+    /// (Summaries stored before the field was named `member_id` call it `member`.)
+    #[serde(alias = "member")]
+    pub member_id: String,
     #[schema(format = DateTime)]
     pub committed_at: String,
     pub lines: Vec<CommittedLine>,
@@ -405,7 +407,7 @@ pub async fn post_order(
     let order_id = tessera_domain::OrderId::parse(body.order_id)
         .map_err(|e| ApiError::from(e.within("order_id")))?;
     let quote = quote_request(
-        Some(body.member),
+        Some(body.member_id),
         &body.lines,
         body.shipping_minor,
         body.coupons,
@@ -451,7 +453,7 @@ pub struct OrderRefundIn {
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
     #[schema(value_type = crate::schema::IdText)]
-    pub member: String,
+    pub member_id: String,
     /// What is refunded: some lines, or an amount.
     pub refund: crate::routes::events::RefundIn,
 }
@@ -499,8 +501,9 @@ pub async fn post_order_refund(
     body.refund.check("refund")?;
     let event =
         crate::routes::events::EventIn::OrderRefunded(crate::routes::events::OrderRefundedIn {
+            kind: crate::routes::events::OrderRefundedType::OrderRefunded,
             id: format!("refund:{order}:{id}"),
-            member_id: body.member,
+            member_id: body.member_id,
             occurred_at: state.engine.now().to_string(),
             order_id: order.to_string(),
             refund: body.refund,
@@ -568,8 +571,8 @@ pub struct CouponPageOut {
 }
 
 /// A member's coupons, newest first, a page at a time.
-#[utoipa::path(get, path = "/v1/members/{external_id}/coupons", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/coupons", tag = "quotes", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = CouponPageOut),
@@ -606,8 +609,8 @@ pub struct CouponIssueIn {
 }
 
 /// Issues coupons of a template to a member by hand (admin).
-#[utoipa::path(post, path = "/v1/members/{external_id}/coupons", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/coupons", tag = "quotes", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = CouponIssueIn,
     responses((status = 201, body = CouponList),
@@ -704,8 +707,8 @@ fn balance_view(state: &AppState, v: tessera_engine::StoredValueRow) -> ApiResul
 }
 
 /// A member's stored value, and the top-up offers.
-#[utoipa::path(get, path = "/v1/members/{external_id}/stored-value", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/members/{member_id}/stored-value", tag = "quotes", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = StoredValueView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -740,8 +743,8 @@ pub struct TopUpOut {
 }
 
 /// A top-up of an offer ("pay 1,000, get 1,100"), confirmed by the shop's payment.
-#[utoipa::path(post, path = "/v1/members/{external_id}/stored-value", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/stored-value", tag = "quotes", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = TopUpIn,
     responses((status = 201, body = TopUpOut),
@@ -801,8 +804,8 @@ pub struct StoredValueRefundOut {
 
 /// Refunds a member's stored value: the principal is paid back (by the shop), the bonus
 /// is forfeited; the balance is then zero (admin).
-#[utoipa::path(post, path = "/v1/members/{external_id}/stored-value/refunds", tag = "quotes", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(post, path = "/v1/members/{member_id}/stored-value/refunds", tag = "quotes", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     request_body = StoredValueRefundIn,
     responses((status = 200, body = StoredValueRefundOut),

@@ -26,14 +26,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/subscriptions/{id}", get(get_subscription))
         .route("/v1/subscriptions/{id}/payments", post(post_payment))
         .route("/v1/subscriptions/{id}/cancel", post(post_cancel))
-        .route("/v1/subscriptions/{id}/refund", post(post_refund))
+        .route("/v1/subscriptions/{id}/refunds", post(post_refund))
         .route(
-            "/v1/members/{external_id}/subscriptions",
+            "/v1/members/{member_id}/subscriptions",
             get(member_subscriptions),
         )
-        .route("/v1/members/{external_id}/plans", get(member_plans))
+        .route("/v1/members/{member_id}/plans", get(member_plans))
         .route(
-            "/v1/members/{external_id}/entitlements",
+            "/v1/members/{member_id}/entitlements",
             get(member_entitlements),
         )
         .route("/v1/renewals", get(list_renewals))
@@ -41,7 +41,7 @@ pub fn router() -> Router<AppState> {
             "/v1/admin/code-pools/{pool}",
             get(get_pool).post(post_codes),
         )
-        .route("/v1/partner/members/{external_id}", get(partner_member))
+        .route("/v1/partner/members/{member_id}", get(partner_member))
         .route("/v1/partner/redemptions", post(partner_redemption))
 }
 
@@ -123,7 +123,7 @@ pub struct SubscriptionEventView {
 #[derive(Serialize, ToSchema)]
 pub struct RenewalDueView {
     pub subscription: i64,
-    pub member: Option<String>,
+    pub member_id: Option<String>,
     pub plan: Option<String>,
     /// The end of the period this renewal continues.
     #[schema(format = DateTime)]
@@ -142,7 +142,7 @@ pub struct SubscriptionOut {
     pub plan: String,
     pub plan_name: Option<String>,
     /// The member who holds it.
-    pub member: String,
+    pub member_id: String,
     /// The member who paid (another member for a gift).
     pub buyer: String,
     pub gift: bool,
@@ -178,7 +178,7 @@ fn renewal_view(
 ) -> RenewalDueView {
     RenewalDueView {
         subscription: r.subscription_id,
-        member,
+        member_id: member,
         plan,
         period_end: t(r.period_end_us),
         due_at: t(r.due_at_us),
@@ -194,7 +194,7 @@ fn subscription_out(v: SubscriptionView) -> SubscriptionOut {
         plan: r.plan.clone(),
         plan_name: v.plan_name.clone(),
         gift: r.member_id != r.buyer_member_id,
-        member: v.holder.clone(),
+        member_id: v.holder.clone(),
         buyer: v.buyer.clone(),
         status: r.status.clone(),
         access: v.access_now,
@@ -266,7 +266,7 @@ fn reply(v: SubscriptionView, created: bool) -> (StatusCode, Json<SubscriptionOu
 pub struct SubscriptionIn {
     /// The member who buys; they hold it too unless `gift_to` names someone else.
     #[schema(value_type = crate::schema::IdText)]
-    pub member: String,
+    pub member_id: String,
     #[schema(value_type = crate::schema::NameText)]
     pub plan: String,
     /// The shop's payment that paid for the term: the same reference again replays the
@@ -304,7 +304,7 @@ pub async fn create_subscription(
     ApiJson(body): ApiJson<SubscriptionIn>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionOut>)> {
     caller.require(&[Role::Admin, Role::Storefront])?;
-    let member = id_field(body.member, "member")?;
+    let member = id_field(body.member_id, "member_id")?;
     let plan =
         tessera_domain::Tag::parse(body.plan).map_err(|e| ApiError::from(e.within("plan")))?;
     let gift_to = body.gift_to.map(|g| id_field(g, "gift_to")).transpose()?;
@@ -470,7 +470,7 @@ pub struct RefundOut {
 
 /// Refunds under the plan's policy: access ends now, and the answer says how much is due
 /// back and how it was reckoned.
-#[utoipa::path(post, path = "/v1/subscriptions/{id}/refund", tag = "plans", security(("api_key" = [])),
+#[utoipa::path(post, path = "/v1/subscriptions/{id}/refunds", tag = "plans", security(("api_key" = [])),
     params(("id" = i64, Path, minimum = 1),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
     responses((status = 200, body = RefundOut),
@@ -528,8 +528,8 @@ pub struct SubscriptionList {
 }
 
 /// A member's subscriptions, and those they bought for others, a page at a time.
-#[utoipa::path(get, path = "/v1/members/{external_id}/subscriptions", tag = "plans", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/subscriptions", tag = "plans", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
     responses((status = 200, body = SubscriptionList),
@@ -577,8 +577,8 @@ pub struct PlanOffers {
 }
 
 /// Every plan as this member may buy it now: price (by score, tier, first term) and trial.
-#[utoipa::path(get, path = "/v1/members/{external_id}/plans", tag = "plans", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/members/{member_id}/plans", tag = "plans", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = PlanOffers),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -639,8 +639,8 @@ struct AtQuery {
 }
 
 /// Which plans the member holds at `at` (default now), with their rights.
-#[utoipa::path(get, path = "/v1/members/{external_id}/entitlements", tag = "plans", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/entitlements", tag = "plans", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("at" = Option<String>, Query, format = DateTime, description = "An RFC 3339 instant; default now")),
     responses((status = 200, body = Entitlements),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
@@ -871,7 +871,7 @@ pub struct PartnerRightHeld {
 
 #[derive(Serialize, ToSchema)]
 pub struct PartnerMemberView {
-    pub member: String,
+    pub member_id: String,
     /// Whether the member holds a plan carrying this partner's rights now.
     pub holds: bool,
     pub rights: Vec<PartnerRightHeld>,
@@ -879,8 +879,8 @@ pub struct PartnerMemberView {
 
 /// For a partner: does this member hold a plan carrying our rights now? Nothing else about
 /// the member is shown.
-#[utoipa::path(get, path = "/v1/partner/members/{external_id}", tag = "partner", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/partner/members/{member_id}", tag = "partner", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = PartnerMemberView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -892,7 +892,7 @@ pub async fn partner_member(
     let partner = partner_name(&state, &caller).await?;
     let rights = state.engine.partner_check(&partner, &external_id).await?;
     Ok(Json(PartnerMemberView {
-        member: external_id.to_string(),
+        member_id: external_id.to_string(),
         holds: !rights.is_empty(),
         rights: rights
             .into_iter()
@@ -911,7 +911,7 @@ pub struct PartnerRedemptionIn {
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
     #[schema(value_type = crate::schema::IdText)]
-    pub member: String,
+    pub member_id: String,
     /// The partner right used.
     #[schema(value_type = crate::schema::NameText)]
     pub right: String,
@@ -920,7 +920,7 @@ pub struct PartnerRedemptionIn {
 #[derive(Serialize, ToSchema)]
 pub struct PartnerRedemptionOut {
     pub id: String,
-    pub member: String,
+    pub member_id: String,
     pub right: String,
     pub subscription: i64,
     /// What the use costs the shop.
@@ -948,7 +948,7 @@ pub async fn partner_redemption(
 ) -> ApiResult<(StatusCode, Json<PartnerRedemptionOut>)> {
     let partner = partner_name(&state, &caller).await?;
     let id = id_field(body.id, "id")?;
-    let member = id_field(body.member, "member")?;
+    let member = id_field(body.member_id, "member_id")?;
     let right =
         tessera_domain::Tag::parse(body.right).map_err(|e| ApiError::from(e.within("right")))?;
     let r = state
@@ -964,7 +964,7 @@ pub async fn partner_redemption(
         status,
         Json(PartnerRedemptionOut {
             id: r.id,
-            member: r.member,
+            member_id: r.member,
             right: r.right,
             subscription: r.subscription_id,
             cost_minor: r.cost_minor,

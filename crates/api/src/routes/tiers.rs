@@ -16,9 +16,9 @@ const HISTORY_MAX: u32 = 50;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/members/{external_id}/tier", get(get_tier))
+        .route("/v1/members/{member_id}/tier", get(get_tier))
         .route(
-            "/v1/members/{external_id}/tier/history",
+            "/v1/members/{member_id}/tier/history",
             get(get_tier_history),
         )
 }
@@ -80,7 +80,7 @@ pub struct TierView {
     /// The newest lines, newest first.
     pub history: Vec<TierHistoryView>,
     /// Present when there are older lines: pass as `cursor` to
-    /// `GET /v1/members/{external_id}/tier/history`.
+    /// `GET /v1/members/{member_id}/tier/history`.
     pub history_next_cursor: Option<String>,
 }
 
@@ -106,8 +106,8 @@ fn history_view(h: tessera_engine::HistoryRow) -> TierHistoryView {
 }
 
 /// A member's whole tier history, newest first, a page at a time.
-#[utoipa::path(get, path = "/v1/members/{external_id}/tier/history", tag = "tiers", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path),
+#[utoipa::path(get, path = "/v1/members/{member_id}/tier/history", tag = "tiers", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
         ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page, or `history_next_cursor` of the tier view")),
     responses((status = 200, body = TierHistoryList),
@@ -131,8 +131,8 @@ pub async fn get_tier_history(
 }
 
 /// A member's tier, score and progress.
-#[utoipa::path(get, path = "/v1/members/{external_id}/tier", tag = "tiers", security(("api_key" = [])),
-    params(("external_id" = crate::schema::IdText, Path)),
+#[utoipa::path(get, path = "/v1/members/{member_id}/tier", tag = "tiers", security(("api_key" = [])),
+    params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = TierView),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),

@@ -84,7 +84,7 @@ async fn public_routes_need_no_key() {
         app.call("POST", "/v1/events", Some(order)).await.status,
         201
     );
-    let plan = serde_json::json!({"member": "m", "plan": "vip88", "payment_ref": "p-1"});
+    let plan = serde_json::json!({"member_id": "m", "plan": "vip88", "payment_ref": "p-1"});
     let bought = app.call("POST", "/v1/subscriptions", Some(plan)).await;
     assert_eq!(bought.status, 201, "{}", bought.text);
     app.engine.tick().await.unwrap();
@@ -99,7 +99,7 @@ async fn public_routes_need_no_key() {
     }
     assert_eq!(metrics.status, 200);
     assert!(
-        metrics.text.contains("tessera_http_requests_total{method=\"GET\",route=\"/v1/members/{external_id}\",status=\"404\"}"),
+        metrics.text.contains("tessera_http_requests_total{method=\"GET\",route=\"/v1/members/{member_id}\",status=\"404\"}"),
         "{}",
         metrics.text
     );

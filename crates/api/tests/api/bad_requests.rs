@@ -72,9 +72,9 @@ fn event_with(change: impl FnOnce(&mut serde_json::Value)) -> String {
 fn cases() -> Vec<Case> {
     let long_id = "x".repeat(129);
     let big_attributes =
-        json!({"external_id": "big", "attributes": {"s": "x".repeat(17 * 1024)}}).to_string();
+        json!({"member_id": "big", "attributes": {"s": "x".repeat(17 * 1024)}}).to_string();
     let huge_body = format!(
-        "{{\"external_id\":\"h\",\"attributes\":{{\"s\":\"{}\"}}}}",
+        "{{\"member_id\":\"h\",\"attributes\":{{\"s\":\"{}\"}}}}",
         "x".repeat(300 * 1024)
     );
     let batch = |n: usize| {
@@ -86,17 +86,17 @@ fn cases() -> Vec<Case> {
     };
     vec![
         case("malformed JSON", "POST", "/v1/members", "{", 400, "malformed_json"),
-        case("trailing garbage", "POST", "/v1/members", r#"{"external_id":"x"} x"#, 400, "malformed_json"),
-        case("wrong type", "POST", "/v1/members", r#"{"external_id":5}"#, 422, "invalid_request"),
+        case("trailing garbage", "POST", "/v1/members", r#"{"member_id":"x"} x"#, 400, "malformed_json"),
+        case("wrong type", "POST", "/v1/members", r#"{"member_id":5}"#, 422, "invalid_request"),
         case("missing field", "POST", "/v1/members", "{}", 422, "invalid_request"),
-        case("unknown field", "POST", "/v1/members", r#"{"external_id":"x","colour":1}"#, 422, "invalid_request"),
-        case("empty id", "POST", "/v1/members", r#"{"external_id":""}"#, 422, "invalid_field"),
-        case("id too long", "POST", "/v1/members", json!({"external_id": long_id}).to_string(), 422, "string_too_long"),
-        case("attributes not an object", "POST", "/v1/members", r#"{"external_id":"x","attributes":[1]}"#, 422, "invalid_field"),
+        case("unknown field", "POST", "/v1/members", r#"{"member_id":"x","colour":1}"#, 422, "invalid_request"),
+        case("empty id", "POST", "/v1/members", r#"{"member_id":""}"#, 422, "invalid_field"),
+        case("id too long", "POST", "/v1/members", json!({"member_id": long_id}).to_string(), 422, "string_too_long"),
+        case("attributes not an object", "POST", "/v1/members", r#"{"member_id":"x","attributes":[1]}"#, 422, "invalid_field"),
         case("attributes too large", "POST", "/v1/members", big_attributes, 422, "attributes_too_large"),
-        case("duplicate member", "POST", "/v1/members", r#"{"external_id":"u1"}"#, 409, "member_exists"),
-        case("wrong content type", "POST", "/v1/members", r#"{"external_id":"x"}"#, 415, "unsupported_media_type").content_type(Some("text/plain")),
-        case("no content type", "POST", "/v1/members", r#"{"external_id":"x"}"#, 415, "unsupported_media_type").content_type(None),
+        case("duplicate member", "POST", "/v1/members", r#"{"member_id":"u1"}"#, 409, "member_exists"),
+        case("wrong content type", "POST", "/v1/members", r#"{"member_id":"x"}"#, 415, "unsupported_media_type").content_type(Some("text/plain")),
+        case("no content type", "POST", "/v1/members", r#"{"member_id":"x"}"#, 415, "unsupported_media_type").content_type(None),
         case("body too large", "POST", "/v1/members", huge_body, 413, "body_too_large"),
         case("unknown member", "GET", "/v1/members/nobody", "", 404, "member_not_found"),
         case("patch unknown member", "PATCH", "/v1/members/nobody", r#"{"status":"frozen"}"#, 404, "member_not_found"),
@@ -133,9 +133,9 @@ fn cases() -> Vec<Case> {
         case("partner posts an event", "POST", "/v1/events", paid("e-p", "u1").to_string(), 403, "forbidden").key(Key::Partner),
         case("storefront moves the clock", "POST", "/v1/admin/clock", json!({"now": "2030-01-01T00:00:00Z"}).to_string(), 403, "forbidden").key(Key::Storefront),
         case("storefront closes a member", "POST", "/v1/members/u1/close", "", 403, "forbidden").key(Key::Storefront),
-        case("idempotency key reused with another body", "POST", "/v1/members", r#"{"external_id":"other"}"#, 409, "idempotency_conflict")
+        case("idempotency key reused with another body", "POST", "/v1/members", r#"{"member_id":"other"}"#, 409, "idempotency_conflict")
             .header("idempotency-key", "k-used"),
-        case("idempotency key too long", "POST", "/v1/members", r#"{"external_id":"x"}"#, 400, "idempotency_key_invalid")
+        case("idempotency key too long", "POST", "/v1/members", r#"{"member_id":"x"}"#, 400, "idempotency_key_invalid")
             .header("idempotency-key", "k".repeat(256)),
         case("clock backwards", "POST", "/v1/admin/clock", json!({"now": "2020-01-01T00:00:00Z"}).to_string(), 409, "clock_backwards"),
         case("clock not an instant", "POST", "/v1/admin/clock", r#"{"now":"soon"}"#, 422, "invalid_field"),
@@ -156,7 +156,7 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
     app.call(
         "POST",
         "/v1/members",
-        Some(json!({"external_id": "u1", "attributes": {"city": "Beijing"}})),
+        Some(json!({"member_id": "u1", "attributes": {"city": "Beijing"}})),
     )
     .await;
     assert_eq!(
@@ -178,7 +178,7 @@ async fn every_bad_request_gets_its_code_and_changes_nothing() {
                 .header("authorization", format!("Bearer {}", app.admin))
                 .header("content-type", "application/json")
                 .header("idempotency-key", "k-used")
-                .body(Body::from(r#"{"external_id":"used"}"#))
+                .body(Body::from(r#"{"member_id":"used"}"#))
                 .unwrap(),
         )
         .await;
@@ -313,26 +313,26 @@ async fn refusals_name_the_full_path_and_no_server_type() {
         (
             "a number for an id",
             "/v1/members",
-            json!({"external_id": 5}),
-            "external_id",
+            json!({"member_id": 5}),
+            "member_id",
         ),
         ("an array for a member", "/v1/members", json!([]), ""),
         (
             "a number for a plan",
             "/v1/subscriptions",
-            json!({"member": "m", "plan": 5, "payment_ref": "p"}),
+            json!({"member_id": "m", "plan": 5, "payment_ref": "p"}),
             "plan",
         ),
         (
             "a string for a quantity in a quote",
             "/v1/quotes",
-            json!({"member": "m", "lines": [line, line, {"sku": "A", "category": "c", "quantity": "2", "unit_price_minor": 1}]}),
+            json!({"member_id": "m", "lines": [line, line, {"sku": "A", "category": "c", "quantity": "2", "unit_price_minor": 1}]}),
             "lines[2].quantity",
         ),
         (
             "an unknown field",
             "/v1/members",
-            json!({"external_id": "x", "colour": "red"}),
+            json!({"member_id": "x", "colour": "red"}),
             "colour",
         ),
     ];

@@ -132,7 +132,7 @@ impl TestApp {
             .call(
                 "POST",
                 "/v1/members",
-                Some(serde_json::json!({ "external_id": external_id })),
+                Some(serde_json::json!({ "member_id": external_id })),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);

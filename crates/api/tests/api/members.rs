@@ -5,7 +5,7 @@ use serde_json::json;
 async fn a_member_lives_and_closes() {
     let app = TestApp::sqlite().await;
     let created = app
-        .call("POST", "/v1/members", Some(json!({"external_id": "u1", "attributes": {"city": "Beijing", "vip": {"since": 2020}}, "referral_code": "FRIEND1"})))
+        .call("POST", "/v1/members", Some(json!({"member_id": "u1", "attributes": {"city": "Beijing", "vip": {"since": 2020}}, "referral_code": "FRIEND1"})))
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(created.body["status"], "active");
@@ -74,7 +74,7 @@ async fn look_alike_ids_are_one_member_or_refused() {
         .call(
             "POST",
             "/v1/members",
-            Some(json!({"external_id": "caf\u{00E9}"})),
+            Some(json!({"member_id": "caf\u{00E9}"})),
         )
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -83,20 +83,20 @@ async fn look_alike_ids_are_one_member_or_refused() {
         .call(
             "POST",
             "/v1/members",
-            Some(json!({"external_id": "cafe\u{0301}"})),
+            Some(json!({"member_id": "cafe\u{0301}"})),
         )
         .await;
     assert_eq!(again.code(), "member_exists", "{}", again.text);
     let found = app.call("GET", "/v1/members/cafe%CC%81", None).await;
     assert_eq!(found.status, 200, "{}", found.text);
-    assert_eq!(found.body["external_id"], "caf\u{00E9}");
+    assert_eq!(found.body["member_id"], "caf\u{00E9}");
     // An invisible character is refused where it stands.
     for id in ["u\u{200B}1", "\u{FEFF}u1", "u1\u{202E}"] {
         let r = app
-            .call("POST", "/v1/members", Some(json!({"external_id": id})))
+            .call("POST", "/v1/members", Some(json!({"member_id": id})))
             .await;
         assert_eq!(r.code(), "invalid_field", "{id:?}: {}", r.text);
-        assert_eq!(r.body["error"]["field"], "external_id");
+        assert_eq!(r.body["error"]["field"], "member_id");
     }
     let r = app.call("GET", "/v1/members/u%E2%80%8B1", None).await;
     assert_eq!(r.code(), "invalid_field", "{}", r.text);
@@ -114,7 +114,7 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
         .call(
             "POST",
             "/v1/members",
-            Some(json!({"external_id": WHO, "attributes": {"phone": "+86 138 0000 0000"}})),
+            Some(json!({"member_id": WHO, "attributes": {"phone": "+86 138 0000 0000"}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -125,7 +125,7 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
             &app.storefront,
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": WHO, "plan": "vip88", "payment_ref": "pay-1"})),
+            Some(json!({"member_id": WHO, "plan": "vip88", "payment_ref": "pay-1"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -207,7 +207,7 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
     let export = app.call("GET", &format!("{me}/export"), None).await;
     assert_eq!(export.status, StatusCode::OK, "{}", export.text);
     let x = &export.body;
-    assert_eq!(x["member"]["external_id"], WHO);
+    assert_eq!(x["member"]["member_id"], WHO);
     assert_eq!(x["subscriptions"][0]["status"], "refunded");
     assert_eq!(x["coupons"][0]["state"], "voided");
     assert_eq!(x["events"][0]["event"]["member_id"], WHO);
@@ -228,7 +228,7 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
     // Erased: no trace of the id or the attributes; the books still balance.
     let erased = app.call("POST", &format!("{me}/erase"), None).await;
     assert_eq!(erased.status, StatusCode::OK, "{}", erased.text);
-    let pseudonym = erased.body["external_id"].as_str().unwrap().to_owned();
+    let pseudonym = erased.body["member_id"].as_str().unwrap().to_owned();
     assert!(pseudonym.starts_with("erased-"), "{pseudonym}");
     assert!(erased.body["erased_at"].is_string());
     assert_eq!(app.call("GET", &me, None).await.code(), "member_not_found");

@@ -23,7 +23,7 @@ pub(crate) async fn plus_member(app: &TestApp, member: &str, points: i64) {
         .call(
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": member, "plan": "plus", "payment_ref": format!("pay-{member}")})),
+            Some(json!({"member_id": member, "plan": "plus", "payment_ref": format!("pay-{member}")})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -72,7 +72,7 @@ pub(crate) fn priced(
     expected: Option<i64>,
 ) -> Value {
     json!({
-        "order_id": id, "member": member,
+        "order_id": id, "member_id": member,
         "lines": [{"sku": "BOOK", "category": "books", "quantity": 1, "unit_price_minor": unit}],
         "shipping_minor": shipping, "coupons": coupons, "points": points,
         "expected_total_minor": expected,
@@ -204,7 +204,7 @@ async fn a_commit_spends_what_its_quote_used_and_earns_like_an_order() {
     // Refunds through Tessera: half the money paid, then the rest. Earned points go back
     // pro rata, spent points come back in the same proportion, and the full refund gives
     // back the coupon and the free-shipping use.
-    let refund = |id: &str, amount: i64| json!({"id": id, "member": "m", "refund": {"amount_minor": amount}});
+    let refund = |id: &str, amount: i64| json!({"id": id, "member_id": "m", "refund": {"amount_minor": amount}});
     let r = app
         .call_as(
             &app.storefront,
@@ -575,7 +575,7 @@ async fn stored_value_tops_up_pays_and_comes_back() {
         .await;
     assert_eq!(r.code(), "insufficient_stored_value", "{}", r.text);
 
-    let refund = |id: &str, amount: i64| json!({"id": id, "member": "m", "refund": {"amount_minor": amount}});
+    let refund = |id: &str, amount: i64| json!({"id": id, "member_id": "m", "refund": {"amount_minor": amount}});
     let r = app
         .call_as(
             &app.storefront,

@@ -39,7 +39,7 @@ async fn buy(app: &TestApp, body: Value) -> Reply {
 async fn buy_ok(app: &TestApp, member: &str, plan: &str, payment_ref: &str) -> Value {
     let r = buy(
         app,
-        json!({"member": member, "plan": plan, "payment_ref": payment_ref}),
+        json!({"member_id": member, "plan": plan, "payment_ref": payment_ref}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -141,7 +141,7 @@ async fn costco_gold_star() {
     let r = app
         .call(
             "POST",
-            &format!("/v1/subscriptions/{}/refund", refunder["id"]),
+            &format!("/v1/subscriptions/{}/refunds", refunder["id"]),
             None,
         )
         .await;
@@ -237,7 +237,7 @@ async fn prime_trial_and_cancel_at_period_end() {
     let app = app_with(PRIME, &["t", "c"]).await;
     let trial = buy(
         &app,
-        json!({"member": "t", "plan": "prime_yearly", "trial": true}),
+        json!({"member_id": "t", "plan": "prime_yearly", "trial": true}),
     )
     .await;
     assert_eq!(trial.status, StatusCode::CREATED, "{}", trial.text);
@@ -245,7 +245,7 @@ async fn prime_trial_and_cancel_at_period_end() {
     assert_eq!(trial.body["access_end"], "2026-12-23T00:00:00Z");
     let again = buy(
         &app,
-        json!({"member": "t", "plan": "prime_yearly", "trial": true}),
+        json!({"member_id": "t", "plan": "prime_yearly", "trial": true}),
     )
     .await;
     assert_eq!(again.code(), "plan_already_held", "{}", again.text);
@@ -260,7 +260,7 @@ async fn prime_trial_and_cancel_at_period_end() {
         due.text
     );
     assert_eq!(due.body["items"][0]["amount_minor"], 13900);
-    assert_eq!(due.body["items"][0]["member"], "t");
+    assert_eq!(due.body["items"][0]["member_id"], "t");
     let id = &trial.body["id"];
     let r = pay(&app, id, "prime-t-1").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -311,7 +311,7 @@ async fn prime_trial_and_cancel_at_period_end() {
     assert_eq!(r.body["status"], "canceled", "{}", r.text);
     let r = buy(
         &app,
-        json!({"member": "t", "plan": "prime_yearly", "trial": true}),
+        json!({"member_id": "t", "plan": "prime_yearly", "trial": true}),
     )
     .await;
     assert_eq!(r.code(), "trial_already_used", "{}", r.text);
@@ -403,27 +403,27 @@ async fn vip88_price_follows_the_score() {
 
     let r = buy(
         &app,
-        json!({"member": "low", "plan": "vip88", "payment_ref": "v-low", "amount_minor": 8800}),
+        json!({"member_id": "low", "plan": "vip88", "payment_ref": "v-low", "amount_minor": 8800}),
     )
     .await;
     assert_eq!(r.code(), "price_changed", "{}", r.text);
     let r = buy(
         &app,
-        json!({"member": "high", "plan": "vip88", "payment_ref": "v-high", "amount_minor": 8800}),
+        json!({"member_id": "high", "plan": "vip88", "payment_ref": "v-high", "amount_minor": 8800}),
     )
     .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["terms"][0]["price_basis"], "rule:score_1000");
     let r = buy(
         &app,
-        json!({"member": "low", "plan": "vip88", "payment_ref": "v-low"}),
+        json!({"member_id": "low", "plan": "vip88", "payment_ref": "v-low"}),
     )
     .await;
     assert_eq!(r.body["terms"][0]["amount_minor"], 88800, "{}", r.text);
     // VIP88 does not stack.
     let r = buy(
         &app,
-        json!({"member": "high", "plan": "vip88", "payment_ref": "v-high-2"}),
+        json!({"member_id": "high", "plan": "vip88", "payment_ref": "v-high-2"}),
     )
     .await;
     assert_eq!(r.code(), "plan_already_held", "{}", r.text);
@@ -447,14 +447,14 @@ async fn jd_plus_trial_codes_and_partners() {
     assert_eq!(r.status, StatusCode::OK);
     let r = buy(
         &app,
-        json!({"member": "frozen", "plan": "plus", "trial": true}),
+        json!({"member_id": "frozen", "plan": "plus", "trial": true}),
     )
     .await;
     assert_eq!(r.code(), "trial_not_eligible", "{}", r.text);
 
     let r = buy(
         &app,
-        json!({"member": "a", "plan": "plus", "payment_ref": "p-1"}),
+        json!({"member_id": "a", "plan": "plus", "payment_ref": "p-1"}),
     )
     .await;
     assert_eq!(r.code(), "partner_codes_exhausted", "{}", r.text);
@@ -495,12 +495,12 @@ async fn jd_plus_trial_codes_and_partners() {
     app.add_member("friend").await;
     let g = buy(
         &app,
-        json!({"member": "gifter", "plan": "plus", "payment_ref": "p-gift", "gift_to": "friend"}),
+        json!({"member_id": "gifter", "plan": "plus", "payment_ref": "p-gift", "gift_to": "friend"}),
     )
     .await;
     assert_eq!(g.status, StatusCode::CREATED, "{}", g.text);
     assert_eq!(
-        (&g.body["member"], &g.body["buyer"], &g.body["gift"]),
+        (&g.body["member_id"], &g.body["buyer"], &g.body["gift"]),
         (&json!("friend"), &json!("gifter"), &json!(true))
     );
     assert_eq!(g.body["partner_codes"][0]["code"], "IQ-2");
@@ -509,7 +509,7 @@ async fn jd_plus_trial_codes_and_partners() {
     let bought = app
         .call("GET", "/v1/members/gifter/subscriptions", None)
         .await;
-    assert_eq!(bought.body["items"][0]["member"], "friend");
+    assert_eq!(bought.body["items"][0]["member_id"], "friend");
 
     let iqiyi = app.engine.create_partner_key("iqiyi").await.unwrap();
     let youku = app.engine.create_partner_key("youku").await.unwrap();
@@ -521,7 +521,7 @@ async fn jd_plus_trial_codes_and_partners() {
     let keys: Vec<&String> = r.body.as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["holds", "member", "rights"],
+        ["holds", "member_id", "rights"],
         "a partner sees nothing else"
     );
     let r = app
@@ -537,7 +537,7 @@ async fn jd_plus_trial_codes_and_partners() {
 
     // Youku's bundle rides on VIP88: two uses a term, then used up.
     let redeem =
-        |id: &str, member: &str| json!({"id": id, "member": member, "right": "video_bundle"});
+        |id: &str, member: &str| json!({"id": id, "member_id": member, "right": "video_bundle"});
     let r = app
         .call_as(
             &youku,
@@ -593,7 +593,7 @@ async fn jd_plus_trial_codes_and_partners() {
     app.add_member("newbie").await;
     let r = buy(
         &app,
-        json!({"member": "newbie", "plan": "plus", "trial": true}),
+        json!({"member_id": "newbie", "plan": "plus", "trial": true}),
     )
     .await;
     assert_eq!(
@@ -678,7 +678,7 @@ async fn refund_policies() {
                     &key,
                     "POST",
                     "/v1/partner/redemptions",
-                    Some(json!({"id": "l1", "member": member, "right": "lounge"})),
+                    Some(json!({"id": "l1", "member_id": member, "right": "lounge"})),
                 )
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -687,7 +687,7 @@ async fn refund_policies() {
         let r = app
             .call(
                 "POST",
-                &format!("/v1/subscriptions/{}/refund", v["id"]),
+                &format!("/v1/subscriptions/{}/refunds", v["id"]),
                 None,
             )
             .await;
@@ -703,7 +703,7 @@ async fn refund_policies() {
         let again = app
             .call(
                 "POST",
-                &format!("/v1/subscriptions/{}/refund", v["id"]),
+                &format!("/v1/subscriptions/{}/refunds", v["id"]),
                 None,
             )
             .await;
@@ -716,7 +716,7 @@ async fn refund_policies() {
 #[tokio::test]
 async fn a_payment_ref_confirmed_twice_has_one_effect() {
     let app = app_with(COSTCO, &["m", "n"]).await;
-    let body = json!({"member": "m", "plan": "gold_star", "payment_ref": "pay-1"});
+    let body = json!({"member_id": "m", "plan": "gold_star", "payment_ref": "pay-1"});
     let first = buy(&app, body.clone()).await;
     let second = buy(&app, body.clone()).await;
     assert_eq!(
@@ -726,7 +726,7 @@ async fn a_payment_ref_confirmed_twice_has_one_effect() {
     assert_eq!(first.body, second.body);
     let r = buy(
         &app,
-        json!({"member": "n", "plan": "gold_star", "payment_ref": "pay-1"}),
+        json!({"member_id": "n", "plan": "gold_star", "payment_ref": "pay-1"}),
     )
     .await;
     assert_eq!(r.code(), "payment_ref_conflict", "{}", r.text);
@@ -770,7 +770,7 @@ async fn a_payment_ref_confirmed_twice_has_one_effect() {
     assert_eq!(late.body, renew.body, "{}", late.text);
     let r = buy(
         &app,
-        json!({"member": "m", "plan": "gold_star", "payment_ref": "pay-9"}),
+        json!({"member_id": "m", "plan": "gold_star", "payment_ref": "pay-9"}),
     )
     .await;
     assert_eq!(r.code(), "member_closed", "{}", r.text);
@@ -824,7 +824,7 @@ async fn purchases_race_for_codes(backend: Backend) {
                     let app = app.clone();
                     let member = member_of(i);
                     tokio::spawn(async move {
-                        buy(&app, json!({"member": member, "plan": "plus", "payment_ref": format!("{prefix}{i}")})).await
+                        buy(&app, json!({"member_id": member, "plan": "plus", "payment_ref": format!("{prefix}{i}")})).await
                     })
                 })
                 .collect();
@@ -909,20 +909,20 @@ async fn bad_plan_requests() {
         (
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "m", "plan": "gold", "payment_ref": "x"})),
+            Some(json!({"member_id": "m", "plan": "gold", "payment_ref": "x"})),
             "unknown_plan",
         ),
         (
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "m", "plan": "prime_monthly"})),
+            Some(json!({"member_id": "m", "plan": "prime_monthly"})),
             "invalid_field",
         ),
         (
             "POST",
             "/v1/subscriptions",
             Some(
-                json!({"member": "m", "plan": "prime_monthly", "payment_ref": "x", "trial": true}),
+                json!({"member_id": "m", "plan": "prime_monthly", "payment_ref": "x", "trial": true}),
             ),
             "invalid_field",
         ),
@@ -930,7 +930,7 @@ async fn bad_plan_requests() {
             "POST",
             "/v1/subscriptions",
             Some(
-                json!({"member": "m", "plan": "prime_monthly", "payment_ref": "x", "gift_to": "m"}),
+                json!({"member_id": "m", "plan": "prime_monthly", "payment_ref": "x", "gift_to": "m"}),
             ),
             "invalid_field",
         ),
@@ -938,20 +938,22 @@ async fn bad_plan_requests() {
             "POST",
             "/v1/subscriptions",
             Some(
-                json!({"member": "m", "plan": "prime_monthly", "payment_ref": "x", "amount_minor": -1}),
+                json!({"member_id": "m", "plan": "prime_monthly", "payment_ref": "x", "amount_minor": -1}),
             ),
             "invalid_field",
         ),
         (
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "ghost", "plan": "prime_monthly", "payment_ref": "x"})),
+            Some(json!({"member_id": "ghost", "plan": "prime_monthly", "payment_ref": "x"})),
             "member_not_found",
         ),
         (
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "m", "plan": "prime_monthly", "payment_ref": "x", "colour": 1})),
+            Some(
+                json!({"member_id": "m", "plan": "prime_monthly", "payment_ref": "x", "colour": 1}),
+            ),
             "invalid_request",
         ),
         (
@@ -1004,7 +1006,7 @@ async fn member_subscriptions_come_a_page_at_a_time() {
     for (i, friend) in ["f1", "f2", "f3"].iter().enumerate() {
         let r = buy(
             &app,
-            json!({"member": "gifter", "plan": "prime_yearly", "payment_ref": format!("p-{i}"), "gift_to": friend}),
+            json!({"member_id": "gifter", "plan": "prime_yearly", "payment_ref": format!("p-{i}"), "gift_to": friend}),
         )
         .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -1019,7 +1021,7 @@ async fn member_subscriptions_come_a_page_at_a_time() {
         let r = app.call("GET", &path, None).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         for s in r.body["items"].as_array().unwrap() {
-            seen.push(s["member"].as_str().unwrap().to_owned());
+            seen.push(s["member_id"].as_str().unwrap().to_owned());
         }
         match r.body["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),

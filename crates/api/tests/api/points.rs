@@ -222,7 +222,7 @@ async fn every_expiry_policy() {
         .call(
             "POST",
             "/v1/members",
-            Some(json!({"external_id": "m", "attributes": {"gold": true}})),
+            Some(json!({"member_id": "m", "attributes": {"gold": true}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
@@ -529,7 +529,7 @@ async fn the_journal_is_double_entry_and_paginated() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|p| p["amount"].as_i64().unwrap())
+                .map(|p| p["points"].as_i64().unwrap())
                 .sum();
             assert_eq!(sum, 0, "{e}");
             kinds.push(e["kind"].as_str().unwrap().to_owned());
@@ -746,7 +746,7 @@ async fn members_with_points_expiring_soon_are_listed() {
         .await;
     assert_eq!(
         r.body["items"],
-        json!([{"external_id": "n", "points": 50, "first_expiry": "2026-12-10T00:00:00Z"}]),
+        json!([{"member_id": "n", "points": 50, "first_expiry": "2026-12-10T00:00:00Z"}]),
         "{}",
         r.text
     );
@@ -764,7 +764,7 @@ async fn members_with_points_expiring_soon_are_listed() {
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         for item in r.body["items"].as_array().unwrap() {
             seen.push((
-                item["external_id"].as_str().unwrap().to_owned(),
+                item["member_id"].as_str().unwrap().to_owned(),
                 item["points"].as_i64().unwrap(),
             ));
         }

@@ -169,7 +169,7 @@ async fn apply(ops: &[Op], policy: &str, expiry: &str) -> Value {
         if policy != "allow_negative" {
             assert_eq!(b["debt"], 0);
         }
-        dump.push(json!({"member": m, "ledger": ledger, "points": points, "tier": tier.body}));
+        dump.push(json!({"member_id": m, "ledger": ledger, "points": points, "tier": tier.body}));
     }
     Value::Array(dump)
 }

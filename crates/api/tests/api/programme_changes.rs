@@ -74,7 +74,7 @@ async fn app_with_holders() -> TestApp {
             &app.storefront,
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "m-plan", "plan": "plus", "payment_ref": "pay-1"})),
+            Some(json!({"member_id": "m-plan", "plan": "plus", "payment_ref": "pay-1"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -271,7 +271,7 @@ async fn safe_changes_and_renames_are_saved_and_holders_keep_what_they_hold() {
     let r = app
         .call(
             "POST",
-            &format!("/v1/subscriptions/{}/refund", subscription["id"]),
+            &format!("/v1/subscriptions/{}/refunds", subscription["id"]),
             None,
         )
         .await;

@@ -34,7 +34,7 @@ async fn issue(app: &TestApp, member: &str, id: &str, template: &str, count: i64
 
 fn cart(member: Option<&str>, coupons: &[i64], points: i64) -> Value {
     json!({
-        "member": member,
+        "member_id": member,
         "lines": [
             {"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 5900},
             {"sku": "RICE-5KG", "category": "grocery", "quantity": 1, "unit_price_minor": 6900},
@@ -98,7 +98,7 @@ async fn quotes_for_every_kind_of_member() {
                 &app.storefront,
                 "POST",
                 "/v1/subscriptions",
-                Some(json!({"member": m, "plan": "plus", "payment_ref": refs})),
+                Some(json!({"member_id": m, "plan": "plus", "payment_ref": refs})),
             )
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -144,7 +144,7 @@ async fn quotes_for_every_kind_of_member() {
             &app.storefront,
             "POST",
             "/v1/subscriptions",
-            Some(json!({"member": "paid", "plan": "vip88", "payment_ref": "pay-v"})),
+            Some(json!({"member_id": "paid", "plan": "vip88", "payment_ref": "pay-v"})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -235,7 +235,7 @@ async fn members_only_goods_and_refusals() {
             "invalid_field",
         ),
         (
-            json!({"lines": [{"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": 1}], "member": "ghost"}),
+            json!({"lines": [{"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": 1}], "member_id": "ghost"}),
             "member_not_found",
         ),
     ] {

@@ -68,7 +68,7 @@ async fn a_refund_event_gives_back_what_a_committed_order_spent_as_the_refund_ro
         .call(
             "POST",
             "/v1/orders/SO-A/refunds",
-            Some(json!({"id": "r1", "member": "a", "refund": {"amount_minor": paid_a}})),
+            Some(json!({"id": "r1", "member_id": "a", "refund": {"amount_minor": paid_a}})),
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -93,7 +93,7 @@ async fn a_refund_event_gives_back_what_a_committed_order_spent_as_the_refund_ro
             .call(
                 "POST",
                 &format!("/v1/orders/SO-{}/refunds", member.to_uppercase()),
-                Some(json!({"id": "r2", "member": member, "refund": {"amount_minor": 1}})),
+                Some(json!({"id": "r2", "member_id": member, "refund": {"amount_minor": 1}})),
             )
             .await;
         assert_eq!(r.code(), "refund_exceeds_order", "{}", r.text);
@@ -194,7 +194,7 @@ async fn refunds_by_amount_then_by_lines_never_pass_what_was_paid() {
 async fn an_order_refund_retried_later_gets_the_first_answer() {
     let app = TestApp::sqlite().await;
     let (_, paid) = committed_order(&app, "m", "SO-1").await;
-    let body = json!({"id": "r1", "member": "m", "refund": {"amount_minor": paid / 2}});
+    let body = json!({"id": "r1", "member_id": "m", "refund": {"amount_minor": paid / 2}});
     let first = app
         .call("POST", "/v1/orders/SO-1/refunds", Some(body.clone()))
         .await;
@@ -212,7 +212,9 @@ async fn an_order_refund_retried_later_gets_the_first_answer() {
         .call(
             "POST",
             "/v1/orders/SO-1/refunds",
-            Some(json!({"id": "r2", "member": "m", "refund": {"amount_minor": paid - paid / 2}})),
+            Some(
+                json!({"id": "r2", "member_id": "m", "refund": {"amount_minor": paid - paid / 2}}),
+            ),
         )
         .await;
     assert_eq!(second.status, StatusCode::CREATED, "{}", second.text);
@@ -229,7 +231,7 @@ async fn an_order_refund_retried_later_gets_the_first_answer() {
         .call(
             "POST",
             "/v1/orders/SO-1/refunds",
-            Some(json!({"id": "r1", "member": "m", "refund": {"amount_minor": 1}})),
+            Some(json!({"id": "r1", "member_id": "m", "refund": {"amount_minor": 1}})),
         )
         .await;
     assert_eq!(other.code(), "client_id_conflict", "{}", other.text);
@@ -415,7 +417,7 @@ async fn between_job_runs_points_past_their_expiry_are_not_spent_and_released_on
     app.clock
         .advance("2028-01-02T00:00:00Z".parse().unwrap())
         .unwrap();
-    let quote = json!({"member": "m", "lines": [{"sku": "BOOK", "category": "books",
+    let quote = json!({"member_id": "m", "lines": [{"sku": "BOOK", "category": "books",
         "quantity": 1, "unit_price_minor": 20000}], "points": 100});
     let q = app.call("POST", "/v1/quotes", Some(quote)).await;
     assert_eq!(q.code(), "insufficient_points", "{}", q.text);
@@ -519,7 +521,7 @@ async fn concurrent_retries_of_a_purchase_replay(backend: tessera_testkit::Backe
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let app = std::sync::Arc::new(app);
-    let body = json!({"member": "m", "plan": "plus", "payment_ref": "pay-1"});
+    let body = json!({"member_id": "m", "plan": "plus", "payment_ref": "pay-1"});
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let (app, body) = (app.clone(), body.clone());
@@ -648,7 +650,7 @@ async fn an_old_coupon_still_issued_is_never_cut_from_a_quote() {
             .await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
-    let quote = json!({"member": "m", "lines": [{"sku": "TEA", "category": "grocery",
+    let quote = json!({"member_id": "m", "lines": [{"sku": "TEA", "category": "grocery",
         "quantity": 2, "unit_price_minor": 5900}], "coupons": [old]});
     let q = app.call("POST", "/v1/quotes", Some(quote)).await;
     assert_eq!(q.status, StatusCode::OK, "{}", q.text);
