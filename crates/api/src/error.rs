@@ -118,6 +118,8 @@ error_codes! {
     LastAdminKey = 73, "last_admin_key", 409, "The key is the last admin key; make another admin key (or rotate this one) first.";
     ProgrammeStrandsValue = 74, "programme_strands_value", 409, "The programme change would take from members what they hold (a plan, tier or coupon template removed while held; currency or time zone changed on a ledger with entries); `stranded` lists each item and the members affected. Nothing was saved.";
     MemberNotClosed = 75, "member_not_closed", 409, "Only a closed member can be erased: close the account first (`POST /v1/members/{id}/close`).";
+    EventNotFound = 76, "event_not_found", 404, "No event has this id.";
+    VersionNotFound = 77, "version_not_found", 404, "No programme version has this number.";
 }
 
 /// An item a refused programme change would take from members.

@@ -24,7 +24,7 @@ pub use error::{EngineError, Result};
 pub use events::{IngestItem, IngestOutcome};
 pub use jobs::DueWork;
 pub use keys::{ApiKey, Role};
-pub use members::{Closing, Member, MemberPatch, MemberStatus};
+pub use members::{Closing, Member, MemberFilter, MemberPatch, MemberStatus};
 pub use orders::{CommitRequest, OrderRefundAnswer};
 pub use points::{
     AdjustmentRequest, LedgerReport, Operation, PointsSummary, RedemptionRequest, RedemptionTarget,
@@ -351,6 +351,21 @@ impl Engine {
         limit: u32,
     ) -> Result<Vec<ProgrammeVersionRow>> {
         Ok(self.store.programme_versions(before, limit).await?)
+    }
+
+    /// One programme version with its source.
+    pub async fn programme_version(&self, version: i64) -> Result<Option<ProgrammeVersionRow>> {
+        Ok(self.store.programme_version(version).await?)
+    }
+
+    /// One order by its id, with its commit's summary when `POST /v1/orders` made it.
+    pub async fn order_record(&self, order_id: &str) -> Result<Option<tessera_store::OrderRecord>> {
+        Ok(self.store.order_record(order_id).await?)
+    }
+
+    /// One stored event by its id.
+    pub async fn event_by_id(&self, event_id: &str) -> Result<Option<tessera_store::EventRow>> {
+        Ok(self.store.event_by_id(event_id).await?)
     }
 
     // ---- API keys ----

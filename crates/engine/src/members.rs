@@ -63,6 +63,17 @@ impl Member {
     }
 }
 
+/// What a member search asks; every part given must hold.
+#[derive(Debug, Default, Clone)]
+pub struct MemberFilter {
+    pub status: Option<MemberStatus>,
+    pub tier: Option<String>,
+    /// A plan the member holds now.
+    pub plan: Option<String>,
+    /// Attributes equal to a JSON scalar: (key, the value's JSON text).
+    pub attributes: Vec<(String, String)>,
+}
+
 /// A change to a member: attributes by JSON merge patch, and/or a new status.
 #[derive(Debug, Default)]
 pub struct MemberPatch {
@@ -94,6 +105,51 @@ impl Engine {
         };
         tx.commit().await?;
         Ok(Member::from_row(row))
+    }
+
+    /// Members found by status, tier, plan held and attributes, a page at a time in the
+    /// order they joined (`after` is the last internal number of the previous page).
+    pub async fn search_members(
+        &self,
+        filter: &MemberFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<(Vec<Member>, Option<i64>)> {
+        let programme = self.programme().ok();
+        let first_tier = programme
+            .as_ref()
+            .and_then(|p| p.programme.tiers.as_ref())
+            .and_then(|t| t.tiers.first())
+            .map(|t| t.name.clone());
+        let live: Vec<&str> = [
+            tessera_domain::plans::Status::Trialing,
+            tessera_domain::plans::Status::Active,
+            tessera_domain::plans::Status::Grace,
+        ]
+        .into_iter()
+        .filter(|s| s.is_live())
+        .map(tessera_domain::plans::Status::as_str)
+        .collect();
+        let attributes: Vec<(&str, &str)> = filter
+            .attributes
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let search = tessera_store::MemberSearch {
+            status: filter.status.map(MemberStatus::as_str),
+            tier: filter.tier.as_deref(),
+            tier_is_first: filter.tier.is_some() && filter.tier == first_tier,
+            plan: filter.plan.as_deref(),
+            live_statuses: &live,
+            now_us: to_us(self.now()),
+            attributes: &attributes,
+        };
+        let rows = self
+            .store
+            .members_search(&search, after.unwrap_or(0), limit + 1)
+            .await?;
+        let (rows, next) = crate::page::page_of(rows, limit, |m| m.id);
+        Ok((rows.into_iter().map(Member::from_row).collect(), next))
     }
 
     pub async fn member(&self, external_id: &ExternalId) -> Result<Member> {

@@ -157,7 +157,7 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    fn from_row(r: &AnyRow) -> Result<Self> {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self> {
         Ok(Self {
             member_id: r.try_get("member_id")?,
             order_id: r.try_get("order_id")?,
@@ -192,7 +192,7 @@ const LOT_SELECT: &str =
 const ENTRY_SELECT: &str =
     "SELECT member_id, entry_no, kind, at_us, recorded_at_us, order_id, event_id, \
     reference, reward_id, reason, pending_after, available_after, debt_after FROM point_entries";
-const ORDER_SELECT: &str =
+pub(crate) const ORDER_SELECT: &str =
     "SELECT member_id, order_id, state, paid_at_us, total_minor, goods_minor, lines, \
     points_earned, points_reversed, refunded_goods_minor, refunded_total_minor, waiting_refunds, \
     score_earned, score_reversed FROM orders";

@@ -28,6 +28,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/events", post(post_event))
         .route("/v1/events/batch", post(post_batch))
+        .route("/v1/events/{event_id}", get(get_event))
         .route("/v1/members/{member_id}/events", get(list_events))
 }
 
@@ -495,6 +496,32 @@ pub async fn post_event(
         .ok_or_else(|| ApiError::new(ErrorCode::Internal, "internal error"))??;
     let (status, view) = outcome_response(outcome, canonical)?;
     Ok((status, Json(view)))
+}
+
+/// One event, as it was accepted.
+#[utoipa::path(get, path = "/v1/events/{event_id}", tag = "events", security(("api_key" = [])),
+    params(("event_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = EventView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "event_not_found", body = ErrorBody)))]
+pub async fn get_event(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(event_id): axum::extract::Path<String>,
+) -> ApiResult<Json<EventView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let id = text(EventId::parse, &event_id, "event_id")?;
+    let row = state
+        .engine
+        .event_by_id(id.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::EventNotFound,
+                format!("no event has the id `{id}`"),
+            )
+        })?;
+    Ok(Json(EventView::of(&row)?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/members", post(create_member))
+        .route("/v1/members", post(create_member).get(list_members))
         .route(
             "/v1/members/{member_id}",
             get(get_member).patch(patch_member),
@@ -115,6 +115,99 @@ impl From<Member> for MemberView {
             benefits: Vec::new(),
         }
     }
+}
+
+/// A page of members.
+#[derive(Serialize, ToSchema)]
+pub struct MemberList {
+    /// Members in the order they joined.
+    pub items: Vec<MemberView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Members found by status, tier, plan held and attributes, a page at a time in the order
+/// they joined. Every filter given must hold. (Tier, plans and benefits are left out of
+/// the items: `GET /v1/members/{member_id}` has them.)
+#[utoipa::path(get, path = "/v1/members", tag = "members", security(("api_key" = [])),
+    params(("status" = Option<String>, Query, description = "`active`, `frozen` or `closed`"),
+        ("tier" = Option<String>, Query, description = "Members at this tier now"),
+        ("plan" = Option<String>, Query, description = "Members who hold this plan now (a live subscription, or access still running)"),
+        ("attribute" = Option<Vec<String>>, Query, description = "`KEY:VALUE`, repeatable: the attribute KEY equals VALUE, read as JSON when it is a JSON number, boolean or quoted string (`vip:true`, `level:3`, `code:\"007\"`), else as text (`city:Beijing`)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, description = "1 to 200, default 50"),
+        ("cursor" = Option<String>, Query, description = "From `next_cursor` of the previous page")),
+    responses((status = 200, body = MemberList),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody), (status = 422, body = crate::error::ErrorBody)))]
+pub async fn list_members(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: axum::http::Uri,
+) -> ApiResult<Json<MemberList>> {
+    use crate::error::{ApiError, ErrorCode};
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let mut filter = tessera_engine::MemberFilter::default();
+    let (mut limit, mut cursor) = (None, None);
+    let invalid = |field: &str, message: String| {
+        ApiError::new(ErrorCode::InvalidQuery, message).with_field(field)
+    };
+    for (key, value) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match key.as_ref() {
+            "status" => {
+                filter.status = Some(match value.as_ref() {
+                    "active" => MemberStatus::Active,
+                    "frozen" => MemberStatus::Frozen,
+                    "closed" => MemberStatus::Closed,
+                    _ => {
+                        return Err(invalid(
+                            "status",
+                            "status is `active`, `frozen` or `closed`".to_owned(),
+                        ))
+                    }
+                })
+            }
+            "tier" => filter.tier = Some(value.into_owned()),
+            "plan" => filter.plan = Some(value.into_owned()),
+            "attribute" => {
+                let Some((k, v)) = value.split_once(':').filter(|(k, _)| !k.is_empty()) else {
+                    return Err(invalid(
+                        "attribute",
+                        "an attribute filter is `KEY:VALUE`".to_owned(),
+                    ));
+                };
+                let json = match serde_json::from_str::<serde_json::Value>(v) {
+                    Ok(scalar @ (serde_json::Value::Number(_)
+                    | serde_json::Value::Bool(_)
+                    | serde_json::Value::String(_))) => scalar.to_string(),
+                    _ => serde_json::Value::String(v.to_owned()).to_string(),
+                };
+                if filter.attributes.len() >= 8 {
+                    return Err(invalid(
+                        "attribute",
+                        "at most 8 attribute filters".to_owned(),
+                    ));
+                }
+                filter.attributes.push((k.to_owned(), json));
+            }
+            "limit" => limit = Some(value.into_owned()),
+            "cursor" => cursor = Some(value.into_owned()),
+            other => {
+                return Err(invalid(
+                    other,
+                    format!("unknown query parameter `{other}`; expected status, tier, plan, attribute, limit or cursor"),
+                ))
+            }
+        }
+    }
+    let page = crate::extract::Page::from_parts(limit, cursor, "m")?;
+    let (members, next) = state
+        .engine
+        .search_members(&filter, page.after, page.limit)
+        .await?;
+    Ok(Json(MemberList {
+        items: members.into_iter().map(MemberView::from).collect(),
+        next_cursor: next.map(|n| crate::extract::encode_cursor("m", n)),
+    }))
 }
 
 /// Registers a member.

@@ -16,6 +16,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/programme", get(get_programme).put(put_programme))
         .route("/v1/programme/versions", get(list_versions))
+        .route("/v1/programme/versions/{version}", get(get_version))
         .route("/v1/programme/dry-run", post(dry_run))
 }
 
@@ -367,4 +368,55 @@ pub async fn list_versions(
         })
         .collect();
     Ok(Json(VersionList { items, next_cursor }))
+}
+
+/// One programme version with its file.
+#[derive(Serialize, ToSchema)]
+pub struct VersionSourceView {
+    pub version: i64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// The TOML file as accepted.
+    pub source: String,
+}
+
+/// One programme version, with the file as accepted.
+#[utoipa::path(get, path = "/v1/programme/versions/{version}", tag = "programme", security(("api_key" = [])),
+    params(("version" = i64, Path, minimum = 1, description = "The version number")),
+    responses((status = 200, body = VersionSourceView),
+        (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
+        (status = 403, body = crate::error::ErrorBody),
+        (status = 404, description = "version_not_found", body = crate::error::ErrorBody)))]
+pub async fn get_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(version): axum::extract::Path<String>,
+) -> ApiResult<Json<VersionSourceView>> {
+    caller.require(&[Role::Admin])?;
+    let number = version
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::InvalidField, "version is a whole number from 1")
+                .with_field("version")
+        })?;
+    let row = state
+        .engine
+        .programme_version(number)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::VersionNotFound,
+                format!("no programme version {number}"),
+            )
+        })?;
+    Ok(Json(VersionSourceView {
+        version: row.version,
+        created_at: rfc3339(tessera_engine::clock::from_us(row.created_at_us)),
+        sha256: row.sha256,
+        source: row.source,
+    }))
 }

@@ -25,6 +25,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/quotes", post(post_quote))
         .route("/v1/orders", post(post_order))
+        .route("/v1/orders/{order_id}", get(get_order))
         .route("/v1/orders/{order_id}/refunds", post(post_order_refund))
         .route(
             "/v1/members/{member_id}/stored-value",
@@ -824,5 +825,96 @@ pub async fn post_stored_value_refund(
     Ok(Json(StoredValueRefundOut {
         principal_refunded_minor: p,
         bonus_forfeited_minor: b,
+    }))
+}
+
+/// An order as Tessera knows it from its `order.paid` (and its refunds).
+#[derive(Serialize, ToSchema)]
+pub struct OrderView {
+    pub order_id: String,
+    pub member_id: String,
+    /// `paid`, or `awaiting_paid` when only refunds have arrived so far.
+    pub state: String,
+    #[schema(format = DateTime)]
+    pub paid_at: Option<String>,
+    /// What the member paid in all, in minor units.
+    pub total_minor: i64,
+    /// What the goods came to, in minor units.
+    pub goods_minor: i64,
+    /// The order's lines as received.
+    #[schema(value_type = Vec<Object>)]
+    pub lines: serde_json::Value,
+    pub points_earned: i64,
+    pub points_reversed: i64,
+    pub score_earned: i64,
+    pub score_reversed: i64,
+    /// Refunded so far, goods and in all, in minor units.
+    pub refunded_goods_minor: i64,
+    pub refunded_total_minor: i64,
+    /// When the order was committed through `POST /v1/orders`: what that answered.
+    pub commit: Option<OrderOut>,
+}
+
+/// One order by its id.
+#[utoipa::path(get, path = "/v1/orders/{order_id}", tag = "quotes", security(("api_key" = [])),
+    params(("order_id" = crate::schema::IdText, Path)),
+    responses((status = 200, body = OrderView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "order_not_found", body = ErrorBody)))]
+pub async fn get_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    axum::extract::Path(order_id): axum::extract::Path<String>,
+) -> ApiResult<Json<OrderView>> {
+    caller.require(&[Role::Admin, Role::Storefront])?;
+    let id = tessera_domain::OrderId::parse(order_id)
+        .map_err(|e| ApiError::from(e.within("order_id")))?;
+    let internal = || {
+        ApiError::new(
+            ErrorCode::Internal,
+            "internal error; the server log has the cause",
+        )
+    };
+    let record = state
+        .engine
+        .order_record(id.as_str())
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::OrderNotFound,
+                format!("no order has the id `{id}`"),
+            )
+        })?;
+    let o = record.order;
+    let lines = serde_json::from_str(&o.lines).map_err(|e| {
+        tracing::error!(error = %e, order = %o.order_id, "stored order lines do not parse");
+        internal()
+    })?;
+    let commit = record
+        .commit_summary
+        .map(|s| {
+            serde_json::from_str::<OrderOut>(&s).map_err(|e| {
+                tracing::error!(error = %e, order = %o.order_id, "a stored order summary does not parse");
+                internal()
+            })
+        })
+        .transpose()?;
+    Ok(Json(OrderView {
+        order_id: o.order_id,
+        member_id: record.external_id,
+        state: o.state,
+        paid_at: o
+            .paid_at_us
+            .map(|t| crate::routes::rfc3339(tessera_engine::clock::from_us(t))),
+        total_minor: o.total_minor,
+        goods_minor: o.goods_minor,
+        lines,
+        points_earned: o.points_earned,
+        points_reversed: o.points_reversed,
+        score_earned: o.score_earned,
+        score_reversed: o.score_reversed,
+        refunded_goods_minor: o.refunded_goods_minor,
+        refunded_total_minor: o.refunded_total_minor,
+        commit,
     }))
 }

@@ -253,3 +253,115 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
     );
     app.assert_ledger_balanced().await;
 }
+
+/// The reads a shop needs: members found by status, tier, plan and attributes a page at a
+/// time; one order, one event, one programme version.
+#[tokio::test]
+async fn members_orders_events_and_versions_are_read() {
+    use axum::http::StatusCode;
+    let app = TestApp::sqlite().await;
+    for (id, attributes) in [
+        ("a", json!({"city": "Beijing", "vip": true})),
+        ("b", json!({"city": "Shanghai"})),
+        ("c", json!({"city": "Beijing", "vip": false})),
+        ("d", json!({"city": "Beijing"})),
+    ] {
+        let r = app
+            .call(
+                "POST",
+                "/v1/members",
+                Some(json!({"member_id": id, "attributes": attributes})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"member_id": "b", "plan": "vip88", "payment_ref": "p1"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // Closing empties the attributes: `d` is found by its status only.
+    app.call("POST", "/v1/members/d/close", None).await;
+    let ids = |r: &Reply| -> Vec<String> {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["member_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (query, want) in [
+        ("", vec!["a", "b", "c", "d"]),
+        ("?status=closed", vec!["d"]),
+        ("?attribute=city:Beijing", vec!["a", "c"]),
+        ("?attribute=city:Beijing&attribute=vip:true", vec!["a"]),
+        ("?plan=vip88", vec!["b"]),
+        ("?tier=member", vec!["a", "b", "c", "d"]),
+        ("?tier=gold", vec![]),
+    ] {
+        let r = app.call("GET", &format!("/v1/members{query}"), None).await;
+        assert_eq!(r.status, StatusCode::OK, "{query}: {}", r.text);
+        assert_eq!(ids(&r), want, "{query}");
+    }
+    let first = app.call("GET", "/v1/members?limit=2", None).await;
+    assert_eq!(ids(&first), ["a", "b"]);
+    let cursor = first.body["next_cursor"].as_str().unwrap();
+    let rest = app
+        .call("GET", &format!("/v1/members?limit=2&cursor={cursor}"), None)
+        .await;
+    assert_eq!(ids(&rest), ["c", "d"]);
+    assert!(rest.body["next_cursor"].is_null());
+    for (query, code) in [
+        ("?status=gone", "invalid_query"),
+        ("?attribute=nokey", "invalid_query"),
+        ("?colour=red", "invalid_query"),
+        ("?limit=0", "page_size_out_of_range"),
+    ] {
+        let r = app.call("GET", &format!("/v1/members{query}"), None).await;
+        assert_eq!(r.code(), code, "{query}: {}", r.text);
+    }
+
+    let r = app.call("POST", "/v1/events", Some(paid("e1", "a"))).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let event = app.call("GET", "/v1/events/e1", None).await;
+    assert_eq!(event.status, StatusCode::OK, "{}", event.text);
+    assert_eq!(event.body["event"], r.body["event"]);
+    assert_eq!(
+        app.call("GET", "/v1/events/nope", None).await.code(),
+        "event_not_found"
+    );
+    let order = app.call("GET", "/v1/orders/o-e1", None).await;
+    assert_eq!(order.status, StatusCode::OK, "{}", order.text);
+    assert_eq!(order.body["member_id"], "a");
+    assert_eq!(order.body["total_minor"], 6600);
+    assert_eq!(order.body["state"], "paid");
+    assert!(
+        order.body["points_earned"].as_i64().unwrap() > 0,
+        "{}",
+        order.text
+    );
+    assert!(order.body["commit"].is_null());
+    assert_eq!(
+        app.call("GET", "/v1/orders/nope", None).await.code(),
+        "order_not_found"
+    );
+    let version = app.call("GET", "/v1/programme/versions/1", None).await;
+    assert_eq!(version.status, StatusCode::OK, "{}", version.text);
+    assert_eq!(version.body["source"], DEMO);
+    assert_eq!(
+        app.call("GET", "/v1/programme/versions/9", None)
+            .await
+            .code(),
+        "version_not_found"
+    );
+    assert_eq!(
+        app.call("GET", "/v1/programme/versions/x", None)
+            .await
+            .code(),
+        "invalid_field"
+    );
+}

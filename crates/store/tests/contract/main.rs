@@ -14,6 +14,7 @@ mod commerce;
 mod foundation;
 mod points;
 mod programme;
+mod reads;
 mod subscriptions;
 mod tiers;
 
