@@ -126,6 +126,17 @@ pub enum CouponKind {
     FreeShipping,
 }
 
+impl CouponKind {
+    /// The kind as the programme file names it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CouponKind::AmountOff(_) => "amount_off",
+            CouponKind::PercentOff { .. } => "percent_off",
+            CouponKind::FreeShipping => "free_shipping",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CouponTemplate {
     pub id: String,

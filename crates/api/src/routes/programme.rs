@@ -86,6 +86,63 @@ pub struct TiersView {
     pub settlement: String,
 }
 
+/// A paid plan in brief; `file.plans` has every key.
+#[derive(Serialize, ToSchema)]
+pub struct PlanView {
+    pub id: String,
+    pub name: String,
+    /// The term, in words (`1 year`, `30 days`).
+    pub term: String,
+    /// The list price of a term, in minor units.
+    pub price_minor: i64,
+    /// The first term's price, when it differs.
+    pub first_term_price_minor: Option<i64>,
+    /// The price rules' names, in order.
+    pub price_rules: Vec<String>,
+    /// Days of the trial, when the plan has one.
+    pub trial_days: Option<i64>,
+    pub auto_renew: bool,
+    pub stacking: bool,
+    /// The partner rights' ids.
+    pub partner_rights: Vec<String>,
+}
+
+/// A benefit in brief; `file.benefits` has every key.
+#[derive(Serialize, ToSchema)]
+pub struct BenefitRuleView {
+    pub id: String,
+    /// `member_price`, `percent_off`, `free_shipping`, `coupon_grant`, `free_returns`,
+    /// `extended_returns`, `priority_service`, `feature` or `members_only`.
+    pub kind: String,
+    /// The plans and tiers whose holders have it.
+    pub plans: Vec<String>,
+    pub tiers: Vec<String>,
+    /// What one use costs the shop, in minor units.
+    pub cost_per_use_minor: i64,
+}
+
+/// A coupon template in brief; `file.coupons` has every key.
+#[derive(Serialize, ToSchema)]
+pub struct CouponTemplateView {
+    pub id: String,
+    /// `amount_off`, `percent_off` or `free_shipping`.
+    pub kind: String,
+    /// What the covered goods must reach, in minor units.
+    pub minimum_minor: i64,
+    /// Days a coupon is valid from its issue.
+    pub valid_days: i64,
+}
+
+/// A stored-value top-up offer.
+#[derive(Serialize, ToSchema)]
+pub struct OfferView {
+    pub id: String,
+    /// Paid, in minor units.
+    pub pay_minor: i64,
+    /// Credited (principal and bonus), in minor units.
+    pub credit_minor: i64,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ProgrammeView {
     /// The version number; every accepted file gets the next one.
@@ -106,6 +163,16 @@ pub struct ProgrammeView {
     pub points: Option<PointsRulesView>,
     /// The tiers, when the programme has them.
     pub tiers: Option<TiersView>,
+    /// The score's rules' names, when the programme keeps a score.
+    pub score_rules: Option<Vec<String>>,
+    pub plans: Vec<PlanView>,
+    pub benefits: Vec<BenefitRuleView>,
+    pub coupons: Vec<CouponTemplateView>,
+    /// Stored-value offers; absent without stored value.
+    pub stored_value_offers: Option<Vec<OfferView>>,
+    /// The whole file, every section and key, as JSON.
+    #[schema(value_type = Object)]
+    pub file: serde_json::Value,
     /// The TOML file as accepted.
     pub source: String,
 }
@@ -181,6 +248,63 @@ impl ProgrammeView {
                     .collect(),
                 settlement: if t.live { "live" } else { "at_evaluation" }.to_owned(),
             }),
+            score_rules: p
+                .score
+                .as_ref()
+                .map(|s| s.rules.iter().map(|r| r.name.clone()).collect()),
+            plans: p
+                .plans
+                .iter()
+                .map(|plan| PlanView {
+                    id: plan.id.clone(),
+                    name: plan.name.clone(),
+                    term: plan.term.describe(),
+                    price_minor: plan.price_minor,
+                    first_term_price_minor: plan.first_term_price_minor,
+                    price_rules: plan.prices.iter().map(|r| r.name.clone()).collect(),
+                    trial_days: plan.trial.as_ref().map(|t| t.days),
+                    auto_renew: plan.auto_renew,
+                    stacking: plan.stacking,
+                    partner_rights: plan.partner_rights.iter().map(|r| r.id.clone()).collect(),
+                })
+                .collect(),
+            benefits: p
+                .benefits
+                .iter()
+                .map(|b| BenefitRuleView {
+                    id: b.id.clone(),
+                    kind: b.kind.name().to_owned(),
+                    plans: b.held_by.plans.clone(),
+                    tiers: b.held_by.tiers.clone(),
+                    cost_per_use_minor: b.cost_per_use_minor,
+                })
+                .collect(),
+            coupons: p
+                .coupons
+                .iter()
+                .map(|c| CouponTemplateView {
+                    id: c.id.clone(),
+                    kind: c.kind.as_str().to_owned(),
+                    minimum_minor: c.minimum_minor,
+                    valid_days: c.valid_days,
+                })
+                .collect(),
+            stored_value_offers: p.stored_value.as_ref().map(|sv| {
+                sv.offers
+                    .iter()
+                    .map(|o| OfferView {
+                        id: o.id.clone(),
+                        pay_minor: o.pay_minor,
+                        credit_minor: o.credit_minor,
+                    })
+                    .collect()
+            }),
+            // An accepted file is valid TOML: it reads as a table, whose JSON form is the
+            // structured file.
+            file: toml::from_str::<toml::Table>(&active.source)
+                .ok()
+                .and_then(|t| serde_json::to_value(t).ok())
+                .unwrap_or(serde_json::Value::Null),
             source: active.source.clone(),
         }
     }

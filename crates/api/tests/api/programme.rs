@@ -117,3 +117,50 @@ async fn concurrent_saves_each_get_a_version_sqlite() {
 async fn concurrent_saves_each_get_a_version_postgres() {
     concurrent_saves_each_get_a_version(tessera_testkit::Backend::Postgres).await;
 }
+
+/// `GET /v1/programme` shows every section in structured form: the typed briefs, and the
+/// whole file as JSON.
+#[tokio::test]
+async fn the_running_programme_shows_every_section() {
+    let app = TestApp::sqlite().await;
+    let p = app.call("GET", "/v1/programme", None).await.body;
+    let ids = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&p["plans"]), ["plus", "vip88"], "{p}");
+    assert_eq!(p["plans"][0]["term"], "1 year");
+    assert_eq!(p["plans"][0]["trial_days"], 30);
+    assert_eq!(
+        p["plans"][0]["partner_rights"],
+        serde_json::json!(["iqiyi_vip"])
+    );
+    assert!(ids(&p["benefits"]).contains(&"plus_prices".to_owned()));
+    assert_eq!(ids(&p["coupons"]), ["ten_off_99", "books_20", "free_ship"]);
+    assert_eq!(p["coupons"][1]["kind"], "percent_off");
+    assert_eq!(
+        ids(&p["stored_value_offers"]),
+        ["pay_1000_get_1100", "pay_500_get_520"]
+    );
+    assert!(p["score_rules"].as_array().is_some_and(|r| !r.is_empty()));
+    // Every section of the file, every key.
+    let file = &p["file"];
+    for section in [
+        "segments",
+        "activities",
+        "points",
+        "score",
+        "tiers",
+        "tier_rules",
+        "plans",
+        "benefits",
+        "coupons",
+        "stored_value",
+    ] {
+        assert!(!file[section].is_null(), "{section} missing from {file}");
+    }
+    assert_eq!(file["plans"][0]["refund"]["policy"], "full_within_days");
+}
