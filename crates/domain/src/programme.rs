@@ -314,12 +314,19 @@ impl Programme {
         let plans = plans_section::parse_plans(&file.plans, issues);
         let coupons = benefits_section::parse_coupons(&file.coupons, issues);
         let plan_ids: BTreeSet<String> = file.plans.iter().map(|p| p.id().to_owned()).collect();
-        let tier_names: BTreeSet<String> = tiers
-            .as_ref()
-            .and_then(|t| t.as_ref())
-            .map(|t| t.tiers.iter().map(|x| x.name.clone()).collect())
-            .unwrap_or_default();
-        let coupon_ids: BTreeSet<String> = coupons.iter().flatten().map(|c| c.id.clone()).collect();
+        // Names as the file declares them, whether or not their own section is valid: a
+        // reference to a declared item that has a problem of its own is not a second
+        // problem (one mistake, one message).
+        let tier_names: BTreeSet<String> = file
+            .tiers
+            .iter()
+            .map(|t| t.name.get_ref().clone())
+            .collect();
+        let coupon_ids: BTreeSet<String> = file
+            .coupons
+            .iter()
+            .map(|c| c.id.get_ref().clone())
+            .collect();
         let benefits = benefits_section::parse_benefits(
             &file.benefits,
             &plan_ids,

@@ -154,6 +154,7 @@ pub(crate) fn ledger_rows(
         let no = state.row.account.next_entry_no;
         state.row.account.next_entry_no += 1;
         entry_numbers.push(no);
+        count_points_moved(e);
         entries.push(entry_row(member_id, no, e, &source, recorded_at));
     }
     let a = &mut state.row.account;
@@ -338,6 +339,25 @@ pub(crate) async fn apply_ledger(
         tx.lot_update(l).await?;
     }
     Ok(rows.entry_numbers)
+}
+
+/// `tessera_points_total{movement}`: the points each kind of entry moves (the sum of its
+/// positive postings), counted as the entry is written. A write that is then rolled back
+/// (a conflict, a crash) is counted anyway: this is an operational rate, not the books,
+/// which `tessera check` verifies.
+fn count_points_moved(e: &Entry) {
+    let movement = match e.kind {
+        EntryKind::Earn => "issued",
+        EntryKind::Release => "released",
+        EntryKind::Redeem => "spent",
+        EntryKind::Expire => "expired",
+        EntryKind::Reverse => "reversed",
+        EntryKind::Adjust => "adjusted",
+        EntryKind::Forfeit => "forfeited",
+    };
+    let moved: i64 = e.postings.iter().map(|p| p.amount.max(0)).sum();
+    metrics::counter!("tessera_points_total", "movement" => movement)
+        .increment(u64::try_from(moved).unwrap_or(0));
 }
 
 fn entry_row(

@@ -75,7 +75,8 @@ async fn public_routes_need_no_key() {
     assert_eq!(health.body["database"], "sqlite");
     assert_eq!(health.body["programme_version"], 1);
     app.call("GET", "/v1/members/nobody", None).await;
-    // Business counters: an event taken in, a subscription, a run of the jobs.
+    // Business counters: an event taken in, points issued, adjusted and spent, a
+    // subscription, a run of the jobs.
     app.add_member("m").await;
     let order = serde_json::json!({"id": "e-1", "type": "order.paid", "member_id": "m",
         "occurred_at": "2026-11-23T00:00:00Z", "order_id": "o-1",
@@ -87,10 +88,23 @@ async fn public_routes_need_no_key() {
     let plan = serde_json::json!({"member_id": "m", "plan": "vip88", "payment_ref": "p-1"});
     let bought = app.call("POST", "/v1/subscriptions", Some(plan)).await;
     assert_eq!(bought.status, 201, "{}", bought.text);
+    let adjust = serde_json::json!({"id": "a-1", "points": 50, "reason": "welcome"});
+    let r = app
+        .call("POST", "/v1/members/m/points/adjustments", Some(adjust))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let redeem = serde_json::json!({"id": "r-1", "points": 10});
+    let r = app
+        .call("POST", "/v1/members/m/points/redemptions", Some(redeem))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     app.engine.tick().await.unwrap();
     let metrics = app.call_as("", "GET", "/metrics", None).await;
     for line in [
         "tessera_events_ingested_total{type=\"order.paid\"}",
+        "tessera_points_total{movement=\"issued\"}",
+        "tessera_points_total{movement=\"adjusted\"}",
+        "tessera_points_total{movement=\"spent\"}",
         "tessera_subscriptions{status=\"active\"}",
         "tessera_job_runs_total",
         "tessera_job_run_duration_seconds_bucket",

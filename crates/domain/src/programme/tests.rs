@@ -412,3 +412,25 @@ fn versions_are_compared_item_by_item() {
         );
     }
 }
+
+/// A reference to an item that has a problem of its own is not a second problem: a bad
+/// coupon template and a bad tier give one message each, not one more for each benefit
+/// that names them.
+#[test]
+fn one_mistake_is_one_message() {
+    let source = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n\
+        [score]\nwindow = { kind = \"lifetime\" }\n\
+        [[plans]]\nid = \"p\"\nterm = \"year\"\nprice_minor = 1\n\
+        [[coupons]]\nid = \"c\"\nkind = \"amount_off\"\nvalid_days = 30\n\
+        [[benefits]]\nid = \"b\"\nkind = \"coupon_grant\"\nplans = [\"p\"]\ncoupon = \"c\"\ncount = 1\n\
+        [[tiers]]\nname = \"a\"\nthreshold = 0\n[[tiers]]\nname = \"b\"\nthreshold = -5\n\
+        [tier_rules]\nevaluation = { schedule = \"monthly\", day = 1 }\n\
+        [[benefits]]\nid = \"b2\"\nkind = \"priority_service\"\ntiers = [\"b\"]\n";
+    let issues = Programme::parse(source).unwrap_err();
+    let fields: Vec<&str> = issues.iter().map(|i| i.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["tiers[1].threshold", "coupons[0].amount_minor"],
+        "{issues:#?}"
+    );
+}
