@@ -120,6 +120,7 @@ error_codes! {
     MemberNotClosed = 75, "member_not_closed", 409, "Only a closed member can be erased: close the account first (`POST /v1/members/{id}/close`).";
     EventNotFound = 76, "event_not_found", 404, "No event has this id.";
     VersionNotFound = 77, "version_not_found", 404, "No programme version has this number.";
+    RateLimited = 78, "rate_limited", 429, "The API key is over the server's per-key rate (`serve --key-rate`); retry after the `Retry-After` seconds.";
 }
 
 /// An item a refused programme change would take from members.
@@ -131,6 +132,8 @@ pub struct StrandedBody {
     pub id: String,
     /// Members who hold it (for `currency` and `timezone`: members with ledger entries).
     pub members: i64,
+    /// Why the change would take it from members, and how to keep it (keep the item, or
+    /// rename it with `renamed_from`), in words.
     pub reason: String,
 }
 
@@ -148,16 +151,26 @@ impl StrandedBody {
 /// A problem in a refused programme file.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ProgrammeIssueBody {
+    /// The problem's line in the file, from 1; 0 when the problem has no place in the file
+    /// (the file is too large, or a required section is missing).
     pub line: u32,
+    /// The problem's column in the line, from 1; 0 with line 0.
     pub column: u32,
+    /// The dotted path of the key at fault, such as `segments[1].condition`; empty when the
+    /// problem has no key (a TOML syntax error, a file too large).
     pub field: String,
+    /// What is wrong, in words.
     pub reason: String,
 }
 
+/// What went wrong: a stable code to act on, a message for people, and, when they apply,
+/// the request field at fault and the details of a refused programme.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable code from the table of error codes.
     pub code: String,
+    /// What went wrong, in words for a person. Its wording may change: a client acts on
+    /// `code`.
     pub message: String,
     /// The request field at fault, as a dotted path, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -173,6 +186,7 @@ pub struct ErrorDetail {
 /// The one error shape of the API.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
+    /// The error.
     pub error: ErrorDetail,
 }
 

@@ -8,9 +8,11 @@ pub mod error;
 mod extract;
 mod middleware;
 pub mod openapi;
+mod rate;
 mod routes;
 pub mod schema;
 mod serve;
+pub use rate::KeyRate;
 pub use serve::{serve, serve_with};
 
 /// The limits of requests and bodies, as `docs/LIMITS.md` states them.
@@ -30,11 +32,30 @@ pub use middleware::metrics_handle;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Arc<Engine>,
+    /// Per-key rate limits, when the server has them.
+    pub(crate) limiter: Option<Arc<rate::RateLimiter>>,
+}
+
+/// What a server may set beyond its engine.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    /// A rate every API key gets; over it, `429 rate_limited` with `Retry-After`.
+    pub key_rate: Option<KeyRate>,
 }
 
 /// The whole API as a router, without a socket: `serve` binds it, tests call it directly.
 pub fn app(engine: Arc<Engine>) -> Router {
-    let state = AppState { engine };
+    app_with(engine, AppOptions::default())
+}
+
+/// `app` with options (per-key rate limits).
+pub fn app_with(engine: Arc<Engine>, options: AppOptions) -> Router {
+    let state = AppState {
+        engine,
+        limiter: options
+            .key_rate
+            .map(|rate| Arc::new(rate::RateLimiter::new(rate))),
+    };
     let v1 = Router::new()
         .merge(routes::programme::router())
         .merge(routes::members::router())

@@ -148,6 +148,21 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         Ok(Some(api_key)) => {
             // Every log line of the request names the key that made it.
             tracing::Span::current().record("key_id", api_key.id);
+            if let Some(limiter) = &state.limiter {
+                if let Err(wait) = limiter.take(api_key.id, std::time::Instant::now()) {
+                    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                    let mut response = ApiError::new(
+                        ErrorCode::RateLimited,
+                        format!("this API key is over its rate; retry in {seconds} s"),
+                    )
+                    .into_response();
+                    response.headers_mut().insert(
+                        axum::http::header::RETRY_AFTER,
+                        axum::http::HeaderValue::from(seconds.max(1)),
+                    );
+                    return response;
+                }
+            }
             req.extensions_mut().insert(Caller(api_key));
             next.run(req).await
         }

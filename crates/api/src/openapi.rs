@@ -69,6 +69,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// A small programme file, the example of the programme routes' bodies.
+const PROGRAMME_EXAMPLE: &str = "name = \"My shop\"\ncurrency = \"CNY\"\ntimezone = \"Asia/Shanghai\"\n\n[points]\nearn_points = 1\nearn_per_minor = 100\n";
+
 /// The document as served: what the annotations give, completed with what they cannot
 /// say: the discriminator of the event types, the error codes as an enum, the programme
 /// file also as `application/octet-stream` (for clients that send files as bytes), and a
@@ -93,6 +96,8 @@ pub fn document_json() -> serde_json::Value {
     })
     .collect();
     schemas["EventIn"]["discriminator"] = json!({"propertyName": "type", "mapping": mapping});
+    // A request of the union is a request of one of its types: the first one's example.
+    schemas["EventIn"]["example"] = schemas["OrderPaidIn"]["example"].clone();
     let codes: Vec<&str> = crate::error::ErrorCode::ALL
         .iter()
         .map(|c| c.as_str())
@@ -105,6 +110,9 @@ pub fn document_json() -> serde_json::Value {
                 "application/octet-stream".to_owned(),
                 json!({"schema": {"type": "string", "format": "binary"}}),
             );
+            for media in content.values_mut() {
+                media["example"] = json!(PROGRAMME_EXAMPLE);
+            }
         }
     }
     doc

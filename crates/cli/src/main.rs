@@ -123,6 +123,14 @@ struct ServeArgs {
     /// expiry) runs on the system clock. A manual clock runs it whenever it is moved.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
     jobs_every_seconds: u64,
+    /// Requests a second each API key may make on average; over it, `429 rate_limited`
+    /// with `Retry-After`. Unlimited when not given.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    key_rate: Option<u32>,
+    /// Requests an API key may make at once before `--key-rate` paces it (default: the
+    /// rate, a second's worth).
+    #[arg(long, requires = "key_rate", value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    key_burst: Option<u32>,
 }
 
 fn main() -> ExitCode {
@@ -426,7 +434,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let app = tessera_api::app(engine.clone());
+    let key_rate = args.key_rate.map(|per_second| tessera_api::KeyRate {
+        per_second,
+        burst: args.key_burst.unwrap_or(per_second),
+    });
+    let app = tessera_api::app_with(engine.clone(), tessera_api::AppOptions { key_rate });
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

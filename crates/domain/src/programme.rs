@@ -409,6 +409,32 @@ impl Programme {
     pub fn custom_activity(&self, name: &str) -> Option<&CustomActivity> {
         self.activities.iter().find(|a| a.name.as_str() == name)
     }
+
+    /// Whether an activity of this name can earn for `member` (as conditions see it) on
+    /// `event`: a declared activity's members are those of its segment who meet its
+    /// condition; a built-in activity earns for everyone. A condition that cannot be
+    /// evaluated (a missing attribute) does not hold.
+    pub fn activity_earns(
+        &self,
+        name: &str,
+        member: &serde_json::Value,
+        event: &serde_json::Value,
+    ) -> bool {
+        let Some(activity) = self.custom_activity(name) else {
+            return true;
+        };
+        let in_segment = activity.segment.is_none_or(|i| {
+            self.segments[i]
+                .condition
+                .evaluate(&[("member", member)])
+                .unwrap_or(false)
+        });
+        in_segment
+            && activity.condition.as_ref().is_none_or(|c| {
+                c.evaluate(&[("member", member), ("event", event)])
+                    .unwrap_or(false)
+            })
+    }
 }
 
 struct Issues<'s> {

@@ -876,14 +876,30 @@ pub(crate) async fn effect_of(
             })
         }
         EventBody::Activity(kind) => {
+            let custom = programme.programme.custom_activity(kind.name());
+            let gated = custom.is_some_and(|a| a.condition.is_some() || a.segment.is_some());
             let score = programme.programme.score.as_ref();
             let config = config.filter(|c| c.rewards_activity(kind.name()));
             let (member, event_value) = condition_values(
-                score.is_some_and(|r| r.uses_conditions())
+                gated
+                    || score.is_some_and(|r| r.uses_conditions())
                     || config.is_some_and(|c| c.uses_conditions()),
                 state,
                 canonical_json,
             );
+            // An activity declared for some members earns nothing for the others: the
+            // event is kept, and does nothing.
+            if gated
+                && !programme
+                    .programme
+                    .activity_earns(kind.name(), &member, &event_value)
+            {
+                return Ok(Effect {
+                    ledger: None,
+                    order: None,
+                    measures: Vec::new(),
+                });
+            }
             let ctx = |earned| EarnContext {
                 tz,
                 occurred_at: event.occurred_at,

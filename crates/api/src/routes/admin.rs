@@ -15,14 +15,18 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/admin/clock", get(get_clock).post(set_clock))
 }
 
+/// A move of the manual clock: the instant it should read. A server on the system clock
+/// refuses it (`clock_not_manual`).
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"now": "2026-12-01T00:00:00Z"}))]
 pub struct ClockSet {
     /// The instant to move the clock to, RFC 3339. Never before the current one.
     #[schema(format = DateTime, example = "2026-12-01T00:00:00Z")]
     pub now: String,
 }
 
+/// The engine's clock: the instant it reads now, and whether an admin can move it.
 #[derive(Serialize, ToSchema)]
 pub struct ClockView {
     /// The engine's current instant, RFC 3339.

@@ -34,7 +34,6 @@ pub fn router() -> Router<AppState> {
 
 /// An event from the shop. `type` selects the variant; `id` is unique across the
 /// deployment, and the same id with the same body is a no-op that answers as the first time.
-/// An event of the shop; `type` tells which.
 #[derive(Serialize, ToSchema, Clone)]
 #[serde(untagged)]
 pub enum EventIn {
@@ -78,7 +77,6 @@ pub enum ActivityType {
     #[serde(rename = "activity")]
     Activity,
 }
-
 
 /// The event types, as `type` spells them.
 pub const EVENT_TYPES: [&str; 4] = [
@@ -241,35 +239,45 @@ impl EventIn {
     }
 }
 
+/// One line of an order (in an `order.paid` event, a quote or an order): the goods, how
+/// many, their unit list price, and tags.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct LineIn {
+    /// The shop's SKU of the goods; a refund by lines names the line by it.
     #[schema(value_type = crate::schema::IdText)]
     pub sku: String,
+    /// The goods' category, which multipliers, benefits and coupons match.
     #[schema(value_type = crate::schema::IdText)]
     pub category: String,
+    /// Units bought, 1 to 10,000.
     #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u32,
     /// Unit list price in minor units.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub unit_price_minor: i64,
+    /// The shop's labels of the line (such as `promo`), at most 32, which multipliers,
+    /// benefits and rule conditions (`line.tags`) match; none when absent.
     #[serde(default)]
     #[schema(value_type = Vec<crate::schema::NameText>, max_items = 32)]
     pub tags: Vec<String>,
 }
 
+/// Some units of one line of the paid order, refunded.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RefundLineIn {
+    /// The SKU of a line of the paid order.
     #[schema(value_type = crate::schema::IdText)]
     pub sku: String,
+    /// Units of that SKU refunded, 1 to 10,000; more than the order has left of it is
+    /// refused (`refund_exceeds_order`).
     #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u32,
 }
 
-/// A refund of some lines (by SKU and quantity) or of an amount, never both.
-/// What a refund takes back: exactly one of `lines` (some units of some lines) or
-/// `amount_minor` (an amount of the goods).
+/// What a refund takes back: exactly one of `lines` (some units of some lines, by SKU and
+/// quantity) or `amount_minor` (an amount of the goods), never both.
 #[derive(Deserialize, Serialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"lines": [{"sku": "TEA-500G", "quantity": 1}]}))]
@@ -540,31 +548,47 @@ pub async fn get_event(
     Ok(Json(EventView::of(&row)?))
 }
 
+/// A batch of up to 1,000 events, taken in by one durable write; each event is parsed and
+/// judged on its own, so a bad one refuses only itself.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"events": [{"type": "order.paid", "id": "evt-1", "member_id": "u-1001", "occurred_at": "2026-11-23T10:00:00+08:00", "order_id": "SO-1", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 3000, "tags": ["promo"]}], "shipping_minor": 600, "total_minor": 6600}]}))]
 pub struct BatchIn {
     /// 1 to 1,000 events; each is judged on its own.
     #[schema(value_type = Vec<EventIn>, min_items = 1, max_items = 1000)]
     pub events: Vec<Box<serde_json::value::RawValue>>,
 }
 
+/// What became of one event of a batch: what `POST /v1/events` would have answered for it
+/// alone.
 #[derive(Serialize, ToSchema)]
 pub struct BatchItemResult {
     /// Position of the event in the request.
     pub index: usize,
     /// The status this event would have had alone: 201, 200, or a 4xx.
     pub status: u16,
+    /// The event as stored, when it was accepted (201) or had been stored before with the
+    /// same id and body (200); absent when it was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event: Option<EventView>,
+    /// Why the event was refused, as `POST /v1/events` would have said it; absent when it
+    /// was stored.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<crate::error::ErrorDetail>,
 }
 
+/// The answer to a batch: how many events were stored, repeated and refused, and one
+/// result per event.
 #[derive(Serialize, ToSchema)]
 pub struct BatchResult {
+    /// Events this batch stored (status 201).
     pub accepted: usize,
+    /// Events stored before, or earlier in this batch, with the same id and body (status
+    /// 200): they changed nothing.
     pub duplicates: usize,
+    /// Events refused (status 400 or more); the rest of the batch still counts.
     pub rejected: usize,
+    /// One result per event, in the order of `events`.
     pub results: Vec<BatchItemResult>,
 }
 
@@ -653,8 +677,10 @@ fn item_error(index: usize, e: ApiError) -> BatchItemResult {
     }
 }
 
+/// A page of a member's events.
 #[derive(Serialize, ToSchema)]
 pub struct EventList {
+    /// The member's events, in the order Tessera received them.
     pub items: Vec<EventView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,

@@ -43,19 +43,30 @@ impl<S: Send + Sync> FromRequestParts<S> for KeyPath {
     }
 }
 
+/// An API key as an operator sees it: its id, prefix, role and dates, never the key
+/// itself.
 #[derive(Serialize, ToSchema)]
 pub struct KeyOut {
+    /// The key's id, for `POST /v1/admin/keys/{id}/revoke` and `.../rotate`.
     pub id: i64,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
     /// `admin`, `storefront` or `partner`.
     pub role: String,
+    /// For a partner's key: the partner it acts for; absent for other roles.
     pub partner: Option<String>,
+    /// The note given when the key was made (a rotation keeps it); absent when none was.
     pub label: Option<String>,
+    /// When the key was made, by the server's wall clock (never the manual clock),
+    /// RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// From this instant on (wall clock) the key is refused, RFC 3339; absent when it
+    /// never expires.
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
+    /// When the key was revoked, by a revocation or a rotation (wall clock), RFC 3339;
+    /// absent while it is not revoked.
     #[schema(format = DateTime)]
     pub revoked_at: Option<String>,
     /// Recorded at most once a minute per key and server process.
@@ -77,14 +88,17 @@ fn key_out(k: KeyView) -> KeyOut {
     }
 }
 
+/// A key just made (by `POST /v1/admin/keys` or a rotation), with the key itself.
 #[derive(Serialize, ToSchema)]
 pub struct NewKeyOut {
     /// The key itself: shown this once, stored nowhere.
     pub key: String,
+    /// The key's details, as `GET /v1/admin/keys` lists them.
     #[serde(flatten)]
     pub view: KeyOut,
 }
 
+/// A page of API keys.
 #[derive(Serialize, ToSchema)]
 pub struct KeyList {
     /// Oldest first, revoked keys too.
@@ -116,8 +130,10 @@ pub async fn list_keys(
     }))
 }
 
+/// A key to make: its role, and optionally its partner, a label and an expiry.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "storefront", "label": "web checkout", "expires_at": "2027-12-31T00:00:00Z"}))]
 pub struct KeyIn {
     /// `admin`, `storefront` or `partner`.
     #[schema(pattern = "^(admin|storefront|partner)$")]

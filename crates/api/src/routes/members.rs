@@ -25,8 +25,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/members/{member_id}/export", get(export_member))
 }
 
+/// A member to register: the shop's id for them, and optionally their attributes and the
+/// referral code they joined with.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"member_id": "u-1001", "attributes": {"city": "Beijing", "newsletter": true}, "referral_code": "FRIEND-42"}))]
 pub struct MemberCreate {
     /// The shop's id of the member: 1 to 128 characters, no control characters.
     #[schema(value_type = crate::schema::IdText, example = "u-1001")]
@@ -39,8 +42,11 @@ pub struct MemberCreate {
     pub referral_code: Option<String>,
 }
 
+/// A change to a member: their attributes by JSON merge patch, their status, or both. A
+/// closed member cannot be changed.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"attributes": {"city": "Shanghai", "newsletter": null}, "status": "frozen"}))]
 pub struct MemberPatchBody {
     /// A JSON merge patch (RFC 7396) of the attributes: `null` removes a key.
     #[schema(value_type = Option<Object>)]
@@ -49,6 +55,8 @@ pub struct MemberPatchBody {
     pub status: Option<PatchStatus>,
 }
 
+/// The status a patch can give a member: `active`, or `frozen` (the member keeps earning
+/// but cannot spend).
 #[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
 #[serde(rename_all = "snake_case")]
 pub enum PatchStatus {
@@ -56,19 +64,28 @@ pub enum PatchStatus {
     Frozen,
 }
 
+/// A member: their account, and what they hold now (tier, plans, benefits). Lists leave
+/// the holdings out.
 #[derive(Serialize, ToSchema)]
 pub struct MemberView {
+    /// The shop's id of the member; `erased-<n>` once the member is erased.
     pub member_id: String,
     /// `active`, `frozen` or `closed`.
     pub status: String,
+    /// The member's free JSON object, usable in rules as `member.attributes`; `{}` once the
+    /// account is closed.
     #[schema(value_type = Object)]
     pub attributes: serde_json::Value,
     /// The referral code the member joined with.
     pub referred_by: Option<String>,
+    /// When the member was registered, RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// When the member's attributes or status last changed (a patch, the close, the
+    /// erasure), RFC 3339; the registration's instant until then.
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// When the account was closed, RFC 3339; absent while it is open.
     #[schema(format = DateTime)]
     pub closed_at: Option<String>,
     /// When the member's personal data was erased (`POST .../erase`); the external id is
@@ -85,8 +102,10 @@ pub struct MemberView {
     pub benefits: Vec<BenefitView>,
 }
 
+/// A benefit the member holds now, through their tier or one of their plans.
 #[derive(Serialize, ToSchema)]
 pub struct BenefitView {
+    /// The benefit's id in the programme (`[[benefits]]`).
     pub benefit: String,
     /// `member_price`, `percent_off`, `free_shipping`, `coupon_grant`, `free_returns`,
     /// `extended_returns`, `priority_service`, `feature` or `members_only`.
@@ -94,8 +113,15 @@ pub struct BenefitView {
     /// The kind's terms (a percentage, a minimum, a feature flag, days ...).
     #[schema(value_type = Object)]
     pub terms: serde_json::Value,
+    /// Uses allowed per calendar month (in the programme's time zone), for a
+    /// `free_shipping` benefit that sets `per_month` and for `free_returns`; absent for
+    /// every other benefit, whose uses are not limited.
     pub per_month: Option<i64>,
+    /// Uses left in the current calendar month; absent when the benefit has no monthly
+    /// quota.
     pub left_this_month: Option<i64>,
+    /// What one use costs the shop, in minor units of the programme's currency (0 when the
+    /// programme states no cost).
     pub cost_per_use_minor: i64,
 }
 
@@ -318,7 +344,9 @@ pub async fn patch_member(
 /// A subscription ended by the close.
 #[derive(Serialize, ToSchema)]
 pub struct EndedSubscriptionView {
+    /// The subscription's id (`GET /v1/subscriptions/{id}`).
     pub id: i64,
+    /// The id of the subscription's plan.
     pub plan: String,
     /// Its status before the close: `trialing`, `active`, `grace` or `canceled`.
     pub status_before: String,
@@ -341,6 +369,8 @@ pub struct ClosingView {
     pub stored_value_bonus_forfeited_minor: i64,
     /// Points forfeited (`forfeit` entries): pending, and available.
     pub points_pending_forfeited: i64,
+    /// Available points forfeited (`forfeit` entries). The close first applies what the
+    /// clock made due, so pending points past their return window count here.
     pub points_available_forfeited: i64,
     /// Points the member still owes from refunds, left on the books.
     pub points_debt: i64,
@@ -349,8 +379,10 @@ pub struct ClosingView {
 /// The closed member, and what the close ended.
 #[derive(Serialize, ToSchema)]
 pub struct ClosedMemberView {
+    /// The member after the close, as `GET /v1/members/{member_id}` answers it.
     #[serde(flatten)]
     pub member: MemberView,
+    /// What the close ended.
     pub closing: ClosingView,
 }
 
@@ -419,16 +451,24 @@ pub async fn erase_member(
 /// Everything Tessera holds about one member, whole (every page of every listing).
 #[derive(Serialize, ToSchema)]
 pub struct MemberExport {
+    /// When the export was made, by the engine's clock, RFC 3339.
     #[schema(format = DateTime)]
     pub exported_at: String,
+    /// The member, as `GET /v1/members/{member_id}` answers it.
     pub member: MemberView,
+    /// The points, as `GET /v1/members/{member_id}/points` answers with its defaults: open
+    /// lots only, and what expires within 30 days.
     pub points: crate::routes::points::PointsView,
     /// Every journal entry, points and stored value, oldest first.
     pub journal: Vec<crate::routes::points::EntryView>,
     /// The tier, when the programme has tiers.
     pub tier: Option<crate::routes::tiers::TierView>,
+    /// The whole tier history, newest first; empty when the programme has no tiers.
     pub tier_history: Vec<crate::routes::tiers::TierHistoryView>,
+    /// Every subscription the member holds or held, and those they bought for others,
+    /// newest first.
     pub subscriptions: Vec<crate::routes::subscriptions::SubscriptionOut>,
+    /// Every coupon issued to the member, newest first.
     pub coupons: Vec<crate::routes::quotes::CouponView>,
     /// The stored value, when the programme has it.
     pub stored_value: Option<crate::routes::quotes::StoredValueView>,

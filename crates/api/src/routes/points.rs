@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/points/expiring", get(list_expiring))
 }
 
+/// A member's three point balances, in points: pending, available, and the debt a refund
+/// left.
 #[derive(Serialize, ToSchema)]
 pub struct BalancesView {
     /// Earned, still inside the return window.
@@ -57,21 +59,35 @@ impl From<Balances> for BalancesView {
     }
 }
 
+/// A lot: the points one earning (an order, an activity) or one manual credit added, and
+/// what is left of them. Points are spent, released and expired lot by lot.
 #[derive(Serialize, ToSchema)]
 pub struct LotView {
     /// The lot's number, per member.
     pub lot: i64,
     /// `order`, `activity` or `adjustment`.
     pub source: String,
+    /// The order that earned the lot; null for an activity's lot and for a credit (an
+    /// adjustment, or spent points that an order's refund gave back).
     pub order_id: Option<String>,
     /// `pending`, `available` or `expired`.
     pub state: String,
+    /// Points the lot was earned or credited with.
     pub points: i64,
+    /// Points left in the lot, after what was spent, taken back by refunds or used to
+    /// repay a debt; 0 once the lot is expired.
     pub remaining: i64,
+    /// When the lot was earned (the event's `occurred_at`) or credited, as an RFC 3339
+    /// instant.
     #[schema(format = DateTime)]
     pub earned_at: String,
+    /// When the lot leaves `pending` and its points can be spent, as an RFC 3339 instant:
+    /// the end of the return window for an order's lot, `earned_at` for any other.
     #[schema(format = DateTime)]
     pub available_at: String,
+    /// When what is left of the lot expires, as an RFC 3339 instant; null when the expiry
+    /// policy that applied when it was earned gives lots no expiry (`never`, or
+    /// `inactivity`, whose deadline is the member's `inactive_at`).
     #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
@@ -92,20 +108,28 @@ impl From<&Lot> for LotView {
     }
 }
 
+/// The next instant at which some of a member's points expire, and how many expire then.
 #[derive(Serialize, ToSchema)]
 pub struct ExpiryView {
+    /// When they expire, as an RFC 3339 instant.
     #[schema(format = DateTime)]
     pub at: String,
+    /// Points that expire at `at`: what is left of the lots that expire then, or every
+    /// available point when `at` is the inactivity deadline.
     pub points: i64,
 }
 
+/// A member's points: the balances, what expires next and within a window, and the lots.
 #[derive(Serialize, ToSchema)]
 pub struct PointsView {
+    /// The member's balances now, in points.
     pub balances: BalancesView,
     /// The next instant at which points expire, and how many.
     pub next_expiry: Option<ExpiryView>,
     /// Points that expire within `expiring_within_days` of now.
     pub expiring_points: i64,
+    /// The window of `expiring_points`, in days from now: the `expiring_within_days` asked
+    /// for, 30 by default.
     pub expiring_within_days: i64,
     /// Under an inactivity policy: when every available point expires unless the member
     /// earns or spends before.
@@ -168,6 +192,7 @@ pub async fn get_points(
     }))
 }
 
+/// One posting of a journal entry: an amount moved in or out of one account.
 #[derive(Serialize, ToSchema)]
 pub struct PostingView {
     /// Points: `member:pending`, `member:available`, `member:debt`, `shop:issuance`,
@@ -187,6 +212,8 @@ pub struct PostingView {
     pub amount_minor: Option<i64>,
 }
 
+/// One entry of a member's journal: a balanced movement of points or of stored value, with
+/// its postings and the member's point balances after it.
 #[derive(Serialize, ToSchema)]
 pub struct EntryView {
     /// The entry's number, per member.
@@ -203,13 +230,25 @@ pub struct EntryView {
     /// When Tessera wrote it.
     #[schema(format = DateTime)]
     pub recorded_at: String,
+    /// The order whose points the entry moves: set on the earn, release, expiry, reversal
+    /// and forfeit of an order's lot; null on every other entry.
     pub order_id: Option<String>,
+    /// The id of the event whose intake made the entry (an earning, a refund's reversal,
+    /// or a release or expiry that a late event applied at once); null when no event made
+    /// it (the clock's jobs, redemptions, adjustments, an order commit's payment, stored
+    /// value).
     pub event_id: Option<String>,
-    /// The id of the redemption or adjustment.
+    /// What made the entry: the redemption's or adjustment's id; the order id of an order
+    /// commit's `redeem` and `sv_spend`; `refund:ORDER` for what a refund gave back; the
+    /// `payment_ref` of an `sv_topup`; the refund id of an `sv_refund`.
     pub reference: Option<String>,
     /// The catalogue reward a redemption bought.
     pub reward: Option<String>,
+    /// Why: the reason given with a redemption or adjustment, or one Tessera wrote
+    /// (`order payment`, `points of a refunded order`, `member closed`); null on other
+    /// entries.
     pub reason: Option<String>,
+    /// The entry's postings, which sum to zero.
     pub postings: Vec<PostingView>,
     /// The member's balances after this entry.
     pub balances: BalancesView,
@@ -260,8 +299,10 @@ impl From<&EntryRow> for EntryView {
     }
 }
 
+/// A page of a member's journal, oldest entry first.
 #[derive(Serialize, ToSchema)]
 pub struct LedgerList {
+    /// The entries of this page, by entry number, at most `limit`.
     pub items: Vec<EntryView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -292,8 +333,11 @@ pub async fn get_ledger(
     }))
 }
 
+/// A redemption: points spent on a catalogue reward or as a number of points, exactly one
+/// of `points` and `reward`.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "red-1", "reward": "coffee", "reason": "Coffee voucher at the shop counter"}))]
 pub struct RedemptionIn {
     /// Your id of this redemption: the same id again replays the first answer.
     #[schema(value_type = crate::schema::IdText)]
@@ -309,8 +353,10 @@ pub struct RedemptionIn {
     pub reason: Option<String>,
 }
 
+/// A manual adjustment: points credited to or debited from a member, with the reason.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "adj-1", "points": 200, "reason": "Goodwill for a late delivery"}))]
 pub struct AdjustmentIn {
     /// Your id of this adjustment: the same id again replays the first answer.
     #[schema(value_type = crate::schema::IdText)]
@@ -323,14 +369,21 @@ pub struct AdjustmentIn {
     pub reason: String,
 }
 
+/// A lot that an operation drew points from or credited, and how many.
 #[derive(Serialize, ToSchema)]
 pub struct LotMove {
+    /// The lot's number, per member.
     pub lot: i64,
+    /// Points drawn from the lot (a redemption or a debit), or put in it by a credit (less
+    /// any debt the credit repaid); never negative.
     pub points: i64,
 }
 
+/// A redemption or an adjustment as recorded: the journal entry it made, the lots it moved
+/// and the balances after it. The same id and body again answer the same.
 #[derive(Serialize, ToSchema)]
 pub struct OperationView {
+    /// Your id of the operation, as sent.
     pub id: String,
     /// `redemption` or `adjustment`.
     pub kind: String,
@@ -338,12 +391,16 @@ pub struct OperationView {
     pub entry: i64,
     /// Spent (redemption), or credited (positive) / debited (negative) (adjustment).
     pub points: i64,
+    /// The catalogue reward a redemption bought; null for a redemption of a number of
+    /// points and for an adjustment.
     pub reward: Option<String>,
     /// The points' money value at the programme's redemption rate, in minor units.
     pub value_minor: Option<i64>,
+    /// The reason given, trimmed; null when a redemption gave none.
     pub reason: Option<String>,
     /// The lots drawn, in the order they were drawn; or the lot credited.
     pub lots: Vec<LotMove>,
+    /// When the operation took effect, as an RFC 3339 instant.
     #[schema(format = DateTime)]
     pub at: String,
     /// The member's balances right after.
@@ -520,8 +577,10 @@ struct ExpiringQuery {
     cursor: Option<String>,
 }
 
+/// A member with points expiring within the window: what a reminder needs.
 #[derive(Serialize, ToSchema)]
 pub struct ExpiringMember {
+    /// The member's id (`external_id`).
     pub member_id: String,
     /// Points that expire within the window.
     pub points: i64,
@@ -530,9 +589,13 @@ pub struct ExpiringMember {
     pub first_expiry: String,
 }
 
+/// A page of the members whose points expire within a window.
 #[derive(Serialize, ToSchema)]
 pub struct ExpiringList {
+    /// The window, in days from now: the `within_days` asked for, 30 by default.
     pub within_days: i64,
+    /// The members of this page, in a stable order (Tessera's own member numbering), at
+    /// most `limit`.
     pub items: Vec<ExpiringMember>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,

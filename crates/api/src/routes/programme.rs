@@ -20,36 +20,54 @@ pub fn router() -> Router<AppState> {
         .route("/v1/programme/dry-run", post(dry_run))
 }
 
+/// A segment the programme declares: a named set of members, described by a condition.
 #[derive(Serialize, ToSchema)]
 pub struct SegmentView {
+    /// The segment's name, unique in the file.
     pub name: String,
+    /// The file's words for the segment; absent when it gives none.
     pub description: Option<String>,
     /// The CEL condition over `member`.
     pub condition: String,
 }
 
+/// An activity the programme declares, beyond the built-in `review`, `check_in` and
+/// `share`.
 #[derive(Serialize, ToSchema)]
 pub struct ActivityView {
+    /// The activity's name, as an `activity` event gives it.
     pub name: String,
+    /// The activity's CEL condition over `member` and `event`, as declared; absent when it
+    /// has none.
     pub condition: Option<String>,
+    /// The name of the segment the activity declares; absent when it names none.
     pub segment: Option<String>,
 }
 
+/// A reward of the points catalogue, bought with points by a redemption.
 #[derive(Serialize, ToSchema)]
 pub struct RewardView {
+    /// The reward's id, as a redemption's `reward` names it.
     pub id: String,
+    /// The reward's name, for people.
     pub name: String,
+    /// What one costs, in points.
     pub points: i64,
     /// How many can ever be redeemed; absent when unlimited.
     pub stock: Option<i64>,
 }
 
+/// How points are spent as money at checkout (`[points.redemption]`).
 #[derive(Serialize, ToSchema)]
 pub struct RedemptionRuleView {
     /// `points` points are worth `value_minor` at checkout.
     pub points: i64,
+    /// What `points` points are worth, in minor units of the programme's currency.
     pub value_minor: i64,
+    /// The fewest points one redemption or one checkout may spend: a redemption of fewer
+    /// is refused (`redemption_below_minimum`), a checkout with fewer spends none.
     pub minimum_points: i64,
+    /// The largest share of an order's goods, in percent, that points may pay.
     pub max_order_share_percent: u32,
 }
 
@@ -58,21 +76,33 @@ pub struct RedemptionRuleView {
 pub struct PointsRulesView {
     /// `earn_points` points per `earn_per_minor` minor units paid for goods.
     pub earn_points: i64,
+    /// Minor units of the programme's currency paid for goods that earn `earn_points`.
     pub earn_per_minor: i64,
+    /// Days a lot stays pending after the order's `occurred_at` before it becomes
+    /// available to spend; 0 makes it available at once.
     pub return_window_days: i64,
     /// `only_pending`, `within_balance` or `allow_negative`.
     pub refund_policy: String,
     /// The expiry policy, in words.
     pub expiry: String,
+    /// The multipliers' names, in the file's order.
     pub multipliers: Vec<String>,
+    /// The bonuses' names, in the file's order.
     pub bonuses: Vec<String>,
+    /// How points are spent at checkout; absent when the programme has no
+    /// `[points.redemption]`.
     pub redemption: Option<RedemptionRuleView>,
+    /// The catalogue of rewards; empty when there is none.
     pub rewards: Vec<RewardView>,
 }
 
+/// One tier: its name and the measure that reaches it.
 #[derive(Serialize, ToSchema)]
 pub struct TierLevelView {
+    /// The tier's name.
     pub name: String,
+    /// The measure, in its window, at which the tier is reached, in the unit of the
+    /// tiers' `measure` (score, minor units spent, or points earned); 0 for the first tier.
     pub threshold: i64,
 }
 
@@ -81,6 +111,7 @@ pub struct TierLevelView {
 pub struct TiersView {
     /// `score`, `spend` or `points`.
     pub measure: String,
+    /// The tiers, lowest first; the first is reached at 0.
     pub levels: Vec<TierLevelView>,
     /// Upgrades at once (`live`) or only at evaluations (`at_evaluation`).
     pub settlement: String,
@@ -89,7 +120,9 @@ pub struct TiersView {
 /// A paid plan in brief; `file.plans` has every key.
 #[derive(Serialize, ToSchema)]
 pub struct PlanView {
+    /// The plan's id, as subscriptions name it.
     pub id: String,
+    /// The plan's name, for people.
     pub name: String,
     /// The term, in words (`1 year`, `30 days`).
     pub term: String,
@@ -101,7 +134,11 @@ pub struct PlanView {
     pub price_rules: Vec<String>,
     /// Days of the trial, when the plan has one.
     pub trial_days: Option<i64>,
+    /// Whether a subscription may renew automatically: the shop's billing charges it when
+    /// Tessera says a renewal is due.
     pub auto_renew: bool,
+    /// Whether buying the plan again while it is held extends its end; without stacking
+    /// the purchase is refused (`plan_already_held`).
     pub stacking: bool,
     /// The partner rights' ids.
     pub partner_rights: Vec<String>,
@@ -110,12 +147,14 @@ pub struct PlanView {
 /// A benefit in brief; `file.benefits` has every key.
 #[derive(Serialize, ToSchema)]
 pub struct BenefitRuleView {
+    /// The benefit's id.
     pub id: String,
     /// `member_price`, `percent_off`, `free_shipping`, `coupon_grant`, `free_returns`,
     /// `extended_returns`, `priority_service`, `feature` or `members_only`.
     pub kind: String,
-    /// The plans and tiers whose holders have it.
+    /// The plans whose holders have it.
     pub plans: Vec<String>,
+    /// The tiers whose members have it.
     pub tiers: Vec<String>,
     /// What one use costs the shop, in minor units.
     pub cost_per_use_minor: i64,
@@ -124,6 +163,7 @@ pub struct BenefitRuleView {
 /// A coupon template in brief; `file.coupons` has every key.
 #[derive(Serialize, ToSchema)]
 pub struct CouponTemplateView {
+    /// The template's id, as issues, coupons and `coupon_grant` benefits name it.
     pub id: String,
     /// `amount_off`, `percent_off` or `free_shipping`.
     pub kind: String,
@@ -136,6 +176,7 @@ pub struct CouponTemplateView {
 /// A stored-value top-up offer.
 #[derive(Serialize, ToSchema)]
 pub struct OfferView {
+    /// The offer's id, as a top-up's `offer` names it.
     pub id: String,
     /// Paid, in minor units.
     pub pay_minor: i64,
@@ -143,19 +184,26 @@ pub struct OfferView {
     pub credit_minor: i64,
 }
 
+/// The running programme: its version, its rules in brief, and the whole file.
 #[derive(Serialize, ToSchema)]
 pub struct ProgrammeView {
     /// The version number; every accepted file gets the next one.
     pub version: i64,
+    /// When this version was accepted, by the engine's clock, RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// SHA-256 of the file, hex.
     pub sha256: String,
+    /// The programme's name (`name` in the file).
     pub name: String,
     /// ISO 4217 code; every amount of the API is in its minor units.
     pub currency: String,
+    /// Digits of the currency's minor unit: with 2, an amount of 12345 minor units is
+    /// 123.45.
     pub minor_units: u8,
     /// IANA time zone of the programme's calendar (days, months, member days).
     pub timezone: String,
+    /// The segments, in the file's order.
     pub segments: Vec<SegmentView>,
     /// Custom activities; `review`, `check_in` and `share` are built in.
     pub activities: Vec<ActivityView>,
@@ -165,8 +213,11 @@ pub struct ProgrammeView {
     pub tiers: Option<TiersView>,
     /// The score's rules' names, when the programme keeps a score.
     pub score_rules: Option<Vec<String>>,
+    /// The paid plans, in the file's order; empty without a paid track.
     pub plans: Vec<PlanView>,
+    /// The benefits, in the file's order.
     pub benefits: Vec<BenefitRuleView>,
+    /// The coupon templates, in the file's order.
     pub coupons: Vec<CouponTemplateView>,
     /// Stored-value offers; absent without stored value.
     pub stored_value_offers: Option<Vec<OfferView>>,
@@ -359,6 +410,7 @@ pub struct ChangeView {
     /// For `set`: the value before and after.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+    /// For `set`: the value after; absent for other changes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     /// Members it touches: holders of a removed or renamed plan, tier or coupon template;
@@ -445,16 +497,22 @@ async fn programme_text(req: Request) -> ApiResult<String> {
     })
 }
 
+/// A programme version as listed: its number, when it was accepted, and its hash.
 #[derive(Serialize, ToSchema)]
 pub struct VersionView {
+    /// The version number.
     pub version: i64,
+    /// When the version was accepted, by the engine's clock, RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// SHA-256 of the file, hex.
     pub sha256: String,
 }
 
+/// A page of programme versions.
 #[derive(Serialize, ToSchema)]
 pub struct VersionList {
+    /// Newest first.
     pub items: Vec<VersionView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
@@ -497,7 +555,9 @@ pub async fn list_versions(
 /// One programme version with its file.
 #[derive(Serialize, ToSchema)]
 pub struct VersionSourceView {
+    /// The version number.
     pub version: i64,
+    /// When the version was accepted, by the engine's clock, RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
     /// SHA-256 of the file, hex.

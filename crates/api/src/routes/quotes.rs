@@ -41,14 +41,20 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// A cart to price, for a member or a shopper who is not one, with the coupons, points and
+/// stored value the shopper would pay with.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"member_id": "u-1001", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 5000}], "shipping_minor": 600, "coupons": [1]}))]
 pub struct QuoteIn {
     /// The member; absent for a shopper who is not one.
     #[schema(value_type = Option<crate::schema::IdText>)]
     pub member_id: Option<String>,
+    /// The cart's lines, 1 to 500, each at its list unit price.
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<LineIn>,
+    /// The shipping fee the shop would charge, in minor units; absent is 0. A held
+    /// free-shipping benefit or a free-shipping coupon may waive it.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub shipping_minor: Option<i64>,
     /// Numbers of the member's coupons to apply, in this order.
@@ -62,92 +68,143 @@ pub struct QuoteIn {
     pub stored_value_minor: Option<i64>,
 }
 
+/// What one adjustment took off a line, and the benefit or coupon that caused it.
 #[derive(Serialize, ToSchema)]
 pub struct AdjustmentView {
     /// `member_price`, `percent_off` or `coupons`.
     pub step: String,
     /// `benefit:ID` or `coupon:NO`.
     pub source: String,
+    /// What it took off the line, in minor units (positive).
     pub amount_minor: i64,
 }
 
+/// One line of the cart as priced: its list value, each adjustment, and what it comes to.
 #[derive(Serialize, ToSchema)]
 pub struct QuotedLineView {
+    /// The line's SKU, as sent.
     pub sku: String,
+    /// Units, as sent.
     pub quantity: i64,
+    /// The line's list value (unit price × quantity), in minor units.
     pub list_minor: i64,
+    /// What was taken off the line, in the order the steps apply (see `order`).
     pub adjustments: Vec<AdjustmentView>,
+    /// The line after its adjustments, in minor units: `list_minor` less every
+    /// adjustment's `amount_minor`. A refused line's is not counted in `goods_minor`.
     pub net_minor: i64,
     /// Why this line cannot be sold to this shopper (members-only goods).
     pub refused: Option<String>,
 }
 
+/// A chosen coupon that applied, and what it took off.
 #[derive(Serialize, ToSchema)]
 pub struct AppliedCouponView {
+    /// The coupon's number, per member.
     pub coupon: i64,
+    /// The coupon's template in the programme (`[[coupons]]`).
     pub template: String,
+    /// What it took off, in minor units: spread over the lines it covers, or the shipping
+    /// fee it waived (a free-shipping coupon).
     pub amount_minor: i64,
 }
 
+/// A chosen coupon that does not apply, and why; one makes the cart not payable.
 #[derive(Serialize, ToSchema)]
 pub struct RefusedCouponView {
+    /// The coupon's number, as chosen.
     pub coupon: i64,
-    /// `not_found`, `used`, `expired`, `unknown_template`, `stacking_group`,
+    /// `not_found`, `used`, `expired`, `voided`, `unknown_template`, `stacking_group`,
     /// `minimum_not_reached` or `not_needed` (free shipping already).
     pub reason: String,
 }
 
+/// A benefit the order would use, and what that costs the shop.
 #[derive(Serialize, ToSchema)]
 pub struct BenefitUseView {
+    /// The benefit's id in the programme (`[[benefits]]`).
     pub benefit: String,
+    /// What its uses cost the shop, in minor units: the benefit's `cost_per_use_minor`
+    /// times its uses (each line it prices and each shipping fee it waives is one use).
     pub cost_minor: i64,
 }
 
+/// What the order would earn, counted as an `order.paid` of the money paid; both 0 for a
+/// shopper who is not a member.
 #[derive(Serialize, ToSchema)]
 pub struct EarnView {
     /// Points and score the order would earn, before the day and month caps.
     pub points: i64,
+    /// The score the order would earn, before the day and month caps.
     pub score: i64,
 }
 
+/// What this cart would cost with a plan the member (or shopper) does not hold.
 #[derive(Serialize, ToSchema)]
 pub struct UpsellView {
+    /// The plan's id in the programme (`[[plans]]`).
     pub plan: String,
+    /// The plan's display name.
     pub name: String,
     /// What a term of the plan would cost this member.
     pub plan_price_minor: i64,
     /// What the lines this shopper can buy now would cost with the plan.
     pub total_minor: i64,
+    /// What the plan would save on this cart, in minor units: this quote's `total_minor`
+    /// less the plan's `total_minor`.
     pub saving_minor: i64,
     /// Members-only goods of the cart the plan would unlock.
     pub unlocks: Vec<String>,
 }
 
+/// A priced cart: every line with its adjustments, the shipping, coupons, points, stored
+/// value and total, what the order would earn, and the upsell. A quote changes nothing.
 #[derive(Serialize, ToSchema)]
 pub struct QuoteOut {
+    /// The member priced for; null for a shopper who is not a member.
     pub member_id: Option<String>,
+    /// The member's tier now; null for a shopper who is not a member, or when the
+    /// programme has no tiers.
     pub tier: Option<String>,
     /// Plans the member holds now.
     pub plans: Vec<String>,
     /// The order in which adjustments apply.
     pub order: Vec<String>,
+    /// The cart's lines as priced, in the order sent.
     pub lines: Vec<QuotedLineView>,
     /// List value of the lines that can be sold.
     pub list_minor: i64,
     /// The goods after every line adjustment.
     pub goods_minor: i64,
+    /// The shipping fee asked for (the request's `shipping_minor`), in minor units.
     pub shipping_fee_minor: i64,
+    /// The shipping charged, in minor units: the fee, or 0 when a benefit or coupon
+    /// waived it.
     pub shipping_minor: i64,
+    /// What waived the shipping fee: `benefit:ID` or `coupon:NO`; null when nothing did
+    /// or the fee was 0.
     pub shipping_waived_by: Option<String>,
+    /// The chosen coupons that apply, in the order they applied (a free-shipping coupon
+    /// last).
     pub coupons_applied: Vec<AppliedCouponView>,
+    /// The chosen coupons that do not apply, with the reason.
     pub coupons_refused: Vec<RefusedCouponView>,
+    /// Points the order would spend: at most those asked for, in whole steps of the
+    /// programme's rate and within its share of the goods; 0 below the minimum.
     pub points_used: i64,
+    /// What `points_used` take off, in minor units, at the programme's redemption rate.
     pub points_value_minor: i64,
+    /// Stored value the order would spend, in minor units: at most the request's
+    /// `stored_value_minor` and what is left to pay after points.
     pub stored_value_used_minor: i64,
+    /// What is left to pay in money, in minor units: `goods_minor` plus `shipping_minor`,
+    /// less `points_value_minor` and `stored_value_used_minor`.
     pub total_minor: i64,
     /// Whether every line can be sold and every chosen coupon applies.
     pub payable: bool,
+    /// The benefits the order would use, with their cost to the shop.
     pub benefits_used: Vec<BenefitUseView>,
+    /// What the order would earn.
     pub earn: EarnView,
     /// For each plan the member does not hold: this cart with it.
     pub upsell: Vec<UpsellView>,
@@ -317,22 +374,34 @@ fn quote_request(
     })
 }
 
+/// An order to commit: the cart of a quote, with the shop's order id and, optionally, the
+/// total the shopper accepted.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"order_id": "SO-2", "member_id": "u-1001", "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 1, "unit_price_minor": 5000}], "shipping_minor": 600, "expected_total_minor": 5600}))]
 pub struct OrderIn {
     /// The shop's order id: the same id again answers with the first commit.
     #[schema(value_type = crate::schema::IdText)]
     pub order_id: String,
+    /// The member who orders (`external_id`): a commit needs a member.
     #[schema(value_type = crate::schema::IdText)]
     pub member_id: String,
+    /// The cart's lines, 1 to 500, each at its list unit price.
     #[schema(min_items = 1, max_items = 500)]
     pub lines: Vec<LineIn>,
+    /// The shipping fee the shop charges, in minor units; absent is 0.
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub shipping_minor: Option<i64>,
+    /// Numbers of the member's coupons to use, in this order; one that does not apply
+    /// refuses the order (`order_not_payable`).
     #[schema(max_items = 20)]
     pub coupons: Option<Vec<i64>>,
+    /// Points to spend as money, as in a quote; more than the member has refuses the order
+    /// (`insufficient_points`).
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub points: Option<i64>,
+    /// Stored value to pay with, in minor units (at most what is left to pay is used);
+    /// more than the member holds refuses the order (`insufficient_stored_value`).
     #[schema(minimum = 0, maximum = 1_000_000_000_000i64)]
     pub stored_value_minor: Option<i64>,
     /// The total of the quote the shopper accepted: if the order now comes to another
@@ -341,46 +410,70 @@ pub struct OrderIn {
     pub expected_total_minor: Option<i64>,
 }
 
+/// A line of a committed order, as the commit priced it.
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct CommittedLine {
+    /// The line's SKU.
     pub sku: String,
+    /// Units ordered.
     pub quantity: i64,
+    /// The line's list value (unit price × quantity), in minor units.
     pub list_minor: i64,
+    /// The line after member prices, discounts and coupons, in minor units.
     pub net_minor: i64,
 }
 
+/// What a committed order earned through its `order.paid`.
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct Earned {
+    /// Points earned, after the programme's caps.
     pub points: i64,
+    /// Score earned, after the programme's caps.
     pub score: i64,
 }
 
+/// A benefit a committed order used, and what that cost the shop.
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct BenefitCost {
+    /// The benefit's id in the programme (`[[benefits]]`).
     pub benefit: String,
+    /// What its uses cost the shop, in minor units (`cost_per_use_minor` times the uses).
     pub cost_minor: i64,
 }
 
+/// A committed order, as the commit answered: how it was priced, what it spent and what it
+/// earned. The same order id and request again answer the same.
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct OrderOut {
+    /// The shop's order id.
     pub order_id: String,
     /// (Summaries stored before the field was named `member_id` call it `member`.)
     #[serde(alias = "member")]
     pub member_id: String,
+    /// When Tessera committed the order, as an RFC 3339 instant.
     #[schema(format = DateTime)]
     pub committed_at: String,
+    /// The order's lines, as priced at the commit.
     pub lines: Vec<CommittedLine>,
+    /// The goods after every line adjustment, in minor units.
     pub goods_minor: i64,
+    /// The shipping charged, in minor units (0 when waived).
     pub shipping_minor: i64,
+    /// What waived the shipping fee: `benefit:ID` or `coupon:NO`; null when nothing did.
     pub shipping_waived_by: Option<String>,
     /// Coupons the order used.
     pub coupons_used: Vec<i64>,
+    /// Points the order spent.
     pub points_used: i64,
+    /// What those points took off, in minor units.
     pub points_value_minor: i64,
+    /// Stored value the order spent, in minor units; 0 in summaries stored before orders
+    /// could spend stored value.
     #[serde(default)]
     pub stored_value_used_minor: i64,
     /// What the member pays.
     pub total_minor: i64,
+    /// The benefits the order used, with their cost to the shop.
     pub benefits_used: Vec<BenefitCost>,
     /// Points (pending through the return window) and score the order earned.
     pub earned: Earned,
@@ -447,30 +540,39 @@ pub async fn post_order(
     Ok((status, Json(out)))
 }
 
+/// A refund of an order committed through `POST /v1/orders`: some of its units, or an
+/// amount of its goods.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "rf-1", "member_id": "u-1001", "refund": {"lines": [{"sku": "TEA-500G", "quantity": 1}]}}))]
 pub struct OrderRefundIn {
     /// Your id of this refund: the same id again answers as the first time.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
+    /// The member whose order it is (`external_id`).
     #[schema(value_type = crate::schema::IdText)]
     pub member_id: String,
     /// What is refunded: some lines, or an amount.
     pub refund: crate::routes::events::RefundIn,
 }
 
+/// What a refund of a committed order did: the order's totals over its refunds so far, and
+/// what this refund gave back of its coupons and quotas.
 #[derive(Serialize, ToSchema)]
 pub struct OrderRefundOut {
+    /// The order's id.
     pub order_id: String,
     /// Whether the order is now refunded in full.
     pub full: bool,
     /// Earned points and score taken back so far, over all refunds of the order.
     pub points_reversed: i64,
+    /// Earned score taken back so far, over all refunds of the order.
     pub score_reversed: i64,
     /// Points the order spent, given back so far in proportion to the goods refunded.
     pub points_returned: i64,
     /// Coupons and benefit uses (quotas) this refund gave back: on the full refund.
     pub coupons_restored: u64,
+    /// Benefit uses (monthly quotas) this refund gave back: on the full refund, else 0.
     pub benefit_uses_released: u64,
     /// Stored value the order spent, given back so far in the same proportion.
     pub stored_value_returned_minor: i64,
@@ -531,18 +633,25 @@ pub async fn post_order_refund(
     ))
 }
 
+/// A coupon a member holds: an instance of a template, in the state it is in now.
 #[derive(Serialize, ToSchema)]
 pub struct CouponView {
+    /// The coupon's number, per member: what a quote or an order names in `coupons`.
     pub coupon: i64,
+    /// The coupon's template in the programme (`[[coupons]]`).
     pub template: String,
-    /// `issued`, `used` or `expired`.
+    /// `issued`, `used`, `expired` or `voided` (its holder closed their account).
     pub state: String,
-    /// `manual`, `grant:BENEFIT`, `campaign:NAME` or `referral`.
+    /// `manual` (issued by `POST .../coupons`) or `grant:BENEFIT` (a benefit's monthly pack).
     pub source: String,
+    /// When it was issued, as an RFC 3339 instant.
     #[schema(format = DateTime)]
     pub issued_at: String,
+    /// When its validity ends, as an RFC 3339 instant: the template's `valid_days` after
+    /// the issue. From then on a coupon not used is `expired`.
     #[schema(format = DateTime)]
     pub valid_until: String,
+    /// The order that used it; null unless it is `used`.
     pub order_id: Option<String>,
 }
 
@@ -558,11 +667,14 @@ fn coupon_view(c: CouponRow) -> CouponView {
     }
 }
 
+/// The coupons an issue made.
 #[derive(Serialize, ToSchema)]
 pub struct CouponList {
+    /// The coupons, by number, each as it was issued.
     pub items: Vec<CouponView>,
 }
 
+/// A page of a member's coupons.
 #[derive(Serialize, ToSchema)]
 pub struct CouponPageOut {
     /// Newest first.
@@ -596,12 +708,15 @@ pub async fn list_coupons(
     }))
 }
 
+/// A manual issue of coupons of one template to a member.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "issue-1", "template": "ten_off_99", "count": 2}))]
 pub struct CouponIssueIn {
     /// Your id of this issue: the same id again returns the first issue.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
+    /// The template to issue, by its id in the programme (`[[coupons]]`).
     #[schema(value_type = crate::schema::NameText)]
     pub template: String,
     /// 1 to 100; default 1.
@@ -654,22 +769,30 @@ pub async fn issue_coupons(
     ))
 }
 
+/// A top-up offer of the programme: pay this much, and the balance gains that much.
 #[derive(Serialize, ToSchema)]
 pub struct StoredValueOffer {
+    /// The offer's id, as a top-up names it.
     pub offer: String,
+    /// What the member pays, in minor units.
     pub pay_minor: i64,
+    /// What the balance gains, in minor units; the part above `pay_minor` is bonus.
     pub credit_minor: i64,
 }
 
+/// A member's stored value (a prepaid balance), with the programme's spend order and
+/// top-up offers.
 #[derive(Serialize, ToSchema)]
 pub struct StoredValueView {
     /// What the member paid in and has left.
     pub principal_minor: i64,
     /// What offers added and is left; refunds do not return it.
     pub bonus_minor: i64,
+    /// What the member can spend: principal plus bonus, in minor units.
     pub total_minor: i64,
     /// `principal_first` or `bonus_first`.
     pub spend_order: String,
+    /// The programme's top-up offers.
     pub offers: Vec<StoredValueOffer>,
 }
 
@@ -722,9 +845,12 @@ pub async fn get_stored_value(
     Ok(Json(stored_value_view(&state, &external_id).await?))
 }
 
+/// A top-up of one of the programme's offers, which the shop's payment confirmed.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"offer": "pay_1000_get_1100", "payment_ref": "topup-1"}))]
 pub struct TopUpIn {
+    /// The offer, by its id in the programme (`[[stored_value.offers]]`).
     #[schema(value_type = crate::schema::NameText)]
     pub offer: String,
     /// The shop's payment of the top-up: the same reference again answers as the first time.
@@ -732,14 +858,21 @@ pub struct TopUpIn {
     pub payment_ref: String,
 }
 
+/// A top-up as recorded: what it added, and the balance right after it.
 #[derive(Serialize, ToSchema)]
 pub struct TopUpOut {
+    /// The shop's payment of the top-up, as sent.
     pub payment_ref: String,
+    /// The offer topped up.
     pub offer: String,
+    /// What the top-up added to the principal (the offer's `pay_minor`), in minor units.
     pub principal_minor: i64,
+    /// What it added as bonus (`credit_minor` less `pay_minor`), in minor units.
     pub bonus_minor: i64,
     /// The journal entry it made.
     pub entry: i64,
+    /// The member's stored value right after this top-up; a replay shows it as the first
+    /// answer did.
     pub balance: StoredValueView,
 }
 
@@ -787,14 +920,17 @@ pub async fn post_top_up(
     ))
 }
 
+/// A refund of a member's whole stored-value balance.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "svr-1"}))]
 pub struct StoredValueRefundIn {
     /// Your id of this refund, kept as the journal entry's reference.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
 }
 
+/// What a stored-value refund did; both amounts are 0 when the balance was already empty.
 #[derive(Serialize, ToSchema)]
 pub struct StoredValueRefundOut {
     /// The principal the shop pays back.
@@ -831,25 +967,35 @@ pub async fn post_stored_value_refund(
 /// An order as Tessera knows it from its `order.paid` (and its refunds).
 #[derive(Serialize, ToSchema)]
 pub struct OrderView {
+    /// The order's id.
     pub order_id: String,
+    /// The member whose order it is (`external_id`).
     pub member_id: String,
     /// `paid`, or `awaiting_paid` when only refunds have arrived so far.
     pub state: String,
+    /// When the order was paid (its `order.paid`'s `occurred_at`), as an RFC 3339 instant;
+    /// null while it is `awaiting_paid`.
     #[schema(format = DateTime)]
     pub paid_at: Option<String>,
     /// What the member paid in all, in minor units.
     pub total_minor: i64,
     /// What the goods came to, in minor units.
     pub goods_minor: i64,
-    /// The order's lines as received.
+    /// The order's lines as the ledger keeps them: `sku`, `quantity`, `paid_minor` (the
+    /// line's share of what was paid), `refunded_quantity`, `refunded_minor`.
     #[schema(value_type = Vec<Object>)]
     pub lines: serde_json::Value,
+    /// Points the order earned, after the programme's caps.
     pub points_earned: i64,
+    /// Earned points its refunds took back so far.
     pub points_reversed: i64,
+    /// Score the order earned, after the programme's caps.
     pub score_earned: i64,
+    /// Earned score its refunds took back so far.
     pub score_reversed: i64,
     /// Refunded so far, goods and in all, in minor units.
     pub refunded_goods_minor: i64,
+    /// Refunded so far in all, in minor units.
     pub refunded_total_minor: i64,
     /// When the order was committed through `POST /v1/orders`: what that answered.
     pub commit: Option<OrderOut>,

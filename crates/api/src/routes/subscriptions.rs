@@ -75,59 +75,102 @@ fn amount(v: Option<i64>) -> Result<Option<i64>, ApiError> {
 
 // ---- views ----
 
+/// One term of a subscription: a trial or a paid period `[start, end)`, with what was charged for
+/// it and how much of that was refunded.
 #[derive(Serialize, ToSchema)]
 pub struct TermView {
+    /// The term's number within the subscription, from 1, in the order the terms run.
     pub term: i64,
     /// `trial` or `paid`.
     pub kind: String,
+    /// When the term begins, an RFC 3339 instant in UTC. A paid term begins at the previous end
+    /// while the subscription is trialing or active (stacking), at the old end in a back-dating
+    /// grace, and at its payment otherwise.
     #[schema(format = DateTime)]
     pub start: String,
+    /// When the term ends (exclusive), an RFC 3339 instant in UTC. A cancel now or a refund can end
+    /// access earlier: see `access_end` of the subscription.
     #[schema(format = DateTime)]
     pub end: String,
+    /// What was charged for the term, in minor units of the programme's currency; 0 for a trial.
     pub amount_minor: i64,
     /// Why the price was what it was: `list`, `first_term`, `rule:NAME` or `trial`.
     pub price_basis: String,
+    /// The shop's reference of the payment that paid for the term; null for a trial, which nobody
+    /// pays for.
     pub payment_ref: Option<String>,
+    /// When the payment was confirmed, an RFC 3339 instant in UTC; for a trial, when it started.
     #[schema(format = DateTime)]
     pub paid_at: String,
+    /// How much of `amount_minor` a refund gave back, in minor units of the programme's currency; 0
+    /// until a refund. It is the term's own share before the cost of benefits used is subtracted,
+    /// so the terms' sum can exceed what the shop owed back.
     pub refunded_minor: i64,
 }
 
+/// A partner code handed out with a paid term, taken from the pool of a right that has
+/// `code_pool = true`; no code is ever handed out twice.
 #[derive(Serialize, ToSchema)]
 pub struct CodeView {
     /// The partner right the code is for.
     pub right: String,
+    /// The code as uploaded to the pool, for the member to use at the partner.
     pub code: String,
+    /// The number of the paid term that drew the code (`term` in `terms`).
     pub term: i64,
+    /// When the code was handed out, which is when the term's payment was confirmed, an RFC 3339
+    /// instant in UTC.
     #[schema(format = DateTime)]
     pub assigned_at: String,
 }
 
+/// One entry of a subscription's history: a status change, a payment, a renewal falling due, a
+/// cancel or a refund.
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionEventView {
+    /// When it happened, an RFC 3339 instant in UTC. A change the clock made is recorded at the
+    /// instant it fell due, not when the job ran.
     #[schema(format = DateTime)]
     pub at: String,
     /// `status`, `payment`, `renewal_due`, `cancel` or `refund`.
     pub kind: String,
+    /// The status before, on a `status` entry; null on every other kind, and on `trial_started`,
+    /// which has no status before.
     pub from: Option<String>,
+    /// The status after, on a `status` entry; null on every other kind.
     pub to: Option<String>,
     /// What caused it: `paid`, `trial_started`, `trial_converted`, `trial_ended`,
     /// `term_ended`, `grace_ended`, `renewed_in_grace`, `reactivated`, `renewal_notice`,
     /// `cancel_at_period_end`, `cancel_now`, `canceled_at_period_end`, `canceled_now`,
-    /// `refund`, `refunded`.
+    /// `refund`, `refunded`, `member_closed` (a refund because the holder closed their
+    /// account).
     pub cause: String,
+    /// The shop's payment reference, on a `payment`; null on every other kind.
     pub payment_ref: Option<String>,
+    /// An amount in minor units of the programme's currency: the term's price on a `payment`, the
+    /// price of the next term on a `renewal_due`, and what is owed back on a `refund`; null on
+    /// `status` and `cancel`, and on the refund of a plan the programme no longer declares.
     pub amount_minor: Option<i64>,
 }
 
+/// A renewal for the shop's billing to charge. It is recorded `renewal_notice_days` before the
+/// access ends, for a subscription that renews automatically and is not canceled; the next payment
+/// marks it `paid`, and it becomes `lapsed` when the subscription ends unpaid, is canceled now or
+/// is refunded.
 #[derive(Serialize, ToSchema)]
 pub struct RenewalDueView {
+    /// The id of the subscription to renew.
     pub subscription: i64,
+    /// The holder's `external_id`, in `GET /v1/renewals`; null inside a subscription, whose own
+    /// `member_id` says it.
     pub member_id: Option<String>,
+    /// The plan's id, in `GET /v1/renewals`; null inside a subscription, whose own `plan` says it.
     pub plan: Option<String>,
     /// The end of the period this renewal continues.
     #[schema(format = DateTime)]
     pub period_end: String,
+    /// When the renewal fell due, an RFC 3339 instant in UTC: `renewal_notice_days` before
+    /// `period_end`, but never before the last term began.
     #[schema(format = DateTime)]
     pub due_at: String,
     /// The price of the next term at the notice.
@@ -136,15 +179,21 @@ pub struct RenewalDueView {
     pub state: String,
 }
 
+/// A subscription to a plan: who holds it and who paid, its status and access, and its terms,
+/// partner codes, renewals due and history.
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionOut {
+    /// The subscription's id, the `{id}` of the `/v1/subscriptions/{id}` routes.
     pub id: i64,
+    /// The plan's id in the programme.
     pub plan: String,
+    /// The plan's display name; null when the active programme no longer declares the plan.
     pub plan_name: Option<String>,
     /// The member who holds it.
     pub member_id: String,
     /// The member who paid (another member for a gift).
     pub buyer: String,
+    /// Whether it is a gift: `buyer` is another member than the holder.
     pub gift: bool,
     /// `trialing`, `active`, `grace`, `expired`, `canceled` or `refunded`.
     pub status: String,
@@ -153,16 +202,29 @@ pub struct SubscriptionOut {
     /// Access ends here unless renewed.
     #[schema(format = DateTime)]
     pub access_end: String,
+    /// When the grace ends, an RFC 3339 instant in UTC, while the status is `grace`; null in every
+    /// other status.
     #[schema(format = DateTime)]
     pub grace_until: Option<String>,
+    /// Whether renewals fall due for the shop's billing to charge. Always false for a plan that
+    /// does not renew, and set to false by a cancel at period end.
     pub auto_renew: bool,
+    /// Whether a cancel at period end is pending: access stays until `access_end`, then the status
+    /// becomes `canceled`. A payment before then withdraws it.
     pub cancel_at_period_end: bool,
+    /// The sum of every term's `amount_minor`, in minor units of the programme's currency: what was
+    /// charged, not net of refunds.
     pub paid_total_minor: i64,
+    /// Its terms in order, the trial (if any) first.
     pub terms: Vec<TermView>,
+    /// The partner codes its paid terms drew, in the order they were handed out.
     pub partner_codes: Vec<CodeView>,
+    /// Every renewal that fell due for it, in any state, by `period_end`; here their `member_id`
+    /// and `plan` are null.
     pub renewals: Vec<RenewalDueView>,
     /// Every change, oldest first.
     pub history: Vec<SubscriptionEventView>,
+    /// When it was bought or its trial started, an RFC 3339 instant in UTC.
     #[schema(format = DateTime)]
     pub created_at: String,
 }
@@ -261,12 +323,16 @@ fn reply(v: SubscriptionView, created: bool) -> (StatusCode, Json<SubscriptionOu
 
 // ---- subscriptions ----
 
+/// A purchase of a plan: a paid term confirmed by the shop's `payment_ref`, or the plan's trial,
+/// for the buyer or as a gift to another member.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"member_id": "u-1001", "plan": "plus", "payment_ref": "pay-2026-0001", "amount_minor": 14900, "auto_renew": true}))]
 pub struct SubscriptionIn {
     /// The member who buys; they hold it too unless `gift_to` names someone else.
     #[schema(value_type = crate::schema::IdText)]
     pub member_id: String,
+    /// The plan's id in the programme (its `[[plans]]` `id`), such as `plus`.
     #[schema(value_type = crate::schema::NameText)]
     pub plan: String,
     /// The shop's payment that paid for the term: the same reference again replays the
@@ -366,8 +432,11 @@ pub async fn get_subscription(
     )))
 }
 
+/// A renewal payment of a subscription, as the shop's payment system confirmed it. It adds a term
+/// after the current end, or from now once the subscription expired.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"payment_ref": "pay-2026-0002", "amount_minor": 14900}))]
 pub struct PaymentIn {
     /// The shop's payment of the renewal: the same reference again replays the first answer.
     #[schema(value_type = crate::schema::IdText)]
@@ -405,15 +474,17 @@ pub async fn post_payment(
     Ok(reply(view, true))
 }
 
+/// How to cancel a subscription: at the end of the paid period (the default) or now.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"at_period_end": true}))]
 pub struct CancelIn {
     /// `true` (the default): access stays until the period ends, then no renewal.
     /// `false`: access ends now.
     pub at_period_end: Option<bool>,
 }
 
-/// Cancels at the end of the period, or now. Refunds are `POST .../refund`.
+/// Cancels at the end of the period, or now. Refunds are `POST .../refunds`.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "plans", security(("api_key" = [])),
     params(("id" = i64, Path, minimum = 1),
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "Replays the first answer for the same key and body")),
@@ -437,8 +508,10 @@ pub async fn post_cancel(
     Ok(Json(subscription_out(view)))
 }
 
+/// What a refund gives back of one paid term not refunded before, and the rule that reckoned it.
 #[derive(Serialize, ToSchema)]
 pub struct TermRefundView {
+    /// The number of the paid term (`term` in the subscription's `terms`).
     pub term: i64,
     /// What was paid for the term and not refunded before.
     pub paid_minor: i64,
@@ -446,15 +519,24 @@ pub struct TermRefundView {
     pub rule: String,
     /// For `pro_rata`: the term's days and those not yet begun (today counts as used).
     pub term_days: i64,
+    /// For `pro_rata`: the term's calendar days not yet begun, in the programme's time zone; 0
+    /// under every other rule, as is `term_days`.
     pub unused_days: i64,
+    /// What this term gives back under `rule`, in minor units of the programme's currency, before
+    /// the cost of benefits used is subtracted.
     pub refund_minor: i64,
 }
 
+/// How a refund was reckoned under the plan's refund policy: term by term, then the sum less the
+/// cost of the benefits used when the plan refunds net of them.
 #[derive(Serialize, ToSchema)]
 pub struct RefundCalculationView {
     /// `none`, `full`, `pro_rata` or `full_within_days`.
     pub policy: String,
+    /// One entry per paid term with something not refunded before, in term order; a trial has none.
     pub terms: Vec<TermRefundView>,
+    /// The sum of the terms' `refund_minor`, in minor units of the programme's currency, before the
+    /// cost of benefits is subtracted.
     pub gross_minor: i64,
     /// The cost of benefits used, subtracted when the plan refunds net of them.
     pub benefit_cost_minor: i64,
@@ -462,9 +544,13 @@ pub struct RefundCalculationView {
     pub refund_minor: i64,
 }
 
+/// The answer to a refund: how much the shop owes back and how it was reckoned, and the
+/// subscription as it is after the refund.
 #[derive(Serialize, ToSchema)]
 pub struct RefundOut {
+    /// What the shop owes back, and how it was reckoned.
     pub calculation: RefundCalculationView,
+    /// The subscription after the refund: `refunded`, with its access ended now.
     pub subscription: SubscriptionOut,
 }
 
@@ -519,6 +605,7 @@ pub async fn post_refund(
     }))
 }
 
+/// A page of a member's subscriptions: those they hold and those they bought as gifts.
 #[derive(Serialize, ToSchema)]
 pub struct SubscriptionList {
     /// Held by the member or bought by them as gifts, newest first.
@@ -552,27 +639,37 @@ pub async fn member_subscriptions(
     }))
 }
 
+/// A plan as one member may buy it now: its term, the price they would pay and why, and whether
+/// they may start its trial.
 #[derive(Serialize, ToSchema)]
 pub struct PlanOfferView {
+    /// The plan's id, as `plan` of `POST /v1/subscriptions` takes it.
     pub plan: String,
+    /// The plan's display name (its id when the programme gives none).
     pub name: String,
     /// `1 month`, `1 quarter`, `1 year`, `N days`.
     pub term: String,
+    /// The plan's list price of a term, in minor units of the programme's currency.
     pub list_price_minor: i64,
     /// What this member would pay for a term now.
     pub price_minor: i64,
     /// `list`, `first_term` or `rule:NAME`.
     pub price_basis: String,
+    /// How many days the plan's trial lasts; null when the plan has no trial.
     pub trial_days: Option<i64>,
     /// Whether this member may start the trial now.
     pub trial_available: bool,
     /// Whether the member holds the plan now.
     pub held: bool,
+    /// The plan's setting: whether its subscriptions renew automatically unless the purchase says
+    /// otherwise. When false, a purchase may not ask for it.
     pub auto_renew: bool,
 }
 
+/// Every plan of the programme as this member may buy it now.
 #[derive(Serialize, ToSchema)]
 pub struct PlanOffers {
+    /// One entry per plan, in the programme's order.
     pub items: Vec<PlanOfferView>,
 }
 
@@ -609,26 +706,44 @@ pub async fn member_plans(
     Ok(Json(PlanOffers { items }))
 }
 
+/// A partner right that a held plan carries, and the partner who checks and redeems it.
 #[derive(Serialize, ToSchema)]
 pub struct RightView {
+    /// The right's id from the programme's `[[plans.partner_rights]]`; it also names the right's
+    /// code pool.
     pub right: String,
+    /// The partner whose API key checks and redeems the right.
     pub partner: String,
 }
 
+/// A plan the member holds at the instant asked about, through one subscription, with the partner
+/// rights it carries.
 #[derive(Serialize, ToSchema)]
 pub struct EntitlementView {
+    /// The plan's id in the programme.
     pub plan: String,
+    /// The id of the subscription that grants the plan.
     pub subscription: i64,
+    /// The subscription's status as last recorded (`trialing`, `active`, `grace`, `canceled`, ...):
+    /// its status now, not at `at`.
     pub status: String,
+    /// When access ends unless renewed (the subscription's `access_end`), an RFC 3339 instant in
+    /// UTC. In a grace that keeps access, the member holds the plan past it.
     #[schema(format = DateTime)]
     pub until: String,
+    /// The partner rights the plan carries; empty when it carries none.
     pub rights: Vec<RightView>,
 }
 
+/// The plans a member holds at one instant, read from the subscriptions' terms, so the answer does
+/// not wait for the clock's jobs and holds for past instants too.
 #[derive(Serialize, ToSchema)]
 pub struct Entitlements {
+    /// The instant asked about (`at` of the query, else now), an RFC 3339 instant in UTC.
     #[schema(format = DateTime)]
     pub at: String,
+    /// One entry per subscription that grants access at `at`, newest subscription first; empty when
+    /// the member holds no plan then.
     pub plans: Vec<EntitlementView>,
 }
 
@@ -692,9 +807,13 @@ struct RenewalQuery {
     cursor: Option<String>,
 }
 
+/// A page of renewals in one state, for the shop's billing to act on.
 #[derive(Serialize, ToSchema)]
 pub struct RenewalList {
+    /// Renewals in the asked state, oldest due first (by `due_at`, then by subscription).
     pub items: Vec<RenewalDueView>,
+    /// Pass as `cursor` for the next page; null when this page holds fewer than `limit` items. A
+    /// full last page still carries one, and the page after it is empty.
     pub next_cursor: Option<String>,
 }
 
@@ -762,20 +881,27 @@ pub async fn list_renewals(
 
 // ---- code pools ----
 
+/// Codes to add to the pool of a partner right declared with `code_pool = true`.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"codes": ["IQ-7F3K-2M9P-0001", "IQ-8H4L-3N0Q-0002"]}))]
 pub struct CodesIn {
     /// 1 to 10,000 codes; a code already in the pool is skipped.
     #[schema(min_items = 1, max_items = 10000, value_type = Vec<crate::schema::IdText>)]
     pub codes: Vec<String>,
 }
 
+/// The counts of a partner right's code pool, and after an upload how many codes it added.
 #[derive(Serialize, ToSchema)]
 pub struct PoolView {
     /// The partner right the pool serves.
     pub pool: String,
+    /// Every code ever uploaded to the pool, handed out or not.
     pub total: i64,
+    /// The codes handed out with paid terms.
     pub assigned: i64,
+    /// The codes left to hand out (`total` minus `assigned`); each paid term takes the oldest, and
+    /// a purchase or renewal is refused when none is left.
     pub available: i64,
     /// Codes this upload added (absent on a read).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -862,18 +988,27 @@ async fn partner_name(state: &AppState, caller: &Caller) -> ApiResult<String> {
     })
 }
 
+/// One of the calling partner's rights that the member holds now, and until when.
 #[derive(Serialize, ToSchema)]
 pub struct PartnerRightHeld {
+    /// The right's id from the programme's `[[plans.partner_rights]]`.
     pub right: String,
+    /// When the member's access through the plan ends unless renewed (the subscription's
+    /// `access_end`), an RFC 3339 instant in UTC. In a grace that keeps access, the right holds
+    /// past it.
     #[schema(format = DateTime)]
     pub until: String,
 }
 
+/// What a partner may know of a member: whether they hold a plan carrying the partner's rights now,
+/// and which rights until when. Nothing else about the member is shown.
 #[derive(Serialize, ToSchema)]
 pub struct PartnerMemberView {
+    /// The member asked about: their `external_id`, as in the path.
     pub member_id: String,
     /// Whether the member holds a plan carrying this partner's rights now.
     pub holds: bool,
+    /// The calling partner's rights the member holds now; empty when `holds` is false.
     pub rights: Vec<PartnerRightHeld>,
 }
 
@@ -904,12 +1039,15 @@ pub async fn partner_member(
     }))
 }
 
+/// A partner's record of one use of its right by a member who holds it now.
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "youku-use-0001", "member_id": "u-1001", "right": "video_bundle"}))]
 pub struct PartnerRedemptionIn {
     /// The partner's id of this use: the same id again replays the first answer.
     #[schema(value_type = crate::schema::IdText)]
     pub id: String,
+    /// The member who used the right: their `external_id`.
     #[schema(value_type = crate::schema::IdText)]
     pub member_id: String,
     /// The partner right used.
@@ -917,14 +1055,22 @@ pub struct PartnerRedemptionIn {
     pub right: String,
 }
 
+/// A recorded use of a partner right: the subscription it counts against, what it costs the shop,
+/// and how many uses are left this term.
 #[derive(Serialize, ToSchema)]
 pub struct PartnerRedemptionOut {
+    /// The partner's id of the use, as sent.
     pub id: String,
+    /// The member who used the right: their `external_id`.
     pub member_id: String,
+    /// The partner right used.
     pub right: String,
+    /// The id of the subscription whose current term the use counts against.
     pub subscription: i64,
     /// What the use costs the shop.
     pub cost_minor: i64,
+    /// When the use was recorded, an RFC 3339 instant in UTC; on a replay, when it was first
+    /// recorded.
     #[schema(format = DateTime)]
     pub at: String,
     /// Uses left this term, when the right is limited (absent on a replay).

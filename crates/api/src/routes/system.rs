@@ -17,6 +17,8 @@ pub fn router() -> Router<AppState> {
         .route("/openapi.json", get(openapi))
 }
 
+/// The server's health: whether its database answers, which backend it is, and which
+/// programme version runs.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
     /// `ok` when the database answers.

@@ -23,41 +23,65 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+/// The tier above the member's, and how far the member is from it.
 #[derive(Serialize, ToSchema)]
 pub struct NextTierView {
+    /// The next tier's name.
     pub tier: String,
+    /// The measure, in its window, at which that tier is reached: in the unit of the
+    /// view's `measure` (score, minor units of the programme's currency spent, or points
+    /// earned).
     pub threshold: i64,
     /// How much more of the measure, in the window, reaches it.
     pub missing: i64,
 }
 
+/// What the member must still gain to keep their tier at the next evaluation, which as
+/// things stand would downgrade them.
 #[derive(Serialize, ToSchema)]
 pub struct KeepView {
     /// How much more of the measure, in the window, keeps the tier at the evaluation.
     pub needed: i64,
+    /// The evaluation that judges the tier (the view's `next_evaluation`), RFC 3339.
     #[schema(format = DateTime)]
     pub by: String,
 }
 
+/// One line of a member's tier history: an upgrade, a downgrade, a requalification (the
+/// tier, or a lower floor under it, earned again) or a warning before an evaluation.
 #[derive(Serialize, ToSchema)]
 pub struct TierHistoryView {
+    /// When it happened, RFC 3339: the event's `occurred_at` for a change an event caused,
+    /// the scheduled instant for an evaluation or a warning.
     #[schema(format = DateTime)]
     pub at: String,
     /// `upgrade`, `downgrade`, `requalify` or `warning`.
     pub kind: String,
+    /// The member's tier before the line. Tessera always writes it; a line without it
+    /// counts as the first tier.
     pub from: Option<String>,
+    /// The tier after the line: for `requalify`, the tier kept or the floor earned again;
+    /// for a `warning`, the tier the evaluation would give. Tessera always writes it; a
+    /// line without it counts as the first tier.
     pub to: Option<String>,
     /// The measure at that moment.
     pub value: i64,
     /// For a warning: what was still needed to keep the tier, and by which evaluation.
     pub needed: Option<i64>,
+    /// For a warning: the evaluation it announces, RFC 3339; absent on other kinds.
     #[schema(format = DateTime)]
     pub evaluation_at: Option<String>,
 }
 
+/// A member's tier now: where they stand on the measure, what the next tier needs, what
+/// keeps this one, and the newest lines of history.
 #[derive(Serialize, ToSchema)]
 pub struct TierView {
+    /// The member's tier now; a member starts at the first tier, and a tier the programme
+    /// no longer has counts as the first.
     pub tier: String,
+    /// When the member reached their tier, RFC 3339; absent while their tier has never
+    /// changed (they have held the first tier since joining).
     #[schema(format = DateTime)]
     pub since: Option<String>,
     /// Until then no evaluation downgrades the member.
@@ -72,9 +96,13 @@ pub struct TierView {
     pub window_start: Option<String>,
     /// The score in its window now, when the programme keeps a score.
     pub score: Option<i64>,
+    /// The next tier up and what reaching it takes; absent at the highest tier.
     pub next: Option<NextTierView>,
     /// Present when the next evaluation would downgrade the member as things stand.
     pub keep: Option<KeepView>,
+    /// The next evaluation that may move the member's tier, RFC 3339; absent while none is
+    /// scheduled (a member at the first tier when upgrades are live, or one with no
+    /// measure recorded yet).
     #[schema(format = DateTime)]
     pub next_evaluation: Option<String>,
     /// The newest lines, newest first.
@@ -84,6 +112,7 @@ pub struct TierView {
     pub history_next_cursor: Option<String>,
 }
 
+/// A page of a member's tier history.
 #[derive(Serialize, ToSchema)]
 pub struct TierHistoryList {
     /// Newest first.

@@ -88,12 +88,12 @@ async fn public_routes_need_no_key() {
     let plan = serde_json::json!({"member_id": "m", "plan": "vip88", "payment_ref": "p-1"});
     let bought = app.call("POST", "/v1/subscriptions", Some(plan)).await;
     assert_eq!(bought.status, 201, "{}", bought.text);
-    let adjust = serde_json::json!({"id": "a-1", "points": 50, "reason": "welcome"});
+    let adjust = serde_json::json!({"id": "a-1", "points": 500, "reason": "welcome"});
     let r = app
         .call("POST", "/v1/members/m/points/adjustments", Some(adjust))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let redeem = serde_json::json!({"id": "r-1", "points": 10});
+    let redeem = serde_json::json!({"id": "r-1", "points": 100});
     let r = app
         .call("POST", "/v1/members/m/points/redemptions", Some(redeem))
         .await;
@@ -123,4 +123,48 @@ async fn public_routes_need_no_key() {
             .contains("tessera_http_request_duration_seconds_bucket"),
         "latency histogram"
     );
+}
+
+/// With `--key-rate`, each key has its own bucket: over it, `429 rate_limited` with
+/// `Retry-After`, and another key is not slowed.
+#[tokio::test]
+async fn each_key_has_its_own_rate() {
+    use tower::ServiceExt;
+    let app = TestApp::sqlite().await;
+    let router = tessera_api::app_with(
+        app.engine.clone(),
+        tessera_api::AppOptions {
+            key_rate: Some(tessera_api::KeyRate {
+                per_second: 1,
+                burst: 2,
+            }),
+        },
+    );
+    let get = |key: &str| {
+        axum::http::Request::builder()
+            .uri("/v1/programme")
+            .header("authorization", format!("Bearer {key}"))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = router.clone().oneshot(get(&app.admin)).await.unwrap();
+        statuses.push(r.status().as_u16());
+        if r.status() == 429 {
+            assert_eq!(r.headers()["retry-after"], "1");
+            let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], "rate_limited");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let other = router.clone().oneshot(get(&app.storefront)).await.unwrap();
+    assert_eq!(other.status(), 200, "another key has its own bucket");
+    // The plain app has no limit.
+    for _ in 0..5 {
+        assert_eq!(app.call("GET", "/v1/programme", None).await.status, 200);
+    }
 }

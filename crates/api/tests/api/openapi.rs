@@ -114,3 +114,79 @@ fn the_error_table_in_the_docs_matches_the_code() {
         );
     }
 }
+
+/// The document reads as one: every schema and property is described (a property that
+/// refers to a schema is described by it), every request body has an example, the event
+/// types have a discriminator, the error codes are an enum, and there is a server.
+#[tokio::test]
+async fn every_schema_property_and_request_is_described() {
+    let app = TestApp::sqlite().await;
+    let doc = app.call_as("", "GET", "/openapi.json", None).await.body;
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    let described = |schema: &serde_json::Value| -> bool {
+        if schema["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+        {
+            return true;
+        }
+        // A reference (alone, or next to null) is described by the schema it names.
+        let refs: Vec<&str> = std::iter::once(schema)
+            .chain(schema["oneOf"].as_array().into_iter().flatten())
+            .chain(schema["allOf"].as_array().into_iter().flatten())
+            .chain(schema["items"].as_object().map(|_| &schema["items"]))
+            .filter_map(|s| s["$ref"].as_str())
+            .collect();
+        !refs.is_empty()
+            && refs.iter().all(|r| {
+                let name = r.trim_start_matches("#/components/schemas/");
+                schemas[name]["description"]
+                    .as_str()
+                    .is_some_and(|d| !d.is_empty())
+            })
+    };
+    let mut missing = Vec::new();
+    for (name, schema) in schemas {
+        if !described(schema) {
+            missing.push(name.clone());
+        }
+        for (property, p) in schema["properties"].as_object().into_iter().flatten() {
+            if !described(p) {
+                missing.push(format!("{name}.{property}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not described: {missing:?}");
+    let mut without_example = Vec::new();
+    for (path, methods) in doc["paths"].as_object().unwrap() {
+        for (method, op) in methods.as_object().unwrap() {
+            for (media, content) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                let named = content["schema"]["$ref"]
+                    .as_str()
+                    .map(|r| &schemas[r.trim_start_matches("#/components/schemas/")]);
+                if content.get("example").is_none()
+                    && named.is_none_or(|s| s.get("example").is_none())
+                {
+                    without_example.push(format!("{method} {path} {media}"));
+                }
+            }
+        }
+    }
+    assert!(
+        without_example.is_empty(),
+        "no example: {without_example:?}"
+    );
+    let mapping = doc["components"]["schemas"]["EventIn"]["discriminator"]["mapping"]
+        .as_object()
+        .unwrap();
+    assert_eq!(mapping.len(), 4);
+    let codes = doc["components"]["schemas"]["ErrorDetail"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap();
+    assert_eq!(codes.len(), ErrorCode::ALL.len());
+    assert!(doc["servers"][0]["url"].is_string());
+}

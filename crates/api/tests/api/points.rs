@@ -871,3 +871,42 @@ async fn a_credit_that_repays_a_debt_replays_identically() {
     assert_eq!(again.body, first.body);
     app.assert_ledger_balanced().await;
 }
+
+/// A declared activity earns only for the members of its segment who meet its condition;
+/// the others' events are kept and earn nothing.
+#[tokio::test]
+async fn a_declared_activity_earns_only_for_its_members() {
+    let app = TestApp::sqlite().await;
+    let programme = "name = \"t\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n\
+        [[segments]]\nname = \"vips\"\ncondition = \"has(member.attributes.vip) && member.attributes.vip == true\"\n\
+        [[activities]]\nname = \"quiz\"\nsegment = \"vips\"\ncondition = \"member.status == 'active'\"\n\
+        [points]\nearn_points = 1\nearn_per_minor = 100\n\
+        [[points.bonuses]]\nname = \"quiz\"\non = \"quiz\"\npoints = 30\n";
+    let r = app.put_programme(&app.admin, programme).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    for (id, vip) in [("v", true), ("n", false)] {
+        let r = app
+            .call(
+                "POST",
+                "/v1/members",
+                Some(json!({"member_id": id, "attributes": {"vip": vip}})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let quiz = json!({"id": format!("q-{id}"), "type": "activity", "member_id": id,
+            "occurred_at": "2026-11-22T10:00:00Z", "activity": "quiz"});
+        let r = app.call("POST", "/v1/events", Some(quiz)).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let balance = |id: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .call("GET", &format!("/v1/members/{id}/points"), None)
+                .await;
+            r.body["balances"]["available"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(balance("v").await, 30, "a member of the segment earns");
+    assert_eq!(balance("n").await, 0, "a member outside it earns nothing");
+}
