@@ -272,6 +272,12 @@ async fn programme_diff(
         };
         println!("{:<10} {:<24} {what}{touched}", c.section.as_str(), c.id);
     }
+    if database.is_some() {
+        println!(
+            "members whose measure reaches another tier under the new rules: {}",
+            assessment.members_changing_tier
+        );
+    }
     if database.is_none() {
         println!("(members not counted: pass --database to count who holds what changes)");
         return Ok(ExitCode::SUCCESS);

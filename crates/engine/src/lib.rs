@@ -331,6 +331,60 @@ impl Engine {
         Ok(assessment)
     }
 
+    /// How many members' measures qualify them for another tier under `new`'s tier rules
+    /// than under `old`'s, now: every member's measure in each window, read a page of
+    /// members at a time. Zero when the tier rules are the same (or either has none).
+    async fn members_changing_tier(
+        &self,
+        tx: &mut Tx,
+        old: &Programme,
+        new: &Programme,
+    ) -> Result<i64> {
+        let (Some(before), Some(after)) = (&old.tiers, &new.tiers) else {
+            return Ok(0);
+        };
+        if format!("{before:?}") == format!("{after:?}") && old.timezone_name == new.timezone_name {
+            return Ok(0);
+        }
+        let now = self.now();
+        let window = |p: &Programme, rules: &tessera_domain::tiers::TierRules| {
+            (
+                tiers::measure_name(rules.measure),
+                to_us(rules.window.start(now, &p.timezone)),
+            )
+        };
+        let (old_measure, old_from) = window(old, before);
+        let (new_measure, new_from) = window(new, after);
+        let mut moving = 0;
+        let mut after_id = 0;
+        loop {
+            let ids = tx.member_ids_after(after_id, 1000).await?;
+            let Some(&last) = ids.last() else { break };
+            after_id = last;
+            let sums = |rows: Vec<(i64, String, i64)>| -> std::collections::HashMap<i64, i64> {
+                rows.into_iter().map(|(m, _, n)| (m, n)).collect()
+            };
+            let old_sums = sums(
+                tx.measures_sum_many(&ids, &[old_measure], old_from, to_us(now))
+                    .await?,
+            );
+            let new_sums = sums(
+                tx.measures_sum_many(&ids, &[new_measure], new_from, to_us(now))
+                    .await?,
+            );
+            for id in &ids {
+                let (o, n) = (
+                    old_sums.get(id).copied().unwrap_or(0),
+                    new_sums.get(id).copied().unwrap_or(0),
+                );
+                if change::changes_tier(before, o, after, n) {
+                    moving += 1;
+                }
+            }
+        }
+        Ok(moving)
+    }
+
     async fn assess_in(&self, tx: &mut Tx, old: &Programme, new: &Programme) -> Result<Assessment> {
         let live: Vec<&str> = [
             plans::Status::Trialing,
@@ -341,7 +395,8 @@ impl Engine {
         .filter(|s| s.is_live())
         .map(plans::Status::as_str)
         .collect();
-        let holders = tx.programme_holders(&live, to_us(self.now())).await?;
+        let mut holders = tx.programme_holders(&live, to_us(self.now())).await?;
+        holders.changing_tier = self.members_changing_tier(tx, old, new).await?;
         Ok(change::assess(old, new, &holders))
     }
 

@@ -55,6 +55,8 @@ impl Tx {
             tiers,
             coupons,
             ledger_members,
+            // Counted by the engine, which knows the tier rules.
+            changing_tier: 0,
         })
     }
 
@@ -98,6 +100,18 @@ impl Tx {
                 .rows_affected();
         }
         Ok(moved)
+    }
+}
+
+impl Tx {
+    /// A page of members' internal numbers after `after_id`, in order.
+    pub async fn member_ids_after(&mut self, after_id: i64, limit: u32) -> Result<Vec<i64>> {
+        let rows = sqlx::query("SELECT id FROM members WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 }
 

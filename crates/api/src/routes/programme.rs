@@ -429,6 +429,10 @@ pub struct ProgrammeChangeView {
     /// What the change would take from members; non-empty means refused with
     /// `programme_strands_value`.
     pub stranded: Vec<crate::error::StrandedBody>,
+    /// Members whose measure now qualifies them for another tier under the new tier
+    /// rules than under the running ones: they move at their next evaluation (upgrades
+    /// settled live move at their next change).
+    pub members_changing_tier: i64,
 }
 
 impl ProgrammeChangeView {
@@ -436,6 +440,7 @@ impl ProgrammeChangeView {
         use tessera_domain::programme::change::ItemChange;
         ProgrammeChangeView {
             accepted: a.stranded.is_empty(),
+            members_changing_tier: a.members_changing_tier,
             changes: a
                 .changes
                 .iter()

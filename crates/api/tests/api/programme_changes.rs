@@ -189,6 +189,19 @@ async fn stranding_changes_are_refused_with_their_code_and_count() {
 #[tokio::test]
 async fn safe_changes_and_renames_are_saved_and_holders_keep_what_they_hold() {
     let app = app_with_holders().await;
+    // A threshold raised past a holder's score: the tier stays, and the dry run says who
+    // would move at their next evaluation.
+    let higher = BASE.replace(
+        "name = \"gold\"\nthreshold = 10",
+        "name = \"gold\"\nthreshold = 100",
+    );
+    let dry = dry_run(&app, &higher).await;
+    assert_eq!(dry.body["accepted"], true, "{}", dry.text);
+    assert_eq!(dry.body["members_changing_tier"], 1, "{}", dry.text);
+    assert_eq!(dry.body["changes"][0]["id"], "gold", "{}", dry.text);
+    assert_eq!(dry.body["changes"][0]["change"], "changed", "{}", dry.text);
+    let dry = dry_run(&app, BASE).await;
+    assert_eq!(dry.body["members_changing_tier"], 0, "{}", dry.text);
     let repriced = BASE.replace("price_minor = 10000", "price_minor = 12000");
     let added =
         format!("{repriced}\n[[plans]]\nid = \"lite\"\nterm = \"month\"\nprice_minor = 900\n");

@@ -103,6 +103,9 @@ pub struct Holders {
     pub coupons: BTreeMap<String, i64>,
     /// Members with at least one entry in the ledger (points or stored value).
     pub ledger_members: i64,
+    /// Members whose measure now qualifies them for another tier under the new rules than
+    /// under the running ones (thresholds, measure or window changed).
+    pub changing_tier: i64,
 }
 
 /// An item the change would take from members who hold it.
@@ -125,6 +128,9 @@ pub struct Assessment {
     pub stranded: Vec<Stranded>,
     /// The renames to apply to what members hold when the version is saved.
     pub renames: Vec<Rename>,
+    /// Members whose measure now qualifies them for another tier under the new rules:
+    /// they move at their next evaluation (or at once, for upgrades settled live).
+    pub members_changing_tier: i64,
 }
 
 /// Compares `old` (running) and `new`, item by item.
@@ -212,6 +218,7 @@ pub fn first(new: &Programme) -> Assessment {
         changes,
         stranded: Vec::new(),
         renames: Vec::new(),
+        members_changing_tier: 0,
     }
 }
 
@@ -338,7 +345,25 @@ pub fn assess(old: &Programme, new: &Programme, holders: &Holders) -> Assessment
         members,
         stranded,
         renames,
+        members_changing_tier: holders.changing_tier,
     }
+}
+
+/// The tier a measure of `old_value` reaches under `old` and one of `new_value` under
+/// `new`, by name: whether a member with those measures changes tier.
+pub fn changes_tier(
+    old: &crate::tiers::TierRules,
+    old_value: i64,
+    new: &crate::tiers::TierRules,
+    new_value: i64,
+) -> bool {
+    fn name(rules: &crate::tiers::TierRules, value: i64) -> Option<&str> {
+        rules
+            .tiers
+            .get(rules.qualifying(value))
+            .map(|t| t.name.as_str())
+    }
+    name(old, old_value) != name(new, new_value)
 }
 
 /// Reads the `renamed_from` of the items of one section: each names an id the file does

@@ -63,6 +63,8 @@ both_backends!(
 
         let live = ["trialing", "active", "grace"];
         let mut tx = store.begin().await.unwrap();
+        assert_eq!(tx.member_ids_after(0, 2).await.unwrap(), [a, b]);
+        assert_eq!(tx.member_ids_after(b, 2).await.unwrap(), [c]);
         let holders = tx.programme_holders(&live, 2_000).await.unwrap();
         let map = |pairs: &[(&str, i64)]| {
             pairs
