@@ -215,6 +215,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// The statuses in which a subscription still runs (`is_live`).
+    pub const LIVE: [Status; 3] = [Status::Trialing, Status::Active, Status::Grace];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Trialing => "trialing",

@@ -131,6 +131,16 @@ struct ActivityFile {
 impl Programme {
     /// Parses and checks a programme file.
     pub fn parse(source: &str) -> Result<Programme, Vec<ProgrammeIssue>> {
+        Self::parse_with(source, true)
+    }
+
+    /// Parses a version saved before conditions were type-checked: the same checks, but
+    /// a condition is refused only for an unknown variable. A new file is always `parse`d.
+    pub fn parse_stored(source: &str) -> Result<Programme, Vec<ProgrammeIssue>> {
+        Self::parse_with(source, false)
+    }
+
+    fn parse_with(source: &str, type_check: bool) -> Result<Programme, Vec<ProgrammeIssue>> {
         if source.len() > PROGRAMME_BYTES_MAX {
             return Err(vec![ProgrammeIssue {
                 line: 0,
@@ -143,6 +153,7 @@ impl Programme {
         let mut issues = Issues {
             source,
             found: Vec::new(),
+            type_check,
         };
         let programme = Programme::from_file(file, &mut issues);
         if issues.found.is_empty() {
@@ -203,7 +214,11 @@ impl Programme {
                     &format!("segment `{seg_name}` is declared twice"),
                 );
             }
-            match Condition::compile(seg.condition.get_ref(), SEGMENT_VARIABLES) {
+            match Condition::compile_with(
+                seg.condition.get_ref(),
+                SEGMENT_VARIABLES,
+                issues.type_check,
+            ) {
                 Ok(condition) => segments.push(Segment {
                     name: seg_name.clone(),
                     description: seg.description.clone(),
@@ -248,7 +263,11 @@ impl Programme {
             };
             let condition = match &act.condition {
                 None => Some(None),
-                Some(source) => match Condition::compile(source.get_ref(), ACTIVITY_VARIABLES) {
+                Some(source) => match Condition::compile_with(
+                    source.get_ref(),
+                    ACTIVITY_VARIABLES,
+                    issues.type_check,
+                ) {
                     Ok(c) => Some(Some(c)),
                     Err(problems) => {
                         issues.add_condition(source, &format!("{field}.condition"), &problems);
@@ -440,6 +459,8 @@ impl Programme {
 struct Issues<'s> {
     source: &'s str,
     found: Vec<ProgrammeIssue>,
+    /// Whether conditions are type-checked (`Programme::parse`) or not (`parse_stored`).
+    type_check: bool,
 }
 
 impl Issues<'_> {

@@ -73,6 +73,16 @@ impl Condition {
     /// an operator over types it does not take or a result that is not a boolean is
     /// refused. Every problem is answered, each with its place in `source`.
     pub fn compile(source: &str, allowed: &[&str]) -> Result<Self, Vec<ConditionProblem>> {
+        Self::compile_with(source, allowed, true)
+    }
+
+    /// `compile`, with the type check only when `type_check`; without it, only unknown
+    /// variables are refused (how versions saved before the check are loaded).
+    pub fn compile_with(
+        source: &str,
+        allowed: &[&str],
+        type_check: bool,
+    ) -> Result<Self, Vec<ConditionProblem>> {
         let whole = |reason: String| vec![ConditionProblem { at: None, reason }];
         if source.len() > EXPRESSION_LEN_MAX {
             return Err(whole(format!(
@@ -100,7 +110,10 @@ impl Condition {
                 })
                 .collect::<Vec<_>>()
         })?;
-        let problems = check::check(program.expression(), allowed);
+        let problems: Vec<check::Problem> = check::check(program.expression(), allowed)
+            .into_iter()
+            .filter(|p| type_check || p.unknown_variable)
+            .collect();
         if !problems.is_empty() {
             return Err(problems
                 .into_iter()

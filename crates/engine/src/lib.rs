@@ -52,6 +52,14 @@ use tessera_domain::programme::change::{self, Assessment};
 use tessera_domain::Programme;
 use tessera_store::{ProgrammeVersionRow, Store, Tx};
 
+/// Whether an assessment counts the members who would change tier: a read of every
+/// member's measures, done for a dry run, not inside a save.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recount {
+    Tiers,
+    No,
+}
+
 /// The programme version in force.
 #[derive(Debug, Clone)]
 pub struct ActiveProgramme {
@@ -62,7 +70,6 @@ pub struct ActiveProgramme {
     pub programme: Programme,
 }
 
-/// How long a known API key is trusted without asking the database again.
 /// How long a process trusts a key it looked up: a key revoked by another process is
 /// refused everywhere within this.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
@@ -132,7 +139,8 @@ impl Engine {
             status_counts: tokio::sync::Mutex::new(None),
         };
         if let Some(row) = engine.store.programme_latest().await? {
-            let programme = Programme::parse(&row.source).map_err(EngineError::ProgrammeInvalid)?;
+            let programme =
+                Programme::parse_stored(&row.source).map_err(EngineError::ProgrammeInvalid)?;
             engine.set_active(row, programme);
         }
         if let Some(source) = programme_source {
@@ -231,7 +239,7 @@ impl Engine {
         let Some(row) = self.store.programme_latest().await? else {
             return Ok(None);
         };
-        let programme = match Programme::parse(&row.source) {
+        let programme = match Programme::parse_stored(&row.source) {
             Ok(programme) => programme,
             Err(issues) => {
                 unreadable.store(row.version, std::sync::atomic::Ordering::Relaxed);
@@ -252,29 +260,41 @@ impl Engine {
         Ok((running.version == version).then_some(version))
     }
 
-    /// Checks `source` and, if valid, makes it the running version. Refused, the running
-    /// version stays. The same text as the running version makes no new version.
     /// Saves a programme file as the next version, unless it would strand what members
-    /// hold (`ProgrammeStrands`). The renames it declares move what members hold in the
-    /// same transaction. Answers the running version and whether it is new.
+    /// hold (`ProgrammeStrands`); refused, the running version stays. The change is judged
+    /// against the newest saved version, read in the saving transaction (locked on
+    /// PostgreSQL), so two saves at once never judge against the same old one. The renames
+    /// it declares move what members hold in the same transaction. The same text as the
+    /// newest version makes no new version. Answers the running version and whether it is
+    /// new.
     pub async fn put_programme(&self, source: &str) -> Result<(Arc<ActiveProgramme>, bool)> {
         let programme = Programme::parse(source).map_err(EngineError::ProgrammeInvalid)?;
         let sha = sha256_hex(source.as_bytes());
         self.refresh_programme().await?;
-        let current = self.programme().ok();
-        if let Some(current) = &current {
-            if current.sha256 == sha {
-                return Ok((current.clone(), false));
-            }
-        }
         // Two saves at once both number their version after the same latest one; the one
-        // that loses the race takes the next number (PostgreSQL refuses the duplicate key).
+        // that loses the race takes the next number (PostgreSQL refuses the duplicate key)
+        // and is judged again against the version that won.
         let mut attempts = 0;
         let row = loop {
             let mut tx = self.store.begin().await?;
+            let latest = tx.programme_latest_for_update().await?;
+            if let Some(latest) = &latest {
+                if latest.sha256 == sha {
+                    drop(tx);
+                    self.refresh_programme().await?;
+                    return Ok((self.programme()?, false));
+                }
+            }
+            let current = match latest {
+                Some(row) => match self.programme() {
+                    Ok(active) if active.version == row.version => Some(active.programme.clone()),
+                    _ => Programme::parse_stored(&row.source).ok(),
+                },
+                None => None,
+            };
             if let Some(current) = &current {
                 let assessment = self
-                    .assess_in(&mut tx, &current.programme, &programme)
+                    .assess_in(&mut tx, current, &programme, Recount::No)
                     .await?;
                 if !assessment.stranded.is_empty() {
                     return Err(EngineError::ProgrammeStrands(assessment));
@@ -312,7 +332,7 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let assessment = match self.programme() {
             Ok(current) => {
-                self.assess_in(&mut tx, &current.programme, &programme)
+                self.assess_in(&mut tx, &current.programme, &programme, Recount::Tiers)
                     .await?
             }
             Err(_) => change::first(&programme),
@@ -326,7 +346,7 @@ impl Engine {
     /// CLI's `programme diff --database`).
     pub async fn assess_change(&self, old: &Programme, new: &Programme) -> Result<Assessment> {
         let mut tx = self.store.begin().await?;
-        let assessment = self.assess_in(&mut tx, old, new).await?;
+        let assessment = self.assess_in(&mut tx, old, new, Recount::Tiers).await?;
         drop(tx);
         Ok(assessment)
     }
@@ -385,18 +405,18 @@ impl Engine {
         Ok(moving)
     }
 
-    async fn assess_in(&self, tx: &mut Tx, old: &Programme, new: &Programme) -> Result<Assessment> {
-        let live: Vec<&str> = [
-            plans::Status::Trialing,
-            plans::Status::Active,
-            plans::Status::Grace,
-        ]
-        .into_iter()
-        .filter(|s| s.is_live())
-        .map(plans::Status::as_str)
-        .collect();
+    async fn assess_in(
+        &self,
+        tx: &mut Tx,
+        old: &Programme,
+        new: &Programme,
+        recount: Recount,
+    ) -> Result<Assessment> {
+        let live = plans::Status::LIVE.map(plans::Status::as_str);
         let mut holders = tx.programme_holders(&live, to_us(self.now())).await?;
-        holders.changing_tier = self.members_changing_tier(tx, old, new).await?;
+        if recount == Recount::Tiers {
+            holders.changing_tier = self.members_changing_tier(tx, old, new).await?;
+        }
         Ok(change::assess(old, new, &holders))
     }
 

@@ -89,6 +89,12 @@ impl Engine {
         attributes: &Attributes,
         referred_by: Option<&ReferralCode>,
     ) -> Result<Member> {
+        if external_id.as_str().starts_with(ERASED_PREFIX) {
+            return Err(EngineError::Field(tessera_domain::FieldError::invalid(
+                "member_id",
+                "`erased-` starts the ids of erased members; choose another id",
+            )));
+        }
         let attributes = attributes.to_json_string();
         let new = NewMember {
             external_id: external_id.as_str(),
@@ -121,15 +127,7 @@ impl Engine {
             .and_then(|p| p.programme.tiers.as_ref())
             .and_then(|t| t.tiers.first())
             .map(|t| t.name.clone());
-        let live: Vec<&str> = [
-            tessera_domain::plans::Status::Trialing,
-            tessera_domain::plans::Status::Active,
-            tessera_domain::plans::Status::Grace,
-        ]
-        .into_iter()
-        .filter(|s| s.is_live())
-        .map(tessera_domain::plans::Status::as_str)
-        .collect();
+        let live = tessera_domain::plans::Status::LIVE.map(tessera_domain::plans::Status::as_str);
         let attributes: Vec<(&str, &str)> = filter
             .attributes
             .iter()
@@ -194,7 +192,8 @@ impl Engine {
     /// Closes an account, ending what the member holds (stated in `Closing`), in one
     /// transaction under the member's lock. A retry answers as the first close did.
     pub async fn close_member(&self, external_id: &ExternalId) -> Result<(Member, Closing)> {
-        let programme = self.programme().ok();
+        // What closing ends (subscriptions, points) is judged by the programme.
+        let programme = self.programme()?;
         let request = ClientRequest::new("member_close", "close", &serde_json::json!({}));
         let mut tx = self.store.begin().await?;
         let mut state = self.lock_members(&mut tx, &[external_id]).await?.remove(0);
@@ -212,12 +211,12 @@ impl Engine {
             return Ok((Member::from_row(row), Closing::default()));
         }
         let now = self.now();
-        let mut closing = Closing::default();
-        if let Some(programme) = &programme {
-            closing.subscriptions = self
-                .end_subscriptions_of(&mut tx, programme, member_id, now)
-                .await?;
-        }
+        let mut closing = Closing {
+            subscriptions: self
+                .end_subscriptions_of(&mut tx, &programme, member_id, now)
+                .await?,
+            ..Closing::default()
+        };
         closing.coupons_voided = tx
             .coupons_set_state(
                 member_id,
@@ -244,16 +243,12 @@ impl Engine {
             closing.points_available_forfeited,
         ) = ledger.forfeit_all(now);
         closing.points_debt = ledger.balances().debt;
-        if let Some(programme) = &programme {
-            let source = crate::points::EntrySource {
-                reason: Some("member closed"),
-                ..Default::default()
-            };
-            crate::points::write_ledger_change(
-                &mut tx, &mut state, &ledger, source, programme, now,
-            )
+        let source = crate::points::EntrySource {
+            reason: Some("member closed"),
+            ..Default::default()
+        };
+        crate::points::write_ledger_change(&mut tx, &mut state, &ledger, source, &programme, now)
             .await?;
-        }
         row.status = MemberStatus::Closed.as_str().to_owned();
         row.attributes = "{}".to_owned();
         row.updated_at_us = to_us(now);
@@ -290,7 +285,7 @@ impl Engine {
         if row.erased_at_us.is_some() {
             return Ok(Member::from_row(row));
         }
-        let pseudonym = format!("erased-{}", row.id);
+        let pseudonym = format!("{ERASED_PREFIX}{}", row.id);
         let mut after = 0;
         loop {
             let events = tx.events_of_member(row.id, after, ERASE_PAGE).await?;
@@ -304,6 +299,18 @@ impl Engine {
                 }
                 tx.event_body_set(event.seq, &body.to_string()).await?;
             }
+        }
+        // The committed orders' summaries name the member too.
+        for (order_id, summary) in tx.commit_summaries_of(row.id).await? {
+            let mut summary: serde_json::Value = serde_json::from_str(&summary)
+                .map_err(|_| crate::points::corrupt("order summary"))?;
+            for key in ["member_id", "member"] {
+                if let Some(member) = summary.get_mut(key) {
+                    *member = serde_json::Value::String(pseudonym.clone());
+                }
+            }
+            tx.commit_summary_set(row.id, &order_id, &summary.to_string())
+                .await?;
         }
         let quoted = serde_json::Value::String(row.external_id.clone()).to_string();
         tx.idempotency_forget(&quoted, &row.external_id).await?;
@@ -319,6 +326,9 @@ impl Engine {
         Ok(Member::from_row(row))
     }
 }
+
+/// What an erased member's id starts with; no other member's id may.
+const ERASED_PREFIX: &str = "erased-";
 
 /// Events rewritten per statement batch when a member is erased.
 const ERASE_PAGE: u32 = 500;

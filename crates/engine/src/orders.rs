@@ -457,6 +457,10 @@ impl Engine {
             return Ok(None);
         };
         let row = self.lock_member(tx, member).await?.row;
+        // A closed account holds nothing: what a refund gives back after the close goes
+        // where the close sent the rest (stored value owed back, points and coupons not
+        // given back), never onto the account.
+        let closed = row.status == crate::MemberStatus::Closed.as_str();
         let Some(order) = tx.orders_get_many(&[(member_id, order_id)]).await?.pop() else {
             return Ok(None);
         };
@@ -471,7 +475,7 @@ impl Engine {
         };
         let reference = format!("refund:{order_id}");
         let target = refunded_share(points_used, &order, full);
-        if target > points_returned {
+        if target > points_returned && !closed {
             let mut state = MemberState::new(row);
             (state.tier, state.score) =
                 crate::tiers::member_now(tx, programme, member_id, now).await?;
@@ -497,13 +501,20 @@ impl Engine {
             let (pt, bt) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_target);
             let (pr, br) = tessera_domain::stored_value::give_back(sv_p, sv_b, sv_returned);
             let mut state = self.lock_member(tx, member).await?;
-            return_stored_value(tx, &mut state, (pt - pr, bt - br), &reference, now).await?;
+            if closed {
+                owe_back_stored_value(tx, &mut state, (pt - pr) + (bt - br), &reference, now)
+                    .await?;
+            } else {
+                return_stored_value(tx, &mut state, (pt - pr, bt - br), &reference, now).await?;
+            }
             tx.commit_set_stored_value(member_id, order_id, sv_p, sv_b, sv_target)
                 .await?;
             settled.stored_value_returned_minor = sv_target;
         }
         if full {
-            settled.coupons_restored = tx.coupons_restore(member_id, order_id).await?;
+            if !closed {
+                settled.coupons_restored = tx.coupons_restore(member_id, order_id).await?;
+            }
             settled.benefit_uses_released = tx.benefit_uses_release(member_id, order_id).await?;
         }
         Ok(Some(settled))
@@ -625,6 +636,27 @@ async fn return_points(
 }
 
 /// Gives stored value an order spent back, to (principal, bonus).
+/// Stored value an order spent, refunded after its member's account closed: owed back to
+/// the customer as the close's balance was (`shop:sv_spent` to `shop:sv_refunded`), the
+/// account untouched.
+async fn owe_back_stored_value(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    amount: i64,
+    reference: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let balance = tx.stored_value_get(state.member_id()).await?;
+    let entry = crate::stored_value::sv_entry(
+        state,
+        "sv_refund",
+        now,
+        Some(reference),
+        &[("shop:sv_spent", -amount), ("shop:sv_refunded", amount)],
+    );
+    crate::stored_value::write_sv(tx, state, balance, &[entry]).await
+}
+
 async fn return_stored_value(
     tx: &mut Tx,
     state: &mut MemberState,

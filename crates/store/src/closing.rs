@@ -2,6 +2,7 @@
 //! beyond the ones other use cases share.
 
 use crate::{EventRow, Result, Tx};
+use sqlx::Row;
 
 impl Tx {
     /// Marks `state_to` every coupon of the member in `state_from` whose validity runs
@@ -56,22 +57,47 @@ impl Tx {
     /// route names `/members/{segment}`; answers how many. A scan of every kept answer: it
     /// serves an erasure, not a hot path.
     pub async fn idempotency_forget(&mut self, quoted: &str, segment: &str) -> Result<u64> {
-        // LIKE patterns with `\` as the escape of `\`, `%` and `_`.
-        let escape = |text: &str| {
-            text.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        };
-        Ok(sqlx::query(
-            "DELETE FROM idempotency_keys WHERE response LIKE $1 ESCAPE '\\' \
-             OR route LIKE $2 ESCAPE '\\' OR route LIKE $3 ESCAPE '\\'",
-        )
-        .bind(format!("%{}%", escape(quoted)))
-        .bind(format!("%/members/{}/%", escape(segment)))
-        .bind(format!("%/members/{}", escape(segment)))
+        // A case-sensitive substring search (SQLite's LIKE ignores ASCII case).
+        let find = if self.anonymous { "instr" } else { "strpos" };
+        Ok(sqlx::query(&format!(
+            "DELETE FROM idempotency_keys WHERE {find}(response, $1) > 0 \
+             OR {find}(route, $2) > 0 OR substr(route, length(route) - length($3) + 1) = $3"
+        ))
+        .bind(quoted)
+        .bind(format!("/members/{segment}/"))
+        .bind(format!("/members/{segment}"))
         .execute(&mut *self.tx)
         .await?
         .rows_affected())
+    }
+
+    /// The summaries of the member's committed orders: (order id, summary).
+    pub async fn commit_summaries_of(&mut self, member_id: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT order_id, summary FROM order_commits WHERE member_id = $1 ORDER BY order_id",
+        )
+        .bind(member_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("order_id")?, r.try_get("summary")?)))
+            .collect()
+    }
+
+    /// Rewrites a committed order's summary (its request fingerprint stays).
+    pub async fn commit_summary_set(
+        &mut self,
+        member_id: i64,
+        order_id: &str,
+        summary: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE order_commits SET summary = $3 WHERE member_id = $1 AND order_id = $2")
+            .bind(member_id)
+            .bind(order_id)
+            .bind(summary)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// A page of the member's events after `after_seq`, inside the transaction.

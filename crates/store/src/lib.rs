@@ -552,6 +552,19 @@ impl Tx {
         ProgrammeVersionRow::from_row(&row)
     }
 
+    /// The newest saved version, locked until the transaction ends (on PostgreSQL): a save
+    /// judges its change against it.
+    pub async fn programme_latest_for_update(&mut self) -> Result<Option<ProgrammeVersionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT version, source, sha256, created_at_us FROM programme_versions \
+             ORDER BY version DESC LIMIT 1{}",
+            self.lock
+        ))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.map(|r| ProgrammeVersionRow::from_row(&r)).transpose()
+    }
+
     pub async fn api_key_insert(&mut self, new: &NewApiKey<'_>) -> Result<ApiKeyRow> {
         let row = sqlx::query(&format!(
             "INSERT INTO api_keys (key_sha256, prefix, role, partner, label, expires_at_us, created_at_us) \

@@ -527,7 +527,8 @@ pub async fn post_event(
     params(("event_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = EventView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "event_not_found", body = ErrorBody)))]
+        (status = 404, description = "event_not_found", body = ErrorBody),
+        (status = 422, description = "the id is not a valid id", body = ErrorBody)))]
 pub async fn get_event(
     State(state): State<AppState>,
     caller: Caller,

@@ -205,7 +205,8 @@ pub async fn create_key(
     responses((status = 200, body = KeyOut),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "key_not_found", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody),
+        (status = 409, description = "last_admin_key", body = crate::error::ErrorBody)))]
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,

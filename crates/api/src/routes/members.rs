@@ -171,7 +171,7 @@ pub async fn list_members(
     uri: axum::http::Uri,
 ) -> ApiResult<Json<MemberList>> {
     use crate::error::{ApiError, ErrorCode};
-    caller.require(&[Role::Admin, Role::Storefront])?;
+    caller.require(&[Role::Admin])?;
     let mut filter = tessera_engine::MemberFilter::default();
     let (mut limit, mut cursor) = (None, None);
     let invalid = |field: &str, message: String| {
@@ -195,10 +195,13 @@ pub async fn list_members(
             "tier" => filter.tier = Some(value.into_owned()),
             "plan" => filter.plan = Some(value.into_owned()),
             "attribute" => {
-                let Some((k, v)) = value.split_once(':').filter(|(k, _)| !k.is_empty()) else {
+                let Some((k, v)) = value.split_once(':').filter(|(k, _)| {
+                    (1..=64).contains(&k.len())
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                }) else {
                     return Err(invalid(
                         "attribute",
-                        "an attribute filter is `KEY:VALUE`".to_owned(),
+                        "an attribute filter is `KEY:VALUE`, the key 1 to 64 letters, digits, `_` or `-`".to_owned(),
                     ));
                 };
                 let json = match serde_json::from_str::<serde_json::Value>(v) {
@@ -437,7 +440,8 @@ pub async fn close_member(
     responses((status = 200, body = MemberView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
-        (status = 409, description = "member_not_closed", body = crate::error::ErrorBody)))]
+        (status = 409, description = "member_not_closed", body = crate::error::ErrorBody),
+        (status = 422, description = "the id is not a valid id", body = crate::error::ErrorBody)))]
 pub async fn erase_member(
     State(state): State<AppState>,
     caller: Caller,
@@ -481,7 +485,8 @@ pub struct MemberExport {
     params(("member_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = MemberExport),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
-        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+        (status = 403, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody),
+        (status = 422, description = "the id is not a valid id", body = crate::error::ErrorBody)))]
 pub async fn export_member(
     State(state): State<AppState>,
     caller: Caller,

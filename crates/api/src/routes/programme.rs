@@ -577,7 +577,8 @@ pub struct VersionSourceView {
     responses((status = 200, body = VersionSourceView),
         (status = 400, body = crate::error::ErrorBody), (status = 401, body = crate::error::ErrorBody),
         (status = 403, body = crate::error::ErrorBody),
-        (status = 404, description = "version_not_found", body = crate::error::ErrorBody)))]
+        (status = 404, description = "version_not_found", body = crate::error::ErrorBody),
+        (status = 422, description = "invalid_field: not a version number", body = crate::error::ErrorBody)))]
 pub async fn get_version(
     State(state): State<AppState>,
     caller: Caller,

@@ -1006,7 +1006,8 @@ pub struct OrderView {
     params(("order_id" = crate::schema::IdText, Path)),
     responses((status = 200, body = OrderView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "order_not_found", body = ErrorBody)))]
+        (status = 404, description = "order_not_found", body = ErrorBody),
+        (status = 422, description = "the id is not a valid id", body = ErrorBody)))]
 pub async fn get_order(
     State(state): State<AppState>,
     caller: Caller,

@@ -153,6 +153,17 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    // An order committed through Tessera: its summary names the member too.
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/orders",
+            Some(json!({"member_id": WHO, "order_id": "SO-9", "stored_value_minor": 1000,
+                "lines": [{"sku": "TEA-500G", "category": "grocery", "quantity": 1, "unit_price_minor": 3000}]})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     let before = app.call("GET", &format!("{me}/points"), None).await.body;
     let pending = before["balances"]["pending"].as_i64().unwrap();
     assert!(pending > 0, "{before}");
@@ -171,7 +182,8 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
         "pro rata by whole days, the day of purchase counted as used"
     );
     assert_eq!(closing["coupons_voided"], 1);
-    assert_eq!(closing["stored_value_owed_minor"], 100_000);
+    // 1,000.00 paid in, 10.00 of it spent on SO-9 (principal first), the rest owed back.
+    assert_eq!(closing["stored_value_owed_minor"], 99_000);
     assert_eq!(closing["stored_value_bonus_forfeited_minor"], 10_000);
     assert_eq!(closing["points_pending_forfeited"], pending);
     assert_eq!(closing["points_available_forfeited"], 100);
@@ -201,6 +213,17 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
         r.body["balances"],
         json!({"pending": 0, "available": 0, "debt": 0})
     );
+    app.assert_ledger_balanced().await;
+    // A refund of SO-9 after the close gives nothing back onto the account: its stored
+    // value is owed back like the rest.
+    let refund = json!({"id": "e-refund", "type": "order.refunded", "member_id": WHO,
+        "occurred_at": "2026-11-23T00:00:00Z", "order_id": "SO-9", "refund": {"amount_minor": 2850}});
+    let r = app.call("POST", "/v1/events", Some(refund)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app.call("GET", &format!("{me}/stored-value"), None).await;
+    assert_eq!(r.body["principal_minor"], 0, "{}", r.text);
+    let r = app.call("GET", &format!("{me}/points"), None).await;
+    assert_eq!(r.body["balances"]["available"], 0, "{}", r.text);
     app.assert_ledger_balanced().await;
 
     // The export holds everything, whole.
@@ -241,6 +264,19 @@ async fn closing_exporting_and_erasing_a_member_who_holds_everything() {
         .await;
     assert_eq!(export.status, StatusCode::OK, "{}", export.text);
     assert!(!export.text.contains(WHO), "{}", export.text);
+    let order = app.call("GET", "/v1/orders/SO-9", None).await;
+    assert_eq!(order.status, StatusCode::OK, "{}", order.text);
+    assert!(!order.text.contains(WHO), "{}", order.text);
+    assert_eq!(order.body["commit"]["member_id"], pseudonym.as_str());
+    // The pseudonyms' prefix is reserved.
+    let r = app
+        .call(
+            "POST",
+            "/v1/members",
+            Some(json!({"member_id": "erased-999"})),
+        )
+        .await;
+    assert_eq!(r.code(), "invalid_field", "{}", r.text);
     assert!(!export.text.contains("138 0000"), "{}", export.text);
     assert_eq!(
         export.body["events"][0]["event"]["member_id"],
@@ -318,6 +354,7 @@ async fn members_orders_events_and_versions_are_read() {
     for (query, code) in [
         ("?status=gone", "invalid_query"),
         ("?attribute=nokey", "invalid_query"),
+        ("?attribute=a%22b:1", "invalid_query"),
         ("?colour=red", "invalid_query"),
         ("?limit=0", "page_size_out_of_range"),
     ] {

@@ -153,7 +153,7 @@ pub(super) fn condition(
 ) -> Option<Option<Condition>> {
     match v {
         None => Some(None),
-        Some(source) => match Condition::compile(source.get_ref(), vars) {
+        Some(source) => match Condition::compile_with(source.get_ref(), vars, issues.type_check) {
             Ok(c) => Some(Some(c)),
             Err(problems) => {
                 issues.add_condition(source, field, &problems);

@@ -263,7 +263,14 @@ fn bad_conditions_are_refused_at_their_line_and_column() {
             activity("event.lines.exists(l, l.colour == 'red')"),
             6,
             37,
-            "`line` has no field `colour`",
+            "`event.lines[]` has no field `colour`",
+        ),
+        (
+            "a computed amount an event line lacks",
+            activity("event.lines.exists(l, l.amount_minor > 0)"),
+            6,
+            37,
+            "`event.lines[]` has no field `amount_minor`",
         ),
     ];
     assert!(cases.len() >= 10);
@@ -311,6 +318,18 @@ fn bad_conditions_are_refused_at_their_line_and_column() {
             "{expression}"
         );
     }
+}
+
+/// A version saved before conditions were type-checked still loads: only an unknown
+/// variable refuses it.
+#[test]
+fn stored_versions_load_without_the_type_check() {
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n[[segments]]\nname = \"s\"\n";
+    let typo = format!("{base}condition = \"member.teir == 'gold'\"\n");
+    assert!(Programme::parse(&typo).is_err());
+    assert!(Programme::parse_stored(&typo).is_ok());
+    let unknown = format!("{base}condition = \"order.total > 1\"\n");
+    assert!(Programme::parse_stored(&unknown).is_err());
 }
 
 /// Three independent mistakes are three messages, each at its own line.

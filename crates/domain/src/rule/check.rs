@@ -77,6 +77,18 @@ const REFUND: Shape = Shape {
     ],
 };
 
+/// A line of an `order.paid` event as received (no computed amount).
+const EVENT_LINE: Shape = Shape {
+    name: "event.lines[]",
+    fields: &[
+        ("sku", Field::Text),
+        ("category", Field::Text),
+        ("quantity", Field::Int),
+        ("unit_price_minor", Field::Int),
+        ("tags", Field::List(&Field::Text)),
+    ],
+};
+
 /// Every field any event type carries: a field the event at hand lacks makes the
 /// condition not hold, as a missing attribute does.
 const EVENT: Shape = Shape {
@@ -87,7 +99,7 @@ const EVENT: Shape = Shape {
         ("member_id", Field::Text),
         ("occurred_at", Field::Text),
         ("order_id", Field::Text),
-        ("lines", Field::List(&Field::Object(&LINE))),
+        ("lines", Field::List(&Field::Object(&EVENT_LINE))),
         ("shipping_minor", Field::Int),
         ("total_minor", Field::Int),
         ("refund", Field::Object(&REFUND)),
@@ -167,6 +179,9 @@ impl fmt::Display for Ty {
 pub(super) struct Problem {
     pub node: u64,
     pub reason: String,
+    /// A variable the place does not provide (refused even for versions saved before the
+    /// type check), rather than a problem of types.
+    pub unknown_variable: bool,
 }
 
 /// Checks `root` with the variables `allowed` in scope; every problem, in source order.
@@ -198,6 +213,7 @@ impl Checker<'_> {
         self.problems.push(Problem {
             node: at.id,
             reason,
+            unknown_variable: false,
         });
         Ty::Dyn
     }
@@ -301,7 +317,11 @@ impl Checker<'_> {
                 "unknown variable `{name}`; available here: {}",
                 self.allowed.join(", ")
             ),
-        )
+        );
+        if let Some(last) = self.problems.last_mut() {
+            last.unknown_variable = true;
+        }
+        Ty::Dyn
     }
 
     fn field(&mut self, at: &IdedExpr, operand: &IdedExpr, ty: Ty, field: &str) -> Ty {

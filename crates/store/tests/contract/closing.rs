@@ -71,6 +71,26 @@ both_backends!(
         tx.client_answer_put(a, "kind", "c1", &answer, 1)
             .await
             .unwrap();
+        tx.commit_insert(a, "o2", "sha", r#"{"member_id":"alice@example.com"}"#, 0, 1)
+            .await
+            .unwrap();
+        tx.commit_insert(a, "o1", "sha", "{}", 0, 1).await.unwrap();
+        let summaries = tx.commit_summaries_of(a).await.unwrap();
+        assert_eq!(
+            summaries
+                .iter()
+                .map(|(o, _)| o.as_str())
+                .collect::<Vec<_>>(),
+            ["o1", "o2"]
+        );
+        tx.commit_summary_set(a, "o2", r#"{"member_id":"erased-1"}"#)
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.commit_get(a, "o2").await.unwrap(),
+            Some(("sha".to_owned(), r#"{"member_id":"erased-1"}"#.to_owned())),
+            "the summary is rewritten, its fingerprint kept"
+        );
         tx.member_erase(a, "erased-1", 3_000).await.unwrap();
         tx.commit().await.unwrap();
 

@@ -158,6 +158,23 @@ both_backends!(
         let e = store.event_by_id("e1").await.unwrap().unwrap();
         assert_eq!((e.member_id, e.body.as_str()), (m, "{\"x\":1}"));
         assert!(store.event_by_id("e2").await.unwrap().is_none());
+        let mut tx = store.begin().await.unwrap();
+        assert!(tx
+            .programme_latest_for_update()
+            .await
+            .unwrap()
+            .is_some_and(|v| v.version == 1));
+        tx.programme_insert("name = \"q\"", "sha-q", 6)
+            .await
+            .unwrap();
+        assert_eq!(
+            tx.programme_latest_for_update()
+                .await
+                .unwrap()
+                .map(|v| v.sha256),
+            Some("sha-q".to_owned())
+        );
+        drop(tx);
         let v = store.programme_version(1).await.unwrap().unwrap();
         assert_eq!(
             (v.source.as_str(), v.sha256.as_str()),
