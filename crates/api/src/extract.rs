@@ -276,6 +276,35 @@ pub fn encode_cursor(kind: &str, position: i64) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
 }
 
+/// A cursor of a listing ordered by two numbers (an instant, then an id).
+pub fn encode_cursor_pair(kind: &str, first: i64, second: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{first}:{second}"))
+}
+
+/// The two numbers of a cursor made by `encode_cursor_pair` for `kind`; a cursor of
+/// another listing, or none at all, is `invalid_cursor`.
+pub fn decode_cursor_pair(cursor: &str, kind: &str) -> Result<(i64, i64), ApiError> {
+    let refuse = || {
+        ApiError::new(
+            ErrorCode::InvalidCursor,
+            "the cursor was not issued for this listing",
+        )
+        .with_field("cursor")
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| refuse())?;
+    let text = String::from_utf8(bytes).map_err(|_| refuse())?;
+    let mut parts = text.splitn(3, ':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(k), Some(a), Some(b)) if k == kind => Ok((
+            a.parse().map_err(|_| refuse())?,
+            b.parse().map_err(|_| refuse())?,
+        )),
+        _ => Err(refuse()),
+    }
+}
+
 fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)

@@ -804,8 +804,10 @@ impl Engine {
         s.record(now, "cancel", cause, None);
         if let Some(change) = change {
             s.record_change(&change);
-            tx.renewals_close(id, "lapsed").await?;
         }
+        // A canceled subscription renews no more, now or at the period's end: a renewal
+        // already due is closed, so the shop's billing does not charge it.
+        tx.renewals_close(id, "lapsed").await?;
         self.save(&mut tx, &programme, &mut s, now).await?;
         tx.commit().await?;
         self.subscription_view_of(id).await

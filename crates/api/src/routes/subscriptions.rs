@@ -812,8 +812,7 @@ struct RenewalQuery {
 pub struct RenewalList {
     /// Renewals in the asked state, oldest due first (by `due_at`, then by subscription).
     pub items: Vec<RenewalDueView>,
-    /// Pass as `cursor` for the next page; null when this page holds fewer than `limit` items. A
-    /// full last page still carries one, and the page after it is empty.
+    /// Pass as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
@@ -842,34 +841,25 @@ pub async fn list_renewals(
         )
         .with_field("state"));
     }
-    // The cursor is the last row's position: due instant and subscription, packed as
-    // one number would lose bits, so the page's last subscription id is the cursor and
-    // its due instant is looked up again.
-    let page = Page::from_parts(q.limit, q.cursor, "n")?;
-    let after = match page.after {
+    // The cursor is the last row's position in the listing's order: its due instant and
+    // subscription.
+    let page = Page::from_parts(q.limit, None, "n")?;
+    let after = match q.cursor.filter(|c| !c.is_empty()) {
         None => (i64::MIN, 0),
-        Some(sub) => {
-            let due = state
-                .engine
-                .store()
-                .renewals_of(sub)
-                .await
-                .map_err(tessera_engine::EngineError::from)?
-                .into_iter()
-                .filter(|r| r.state == wanted)
-                .map(|r| r.due_at_us)
-                .max()
-                .unwrap_or(i64::MIN);
-            (due, sub)
-        }
+        Some(c) => crate::extract::decode_cursor_pair(&c, "n")?,
     };
-    let rows = state.engine.renewals(&wanted, after, page.limit).await?;
-    let next = (rows.len() == page.limit as usize)
-        .then(|| {
-            rows.last()
-                .map(|(r, _, _)| encode_cursor("n", r.subscription_id))
+    let mut rows = state
+        .engine
+        .renewals(&wanted, after, page.limit + 1)
+        .await?;
+    let next = if rows.len() > page.limit as usize {
+        rows.truncate(page.limit as usize);
+        rows.last().map(|(r, _, _)| {
+            crate::extract::encode_cursor_pair("n", r.due_at_us, r.subscription_id)
         })
-        .flatten();
+    } else {
+        None
+    };
     Ok(Json(RenewalList {
         items: rows
             .iter()

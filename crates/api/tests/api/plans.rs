@@ -230,6 +230,94 @@ renewal_notice_days = 3
 trial = { days = 30 }
 "#;
 
+/// A renewal already due when the member cancels at period end is closed: the shop's
+/// billing must not charge it.
+#[tokio::test]
+async fn a_cancel_at_period_end_closes_the_renewal_due() {
+    let app = app_with(PRIME, &["d"]).await;
+    let m = buy_ok(&app, "d", "prime_monthly", "prime-d-1").await;
+    assert_eq!(m["access_end"], "2026-12-23T00:00:00Z");
+    clock(&app, "2026-12-21T00:00:00Z").await;
+    let due = app.call("GET", "/v1/renewals?state=open", None).await;
+    assert_eq!(
+        due.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        due.text
+    );
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            &format!("/v1/subscriptions/{}/cancel", m["id"]),
+            Some(json!({"at_period_end": true})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        r.body["access"], true,
+        "access runs to the end of the period"
+    );
+    let open = app.call("GET", "/v1/renewals?state=open", None).await;
+    assert_eq!(open.body["items"], json!([]), "{}", open.text);
+    let lapsed = app.call("GET", "/v1/renewals?state=lapsed", None).await;
+    assert_eq!(
+        lapsed.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        lapsed.text
+    );
+}
+
+/// Renewals come a page at a time in the order they fall due, every one of them, though
+/// one subscription has several in the state asked for.
+#[tokio::test]
+async fn renewals_come_a_page_at_a_time_in_due_order() {
+    let app = app_with(PRIME, &["a", "b"]).await;
+    let first = buy_ok(&app, "a", "prime_monthly", "pa-1").await;
+    clock(&app, "2026-12-01T00:00:00Z").await;
+    let second = buy_ok(&app, "b", "prime_monthly", "pb-1").await;
+    // `a` falls due on 20 December and is paid; `b` on 29 December, paid; `a` again on
+    // 20 January, paid.
+    for (at, id, payment) in [
+        ("2026-12-20T00:00:00Z", &first["id"], "pa-2"),
+        ("2026-12-29T00:00:00Z", &second["id"], "pb-2"),
+        ("2027-01-20T00:00:00Z", &first["id"], "pa-3"),
+    ] {
+        clock(&app, at).await;
+        let r = pay(&app, id, payment).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app
+            .call(
+                "GET",
+                &format!("/v1/renewals?state=paid&limit=1{cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        for item in r.body["items"].as_array().unwrap() {
+            seen.push((
+                item["member_id"].as_str().unwrap().to_owned(),
+                item["due_at"].as_str().unwrap().to_owned(),
+            ));
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    let members: Vec<&str> = seen.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(members, ["a", "b", "a"], "{seen:?}");
+    let r = app
+        .call("GET", "/v1/renewals?state=paid&cursor=bm9wZQ", None)
+        .await;
+    assert_eq!(r.code(), "invalid_cursor", "{}", r.text);
+}
+
 /// Prime: monthly or yearly; a 30-day trial once per member that converts when paid;
 /// cancel at period end keeps access until then; the clock's changes happen once.
 #[tokio::test]
