@@ -67,7 +67,10 @@ impl Tx {
         let statements: &[&str] = match rename.section {
             Section::Plans => &[
                 "UPDATE subscriptions SET plan = $2 WHERE plan = $1",
-                "UPDATE plan_trials SET plan = $2 WHERE plan = $1",
+                // A member who trialed both ids keeps one trial row (the trial is used).
+                "UPDATE plan_trials SET plan = $2 WHERE plan = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM plan_trials t WHERE t.member_id = plan_trials.member_id AND t.plan = $2)",
+                "DELETE FROM plan_trials WHERE plan = $1",
             ],
             Section::Tiers => &[
                 "UPDATE member_tiers SET tier = $2 WHERE tier = $1",

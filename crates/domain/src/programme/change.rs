@@ -254,7 +254,17 @@ fn items(p: &Programme, section: Section) -> BTreeMap<&str, String> {
         Section::Coupons => of(&p.coupons, |x| x.id.as_str()),
         Section::Benefits => of(&p.benefits, |x| x.id.as_str()),
         Section::Segments => of(&p.segments, |x| x.name.as_str()),
-        Section::Activities => of(&p.activities, |x| x.name.as_str()),
+        // An activity names its segment by index: compared by the segment's name, so that a
+        // segment added before it does not make it look changed.
+        Section::Activities => p
+            .activities
+            .iter()
+            .map(|a| {
+                let segment = a.segment.map(|i| p.segments[i].name.as_str());
+                let condition = a.condition.as_ref().map(|c| c.source());
+                (a.name.as_str(), format!("{segment:?} {condition:?}"))
+            })
+            .collect(),
         Section::Rewards => of(p.points.iter().flat_map(|c| &c.rewards), |x| x.id.as_str()),
         Section::Offers => of(p.stored_value.iter().flat_map(|s| &s.offers), |x| {
             x.id.as_str()

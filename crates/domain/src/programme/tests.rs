@@ -453,3 +453,19 @@ fn one_mistake_is_one_message() {
         "{issues:#?}"
     );
 }
+
+/// A segment added before an activity's own does not make the activity look changed.
+#[test]
+fn an_activity_is_compared_by_its_segments_name() {
+    let base = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n";
+    let seg = |name: &str| format!("[[segments]]\nname = \"{name}\"\ncondition = \"true\"\n");
+    let act = "[[activities]]\nname = \"quiz\"\nsegment = \"b\"\n";
+    let old = Programme::parse(&format!("{base}{}{act}", seg("b"))).unwrap();
+    let new = Programme::parse(&format!("{base}{}{}{act}", seg("a"), seg("b"))).unwrap();
+    let changes = change::diff(&old, &new);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (changes[0].section, changes[0].id.as_str()),
+        (change::Section::Segments, "a")
+    );
+}

@@ -82,11 +82,20 @@ both_backends!(
             from: from.into(),
             to: to.into(),
         };
+        // `a` trialed both the old id and the new one (a version long ago used `prime`).
+        assert!(tx.trial_insert(a, "plus", 1, 10).await.unwrap());
+        assert!(tx.trial_insert(a, "prime", 1, 10).await.unwrap());
+        // Three subscriptions move; `a`'s trial of `plus` is the one already held as
+        // `prime` (dropped, one statement each).
         assert_eq!(
             tx.rename_held(&rename(Section::Plans, "plus", "prime"))
                 .await
                 .unwrap(),
-            3
+            4
+        );
+        assert!(
+            !tx.trial_insert(a, "prime", 2, 20).await.unwrap(),
+            "one trial row of the new id"
         );
         assert_eq!(
             tx.rename_held(&rename(Section::Tiers, "gold", "golden"))
