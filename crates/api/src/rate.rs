@@ -14,6 +14,9 @@ pub struct KeyRate {
     pub burst: u32,
 }
 
+/// Entries at which full buckets are dropped from the map.
+const PRUNE_AT: usize = 4096;
+
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     /// The time one request uses up.
@@ -38,6 +41,11 @@ impl RateLimiter {
     /// there.
     pub(crate) fn take(&self, key: i64, now: Instant) -> Result<(), Duration> {
         let mut spent = self.spent_until.lock().unwrap_or_else(|p| p.into_inner());
+        // Keys whose buckets are full again need no entry: the map holds only keys
+        // active within their burst's time.
+        if spent.len() >= PRUNE_AT {
+            spent.retain(|_, until| *until > now);
+        }
         let until = spent.get(&key).copied().unwrap_or(now).max(now);
         let ahead = until - now;
         if ahead > self.tolerance {

@@ -71,7 +71,8 @@ impl Condition {
     /// Compiles `source` and type-checks it against the variables `allowed` at this place
     /// of the programme (`member`, `event`, `line`): an unknown variable, an unknown field,
     /// an operator over types it does not take or a result that is not a boolean is
-    /// refused. Every problem is answered, each with its place in `source`.
+    /// refused. Every type problem is answered, each with its place in `source`; a syntax
+    /// error is answered alone (the parser stops at it).
     pub fn compile(source: &str, allowed: &[&str]) -> Result<Self, Vec<ConditionProblem>> {
         Self::compile_with(source, allowed, true)
     }

@@ -220,8 +220,8 @@ impl Engine {
         closing.coupons_voided = tx
             .coupons_set_state(
                 member_id,
-                CouponState::Issued.as_str(),
-                CouponState::Voided.as_str(),
+                CouponState::Issued,
+                CouponState::Voided,
                 to_us(now),
             )
             .await?;

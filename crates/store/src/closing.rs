@@ -3,6 +3,7 @@
 
 use crate::{EventRow, Result, Tx};
 use sqlx::Row;
+use tessera_domain::coupons::CouponState;
 
 impl Tx {
     /// Marks `state_to` every coupon of the member in `state_from` whose validity runs
@@ -10,8 +11,8 @@ impl Tx {
     pub async fn coupons_set_state(
         &mut self,
         member_id: i64,
-        state_from: &str,
-        state_to: &str,
+        state_from: CouponState,
+        state_to: CouponState,
         now_us: i64,
     ) -> Result<u64> {
         Ok(sqlx::query(
@@ -19,8 +20,8 @@ impl Tx {
              WHERE member_id = $1 AND state = $2 AND valid_until_us > $4",
         )
         .bind(member_id)
-        .bind(state_from)
-        .bind(state_to)
+        .bind(state_from.as_str())
+        .bind(state_to.as_str())
         .bind(now_us)
         .execute(&mut *self.tx)
         .await?

@@ -83,7 +83,9 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
 #[utoipa::path(get, path = "/openapi.json", tag = "system",
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object)))]
 pub async fn openapi() -> impl IntoResponse {
-    Json(crate::openapi::document_json())
+    // The document is the same for the life of the process: built once.
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    Json(DOCUMENT.get_or_init(crate::openapi::document_json).clone())
 }
 
 pub async fn route_not_found() -> ApiError {

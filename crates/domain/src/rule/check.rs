@@ -4,7 +4,9 @@
 //! is the JSON the engine builds for it (`Shape`). The check walks the parsed expression
 //! once, gives every node a type, and reports each node that cannot hold: a field the
 //! variable does not have, an operator over types it does not take (`member.score > 'a'`),
-//! a function the interpreter does not know, a condition that is not a boolean. A node in
+//! a function the check does not know (the interpreter's functions whose results it can
+//! type; `type()` and the optional values are left out), a condition that is not a
+//! boolean. A node in
 //! error gets the type `Dyn`, so one mistake is one message, not a cascade.
 //!
 //! `member.attributes` is the shop's own data: any key may be read and its type is only

@@ -1,6 +1,7 @@
 //! A member's account closed and their personal data erased.
 
 use super::*;
+use tessera_domain::coupons::CouponState;
 
 both_backends!(
     coupons_change_state_and_erasure_leaves_no_personal_data,
@@ -23,7 +24,7 @@ both_backends!(
         .await;
         let mut tx = store.begin().await.unwrap();
         assert_eq!(
-            tx.coupons_set_state(a, "issued", "voided", 2_000)
+            tx.coupons_set_state(a, CouponState::Issued, CouponState::Voided, 2_000)
                 .await
                 .unwrap(),
             1
