@@ -42,3 +42,7 @@ pub const PROGRAMME_BYTES_MAX: usize = 1024 * 1024;
 pub const EXPRESSION_LEN_MAX: usize = 4 * 1024;
 /// Length of an `Idempotency-Key` header.
 pub const IDEMPOTENCY_KEY_LEN_MAX: usize = 255;
+/// Attribute filters in one member search (`GET /v1/members?attribute=...`).
+pub const SEARCH_ATTRIBUTES_MAX: usize = 8;
+/// Length of an attribute key a member search filters by (letters, digits, `_`, `-`).
+pub const SEARCH_ATTRIBUTE_KEY_LEN_MAX: usize = 64;

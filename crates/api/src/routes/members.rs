@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use tessera_domain::limits::{SEARCH_ATTRIBUTES_MAX, SEARCH_ATTRIBUTE_KEY_LEN_MAX};
 use tessera_domain::{Attributes, ExternalId, ReferralCode};
 use tessera_engine::{Member, MemberPatch, MemberStatus, Role};
 use utoipa::ToSchema;
@@ -196,12 +197,12 @@ pub async fn list_members(
             "plan" => filter.plan = Some(value.into_owned()),
             "attribute" => {
                 let Some((k, v)) = value.split_once(':').filter(|(k, _)| {
-                    (1..=64).contains(&k.len())
+                    (1..=SEARCH_ATTRIBUTE_KEY_LEN_MAX).contains(&k.len())
                         && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                 }) else {
                     return Err(invalid(
                         "attribute",
-                        "an attribute filter is `KEY:VALUE`, the key 1 to 64 letters, digits, `_` or `-`".to_owned(),
+                        format!("an attribute filter is `KEY:VALUE`, the key 1 to {SEARCH_ATTRIBUTE_KEY_LEN_MAX} letters, digits, `_` or `-`"),
                     ));
                 };
                 let json = match serde_json::from_str::<serde_json::Value>(v) {
@@ -210,10 +211,10 @@ pub async fn list_members(
                     | serde_json::Value::String(_))) => scalar.to_string(),
                     _ => serde_json::Value::String(v.to_owned()).to_string(),
                 };
-                if filter.attributes.len() >= 8 {
+                if filter.attributes.len() >= SEARCH_ATTRIBUTES_MAX {
                     return Err(invalid(
                         "attribute",
-                        "at most 8 attribute filters".to_owned(),
+                        format!("at most {SEARCH_ATTRIBUTES_MAX} attribute filters"),
                     ));
                 }
                 filter.attributes.push((k.to_owned(), json));

@@ -42,6 +42,11 @@ fn constants() -> BTreeMap<&'static str, i128> {
             tessera_domain::points::MULTIPLIER_PERCENT_MAX as i128,
         ),
         ("LABEL_LEN_MAX", tessera_engine::keys::LABEL_LEN_MAX as i128),
+        ("SEARCH_ATTRIBUTES_MAX", l::SEARCH_ATTRIBUTES_MAX as i128),
+        (
+            "SEARCH_ATTRIBUTE_KEY_LEN_MAX",
+            l::SEARCH_ATTRIBUTE_KEY_LEN_MAX as i128,
+        ),
         (
             "BODY_BYTES_MAX",
             tessera_api::limits::BODY_BYTES_MAX as i128,
