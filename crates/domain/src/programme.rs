@@ -149,10 +149,46 @@ impl Programme {
                 reason: format!("the file is larger than {PROGRAMME_BYTES_MAX} bytes"),
             }]);
         }
-        let file = parse_file(source)?;
+        // A key the file should not have, or a value of the wrong type, stops serde at
+        // the first: each is reported, its line is set aside (commented out, so every
+        // other line keeps its number), and the file read again, so that every such
+        // problem is reported, and then every problem of the sections. Reading stops
+        // where setting a line aside would itself cause a problem (a required key, a
+        // value over several lines): a cascade is never reported.
+        let mut working = source.to_owned();
+        let mut set_aside: Vec<ProgrammeIssue> = Vec::new();
+        let mut keys_set_aside: Vec<String> = Vec::new();
+        let file = loop {
+            match parse_file(&working) {
+                Ok(file) => break Some(file),
+                Err((issue, syntax)) => {
+                    // A syntax error, or a missing key, after a line was set aside may be
+                    // the setting aside's doing: not reported, and reading stops.
+                    let caused = !set_aside.is_empty()
+                        && (syntax
+                            || keys_set_aside.iter().any(|k| {
+                                issue.reason.starts_with(&format!("missing field `{k}`"))
+                            }));
+                    if caused {
+                        break None;
+                    }
+                    let key = (!syntax && set_aside.len() < SET_ASIDE_MAX)
+                        .then(|| set_line_aside(&mut working, issue.line))
+                        .flatten();
+                    set_aside.push(issue);
+                    match key {
+                        Some(key) => keys_set_aside.push(key),
+                        None => break None,
+                    }
+                }
+            }
+        };
+        let Some(file) = file else {
+            return Err(set_aside);
+        };
         let mut issues = Issues {
-            source,
-            found: Vec::new(),
+            source: &working,
+            found: set_aside,
             type_check,
         };
         let programme = Programme::from_file(file, &mut issues);
@@ -536,7 +572,44 @@ impl Issues<'_> {
     }
 }
 
-fn parse_file(source: &str) -> Result<ProgrammeFile, Vec<ProgrammeIssue>> {
+/// Lines `Programme::parse` sets aside at most before it stops reading on.
+const SET_ASIDE_MAX: usize = 50;
+
+/// Comments out `line` (1-based) of `source` when it is one whole `key = value` entry (not
+/// a table header, not part of a value over several lines); answers its key if it did.
+fn set_line_aside(source: &mut String, line: u32) -> Option<String> {
+    let index = usize::try_from(line).ok()?.checked_sub(1)?;
+    let mut lines: Vec<&str> = source.split('\n').collect();
+    let text = *lines.get(index)?;
+    let trimmed = text.trim_start();
+    let balanced = |open: char, close: char| {
+        trimmed.chars().filter(|c| *c == open).count()
+            == trimmed.chars().filter(|c| *c == close).count()
+    };
+    let one_entry = trimmed.contains('=')
+        && !trimmed.starts_with('[')
+        && !trimmed.starts_with('#')
+        && !trimmed.contains("\"\"\"")
+        && !trimmed.contains("'''")
+        && balanced('[', ']')
+        && balanced('{', '}');
+    if !one_entry {
+        return None;
+    }
+    let key = trimmed
+        .split('=')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .trim_matches('"')
+        .to_owned();
+    let commented = format!("#{text}");
+    lines[index] = &commented;
+    *source = lines.join("\n");
+    Some(key)
+}
+
+fn parse_file(source: &str) -> Result<ProgrammeFile, (ProgrammeIssue, bool)> {
     let syntax_issue = |e: toml::de::Error| {
         let (line, column) = e
             .span()
@@ -549,7 +622,7 @@ fn parse_file(source: &str) -> Result<ProgrammeFile, Vec<ProgrammeIssue>> {
             reason: e.message().to_owned(),
         }
     };
-    let deserializer = toml::Deserializer::parse(source).map_err(|e| vec![syntax_issue(e)])?;
+    let deserializer = toml::Deserializer::parse(source).map_err(|e| (syntax_issue(e), true))?;
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         // `Spanned` fields show up in the path as a private inner key; the user wrote none.
         let field = e
@@ -558,7 +631,7 @@ fn parse_file(source: &str) -> Result<ProgrammeFile, Vec<ProgrammeIssue>> {
             .replace(".$__serde_spanned_private_value", "");
         let mut issue = syntax_issue(e.into_inner());
         issue.field = if field == "." { String::new() } else { field };
-        vec![issue]
+        (issue, false)
     })
 }
 

@@ -469,3 +469,31 @@ fn an_activity_is_compared_by_its_segments_name() {
         (change::Section::Segments, "a")
     );
 }
+
+/// Problems serde raises (a key the file should not have, a value of the wrong type) are
+/// each reported, and so are the sections' problems after them; a missing key caused by
+/// setting a line aside is not.
+#[test]
+fn every_problem_of_the_file_is_reported() {
+    let source = "name = \"x\"\ncurrency = \"CNY\"\ncolour = \"red\"\ntimezone = \"UTC\"\n\
+        minor_units = \"two\"\n\
+        [[segments]]\nname = \"a\"\nweight = 3\ncondition = \"true\"\n\
+        [[segments]]\nname = \"b\"\ncondition = \"member.teir == 'x'\"\n";
+    let issues = Programme::parse(source).unwrap_err();
+    let found: Vec<(u32, &str)> = issues.iter().map(|i| (i.line, i.field.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (3, "colour"),
+            (5, "minor_units"),
+            (8, "segments[0].weight"),
+            (12, "segments[1].condition")
+        ],
+        "{issues:#?}"
+    );
+    // A required key of the wrong type: reported once, and no "missing field" after it.
+    let source = "name = \"x\"\ncurrency = 42\ntimezone = \"UTC\"\n";
+    let issues = Programme::parse(source).unwrap_err();
+    assert_eq!(issues.len(), 1, "{issues:#?}");
+    assert_eq!(issues[0].field, "currency");
+}
