@@ -643,7 +643,7 @@ fn is_identifier(name: &str) -> bool {
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-fn line_column(source: &str, offset: usize) -> (u32, u32) {
+pub(crate) fn line_column(source: &str, offset: usize) -> (u32, u32) {
     let mut end = offset.min(source.len());
     while !source.is_char_boundary(end) {
         end -= 1;

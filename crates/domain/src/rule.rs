@@ -33,15 +33,10 @@ pub struct Place {
 }
 
 impl Place {
-    /// The place of the `index`-th character of `source`.
-    fn of_char(source: &str, index: usize) -> Place {
-        let before: String = source.chars().take(index).collect();
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        Place {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            column: u32::try_from(column).unwrap_or(u32::MAX),
-        }
+    /// The place of a byte offset of `source` (the parser's offsets are in bytes).
+    fn of_offset(source: &str, offset: usize) -> Place {
+        let (line, column) = crate::programme::line_column(source, offset);
+        Place { line, column }
     }
 }
 
@@ -122,7 +117,7 @@ impl Condition {
                     at: program
                         .source_info()
                         .offset_for(p.node)
-                        .map(|(start, _)| Place::of_char(source, start as usize)),
+                        .map(|(start, _)| Place::of_offset(source, start as usize)),
                     reason: p.reason,
                 })
                 .collect());

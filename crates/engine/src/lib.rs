@@ -270,7 +270,6 @@ impl Engine {
     pub async fn put_programme(&self, source: &str) -> Result<(Arc<ActiveProgramme>, bool)> {
         let programme = Programme::parse(source).map_err(EngineError::ProgrammeInvalid)?;
         let sha = sha256_hex(source.as_bytes());
-        self.refresh_programme().await?;
         // Two saves at once both number their version after the same latest one; the one
         // that loses the race takes the next number (PostgreSQL refuses the duplicate key)
         // and is judged again against the version that won.
@@ -285,14 +284,18 @@ impl Engine {
                     return Ok((self.programme()?, false));
                 }
             }
-            let current = match latest {
-                Some(row) => match self.programme() {
-                    Ok(active) if active.version == row.version => Some(active.programme.clone()),
-                    _ => Programme::parse_stored(&row.source).ok(),
-                },
-                None => None,
+            // The newest version is usually the one running here; another process's newer
+            // one is parsed.
+            let running = self
+                .programme()
+                .ok()
+                .filter(|a| latest.as_ref().is_some_and(|row| row.version == a.version));
+            let parsed = match (&running, &latest) {
+                (None, Some(row)) => Programme::parse_stored(&row.source).ok(),
+                _ => None,
             };
-            if let Some(current) = &current {
+            let current = running.as_ref().map(|a| &a.programme).or(parsed.as_ref());
+            if let Some(current) = current {
                 let assessment = self
                     .assess_in(&mut tx, current, &programme, Recount::No)
                     .await?;
@@ -413,11 +416,12 @@ impl Engine {
         recount: Recount,
     ) -> Result<Assessment> {
         let live = plans::Status::LIVE.map(plans::Status::as_str);
-        let mut holders = tx.programme_holders(&live, to_us(self.now())).await?;
+        let holders = tx.programme_holders(&live, to_us(self.now())).await?;
+        let mut assessment = change::assess(old, new, &holders);
         if recount == Recount::Tiers {
-            holders.changing_tier = self.members_changing_tier(tx, old, new).await?;
+            assessment.members_changing_tier = self.members_changing_tier(tx, old, new).await?;
         }
-        Ok(change::assess(old, new, &holders))
+        Ok(assessment)
     }
 
     pub async fn programme_versions(

@@ -830,43 +830,52 @@ impl Engine {
         }
         let plan = plan_of(&programme, &s.row.plan)?;
         let calc = self
-            .refund_loaded(&mut tx, &programme, plan, &mut s, "refund", now)
-            .await?;
+            .refund_loaded(&mut tx, &programme, Some(plan), &mut s, "refund", now)
+            .await?
+            .ok_or_else(|| corrupt("a refund with its plan has a calculation"))?;
         tx.commit().await?;
         Ok((self.subscription_view_of(id).await?, calc))
     }
 
     /// Refunds a loaded subscription under `plan`'s policy and ends its access now,
-    /// recording `cause`; saves it.
+    /// recording `cause`; saves it. Without a plan (one no version declares any more),
+    /// access ends and nothing is due: no calculation.
     async fn refund_loaded(
         &self,
         tx: &mut Tx,
         programme: &ActiveProgramme,
-        plan: &tessera_domain::plans::Plan,
+        plan: Option<&tessera_domain::plans::Plan>,
         s: &mut Loaded,
         cause: &'static str,
         now: Timestamp,
-    ) -> Result<RefundCalculation> {
+    ) -> Result<Option<RefundCalculation>> {
         let id = s.row.id;
-        let uses: Vec<(Timestamp, i64)> = tx
-            .benefit_uses_of(id)
-            .await?
-            .iter()
-            .map(|u| (from_us(u.at_us), u.cost_minor))
-            .collect();
-        let calc = refund_calculation(
-            plan.refund,
-            &s.domain_terms(),
-            &uses,
-            now,
-            &programme.programme.timezone,
-        );
-        for t in &calc.terms {
-            tx.term_set_refunded(id, t.term, t.refund_minor).await?;
-        }
+        let calc = match plan {
+            Some(plan) => {
+                let uses: Vec<(Timestamp, i64)> = tx
+                    .benefit_uses_of(id)
+                    .await?
+                    .iter()
+                    .map(|u| (from_us(u.at_us), u.cost_minor))
+                    .collect();
+                let calc = refund_calculation(
+                    plan.refund,
+                    &s.domain_terms(),
+                    &uses,
+                    now,
+                    &programme.programme.timezone,
+                );
+                for t in &calc.terms {
+                    tx.term_set_refunded(id, t.term, t.refund_minor).await?;
+                }
+                Some(calc)
+            }
+            None => None,
+        };
         let change = s.state.refund(now);
         s.record(now, "refund", cause, None);
-        s.history.last_mut().expect("just recorded").amount_minor = Some(calc.refund_minor);
+        s.history.last_mut().expect("just recorded").amount_minor =
+            calc.as_ref().map(|c| c.refund_minor);
         s.record_change(&change);
         tx.renewals_close(id, "lapsed").await?;
         self.save(tx, programme, s, now).await?;
@@ -891,22 +900,11 @@ impl Engine {
                 self.save(tx, programme, &mut s, now).await?;
                 continue;
             }
-            let refund_minor = match programme.programme.plan(&s.row.plan) {
-                Some(plan) => {
-                    self.refund_loaded(tx, programme, plan, &mut s, "member_closed", now)
-                        .await?
-                        .refund_minor
-                }
-                // A plan no version declares any more: access ends, nothing is due.
-                None => {
-                    let change = s.state.refund(now);
-                    s.record(now, "refund", "member_closed", None);
-                    s.record_change(&change);
-                    tx.renewals_close(s.row.id, "lapsed").await?;
-                    self.save(tx, programme, &mut s, now).await?;
-                    0
-                }
-            };
+            let plan = programme.programme.plan(&s.row.plan);
+            let refund_minor = self
+                .refund_loaded(tx, programme, plan, &mut s, "member_closed", now)
+                .await?
+                .map_or(0, |calc| calc.refund_minor);
             ended.push(EndedSubscription {
                 id: s.row.id,
                 plan: s.row.plan.clone(),

@@ -108,15 +108,12 @@ impl Tx {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<EventRow>> {
-        let rows = sqlx::query(&format!(
-            "{} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-            crate::EVENT_SELECT
-        ))
-        .bind(member_id)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(&crate::events_of_member_sql())
+            .bind(member_id)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(EventRow::from_row).collect()
     }
 

@@ -272,14 +272,12 @@ impl Store {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<EventRow>> {
-        let rows = sqlx::query(&format!(
-            "{EVENT_SELECT} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
-        ))
-        .bind(member_id)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(&self.read)
-        .await?;
+        let rows = sqlx::query(&events_of_member_sql())
+            .bind(member_id)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
         rows.iter().map(EventRow::from_row).collect()
     }
 
@@ -521,6 +519,11 @@ impl Table {
 
 const MEMBER_SELECT: &str = "SELECT id, external_id, status, attributes, referred_by_code, \
     created_at_us, updated_at_us, closed_at_us, erased_at_us FROM members";
+/// A page of a member's events after a sequence number: `$1` member, `$2` after, `$3` limit.
+pub(crate) fn events_of_member_sql() -> String {
+    format!("{EVENT_SELECT} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
+}
+
 pub(crate) const EVENT_SELECT: &str =
     "SELECT seq, event_id, member_id, type, order_id, occurred_at_us, \
     received_at_us, body, body_sha256 FROM events";

@@ -55,8 +55,6 @@ impl Tx {
             tiers,
             coupons,
             ledger_members,
-            // Counted by the engine, which knows the tier rules.
-            changing_tier: 0,
         })
     }
 

@@ -171,8 +171,24 @@ pub async fn list_members(
     caller: Caller,
     uri: axum::http::Uri,
 ) -> ApiResult<Json<MemberList>> {
-    use crate::error::{ApiError, ErrorCode};
     caller.require(&[Role::Admin])?;
+    let (filter, page) = member_search_query(&uri)?;
+    let (members, next) = state
+        .engine
+        .search_members(&filter, page.after, page.limit)
+        .await?;
+    Ok(Json(MemberList {
+        items: members.into_iter().map(MemberView::from).collect(),
+        next_cursor: next.map(|n| crate::extract::encode_cursor("m", n)),
+    }))
+}
+
+/// The filters and page of a member search, from its query: `attribute` may repeat, so
+/// the query is read pair by pair.
+fn member_search_query(
+    uri: &axum::http::Uri,
+) -> ApiResult<(tessera_engine::MemberFilter, crate::extract::Page)> {
+    use crate::error::{ApiError, ErrorCode};
     let mut filter = tessera_engine::MemberFilter::default();
     let (mut limit, mut cursor) = (None, None);
     let invalid = |field: &str, message: String| {
@@ -230,14 +246,7 @@ pub async fn list_members(
         }
     }
     let page = crate::extract::Page::from_parts(limit, cursor, "m")?;
-    let (members, next) = state
-        .engine
-        .search_members(&filter, page.after, page.limit)
-        .await?;
-    Ok(Json(MemberList {
-        items: members.into_iter().map(MemberView::from).collect(),
-        next_cursor: next.map(|n| crate::extract::encode_cursor("m", n)),
-    }))
+    Ok((filter, page))
 }
 
 /// Registers a member.

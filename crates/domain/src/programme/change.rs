@@ -103,9 +103,6 @@ pub struct Holders {
     pub coupons: BTreeMap<String, i64>,
     /// Members with at least one entry in the ledger (points or stored value).
     pub ledger_members: i64,
-    /// Members whose measure now qualifies them for another tier under the new rules than
-    /// under the running ones (thresholds, measure or window changed).
-    pub changing_tier: i64,
 }
 
 /// An item the change would take from members who hold it.
@@ -129,7 +126,9 @@ pub struct Assessment {
     /// The renames to apply to what members hold when the version is saved.
     pub renames: Vec<Rename>,
     /// Members whose measure now qualifies them for another tier under the new rules:
-    /// they move at their next evaluation (or at once, for upgrades settled live).
+    /// they move at their next evaluation (or at once, for upgrades settled live). Zero
+    /// unless counted: it reads every member's measures, which the engine does for a dry
+    /// run only.
     pub members_changing_tier: i64,
 }
 
@@ -355,7 +354,7 @@ pub fn assess(old: &Programme, new: &Programme, holders: &Holders) -> Assessment
         members,
         stranded,
         renames,
-        members_changing_tier: holders.changing_tier,
+        members_changing_tier: 0,
     }
 }
 

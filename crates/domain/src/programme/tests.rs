@@ -497,3 +497,11 @@ fn every_problem_of_the_file_is_reported() {
     assert_eq!(issues.len(), 1, "{issues:#?}");
     assert_eq!(issues[0].field, "currency");
 }
+
+/// Columns count characters, also after non-ASCII text in the expression.
+#[test]
+fn columns_count_characters_after_non_ascii_text() {
+    let source = "name = \"x\"\ncurrency = \"CNY\"\ntimezone = \"UTC\"\n[[segments]]\nname = \"s\"\ncondition = \"'é' == member.teir\"\n";
+    let issues = Programme::parse(source).unwrap_err();
+    assert_eq!((issues[0].line, issues[0].column), (6, 27), "{issues:?}");
+}
