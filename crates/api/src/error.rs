@@ -121,6 +121,12 @@ error_codes! {
     EventNotFound = 76, "event_not_found", 404, "No event has this id.";
     VersionNotFound = 77, "version_not_found", 404, "No programme version has this number.";
     RateLimited = 78, "rate_limited", 429, "The API key is over the server's per-key rate (`serve --key-rate`); retry after the `Retry-After` seconds.";
+    ReferralDisabled = 79, "referral_disabled", 409, "The programme has no `[referral]` section.";
+    ReferralCodeUnknown = 80, "referral_code_unknown", 422, "No member has this referral code.";
+    ReferralSelf = 81, "referral_self", 422, "A member cannot refer themselves: the code is their own, its owner shares an identity attribute with them (`referral.identity`), or its owner joined after them.";
+    ReferralSecondReferrer = 82, "referral_second_referrer", 409, "The member was referred already: a member has one referrer.";
+    ReferralCodeUnusable = 83, "referral_code_unusable", 409, "The code has brought its limit of members (`referral.max_referrals_per_code`), or its owner is not an active member.";
+    ReferralTooLate = 84, "referral_too_late", 409, "A referrer's code is taken when the member is created, or within the programme's `referral.late_days` of it.";
 }
 
 /// An item a refused programme change would take from members.
@@ -307,6 +313,17 @@ impl From<EngineError> for ApiError {
             EngineError::ProgrammeMissing => ErrorCode::ProgrammeMissing,
             EngineError::MemberNotFound(_) => ErrorCode::MemberNotFound,
             EngineError::MemberExists(_) => ErrorCode::MemberExists,
+            EngineError::ReferralDisabled => ErrorCode::ReferralDisabled,
+            EngineError::ReferralCodeUnknown(_) => ErrorCode::ReferralCodeUnknown,
+            EngineError::ReferralRefused(r) => {
+                use tessera_domain::referral::Refusal;
+                match r {
+                    Refusal::SelfReferral(_) => ErrorCode::ReferralSelf,
+                    Refusal::SecondReferrer => ErrorCode::ReferralSecondReferrer,
+                    Refusal::CodeUnusable(_) => ErrorCode::ReferralCodeUnusable,
+                    Refusal::TooLate { .. } => ErrorCode::ReferralTooLate,
+                }
+            }
             EngineError::MemberClosed(_) => ErrorCode::MemberClosed,
             EngineError::MemberNotClosed(_) => ErrorCode::MemberNotClosed,
             EngineError::EventConflict(_) => ErrorCode::EventConflict,

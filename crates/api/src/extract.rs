@@ -409,3 +409,8 @@ page_of_kind!(
     SubscriptionPage,
     "s"
 );
+page_of_kind!(
+    /// A page of the members a member brought, oldest first (`cursor` kind `r`).
+    ReferralPage,
+    "r"
+);

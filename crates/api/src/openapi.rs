@@ -2,7 +2,8 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
 use crate::routes::{
-    admin, events, keys, members, points, programme, quotes, subscriptions, system, tiers,
+    admin, events, keys, members, points, programme, quotes, referrals, subscriptions, system,
+    tiers,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         quotes::get_stored_value, quotes::post_top_up, quotes::post_stored_value_refund, quotes::list_coupons, quotes::issue_coupons,
         admin::get_clock, admin::set_clock,
         keys::list_keys, keys::create_key, keys::revoke_key, keys::rotate_key,
+        referrals::get_referrals, referrals::post_referrer, referrals::get_referral_figures,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
     modifiers(&ApiKeyAuth),

@@ -18,6 +18,7 @@ use tessera_store::Store;
 mod bench;
 mod bench_history;
 mod keys;
+mod presets;
 
 /// The demo programme, shipped inside the binary.
 pub(crate) const DEMO_PROGRAMME: &str = include_str!("../../../programmes/demo.toml");
@@ -58,6 +59,9 @@ enum Command {
         #[arg(long, env = "TESSERA_DATABASE", default_value = DEFAULT_DATABASE)]
         database: String,
     },
+    /// The programmes of the seeds' systems shipped in the binary: the list, one line
+    /// each, or with NAME the preset's file (to start a programme of your own from).
+    Presets { name: Option<String> },
     /// Measure Tessera on this machine (see docs/BENCHMARKS.md).
     Bench {
         #[command(subcommand)]
@@ -103,10 +107,15 @@ struct ServeArgs {
     clock_start: Option<String>,
     /// Load this programme file on a database that has none. On one that runs another
     /// version, `serve` refuses to start unless `--replace-programme` is given.
-    #[arg(long, conflicts_with = "demo")]
+    #[arg(long, conflicts_with_all = ["demo", "preset"])]
     programme: Option<std::path::PathBuf>,
-    /// With `--programme`: make the file a new version even if the database runs another.
-    #[arg(long, requires = "programme")]
+    /// Load a preset shipped in the binary (`tessera presets` lists them), as
+    /// `--programme` loads a file.
+    #[arg(long, conflicts_with = "demo")]
+    preset: Option<String>,
+    /// With `--programme` or `--preset`: make it a new version even if the database runs
+    /// another.
+    #[arg(long)]
     replace_programme: bool,
     /// Load the demo programme shipped in the binary, on a database that has no programme
     /// (on one that has, its version keeps running).
@@ -157,6 +166,7 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { database } => check(&database).await,
+        Command::Presets { name } => presets::run(name.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Bench { command } => {
             init_logs(false);
             bench::run(command).await.map(|()| ExitCode::SUCCESS)
@@ -511,14 +521,23 @@ async fn hand_over_admin_key(engine: &Engine, file: &std::path::Path) -> anyhow:
 /// changes nothing; another text is refused unless `--replace-programme` asks for it; the
 /// demo on a database that runs a programme leaves it running. Prints what it did.
 async fn load_programme_at_start(engine: &Engine, args: &ServeArgs) -> anyhow::Result<()> {
-    let (source, name) = match (&args.programme, args.demo) {
-        (Some(path), _) => (
+    let (source, name) = match (&args.programme, &args.preset, args.demo) {
+        (Some(path), _, _) => (
             std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?,
             path.display().to_string(),
         ),
-        (None, true) => (DEMO_PROGRAMME.to_owned(), "the demo programme".to_owned()),
-        (None, false) => return Ok(()),
+        (None, Some(preset), _) => {
+            let p = presets::find(preset).ok_or_else(|| presets::unknown(preset))?;
+            (p.source.to_owned(), format!("the preset {preset}"))
+        }
+        (None, None, true) => (DEMO_PROGRAMME.to_owned(), "the demo programme".to_owned()),
+        (None, None, false) => {
+            if args.replace_programme {
+                bail!("--replace-programme goes with --programme or --preset");
+            }
+            return Ok(());
+        }
     };
     if let Ok(running) = engine.programme() {
         let same = running.sha256 == tessera_engine::sha256_hex(source.as_bytes());
@@ -526,7 +545,7 @@ async fn load_programme_at_start(engine: &Engine, args: &ServeArgs) -> anyhow::R
             println!("Programme: version {} is {name} already.", running.version);
             return Ok(());
         }
-        if args.programme.is_none() {
+        if args.demo {
             println!(
                 "Programme: the database runs version {} (saved {}); {name} is not loaded over it.",
                 running.version, running.created_at
@@ -536,7 +555,7 @@ async fn load_programme_at_start(engine: &Engine, args: &ServeArgs) -> anyhow::R
         if !args.replace_programme {
             bail!(
                 "the database runs programme version {} (saved {}), which is not {name}: start \
-                 with --replace-programme to make {name} version {}, or without --programme to \
+                 with --replace-programme to make {name} version {}, or without --programme or --preset to \
                  keep version {}",
                 running.version,
                 running.created_at,

@@ -17,6 +17,7 @@ pub mod plans;
 pub mod points;
 pub mod programme;
 pub mod quote;
+pub mod referral;
 pub mod rule;
 pub mod stored_value;
 pub mod tiers;

@@ -66,6 +66,8 @@ pub struct Programme {
     pub coupons: Vec<crate::quote::CouponTemplate>,
     /// Stored value: top-up offers and the spending order; `None` without it.
     pub stored_value: Option<crate::stored_value::StoredValueRules>,
+    /// Referral: codes, who may use them, and rewards; `None` without it.
+    pub referral: Option<crate::referral::ReferralRules>,
     /// Items this version declares under a new id (`renamed_from`).
     pub renames: Vec<change::Rename>,
 }
@@ -110,6 +112,7 @@ struct ProgrammeFile {
     #[serde(default)]
     coupons: Vec<benefits_section::CouponFile>,
     stored_value: Option<benefits_section::StoredValueFile>,
+    referral: Option<referral_section::ReferralFile>,
 }
 
 #[derive(Deserialize)]
@@ -395,6 +398,19 @@ impl Programme {
             Some(f) => benefits_section::parse_stored_value(f, issues).map(Some),
         };
 
+        let referral = match &file.referral {
+            None => Some(None),
+            Some(f) => {
+                let declared = referral_section::Declared {
+                    plans: &plan_ids,
+                    coupons: &coupon_ids,
+                    return_window_days: file.points.as_ref().map(|p| p.return_window_days()),
+                    stored_value: file.stored_value.is_some(),
+                };
+                referral_section::parse(f, &declared, issues).map(Some)
+            }
+        };
+
         let mut renames = Vec::new();
         change::collect_renames(
             change::Section::Plans,
@@ -447,6 +463,7 @@ impl Programme {
             benefits: benefits?,
             coupons: coupons?,
             stored_value: stored_value?,
+            referral: referral?,
             renames,
         })
     }
@@ -662,6 +679,7 @@ pub mod change;
 mod benefits_section;
 mod plans_section;
 mod points_section;
+mod referral_section;
 mod tiers_section;
 
 #[cfg(test)]

@@ -105,8 +105,31 @@ pub enum EngineError {
     UnknownPartner(String),
     #[error("key {0} is the last admin key: make another admin key (or rotate this one) first")]
     LastAdminKey(i64),
+    #[error("the programme has no [referral] section")]
+    ReferralDisabled,
+    #[error("no member has the referral code `{0}`")]
+    ReferralCodeUnknown(String),
+    #[error("{}", describe_refusal(.0))]
+    ReferralRefused(tessera_domain::referral::Refusal),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+fn describe_refusal(r: &tessera_domain::referral::Refusal) -> String {
+    use tessera_domain::referral::Refusal;
+    match r {
+        Refusal::SelfReferral(why) => format!("a member cannot refer themselves: {why}"),
+        Refusal::SecondReferrer => {
+            "the member was referred already; a member has one referrer".to_owned()
+        }
+        Refusal::CodeUnusable(why) => format!("the code cannot be used: {why}"),
+        Refusal::TooLate { days: 0 } => {
+            "a referral code is taken only when the member is created".to_owned()
+        }
+        Refusal::TooLate { days } => {
+            format!("a referral code is taken only within {days} days of joining")
+        }
+    }
+}

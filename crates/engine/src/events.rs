@@ -147,6 +147,8 @@ impl Engine {
                 settlements.push((k, s));
             }
         }
+        self.referral_after_intake(tx, &programme, items, &pending, &members)
+            .await?;
         let row_of = |k: usize| inserted[items[k].event.id.as_str()].clone();
         let outcomes = pending
             .into_iter()
@@ -158,6 +160,49 @@ impl Engine {
             })
             .collect();
         Ok((outcomes, settlements))
+    }
+
+    /// Referral: each accepted payment of a referee may set off their first-order rewards;
+    /// each refund that leaves nothing of its order paid cancels or takes them back.
+    async fn referral_after_intake(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        items: &[IngestItem],
+        pending: &[Pending],
+        members: &HashMap<String, i64>,
+    ) -> Result<()> {
+        if programme.programme.referral.is_none() {
+            return Ok(());
+        }
+        let mut paid = Vec::new();
+        let mut refunded = Vec::new();
+        for (item, p) in items.iter().zip(pending) {
+            let Pending::Insert = p else { continue };
+            let event = &item.event;
+            let member = members[event.member.as_str()];
+            match &event.body {
+                EventBody::OrderPaid(o) => {
+                    paid.push((member, o.order_id.to_string(), event.occurred_at));
+                }
+                EventBody::OrderRefunded(r) => refunded.push((member, r.order_id.to_string())),
+                _ => {}
+            }
+        }
+        let keys: Vec<(i64, &str)> = refunded.iter().map(|(m, o)| (*m, o.as_str())).collect();
+        let fully_refunded: Vec<(i64, String)> = tx
+            .orders_get_many(&keys)
+            .await?
+            .into_iter()
+            .filter(|o| {
+                o.state == "paid"
+                    && ((o.goods_minor > 0 && o.refunded_goods_minor >= o.goods_minor)
+                        || (o.total_minor > 0 && o.refunded_total_minor >= o.total_minor))
+            })
+            .map(|o| (o.member_id, o.order_id))
+            .collect();
+        self.referral_on_orders(tx, programme, &paid, &fully_refunded)
+            .await
     }
 
     /// A member's events in arrival order, a page at a time: the rows after `after_seq`,

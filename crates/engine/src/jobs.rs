@@ -27,6 +27,8 @@ pub struct DueWork {
     pub subscription_changes: u64,
     /// Coupons issued by monthly grants.
     pub coupons_granted: u64,
+    /// Referral rewards granted, capped, canceled or taken back.
+    pub referral_rewards: u64,
 }
 
 /// Writes a job batch's journal entries and the accounts it changed, and commits.
@@ -61,6 +63,7 @@ impl Engine {
         done.tiers = self.run_tier_jobs(to).await?;
         done.subscription_changes = self.run_subscription_jobs(to).await?;
         done.coupons_granted = self.run_coupon_grants(to).await?;
+        done.referral_rewards = self.run_referral_rewards(to).await?;
         let seconds = started.elapsed().as_secs_f64();
         metrics::counter!("tessera_job_runs_total").increment(1);
         metrics::histogram!("tessera_job_run_duration_seconds").record(seconds);
@@ -75,6 +78,7 @@ impl Engine {
                 tier_changes = done.tiers.changes,
                 subscription_changes = done.subscription_changes,
                 coupons_granted = done.coupons_granted,
+                referral_rewards = done.referral_rewards,
                 duration_ms = (seconds * 1000.0) as u64,
                 "time-driven work ran"
             );

@@ -15,6 +15,7 @@ pub mod orders;
 mod page;
 pub mod points;
 pub mod quote;
+pub mod referrals;
 pub mod stored_value;
 pub mod subscriptions;
 pub mod tiers;

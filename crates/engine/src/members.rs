@@ -40,6 +40,9 @@ pub struct Member {
     pub status: MemberStatus,
     pub attributes: serde_json::Value,
     pub referred_by: Option<String>,
+    /// The member's own referral code (`None` for members who joined before codes were
+    /// given, until `GET /v1/members/{id}/referrals` gives one).
+    pub referral_code: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub closed_at: Option<Timestamp>,
@@ -55,6 +58,7 @@ impl Member {
             attributes: serde_json::from_str(&row.attributes)
                 .unwrap_or_else(|_| serde_json::json!({})),
             referred_by: row.referred_by_code,
+            referral_code: row.referral_code,
             created_at: from_us(row.created_at_us),
             updated_at: from_us(row.updated_at_us),
             closed_at: row.closed_at_us.map(from_us),
@@ -95,22 +99,81 @@ impl Engine {
                 "`erased-` starts the ids of erased members; choose another id",
             )));
         }
+        let programme = self.programme().ok();
+        let rules = programme
+            .as_ref()
+            .and_then(|p| p.programme.referral.as_ref());
+        // Another member may have drawn the same code (40 random bits): draw again.
+        let mut attempts = 0;
+        loop {
+            match self
+                .create_member_once(external_id, attributes, referred_by, rules)
+                .await
+            {
+                Err(EngineError::Store(StoreError::Conflict(on)))
+                    if on.contains("referral_code") && attempts < 3 =>
+                {
+                    attempts += 1;
+                }
+                Err(EngineError::Store(StoreError::Conflict(_))) => {
+                    return Err(EngineError::MemberExists(external_id.to_string()))
+                }
+                Ok(member) => {
+                    if let (Some(p), Some(_)) = (&programme, referred_by) {
+                        self.settle_referral_after(p, member.id).await;
+                    }
+                    return Ok(member);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One try at a sign-up: the member, their own code, and (under a `[referral]`
+    /// section) the link to the code they joined with and the rewards it sets off. Without
+    /// the section a code is kept as given, and nothing else.
+    async fn create_member_once(
+        &self,
+        external_id: &ExternalId,
+        attributes: &Attributes,
+        referred_by: Option<&ReferralCode>,
+        rules: Option<&tessera_domain::referral::ReferralRules>,
+    ) -> Result<Member> {
         let attributes = attributes.to_json_string();
+        let own_code = Self::new_referral_code()?;
+        let now = self.now();
         let new = NewMember {
             external_id: external_id.as_str(),
             attributes: &attributes,
-            referred_by_code: referred_by.map(ReferralCode::as_str),
-            now_us: to_us(self.now()),
+            referred_by_code: referred_by
+                .filter(|_| rules.is_none())
+                .map(ReferralCode::as_str),
+            referral_code: Some(&own_code),
+            now_us: to_us(now),
         };
         let mut tx = self.store.begin().await?;
         let row = match tx.member_insert(&new).await {
-            Err(StoreError::Conflict(_)) => {
+            Err(StoreError::Conflict(on)) if !on.contains("referral_code") => {
                 return Err(EngineError::MemberExists(external_id.to_string()))
             }
             other => other?,
         };
+        let mut member = Member::from_row(row);
+        if let (Some(rules), Some(code)) = (rules, referred_by) {
+            let link = tx
+                .referral_link_for_update(member.id)
+                .await?
+                .ok_or_else(|| EngineError::MemberNotFound(external_id.to_string()))?;
+            self.link_referral(&mut tx, rules, &link, code, false, now)
+                .await
+                .map_err(|e| match e {
+                    EngineError::Field(f) => EngineError::Field(f.within("referral_code")),
+                    other => other,
+                })?;
+            member.referred_by = Some(tessera_domain::referral::normalise_code(code.as_str()));
+        }
         tx.commit().await?;
-        Ok(Member::from_row(row))
+        Ok(member)
     }
 
     /// Members found by status, tier, plan held and attributes, a page at a time in the

@@ -1714,3 +1714,74 @@ impl Engine {
         Ok(report)
     }
 }
+
+/// Credits `points` to a locked member as a new available lot, inside the caller's
+/// transaction (an adjustment entry with `source`); the entry's number.
+pub(crate) async fn credit_points_in(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    points: i64,
+    source: EntrySource<'_>,
+    now: Timestamp,
+) -> Result<i64> {
+    let config = programme
+        .programme
+        .points
+        .as_ref()
+        .ok_or(EngineError::PointsDisabled)?;
+    (state.tier, state.score) =
+        crate::tiers::member_now(tx, programme, state.member_id(), now).await?;
+    let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
+    let mut ledger = state.ledger(Vec::new());
+    ledger.credit(points, now, expires).map_err(ledger_error)?;
+    write_operation_in(tx, state, programme, &ledger, source, now).await
+}
+
+/// Takes up to `points` from a locked member's available points, inside the caller's
+/// transaction: what was taken, and its entry (none when nothing was available).
+pub(crate) async fn take_points_in(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    points: i64,
+    source: EntrySource<'_>,
+    now: Timestamp,
+) -> Result<(i64, Option<i64>)> {
+    let take = points.min(state.row.account.available).max(0);
+    if take == 0 {
+        return Ok((0, None));
+    }
+    let lots = lots_for_spend(tx, state, programme, now, take).await?;
+    let mut ledger = state.ledger(lots);
+    ledger
+        .spend(take, EntryKind::Adjust, now)
+        .map_err(ledger_error)?;
+    let entry = write_operation_in(tx, state, programme, &ledger, source, now).await?;
+    Ok((take, Some(entry)))
+}
+
+async fn write_operation_in(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    ledger: &MemberLedger,
+    source: EntrySource<'_>,
+    now: Timestamp,
+) -> Result<i64> {
+    let mut entries = Vec::new();
+    let inactivity = inactivity_rule(programme);
+    let numbers = apply_ledger(
+        tx,
+        state,
+        ledger,
+        source,
+        inactivity.as_ref(),
+        now,
+        &mut entries,
+    )
+    .await?;
+    tx.entries_insert(&entries).await?;
+    tx.accounts_put_many(&[&state.row.account]).await?;
+    Ok(numbers[0])
+}

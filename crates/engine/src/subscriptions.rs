@@ -377,6 +377,8 @@ impl Engine {
             other => other?,
         }
         s.terms.push(term);
+        self.referral_on_plan(tx, programme, s.row.member_id, &plan.id, s.row.id, now)
+            .await?;
         for right in plan.partner_rights.iter().filter(|r| r.code_pool) {
             if tx
                 .code_take(&right.id, s.row.member_id, s.row.id, term_no, to_us(now))
@@ -633,6 +635,8 @@ impl Engine {
             None => self.view_in(&mut tx, s.row.id).await?,
         };
         tx.commit().await?;
+        self.settle_referral_after(&programme, s.row.member_id)
+            .await;
         Ok(view)
     }
 
@@ -776,6 +780,8 @@ impl Engine {
         self.save(&mut tx, &programme, &mut s, now).await?;
         let view = self.answer_payment(&mut tx, &answer, id, now).await?;
         tx.commit().await?;
+        self.settle_referral_after(&programme, s.row.member_id)
+            .await;
         Ok(view)
     }
 
@@ -834,6 +840,8 @@ impl Engine {
             .await?
             .ok_or_else(|| corrupt("a refund with its plan has a calculation"))?;
         tx.commit().await?;
+        self.settle_referral_after(&programme, s.row.member_id)
+            .await;
         Ok((self.subscription_view_of(id).await?, calc))
     }
 
@@ -878,6 +886,8 @@ impl Engine {
             calc.as_ref().map(|c| c.refund_minor);
         s.record_change(&change);
         tx.renewals_close(id, "lapsed").await?;
+        self.referral_on_plan_refund(tx, s.row.member_id, id)
+            .await?;
         self.save(tx, programme, s, now).await?;
         Ok(calc)
     }

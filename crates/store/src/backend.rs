@@ -71,6 +71,11 @@ impl Backend for Sqlite {
                 "erasure",
                 include_str!("migrations/sqlite_0010_erasure.sql"),
             ),
+            (
+                11,
+                "referral",
+                include_str!("migrations/sqlite_0011_referral.sql"),
+            ),
         ]
     }
 
@@ -135,6 +140,11 @@ impl Backend for Postgres {
                 10,
                 "erasure",
                 include_str!("migrations/postgres_0010_erasure.sql"),
+            ),
+            (
+                11,
+                "referral",
+                include_str!("migrations/postgres_0011_referral.sql"),
             ),
         ]
     }

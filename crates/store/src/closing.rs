@@ -38,7 +38,7 @@ impl Tx {
         now_us: i64,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE members SET external_id = $2, attributes = '{}', referred_by_code = NULL, \
+            "UPDATE members SET external_id = $2, attributes = '{}', referred_by_code = NULL, referral_code = NULL, \
              updated_at_us = $3, erased_at_us = $3 WHERE id = $1",
         )
         .bind(member_id)

@@ -13,6 +13,7 @@ mod closing;
 mod points;
 mod programme;
 mod reads;
+mod referrals;
 mod rows;
 mod subscriptions;
 mod tiers;
@@ -23,6 +24,7 @@ pub use check::CheckSnapshot;
 use points::IN_LIST_MAX;
 pub use points::*;
 pub use reads::{MemberSearch, OrderRecord};
+pub use referrals::*;
 pub use rows::*;
 pub use subscriptions::*;
 pub use tiers::*;
@@ -518,7 +520,7 @@ impl Table {
 }
 
 const MEMBER_SELECT: &str = "SELECT id, external_id, status, attributes, referred_by_code, \
-    created_at_us, updated_at_us, closed_at_us, erased_at_us FROM members";
+    referral_code, created_at_us, updated_at_us, closed_at_us, erased_at_us FROM members";
 /// A page of a member's events after a sequence number: `$1` member, `$2` after, `$3` limit.
 pub(crate) fn events_of_member_sql() -> String {
     format!("{EVENT_SELECT} WHERE member_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
@@ -625,14 +627,15 @@ impl Tx {
 
     pub async fn member_insert(&mut self, new: &NewMember<'_>) -> Result<MemberRow> {
         let row = sqlx::query(
-            "INSERT INTO members (external_id, status, attributes, referred_by_code, created_at_us, updated_at_us) \
-             VALUES ($1, 'active', $2, $3, $4, $4) \
-             RETURNING id, external_id, status, attributes, referred_by_code, created_at_us, updated_at_us, closed_at_us, erased_at_us",
+            "INSERT INTO members (external_id, status, attributes, referred_by_code, created_at_us, updated_at_us, referral_code) \
+             VALUES ($1, 'active', $2, $3, $4, $4, $5) \
+             RETURNING id, external_id, status, attributes, referred_by_code, referral_code, created_at_us, updated_at_us, closed_at_us, erased_at_us",
         )
         .bind(new.external_id)
         .bind(new.attributes)
         .bind(new.referred_by_code)
         .bind(new.now_us)
+        .bind(new.referral_code)
         .fetch_one(&mut *self.tx)
         .await?;
         let member = MemberRow::from_row(&row)?;

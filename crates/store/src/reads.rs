@@ -46,7 +46,7 @@ impl Store {
         let mut binds = vec![Bind::Int(after_id)];
         let mut sql = String::from(
             "SELECT m.id, m.external_id, m.status, m.attributes, m.referred_by_code, \
-             m.created_at_us, m.updated_at_us, m.closed_at_us, m.erased_at_us \
+             m.referral_code, m.created_at_us, m.updated_at_us, m.closed_at_us, m.erased_at_us \
              FROM members m WHERE m.id > $1",
         );
         macro_rules! p {

@@ -78,6 +78,9 @@ pub struct MemberRow {
     /// Canonical JSON of the attributes object.
     pub attributes: String,
     pub referred_by_code: Option<String>,
+    /// The member's own referral code; `None` for members who joined before codes were
+    /// given (one is given when first asked for).
+    pub referral_code: Option<String>,
     pub created_at_us: i64,
     pub updated_at_us: i64,
     pub closed_at_us: Option<i64>,
@@ -93,6 +96,7 @@ impl MemberRow {
             status: r.try_get("status")?,
             attributes: r.try_get("attributes")?,
             referred_by_code: r.try_get("referred_by_code")?,
+            referral_code: r.try_get("referral_code")?,
             created_at_us: r.try_get("created_at_us")?,
             updated_at_us: r.try_get("updated_at_us")?,
             closed_at_us: r.try_get("closed_at_us")?,
@@ -105,6 +109,8 @@ pub struct NewMember<'a> {
     pub external_id: &'a str,
     pub attributes: &'a str,
     pub referred_by_code: Option<&'a str>,
+    /// The member's own referral code.
+    pub referral_code: Option<&'a str>,
     pub now_us: i64,
 }
 

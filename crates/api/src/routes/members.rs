@@ -79,6 +79,9 @@ pub struct MemberView {
     pub attributes: serde_json::Value,
     /// The referral code the member joined with.
     pub referred_by: Option<String>,
+    /// The member's own referral code, for others to join with; absent for a member who
+    /// joined before codes were given, until `GET .../referrals` gives one.
+    pub referral_code: Option<String>,
     /// When the member was registered, RFC 3339.
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -133,6 +136,7 @@ impl From<Member> for MemberView {
             status: m.status.as_str().to_owned(),
             attributes: m.attributes,
             referred_by: m.referred_by,
+            referral_code: m.referral_code,
             created_at: rfc3339(m.created_at),
             updated_at: rfc3339(m.updated_at),
             closed_at: m.closed_at.map(rfc3339),
@@ -278,7 +282,8 @@ pub async fn create_member(
     let member = state
         .engine
         .create_member(&external_id, &attributes, referral.as_ref())
-        .await?;
+        .await
+        .map_err(|e| crate::routes::referrals::at_code(e, "referral_code"))?;
     Ok((StatusCode::CREATED, Json(view(&state, member).await?)))
 }
 

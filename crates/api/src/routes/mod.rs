@@ -5,6 +5,7 @@ pub mod members;
 pub mod points;
 pub mod programme;
 pub mod quotes;
+pub mod referrals;
 pub mod subscriptions;
 pub mod system;
 pub mod tiers;

@@ -18,6 +18,7 @@ mod points_props;
 mod programme;
 mod programme_changes;
 mod quotes;
+mod referrals;
 mod refunds;
 mod schema;
 mod server;

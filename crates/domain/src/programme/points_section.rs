@@ -110,6 +110,13 @@ struct RewardFile {
     stock: Option<Spanned<i64>>,
 }
 
+impl PointsFile {
+    /// The return window as written (0 when absent), for sections that default to it.
+    pub(super) fn return_window_days(&self) -> i64 {
+        self.return_window_days.as_ref().map_or(0, |v| *v.get_ref())
+    }
+}
+
 /// A number within `min..=max`, or an issue at its place.
 pub(super) fn ranged(
     issues: &mut Issues,

@@ -493,6 +493,7 @@ both_backends!(
                 external_id: "r",
                 attributes: r#"{"k":"v"}"#,
                 referred_by_code: Some("REF1"),
+                referral_code: Some("OWNCODE1"),
                 now_us: 7,
             })
             .await
@@ -506,6 +507,7 @@ both_backends!(
                 status: "active".into(),
                 attributes: r#"{"k":"v"}"#.into(),
                 referred_by_code: Some("REF1".into()),
+                referral_code: Some("OWNCODE1".into()),
                 created_at_us: 7,
                 updated_at_us: 7,
                 closed_at_us: None,
@@ -847,7 +849,7 @@ both_backends!(the_schema_describes_itself, |url: String| async move {
         ("clock", Some("id now_us")),
         (
             "members",
-            Some("attributes closed_at_us created_at_us erased_at_us external_id id referred_by_code status updated_at_us"),
+            Some("attributes closed_at_us created_at_us erased_at_us external_id id referral_code referred_at_us referred_by_code referrer_id status updated_at_us"),
         ),
         ("job_marks", Some("done_until_us job")),
         ("order_owners", Some("member_id order_id")),

@@ -15,6 +15,7 @@ mod foundation;
 mod points;
 mod programme;
 mod reads;
+mod referrals;
 mod subscriptions;
 mod tiers;
 
@@ -50,6 +51,7 @@ fn new_member(external_id: &str) -> NewMember<'_> {
         external_id,
         attributes: "{}",
         referred_by_code: None,
+        referral_code: None,
         now_us: 1_000,
     }
 }

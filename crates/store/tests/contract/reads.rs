@@ -20,6 +20,7 @@ both_backends!(
                     external_id: name,
                     attributes,
                     referred_by_code: None,
+                    referral_code: None,
                     now_us: 1,
                 })
                 .await

@@ -1,0 +1,722 @@
+//! Referral (自来水): each member's code, joining with one, and the rewards of each
+//! referral. A trigger (a join, a referee's first paid order, their first paid plan)
+//! writes the rewards it sets off as `pending` rows in the transaction of the trigger
+//! itself; granting them, and taking back those whose order or plan was refunded, is a
+//! step of its own: one transaction per reward, under the beneficiary's lock, run right
+//! after the trigger commits and by the clock's jobs (so a crash between the two only
+//! delays it). The decisions are the domain's (`tessera_domain::referral`).
+
+use crate::clock::{from_us, to_us};
+use crate::points::{credit_points_in, take_points_in, EntrySource, MemberState};
+use crate::stored_value::{sv_entry, write_sv, BONUS};
+use crate::{ActiveProgramme, Engine, EngineError, Result};
+use jiff::Timestamp;
+use tessera_domain::referral::{
+    self, Attempt, Beneficiary, ReferralRules, Referrer, RewardState, Trigger,
+};
+use tessera_domain::{ExternalId, ReferralCode};
+use tessera_store::{CouponRow, ReferralFigures, ReferralLinkRow, ReferralRewardRow, Tx};
+
+/// Rewards one run of the clock's jobs settles at most; the rest wait for the next run.
+const SETTLE_BATCH_MAX: u32 = 500;
+const BONUS_GRANTED: &str = "shop:sv_bonus_granted";
+
+/// One reward of a referral, as answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RewardView {
+    pub reward_id: String,
+    pub trigger: String,
+    /// `referrer` or `referee`.
+    pub to: &'static str,
+    pub kind: String,
+    pub amount: i64,
+    pub coupon: Option<String>,
+    pub state: RewardState,
+    pub source_ref: Option<String>,
+    pub due_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+    pub clawed_back: i64,
+}
+
+/// A member this member brought, with the rewards of that referral.
+#[derive(Debug, Clone)]
+pub struct Referee {
+    pub member_id: String,
+    pub referred_at: Option<Timestamp>,
+    pub rewards: Vec<RewardView>,
+}
+
+/// A member's referrals: their code, who brought them, whom they brought.
+#[derive(Debug, Clone)]
+pub struct Referrals {
+    pub member_id: String,
+    pub code: String,
+    /// Who brought this member, and when.
+    pub referred_by: Option<(String, Timestamp)>,
+    /// The rewards of this member's own referral (to either side).
+    pub own_rewards: Vec<RewardView>,
+    pub referred: Vec<Referee>,
+    /// The internal number the next page of `referred` starts after.
+    pub next_after: Option<i64>,
+}
+
+impl Engine {
+    /// A fresh code: 40 random bits in Crockford's base 32.
+    pub(crate) fn new_referral_code() -> Result<String> {
+        let mut bytes = [0u8; referral::CODE_LEN];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| internal(format!("no randomness for a referral code: {e}")))?;
+        Ok(referral::code_from_random(&bytes))
+    }
+
+    /// Gives a member their own code, if they have none yet, inside the caller's
+    /// transaction. A code another member drew already is drawn again.
+    pub(crate) async fn ensure_referral_code(&self, tx: &mut Tx, member_id: i64) -> Result<()> {
+        let code = Self::new_referral_code()?;
+        tx.referral_code_set(member_id, &code).await?;
+        Ok(())
+    }
+
+    /// Links a member to the owner of `code` inside the caller's transaction, after the
+    /// domain's refusals, and writes the rewards a join sets off. `existing`: the member
+    /// was created before (a code given later), so the late window applies.
+    pub(crate) async fn link_referral(
+        &self,
+        tx: &mut Tx,
+        rules: &ReferralRules,
+        referee: &ReferralLinkRow,
+        code: &ReferralCode,
+        existing: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let code = referral::normalise_code(code.as_str());
+        let owner = tx
+            .referral_owner_for_update(&code)
+            .await?
+            .ok_or_else(|| EngineError::ReferralCodeUnknown(code.clone()))?;
+        let referred_so_far = tx.referees_count(owner.member_id).await?;
+        let owner_attributes = attributes_of(&owner.attributes);
+        let referee_attributes = attributes_of(&referee.attributes);
+        let attempt = Attempt {
+            referrer: Referrer {
+                id: owner.member_id,
+                attributes: &owner_attributes,
+                joined_at: from_us(owner.created_at_us),
+                active: owner.status == "active",
+                referred_so_far,
+            },
+            referee_id: Some(referee.member_id).filter(|_| existing),
+            referee_attributes: &referee_attributes,
+            referee_joined_at: Some(from_us(referee.created_at_us)).filter(|_| existing),
+            already_referred: referee.referrer_id.is_some(),
+            now,
+        };
+        if let Some(refusal) = rules.refusal(&attempt) {
+            return Err(EngineError::ReferralRefused(refusal));
+        }
+        tx.referrer_set(referee.member_id, owner.member_id, &code, to_us(now))
+            .await?;
+        let rows = reward_rows(
+            rules,
+            Trigger::Join,
+            (referee.member_id, owner.member_id),
+            None,
+            now,
+            now,
+        );
+        tx.referral_rewards_insert(&rows).await?;
+        Ok(())
+    }
+
+    /// A referrer's code given by a member who exists already: taken only within the
+    /// programme's `late_days` of joining, and never a second time.
+    pub async fn attach_referrer(
+        &self,
+        member: &ExternalId,
+        code: &ReferralCode,
+    ) -> Result<Referrals> {
+        let programme = self.programme()?;
+        let rules = programme
+            .programme
+            .referral
+            .as_ref()
+            .ok_or(EngineError::ReferralDisabled)?;
+        let now = self.now();
+        let mut tx = self.store.begin().await?;
+        let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
+        Self::refuse_closed(std::slice::from_ref(&state))?;
+        let link = tx
+            .referral_link_for_update(state.member_id())
+            .await?
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        self.link_referral(&mut tx, rules, &link, code, true, now)
+            .await?;
+        tx.commit().await?;
+        self.settle_referral_after(&programme, link.member_id).await;
+        self.referrals(member, None, tessera_domain::limits::PAGE_SIZE_DEFAULT)
+            .await
+    }
+
+    /// Writes the rewards a referee's paid order sets off (their first, for each
+    /// `first_order` reward) and settles what the order's refunds do to them. Inside
+    /// intake's transaction; `paid` and `refunded` are (member, order id, instant).
+    pub(crate) async fn referral_on_orders(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        paid: &[(i64, String, Timestamp)],
+        fully_refunded: &[(i64, String)],
+    ) -> Result<()> {
+        let Some(rules) = programme.programme.referral.as_ref() else {
+            return Ok(());
+        };
+        if rules.rewards_on(Trigger::FirstOrder).next().is_none()
+            || (paid.is_empty() && fully_refunded.is_empty())
+        {
+            return Ok(());
+        }
+        let mut members: Vec<i64> = paid
+            .iter()
+            .map(|p| p.0)
+            .chain(fully_refunded.iter().map(|r| r.0))
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        let now = self.now();
+        for (referee, referrer) in tx.referrers_of(&members).await? {
+            for (_, order_id, at) in paid.iter().filter(|p| p.0 == referee) {
+                self.referral_triggered(
+                    tx,
+                    rules,
+                    Trigger::FirstOrder,
+                    (referee, referrer),
+                    order_id,
+                    *at,
+                    now,
+                )
+                .await?;
+            }
+            for (_, order_id) in fully_refunded.iter().filter(|r| r.0 == referee) {
+                referral_source_refunded(tx, referee, order_id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A referee's first paid term of a plan: writes the `first_plan` rewards, inside the
+    /// purchase's transaction.
+    pub(crate) async fn referral_on_plan(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member_id: i64,
+        plan: &str,
+        subscription_id: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(rules) = programme.programme.referral.as_ref() else {
+            return Ok(());
+        };
+        let counts =
+            |r: &&referral::Reward| r.plans.is_empty() || r.plans.iter().any(|p| p == plan);
+        if !rules.rewards_on(Trigger::FirstPlan).any(|r| counts(&r)) {
+            return Ok(());
+        }
+        let Some((referee, referrer)) = tx.referrers_of(&[member_id]).await?.pop() else {
+            return Ok(());
+        };
+        let existing = tx.referral_rewards_of_referee(referee).await?;
+        let rows: Vec<ReferralRewardRow> = reward_rows(
+            rules,
+            Trigger::FirstPlan,
+            (referee, referrer),
+            Some(&subscription_id.to_string()),
+            now,
+            now,
+        )
+        .into_iter()
+        .filter(|row| rules.reward(&row.reward_id).is_some_and(|r| counts(&r)))
+        .filter(|row| !existing.iter().any(|e| e.reward_id == row.reward_id))
+        .collect();
+        tx.referral_rewards_insert(&rows).await?;
+        Ok(())
+    }
+
+    /// A subscription refunded: the rewards it set off are canceled or taken back.
+    pub(crate) async fn referral_on_plan_refund(
+        &self,
+        tx: &mut Tx,
+        member_id: i64,
+        subscription_id: i64,
+    ) -> Result<()> {
+        referral_source_refunded(tx, member_id, &subscription_id.to_string()).await
+    }
+
+    /// Writes a trigger's rewards for one referral; a reward a refund canceled before it
+    /// was due is set off again by the next trigger of its kind.
+    #[allow(clippy::too_many_arguments)]
+    async fn referral_triggered(
+        &self,
+        tx: &mut Tx,
+        rules: &ReferralRules,
+        trigger: Trigger,
+        pair: (i64, i64),
+        source_ref: &str,
+        at: Timestamp,
+        now: Timestamp,
+    ) -> Result<()> {
+        let existing = tx.referral_rewards_of_referee(pair.0).await?;
+        let mut new = Vec::new();
+        for row in reward_rows(rules, trigger, pair, Some(source_ref), at, now) {
+            match existing.iter().find(|e| e.reward_id == row.reward_id) {
+                None => new.push(row),
+                Some(e) if RewardState::parse(&e.state) == Some(RewardState::Canceled) => {
+                    tx.referral_reward_update(&ReferralRewardRow {
+                        state: RewardState::Pending.as_str().to_owned(),
+                        settled_at_us: None,
+                        ..row
+                    })
+                    .await?;
+                }
+                Some(_) => {}
+            }
+        }
+        tx.referral_rewards_insert(&new)
+            .await
+            .map_err(EngineError::from)
+    }
+
+    /// Settles every reward with work to do (the clock's job); how many moved.
+    pub(crate) async fn run_referral_rewards(&self, to: Timestamp) -> Result<u64> {
+        if self
+            .programme()
+            .ok()
+            .and_then(|p| p.programme.referral.clone())
+            .is_none()
+        {
+            return Ok(0);
+        }
+        let due = self
+            .store
+            .referral_rewards_due(to_us(to), SETTLE_BATCH_MAX)
+            .await?;
+        let mut moved = 0;
+        for (referee, reward_id) in due {
+            if self.settle_reward(referee, &reward_id, to).await? {
+                moved += 1;
+            }
+        }
+        Ok(moved)
+    }
+
+    /// After a write that may have set off or refunded a referral's rewards: settles
+    /// what is due of them now. The write has committed, so a failure here is logged,
+    /// not answered: the clock's jobs settle the rewards a moment later.
+    pub(crate) async fn settle_referral_after(&self, programme: &ActiveProgramme, member_id: i64) {
+        if programme.programme.referral.is_none() {
+            return;
+        }
+        if let Err(e) = self.settle_referral_rewards_of(member_id).await {
+            tracing::warn!(member_id, error = %e, "referral rewards left for the clock's jobs");
+        }
+    }
+
+    /// Settles what is due of one referee's rewards now (right after a trigger).
+    pub(crate) async fn settle_referral_rewards_of(&self, referee_id: i64) -> Result<()> {
+        let now = self.now();
+        let rows = self.store.referral_rewards_of(&[referee_id]).await?;
+        for row in rows {
+            let state = RewardState::parse(&row.state).ok_or_else(|| corrupt_state(&row))?;
+            if state.is_due(from_us(row.due_at_us), now) {
+                self.settle_reward(referee_id, &row.reward_id, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grants, caps, cancels or takes back one reward, in one transaction under the
+    /// beneficiary's lock; whether it moved (another process may have settled it).
+    async fn settle_reward(
+        &self,
+        referee_id: i64,
+        reward_id: &str,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let programme = self.programme()?;
+        let Some(rules) = programme.programme.referral.as_ref() else {
+            return Ok(false);
+        };
+        let Some(peek) = self
+            .store
+            .referral_rewards_of(&[referee_id])
+            .await?
+            .into_iter()
+            .find(|r| r.reward_id == reward_id)
+        else {
+            return Ok(false);
+        };
+        let Some(beneficiary) = self.store.referral_link_by_id(peek.beneficiary_id).await? else {
+            return Ok(false);
+        };
+        let beneficiary = ExternalId::parse(beneficiary.external_id)
+            .map_err(|e| internal(format!("a stored member id: {e}")))?;
+        let mut tx = self.store.begin().await?;
+        let mut member = self.lock_members(&mut tx, &[&beneficiary]).await?.remove(0);
+        let Some(mut row) = tx
+            .referral_rewards_of_referee(referee_id)
+            .await?
+            .into_iter()
+            .find(|r| r.reward_id == reward_id)
+        else {
+            return Ok(false);
+        };
+        let state = RewardState::parse(&row.state).ok_or_else(|| corrupt_state(&row))?;
+        if !state.is_due(from_us(row.due_at_us), now) || member.member_id() != row.beneficiary_id {
+            return Ok(false);
+        }
+        let next = match state {
+            RewardState::ClawbackDue => {
+                row.clawed_back = self
+                    .take_back(&mut tx, &programme, &mut member, &row, now)
+                    .await?;
+                row.clawed_at_us = Some(to_us(now));
+                RewardState::ClawedBack
+            }
+            _ if member.row.status == "closed" => RewardState::Canceled,
+            _ => {
+                let decided = match (row.beneficiary_id == row.referrer_id, rules.cap) {
+                    (true, Some(cap)) => {
+                        let since = cap.period_start(now, &programme.programme.timezone);
+                        let so_far = tx
+                            .referrer_rewards_granted_since(row.referrer_id, since.map(to_us))
+                            .await?;
+                        rules.grant(Beneficiary::Referrer, so_far)
+                    }
+                    _ => RewardState::Granted,
+                };
+                match decided {
+                    RewardState::Granted => {
+                        match self
+                            .give(&mut tx, &programme, &mut member, &row, now)
+                            .await?
+                        {
+                            Some(granted_ref) => {
+                                row.granted_ref = Some(granted_ref);
+                                RewardState::Granted
+                            }
+                            None => RewardState::Canceled,
+                        }
+                    }
+                    other => other,
+                }
+            }
+        };
+        if next != RewardState::ClawedBack {
+            row.settled_at_us = Some(to_us(now));
+        }
+        row.state = next.as_str().to_owned();
+        tx.referral_reward_update(&row).await?;
+        tx.commit().await?;
+        metrics::counter!("tessera_referral_rewards_total", "state" => next.as_str()).increment(1);
+        Ok(true)
+    }
+
+    /// Gives a reward; the journal entry or coupon number that gave it, or `None` when
+    /// the programme can no longer give its kind (its section or template is gone).
+    async fn give(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member: &mut MemberState,
+        row: &ReferralRewardRow,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let reference = reward_reference(row);
+        let reason = format!("referral reward {}", row.reward_id);
+        match row.kind.as_str() {
+            "points" => {
+                if programme.programme.points.is_none() {
+                    return Ok(None);
+                }
+                let source = EntrySource {
+                    reference: Some(&reference),
+                    reason: Some(&reason),
+                    ..Default::default()
+                };
+                let entry =
+                    credit_points_in(tx, member, programme, row.amount, source, now).await?;
+                Ok(Some(entry))
+            }
+            "coupon" => {
+                let template = row.coupon.as_deref().unwrap_or_default();
+                let Some(t) = programme.programme.coupon(template) else {
+                    return Ok(None);
+                };
+                let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
+                    .after(now, &programme.programme.timezone);
+                let issued = tx
+                    .coupons_issue(&[CouponRow {
+                        member_id: member.member_id(),
+                        coupon_no: 0,
+                        template: template.to_owned(),
+                        state: "issued".to_owned(),
+                        source: "referral".to_owned(),
+                        issued_at_us: to_us(now),
+                        valid_until_us: to_us(valid_until),
+                        order_id: None,
+                        used_at_us: None,
+                        issue_id: Some(reference),
+                    }])
+                    .await?;
+                Ok(issued.first().map(|c| c.coupon_no))
+            }
+            "stored_value" => {
+                if programme.programme.stored_value.is_none() {
+                    return Ok(None);
+                }
+                let mut balance = tx.stored_value_get(member.member_id()).await?;
+                balance.bonus = balance
+                    .bonus
+                    .checked_add(row.amount)
+                    .filter(|b| {
+                        b.saturating_add(balance.principal)
+                            <= tessera_domain::limits::STORED_VALUE_MAX_MINOR
+                    })
+                    .ok_or_else(|| {
+                        internal("a referral reward would overflow the stored value".into())
+                    })?;
+                let entry = sv_entry(
+                    member,
+                    "sv_referral",
+                    now,
+                    Some(&reference),
+                    &[(BONUS, row.amount), (BONUS_GRANTED, -row.amount)],
+                );
+                let no = entry.entry_no;
+                write_sv(tx, member, balance, &[entry]).await?;
+                Ok(Some(no))
+            }
+            _ => Err(corrupt_state(row)),
+        }
+    }
+
+    /// Takes back a reward given for an order or plan since refunded, as far as the
+    /// member still holds it: points up to the available balance, an unused coupon,
+    /// stored-value bonus up to the bonus balance. What was taken back.
+    async fn take_back(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member: &mut MemberState,
+        row: &ReferralRewardRow,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let reference = reward_reference(row);
+        let reason = format!(
+            "referral reward {} taken back: its {} was refunded",
+            row.reward_id,
+            row.trigger.trim_start_matches("first_")
+        );
+        match row.kind.as_str() {
+            "points" => {
+                let source = EntrySource {
+                    reference: Some(&reference),
+                    reason: Some(&reason),
+                    ..Default::default()
+                };
+                Ok(
+                    take_points_in(tx, member, programme, row.amount, source, now)
+                        .await?
+                        .0,
+                )
+            }
+            "coupon" => match row.granted_ref {
+                Some(no) => Ok(i64::from(tx.coupon_void(member.member_id(), no).await?)),
+                None => Ok(0),
+            },
+            "stored_value" => {
+                let mut balance = tx.stored_value_get(member.member_id()).await?;
+                let take = row.amount.min(balance.bonus).max(0);
+                if take > 0 {
+                    balance.bonus -= take;
+                    let entry = sv_entry(
+                        member,
+                        "sv_referral_clawback",
+                        now,
+                        Some(&reference),
+                        &[(BONUS, -take), (BONUS_GRANTED, take)],
+                    );
+                    write_sv(tx, member, balance, &[entry]).await?;
+                }
+                Ok(take)
+            }
+            _ => Err(corrupt_state(row)),
+        }
+    }
+
+    /// A member's referrals: their code (given now if they had none), who brought them,
+    /// and a page of the members they brought with each referral's rewards.
+    pub async fn referrals(
+        &self,
+        member: &ExternalId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Referrals> {
+        let mut link = self
+            .store
+            .referral_link_of(member.as_str())
+            .await?
+            .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        if link.referral_code.is_none() {
+            let mut tx = self.store.begin().await?;
+            self.ensure_referral_code(&mut tx, link.member_id).await?;
+            tx.commit().await?;
+            link = self
+                .store
+                .referral_link_of(member.as_str())
+                .await?
+                .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
+        }
+        let referred_by = match link.referrer_id {
+            Some(id) => self.store.referral_link_by_id(id).await?.map(|r| {
+                (
+                    r.external_id,
+                    from_us(link.referred_at_us.unwrap_or(link.created_at_us)),
+                )
+            }),
+            None => None,
+        };
+        let (page, next_after) = crate::page::page_of(
+            self.store
+                .referees_page(link.member_id, after.unwrap_or(0), limit + 1)
+                .await?,
+            limit,
+            |r| r.member_id,
+        );
+        let mut ids: Vec<i64> = page.iter().map(|r| r.member_id).collect();
+        ids.push(link.member_id);
+        let rewards = self.store.referral_rewards_of(&ids).await?;
+        let views_of = |referee: i64| -> Result<Vec<RewardView>> {
+            rewards
+                .iter()
+                .filter(|r| r.referee_id == referee)
+                .map(reward_view)
+                .collect()
+        };
+        let referred = page
+            .iter()
+            .map(|r| {
+                Ok(Referee {
+                    member_id: r.external_id.clone(),
+                    referred_at: r.referred_at_us.map(from_us),
+                    rewards: views_of(r.member_id)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Referrals {
+            member_id: link.external_id,
+            code: link.referral_code.unwrap_or_default(),
+            referred_by,
+            own_rewards: views_of(link.member_id)?,
+            referred,
+            next_after,
+        })
+    }
+
+    /// Referral as a whole, for the KPIs.
+    pub async fn referral_figures(&self) -> Result<ReferralFigures> {
+        Ok(self.store.referral_figures().await?)
+    }
+}
+
+/// The rewards a trigger sets off for one referral, as pending rows.
+fn reward_rows(
+    rules: &ReferralRules,
+    trigger: Trigger,
+    (referee, referrer): (i64, i64),
+    source_ref: Option<&str>,
+    at: Timestamp,
+    now: Timestamp,
+) -> Vec<ReferralRewardRow> {
+    rules
+        .rewards_on(trigger)
+        .map(|r| ReferralRewardRow {
+            referee_id: referee,
+            reward_id: r.id.clone(),
+            referrer_id: referrer,
+            beneficiary_id: match r.to {
+                Beneficiary::Referrer => referrer,
+                Beneficiary::Referee => referee,
+            },
+            trigger: trigger.as_str().to_owned(),
+            kind: r.kind.name().to_owned(),
+            amount: r.kind.amount(),
+            coupon: r.kind.coupon().map(str::to_owned),
+            state: RewardState::Pending.as_str().to_owned(),
+            source_ref: source_ref.map(str::to_owned),
+            due_at_us: to_us(referral::due_at(at, r.wait_days)),
+            created_at_us: to_us(now),
+            settled_at_us: None,
+            granted_ref: None,
+            clawed_back: 0,
+            clawed_at_us: None,
+        })
+        .collect()
+}
+
+/// The order or subscription `source_ref` was refunded: each reward it set off for this
+/// referee is canceled (not given yet) or marked to be taken back.
+async fn referral_source_refunded(tx: &mut Tx, referee: i64, source_ref: &str) -> Result<()> {
+    for mut row in tx.referral_rewards_of_referee(referee).await? {
+        if row.source_ref.as_deref() != Some(source_ref) {
+            continue;
+        }
+        let state = RewardState::parse(&row.state).ok_or_else(|| corrupt_state(&row))?;
+        let next = state.on_refund();
+        if next != state {
+            row.state = next.as_str().to_owned();
+            tx.referral_reward_update(&row).await?;
+        }
+    }
+    Ok(())
+}
+
+/// What the journal and the coupon record name a reward by.
+fn reward_reference(row: &ReferralRewardRow) -> String {
+    format!("referral:{}:{}", row.referee_id, row.reward_id)
+}
+
+fn reward_view(row: &ReferralRewardRow) -> Result<RewardView> {
+    Ok(RewardView {
+        reward_id: row.reward_id.clone(),
+        trigger: row.trigger.clone(),
+        to: if row.beneficiary_id == row.referrer_id {
+            Beneficiary::Referrer.as_str()
+        } else {
+            Beneficiary::Referee.as_str()
+        },
+        kind: row.kind.clone(),
+        amount: row.amount,
+        coupon: row.coupon.clone(),
+        state: RewardState::parse(&row.state).ok_or_else(|| corrupt_state(row))?,
+        source_ref: row.source_ref.clone(),
+        due_at: from_us(row.due_at_us),
+        settled_at: row.settled_at_us.map(from_us),
+        clawed_back: row.clawed_back,
+    })
+}
+
+fn attributes_of(json: &str) -> serde_json::Map<String, serde_json::Value> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+fn internal(message: String) -> EngineError {
+    EngineError::Store(tessera_store::StoreError::Database(message))
+}
+
+fn corrupt_state(row: &ReferralRewardRow) -> EngineError {
+    internal(format!(
+        "referral reward {}/{} has state `{}` and kind `{}`, which this version cannot read",
+        row.referee_id, row.reward_id, row.state, row.kind
+    ))
+}

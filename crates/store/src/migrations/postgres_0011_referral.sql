@@ -1,0 +1,32 @@
+-- Referral: each member's own code, who brought them, and the rewards of each referral.
+ALTER TABLE members ADD COLUMN referral_code TEXT;
+ALTER TABLE members ADD COLUMN referrer_id BIGINT REFERENCES members (id);
+ALTER TABLE members ADD COLUMN referred_at_us BIGINT;
+CREATE UNIQUE INDEX members_referral_code ON members (referral_code);
+CREATE INDEX members_referrer ON members (referrer_id, id);
+
+-- One row per reward rule per referral, keyed by the referee: its trigger fires once.
+CREATE TABLE referral_rewards (
+    referee_id BIGINT NOT NULL REFERENCES members (id),
+    reward_id TEXT NOT NULL,
+    referrer_id BIGINT NOT NULL REFERENCES members (id),
+    beneficiary_id BIGINT NOT NULL REFERENCES members (id),
+    trigger_kind TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    amount BIGINT NOT NULL,
+    coupon TEXT,
+    state TEXT NOT NULL,
+    -- The order or subscription that set it off.
+    source_ref TEXT,
+    due_at_us BIGINT NOT NULL,
+    created_at_us BIGINT NOT NULL,
+    -- When it was granted, capped or canceled.
+    settled_at_us BIGINT,
+    -- The journal entry or coupon number that gave it.
+    granted_ref BIGINT,
+    clawed_back BIGINT NOT NULL DEFAULT 0,
+    clawed_at_us BIGINT,
+    PRIMARY KEY (referee_id, reward_id)
+);
+CREATE INDEX referral_rewards_due ON referral_rewards (state, due_at_us);
+CREATE INDEX referral_rewards_beneficiary ON referral_rewards (beneficiary_id, settled_at_us);
