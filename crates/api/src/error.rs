@@ -127,6 +127,11 @@ error_codes! {
     ReferralSecondReferrer = 82, "referral_second_referrer", 409, "The member was referred already: a member has one referrer.";
     ReferralCodeUnusable = 83, "referral_code_unusable", 409, "The code has brought its limit of members (`referral.max_referrals_per_code`), or its owner is not an active member.";
     ReferralTooLate = 84, "referral_too_late", 409, "A referrer's code is taken when the member is created, or within the programme's `referral.late_days` of it.";
+    OfferNotFound = 85, "offer_not_found", 404, "The programme has no conversion offer with this id.";
+    OfferNotOpen = 86, "offer_not_open", 409, "The offer's window is not open now (it opens at `starts_at` and closes at `ends_at`, exclusive).";
+    OfferNotEligible = 87, "offer_not_eligible", 409, "The member is not in the offer's segment (its `condition` does not hold for them now).";
+    OfferAlreadyUsed = 88, "offer_already_used", 409, "The member has taken this offer before: an offer is taken once per member.";
+    OfferMismatch = 89, "offer_mismatch", 422, "The offer is for another plan, or gives something other than what the request asks for (a trial, a paid first term, a coupon).";
 }
 
 /// An item a refused programme change would take from members.
@@ -313,6 +318,16 @@ impl From<EngineError> for ApiError {
             EngineError::ProgrammeMissing => ErrorCode::ProgrammeMissing,
             EngineError::MemberNotFound(_) => ErrorCode::MemberNotFound,
             EngineError::MemberExists(_) => ErrorCode::MemberExists,
+            EngineError::OfferNotFound(_) => ErrorCode::OfferNotFound,
+            EngineError::OfferAlreadyUsed(_) => ErrorCode::OfferAlreadyUsed,
+            EngineError::OfferRefused(r) => {
+                use tessera_domain::offers::OfferRefusal;
+                match r {
+                    OfferRefusal::NotOpen => ErrorCode::OfferNotOpen,
+                    OfferRefusal::NotEligible => ErrorCode::OfferNotEligible,
+                    OfferRefusal::Mismatch(_) => ErrorCode::OfferMismatch,
+                }
+            }
             EngineError::ReferralDisabled => ErrorCode::ReferralDisabled,
             EngineError::ReferralCodeUnknown(_) => ErrorCode::ReferralCodeUnknown,
             EngineError::ReferralRefused(r) => {

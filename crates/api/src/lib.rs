@@ -67,6 +67,7 @@ pub fn app_with(engine: Arc<Engine>, options: AppOptions) -> Router {
         .merge(routes::admin::router())
         .merge(routes::keys::router())
         .merge(routes::referrals::router())
+        .merge(routes::offers::router())
         // Idempotency runs inside authentication: a key is scoped to its caller.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

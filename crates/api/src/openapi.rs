@@ -2,8 +2,8 @@
 
 use crate::error::{ErrorBody, ErrorDetail, ProgrammeIssueBody};
 use crate::routes::{
-    admin, events, keys, members, points, programme, quotes, referrals, subscriptions, system,
-    tiers,
+    admin, events, keys, members, offers, points, programme, quotes, referrals, subscriptions,
+    system, tiers,
 };
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         admin::get_clock, admin::set_clock,
         keys::list_keys, keys::create_key, keys::revoke_key, keys::rotate_key,
         referrals::get_referrals, referrals::post_referrer, referrals::get_referral_figures,
+        offers::get_offer, offers::post_exposure, offers::post_acceptance, offers::member_offers,
     ),
     components(schemas(ErrorBody, ErrorDetail, ProgrammeIssueBody, crate::schema::IdText, crate::schema::NameText)),
     modifiers(&ApiKeyAuth),

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod money;
+pub mod offers;
 pub mod plans;
 pub mod points;
 pub mod programme;

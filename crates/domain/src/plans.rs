@@ -150,6 +150,8 @@ pub enum PriceBasis {
     List,
     FirstTerm,
     Rule(String),
+    /// A conversion offer's first-term price.
+    Offer(String),
 }
 
 impl PriceBasis {
@@ -158,6 +160,7 @@ impl PriceBasis {
             PriceBasis::List => "list".to_owned(),
             PriceBasis::FirstTerm => "first_term".to_owned(),
             PriceBasis::Rule(name) => format!("rule:{name}"),
+            PriceBasis::Offer(id) => format!("offer:{id}"),
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Programme {
     pub stored_value: Option<crate::stored_value::StoredValueRules>,
     /// Referral: codes, who may use them, and rewards; `None` without it.
     pub referral: Option<crate::referral::ReferralRules>,
+    /// Conversion offers: a plan offered to a segment, in a window.
+    pub offers: Vec<crate::offers::ConversionOffer>,
     /// Items this version declares under a new id (`renamed_from`).
     pub renames: Vec<change::Rename>,
 }
@@ -113,6 +115,8 @@ struct ProgrammeFile {
     coupons: Vec<benefits_section::CouponFile>,
     stored_value: Option<benefits_section::StoredValueFile>,
     referral: Option<referral_section::ReferralFile>,
+    #[serde(default)]
+    offers: Vec<offers_section::OfferFile>,
 }
 
 #[derive(Deserialize)]
@@ -411,6 +415,8 @@ impl Programme {
             }
         };
 
+        let offers = offers_section::parse(&file.offers, &plan_ids, &coupon_ids, issues);
+
         let mut renames = Vec::new();
         change::collect_renames(
             change::Section::Plans,
@@ -464,6 +470,7 @@ impl Programme {
             coupons: coupons?,
             stored_value: stored_value?,
             referral: referral?,
+            offers: offers?,
             renames,
         })
     }
@@ -471,6 +478,11 @@ impl Programme {
     /// The plan with this id, if any.
     pub fn plan(&self, id: &str) -> Option<&crate::plans::Plan> {
         self.plans.iter().find(|p| p.id == id)
+    }
+
+    /// The conversion offer with this id, if any.
+    pub fn offer(&self, id: &str) -> Option<&crate::offers::ConversionOffer> {
+        self.offers.iter().find(|o| o.id == id)
     }
 
     pub fn coupon(&self, id: &str) -> Option<&crate::quote::CouponTemplate> {
@@ -677,6 +689,7 @@ pub(crate) fn line_column(source: &str, offset: usize) -> (u32, u32) {
 pub mod change;
 
 mod benefits_section;
+mod offers_section;
 mod plans_section;
 mod points_section;
 mod referral_section;

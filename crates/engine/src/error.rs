@@ -111,11 +111,26 @@ pub enum EngineError {
     ReferralCodeUnknown(String),
     #[error("{}", describe_refusal(.0))]
     ReferralRefused(tessera_domain::referral::Refusal),
+    #[error("the programme has no conversion offer `{0}`")]
+    OfferNotFound(String),
+    #[error("{}", describe_offer_refusal(.0))]
+    OfferRefused(tessera_domain::offers::OfferRefusal),
+    #[error("the member has taken offer `{0}` before")]
+    OfferAlreadyUsed(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+fn describe_offer_refusal(r: &tessera_domain::offers::OfferRefusal) -> String {
+    use tessera_domain::offers::OfferRefusal;
+    match r {
+        OfferRefusal::NotOpen => "the offer is not open now".to_owned(),
+        OfferRefusal::NotEligible => "the member is not in the offer's segment".to_owned(),
+        OfferRefusal::Mismatch(why) => why.clone(),
+    }
+}
 
 fn describe_refusal(r: &tessera_domain::referral::Refusal) -> String {
     use tessera_domain::referral::Refusal;

@@ -11,6 +11,7 @@ mod events;
 pub mod jobs;
 pub mod keys;
 mod members;
+pub mod offers;
 pub mod orders;
 mod page;
 pub mod points;

@@ -44,6 +44,9 @@ pub struct Upsell {
     pub saving_minor: i64,
     /// Members-only goods of the cart the plan would let this shopper buy.
     pub unlocks: Vec<String>,
+    /// A conversion offer of the plan open now that targets this member (shown, so
+    /// recorded as an exposure).
+    pub offer: Option<crate::offers::OfferShown>,
 }
 
 #[derive(Debug, Clone)]
@@ -349,7 +352,38 @@ impl Engine {
             Some(h) if req.points > 0 => Some(self.points_available_now(h, now).await?),
             _ => None,
         };
-        self.quote_with(req, holdings.as_deref(), now, points_now)
+        let mut answer = self.quote_with(req, holdings.as_deref(), now, points_now)?;
+        if let Some(h) = &holdings {
+            self.show_offers(&mut answer, h, now).await?;
+        }
+        Ok(answer)
+    }
+
+    /// Puts in the upsell the conversion offers open now that target the member, and
+    /// records each as shown to them.
+    async fn show_offers(
+        &self,
+        answer: &mut QuoteAnswer,
+        h: &Holdings,
+        now: Timestamp,
+    ) -> Result<()> {
+        let programme = self.programme()?;
+        if !programme.programme.offers.iter().any(|o| o.is_open(now)) {
+            return Ok(());
+        }
+        let offers = self.offers_for(&programme, h, now).await?;
+        let mut shown = Vec::new();
+        for u in &mut answer.upsell {
+            u.offer = offers.iter().find(|o| o.plan == u.plan).cloned();
+            if let Some(o) = &u.offer {
+                shown.push(o.id.clone());
+            }
+        }
+        if !shown.is_empty() {
+            self.record_quote_exposures(h.state.member_id(), &shown)
+                .await;
+        }
+        Ok(())
     }
 
     /// A member's available points at `now`, as if the clock's jobs had just run.
@@ -508,6 +542,7 @@ impl Engine {
                 total_minor: q2.total_minor,
                 saving_minor: q.total_minor - q2.total_minor,
                 unlocks,
+                offer: None,
             });
         }
         Ok(QuoteAnswer {

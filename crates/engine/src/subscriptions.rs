@@ -11,6 +11,7 @@ use crate::clock::{from_us, to_us};
 use crate::points::MemberState;
 use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
+use tessera_domain::offers::{OfferKind, OfferRefusal};
 use tessera_domain::plans::{
     refund_calculation, Change, Plan, RefundCalculation, Status, SubscriptionState, Term, TermKind,
 };
@@ -43,6 +44,8 @@ pub struct SubscribeRequest {
     pub gift_to: Option<ExternalId>,
     /// Defaults to the plan's `auto_renew`; `true` is refused by a plan that does not renew.
     pub auto_renew: Option<bool>,
+    /// A conversion offer the purchase takes: its trial, or its first-term price.
+    pub offer: Option<String>,
 }
 
 /// A subscription with everything a view shows. A payment's view is also its first
@@ -486,6 +489,8 @@ impl Engine {
             }
         }
         Self::refuse_closed(&members)?;
+        // After the replay: a retry answers as the first time, even once the offer closed.
+        let offer = self.offer_of_purchase(&programme, &req).await?;
         let now = self.now();
         let buyer_value = self
             .member_value(&mut tx, &programme, &mut members[0], now)
@@ -516,19 +521,29 @@ impl Engine {
                 return Err(EngineError::PlanAlreadyHeld(plan.id.clone()))
             }
             (Purchase::Trial, None) => {
-                let trial = plan.trial.as_ref().ok_or_else(|| {
-                    EngineError::TrialNotEligible(format!("plan `{}` has no trial", plan.id))
-                })?;
                 if tx.trial_taken(holder_member_id, &plan.id).await? {
                     return Err(EngineError::TrialAlreadyUsed(plan.id.clone()));
                 }
-                if !plan.trial_allowed(&buyer_value) {
-                    return Err(EngineError::TrialNotEligible(format!(
-                        "member `{}` is not eligible for the trial of `{}`",
-                        req.member, plan.id
-                    )));
-                }
-                let end = tessera_domain::plans::Length::Days(trial.days)
+                // An offer's trial stands in for the plan's own, for the offer's segment.
+                let days = match offer.as_ref().map(|o| &o.kind) {
+                    Some(OfferKind::Trial { days }) => *days,
+                    _ => {
+                        let trial = plan.trial.as_ref().ok_or_else(|| {
+                            EngineError::TrialNotEligible(format!(
+                                "plan `{}` has no trial",
+                                plan.id
+                            ))
+                        })?;
+                        if !plan.trial_allowed(&buyer_value) {
+                            return Err(EngineError::TrialNotEligible(format!(
+                                "member `{}` is not eligible for the trial of `{}`",
+                                req.member, plan.id
+                            )));
+                        }
+                        trial.days
+                    }
+                };
+                let end = tessera_domain::plans::Length::Days(days)
                     .after(now, &programme.programme.timezone);
                 let mut s = self
                     .new_subscription(
@@ -581,7 +596,20 @@ impl Engine {
                 },
                 live,
             ) => {
-                let price = plan.price(&buyer_value, !ever_paid);
+                let price = match offer.as_ref().map(|o| (&o.id, &o.kind)) {
+                    Some((id, OfferKind::FirstTermPrice { price_minor })) => {
+                        if ever_paid {
+                            return Err(EngineError::OfferRefused(OfferRefusal::Mismatch(
+                                format!("offer `{id}` prices a first term, and the member paid for `{}` before", plan.id),
+                            )));
+                        }
+                        (
+                            *price_minor,
+                            tessera_domain::plans::PriceBasis::Offer(id.clone()),
+                        )
+                    }
+                    _ => plan.price(&buyer_value, !ever_paid),
+                };
                 if let Some(given) = amount_minor {
                     if *given != price.0 {
                         return Err(EngineError::PriceChanged {
@@ -630,6 +658,10 @@ impl Engine {
             }
         };
         self.save(&mut tx, &programme, &mut s, now).await?;
+        if let Some(o) = &offer {
+            self.accepted(&mut tx, holder_member_id, &o.id, Some(s.row.id), None, now)
+                .await?;
+        }
         let view = match &answer {
             Some(answer) => self.answer_payment(&mut tx, answer, s.row.id, now).await?,
             None => self.view_in(&mut tx, s.row.id).await?,
@@ -1320,11 +1352,16 @@ fn subscribe_fingerprint(req: &SubscribeRequest) -> serde_json::Value {
         } => serde_json::json!({"payment_ref": payment_ref.as_str(), "amount_minor": amount_minor}),
         Purchase::Trial => serde_json::json!("trial"),
     };
-    serde_json::json!({
+    let mut fingerprint = serde_json::json!({
         "subscribe": req.member.as_str(),
         "plan": req.plan,
         "purchase": purchase,
         "gift_to": req.gift_to.as_ref().map(|g| g.as_str()),
         "auto_renew": req.auto_renew,
-    })
+    });
+    // Only when given: the fingerprints of requests made before offers stay the same.
+    if let Some(offer) = &req.offer {
+        fingerprint["offer"] = serde_json::json!(offer);
+    }
+    fingerprint
 }

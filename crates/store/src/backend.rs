@@ -76,6 +76,11 @@ impl Backend for Sqlite {
                 "referral",
                 include_str!("migrations/sqlite_0011_referral.sql"),
             ),
+            (
+                12,
+                "offers",
+                include_str!("migrations/sqlite_0012_offers.sql"),
+            ),
         ]
     }
 
@@ -145,6 +150,11 @@ impl Backend for Postgres {
                 11,
                 "referral",
                 include_str!("migrations/postgres_0011_referral.sql"),
+            ),
+            (
+                12,
+                "offers",
+                include_str!("migrations/postgres_0012_offers.sql"),
             ),
         ]
     }

@@ -2,6 +2,7 @@ pub mod admin;
 pub mod events;
 pub mod keys;
 pub mod members;
+pub mod offers;
 pub mod points;
 pub mod programme;
 pub mod quotes;

@@ -398,7 +398,8 @@ pub async fn put_programme(
 #[derive(Serialize, ToSchema)]
 pub struct ChangeView {
     /// `plans`, `tiers`, `coupons`, `benefits`, `segments`, `activities`, `rewards`,
-    /// `offers`, `currency` or `timezone`.
+    /// `offers` (stored-value offers), `conversion_offers`, `referral_rewards`, `currency`
+    /// or `timezone`.
     pub section: String,
     /// The item's id in the new file (the old one when removed).
     pub id: String,

@@ -155,6 +155,10 @@ pub struct UpsellView {
     pub saving_minor: i64,
     /// Members-only goods of the cart the plan would unlock.
     pub unlocks: Vec<String>,
+    /// A conversion offer of the plan, open now and targeting this member; absent when
+    /// there is none. Showing it here records an exposure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer: Option<crate::routes::offers::OfferTerms>,
 }
 
 /// A priced cart: every line with its adjustments, the shipping, coupons, points, stored
@@ -307,6 +311,7 @@ pub async fn post_quote(
                 total_minor: u.total_minor,
                 saving_minor: u.saving_minor,
                 unlocks: u.unlocks,
+                offer: u.offer.as_ref().map(crate::routes::offers::OfferTerms::of),
             })
             .collect(),
     }))

@@ -349,6 +349,12 @@ pub struct SubscriptionIn {
     pub gift_to: Option<String>,
     /// Renew automatically; defaults to the plan's setting.
     pub auto_renew: Option<bool>,
+    /// A conversion offer to take (`GET /v1/members/{id}/offers`): its trial (with
+    /// `trial: true`) or its first-term price (with `payment_ref`; `amount_minor`, when
+    /// given, must be the offer's price). Refused when closed, not for this member, or
+    /// taken before.
+    #[schema(value_type = Option<crate::schema::NameText>)]
+    pub offer: Option<String>,
 }
 
 /// Buys a plan: a paid term confirmed by `payment_ref`, or the trial. A second purchase
@@ -362,8 +368,9 @@ pub struct SubscriptionIn {
         (status = 200, description = "The same payment_ref and body as before: the first answer", body = SubscriptionOut),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "plan_already_held, trial_already_used, trial_not_eligible, payment_ref_conflict, partner_codes_exhausted, price_changed, member_closed", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, description = "plan_already_held, trial_already_used, trial_not_eligible, payment_ref_conflict, partner_codes_exhausted, price_changed, member_closed, offer_not_open, offer_not_eligible, offer_already_used", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "offer_mismatch, invalid_field, ...", body = ErrorBody)))]
 pub async fn create_subscription(
     State(state): State<AppState>,
     caller: Caller,
@@ -410,6 +417,7 @@ pub async fn create_subscription(
             purchase,
             gift_to,
             auto_renew: body.auto_renew,
+            offer: body.offer,
         })
         .await?;
     Ok(reply(view, true))

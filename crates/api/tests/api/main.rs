@@ -10,6 +10,7 @@ mod idempotency;
 mod keys;
 mod limits;
 mod members;
+mod offers;
 mod openapi;
 mod orders;
 mod plans;

@@ -25,6 +25,8 @@ pub enum Section {
     Activities,
     Rewards,
     Offers,
+    ConversionOffers,
+    ReferralRewards,
     Currency,
     Timezone,
 }
@@ -40,6 +42,8 @@ impl Section {
             Section::Activities => "activities",
             Section::Rewards => "rewards",
             Section::Offers => "offers",
+            Section::ConversionOffers => "conversion_offers",
+            Section::ReferralRewards => "referral_rewards",
             Section::Currency => "currency",
             Section::Timezone => "timezone",
         }
@@ -222,7 +226,7 @@ pub fn first(new: &Programme) -> Assessment {
 }
 
 /// The sections whose items have ids, in the order a diff lists them.
-const SECTIONS: [Section; 8] = [
+const SECTIONS: [Section; 10] = [
     Section::Plans,
     Section::Tiers,
     Section::Coupons,
@@ -231,6 +235,8 @@ const SECTIONS: [Section; 8] = [
     Section::Activities,
     Section::Rewards,
     Section::Offers,
+    Section::ConversionOffers,
+    Section::ReferralRewards,
 ];
 
 /// The items of a section by id, each with a fingerprint of its settings (its debug form
@@ -266,6 +272,10 @@ fn items(p: &Programme, section: Section) -> BTreeMap<&str, String> {
             .collect(),
         Section::Rewards => of(p.points.iter().flat_map(|c| &c.rewards), |x| x.id.as_str()),
         Section::Offers => of(p.stored_value.iter().flat_map(|s| &s.offers), |x| {
+            x.id.as_str()
+        }),
+        Section::ConversionOffers => of(&p.offers, |x| x.id.as_str()),
+        Section::ReferralRewards => of(p.referral.iter().flat_map(|r| &r.rewards), |x| {
             x.id.as_str()
         }),
         Section::Currency | Section::Timezone => BTreeMap::new(),

@@ -109,10 +109,29 @@ const EVENT: Shape = Shape {
     ],
 };
 
+/// What a member did lately, for the conditions of conversion offers
+/// (`crate::offers::MemberStats`). `days_since_last_order` is null for a member who never
+/// ordered, so a condition comparing it does not hold for them.
+const STATS: Shape = Shape {
+    name: "stats",
+    fields: &[
+        ("orders_30d", Field::Int),
+        ("orders_90d", Field::Int),
+        ("orders_365d", Field::Int),
+        ("spend_30d_minor", Field::Int),
+        ("spend_90d_minor", Field::Int),
+        ("spend_365d_minor", Field::Int),
+        ("days_since_last_order", Field::Int),
+        ("plans", Field::List(&Field::Text)),
+        ("plans_ever", Field::List(&Field::Text)),
+    ],
+};
+
 /// The shape of a variable a condition may read, by name.
 pub fn shape_of(variable: &str) -> Option<&'static Shape> {
     match variable {
         "member" => Some(&MEMBER),
+        "stats" => Some(&STATS),
         "event" => Some(&EVENT),
         "line" => Some(&LINE),
         _ => None,

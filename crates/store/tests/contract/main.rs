@@ -12,6 +12,7 @@ mod bench;
 mod closing;
 mod commerce;
 mod foundation;
+mod offers;
 mod points;
 mod programme;
 mod reads;
