@@ -16,6 +16,7 @@ mod orders;
 mod plans;
 mod points;
 mod points_props;
+mod presets;
 mod programme;
 mod programme_changes;
 mod quotes;
