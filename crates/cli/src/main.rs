@@ -71,8 +71,11 @@ enum Command {
 
 #[derive(Subcommand)]
 enum ProgrammeCommand {
-    /// Check a programme file offline; exit code 1 when it is refused.
-    Check { file: std::path::PathBuf },
+    /// Check programme files offline, each on its own; exit code 1 when any is refused.
+    Check {
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
+    },
     /// What changes from OLD to NEW: every plan, tier, coupon template, benefit, segment,
     /// activity, reward and offer added, removed, changed or renamed. With `--database`,
     /// also how many members each change touches and whether `PUT /v1/programme` would
@@ -183,50 +186,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: ProgrammeCommand::Diff { old, new, database },
         } => programme_diff(&old, &new, database.as_deref()).await,
         Command::Programme {
-            command: ProgrammeCommand::Check { file },
+            command: ProgrammeCommand::Check { files },
         } => {
-            let source = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            match Programme::parse(&source) {
-                Ok(p) => {
-                    println!(
-                        "{}: ok ({}, {}, {} segments, {} custom activities, {}, {}, {})",
-                        file.display(),
-                        p.currency.code(),
-                        p.timezone_name,
-                        p.segments.len(),
-                        p.activities.len(),
-                        if p.points.is_some() {
-                            "points"
-                        } else {
-                            "no points"
-                        },
-                        if p.score.is_some() {
-                            "score"
-                        } else {
-                            "no score"
-                        },
-                        p.tiers.as_ref().map_or("no tiers".to_owned(), |t| format!(
-                            "{} tiers",
-                            t.tiers.len()
-                        ))
-                    );
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(issues) => {
-                    for issue in &issues {
-                        println!(
-                            "{}:{}:{}: {}: {}",
-                            file.display(),
-                            issue.line,
-                            issue.column,
-                            issue.field,
-                            issue.reason
-                        );
-                    }
-                    Ok(ExitCode::from(1))
-                }
+            let mut refused = false;
+            for file in &files {
+                refused |= !check_programme_file(file)?;
             }
+            Ok(if refused {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }
@@ -514,6 +484,47 @@ async fn hand_over_admin_key(engine: &Engine, file: &std::path::Path) -> anyhow:
         file.display()
     );
     Ok(())
+}
+
+/// Checks one programme file: prints `FILE: ok (...)`, or each problem as
+/// `FILE:LINE:COLUMN: FIELD: REASON`; whether it passed.
+fn check_programme_file(file: &std::path::Path) -> anyhow::Result<bool> {
+    let source =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    match Programme::parse(&source) {
+        Ok(p) => {
+            println!(
+                "{}: ok ({}, {}, {} segments, {} custom activities, {}, {}, {}, {} plans, {} offers, {})",
+                file.display(),
+                p.currency.code(),
+                p.timezone_name,
+                p.segments.len(),
+                p.activities.len(),
+                if p.points.is_some() { "points" } else { "no points" },
+                if p.score.is_some() { "score" } else { "no score" },
+                p.tiers
+                    .as_ref()
+                    .map_or("no tiers".to_owned(), |t| format!("{} tiers", t.tiers.len())),
+                p.plans.len(),
+                p.offers.len(),
+                if p.referral.is_some() { "referral" } else { "no referral" },
+            );
+            Ok(true)
+        }
+        Err(issues) => {
+            for issue in &issues {
+                println!(
+                    "{}:{}:{}: {}: {}",
+                    file.display(),
+                    issue.line,
+                    issue.column,
+                    issue.field,
+                    issue.reason
+                );
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// `--programme FILE` and `--demo` at start. Never silently replaces a stored version:

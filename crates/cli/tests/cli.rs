@@ -50,6 +50,77 @@ fn programme_check_reports_line_field_and_reason() {
     );
 }
 
+#[test]
+fn programme_check_takes_many_files_and_fails_if_any_is_refused() {
+    let presets = concat!(env!("CARGO_MANIFEST_DIR"), "/../../presets");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(presets)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 7, "{files:?}");
+    let out = tessera()
+        .args(["programme", "check"])
+        .args(&files)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(stdout.matches(": ok (").count(), 7, "{stdout}");
+    let bad = std::env::temp_dir().join(format!("tessera-check-bad-{}.toml", std::process::id()));
+    std::fs::write(&bad, BAD_FILES[0].0).unwrap();
+    let out = tessera()
+        .args(["programme", "check"])
+        .arg(&files[0])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&bad);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(
+        stdout.matches(": ok (").count(),
+        1,
+        "the good file is still checked: {stdout}"
+    );
+}
+
+#[test]
+fn presets_are_listed_and_printed() {
+    let out = tessera().args(["presets"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    let names: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "jd-plus",
+            "taobao-88vip",
+            "costco",
+            "amazon-prime",
+            "sephora",
+            "starbucks",
+            "yunji"
+        ]
+    );
+    let out = tessera().args(["presets", "costco"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../presets/costco.toml"
+        ))
+        .unwrap()
+    );
+    let out = tessera().args(["presets", "nope"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no preset `nope`"));
+}
+
 struct Server {
     child: Child,
     address: String,
@@ -860,5 +931,50 @@ fn programme_diff_lists_changes_and_counts_holders_in_a_database() {
     assert!(
         stdout.contains("refused (programme_strands_value)"),
         "{stdout}"
+    );
+}
+
+/// `serve --preset NAME` loads the preset shipped in the binary on an empty database; an
+/// unknown name is refused before anything starts.
+#[test]
+fn serve_runs_a_preset() {
+    let path = std::env::temp_dir().join(format!("tessera-preset-{}.db", std::process::id()));
+    let url = format!("sqlite://{}", path.display());
+    let args = [
+        "--clock",
+        "manual",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &url,
+    ];
+    let err = serve_refused(&[&args[..], &["--preset", "nope"]].concat());
+    assert!(err.contains("no preset `nope`"), "{err}");
+    let mut child = tessera()
+        .arg("serve")
+        .args(args)
+        .args(["--preset", "yunji", "--admin-key-file"])
+        .arg(path.with_extension("key"))
+        .env("TESSERA_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map(Result::unwrap)
+        .take_while(|l| !l.contains("listening"))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let _ = std::fs::remove_file(path.with_extension("key"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("the preset yunji loaded as version 1")),
+        "{lines:?}"
     );
 }
