@@ -254,6 +254,8 @@ impl Status {
 pub enum TermKind {
     Trial,
     Paid,
+    /// Days given free (a referral reward): access, nothing to refund.
+    Reward,
 }
 
 /// One term of a subscription.

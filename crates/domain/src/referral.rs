@@ -104,6 +104,9 @@ pub enum RewardKind {
     Coupon(String),
     /// Stored value, credited as bonus (not principal: it was not paid in).
     StoredValue(i64),
+    /// Days of a plan: a free term after the member's running subscription of it, or
+    /// from the grant when they hold none.
+    PlanDays { plan: String, days: i64 },
 }
 
 impl RewardKind {
@@ -112,22 +115,25 @@ impl RewardKind {
             RewardKind::Points(_) => "points",
             RewardKind::Coupon(_) => "coupon",
             RewardKind::StoredValue(_) => "stored_value",
+            RewardKind::PlanDays { .. } => "plan_days",
         }
     }
 
-    /// The amount the reward gives in its unit: points, minor units, or 1 coupon.
+    /// The amount the reward gives in its unit: points, minor units, 1 coupon, or days.
     pub fn amount(&self) -> i64 {
         match self {
             RewardKind::Points(p) => *p,
             RewardKind::Coupon(_) => 1,
             RewardKind::StoredValue(m) => *m,
+            RewardKind::PlanDays { days, .. } => *days,
         }
     }
 
-    /// The coupon template, for a coupon reward.
-    pub fn coupon(&self) -> Option<&str> {
+    /// What the reward gives of the programme: the coupon template, or the plan.
+    pub fn item(&self) -> Option<&str> {
         match self {
             RewardKind::Coupon(t) => Some(t),
+            RewardKind::PlanDays { plan, .. } => Some(plan),
             _ => None,
         }
     }

@@ -30,7 +30,8 @@ pub struct RewardView {
     pub to: &'static str,
     pub kind: String,
     pub amount: i64,
-    pub coupon: Option<String>,
+    /// The coupon template or the plan it gives.
+    pub item: Option<String>,
     pub state: RewardState,
     pub source_ref: Option<String>,
     pub due_at: Timestamp,
@@ -448,7 +449,7 @@ impl Engine {
                 Ok(Some(entry))
             }
             "coupon" => {
-                let template = row.coupon.as_deref().unwrap_or_default();
+                let template = row.item.as_deref().unwrap_or_default();
                 let Some(t) = programme.programme.coupon(template) else {
                     return Ok(None);
                 };
@@ -469,6 +470,18 @@ impl Engine {
                     }])
                     .await?;
                 Ok(issued.first().map(|c| c.coupon_no))
+            }
+            "plan_days" => {
+                let plan = row.item.as_deref().unwrap_or_default();
+                self.give_plan_days(
+                    tx,
+                    programme,
+                    member.member_id(),
+                    (plan, row.amount),
+                    &reference,
+                    now,
+                )
+                .await
             }
             "stored_value" => {
                 if programme.programme.stored_value.is_none() {
@@ -532,6 +545,13 @@ impl Engine {
             }
             "coupon" => match row.granted_ref {
                 Some(no) => Ok(i64::from(tx.coupon_void(member.member_id(), no).await?)),
+                None => Ok(0),
+            },
+            "plan_days" => match row.granted_ref {
+                Some(subscription) => {
+                    self.take_plan_days(tx, programme, subscription, &reference, now)
+                        .await
+                }
                 None => Ok(0),
             },
             "stored_value" => {
@@ -651,7 +671,7 @@ fn reward_rows(
             trigger: trigger.as_str().to_owned(),
             kind: r.kind.name().to_owned(),
             amount: r.kind.amount(),
-            coupon: r.kind.coupon().map(str::to_owned),
+            item: r.kind.item().map(str::to_owned),
             state: RewardState::Pending.as_str().to_owned(),
             source_ref: source_ref.map(str::to_owned),
             due_at_us: to_us(referral::due_at(at, r.wait_days)),
@@ -697,7 +717,7 @@ fn reward_view(row: &ReferralRewardRow) -> Result<RewardView> {
         },
         kind: row.kind.clone(),
         amount: row.amount,
-        coupon: row.coupon.clone(),
+        item: row.item.clone(),
         state: RewardState::parse(&row.state).ok_or_else(|| corrupt_state(row))?,
         source_ref: row.source_ref.clone(),
         due_at: from_us(row.due_at_us),

@@ -128,10 +128,10 @@ fn put_state(row: &mut SubscriptionRow, s: &SubscriptionState) {
 pub(crate) fn term_of(r: &TermRow) -> Term {
     Term {
         no: r.term_no,
-        kind: if r.kind == "trial" {
-            TermKind::Trial
-        } else {
-            TermKind::Paid
+        kind: match r.kind.as_str() {
+            "trial" => TermKind::Trial,
+            "reward" => TermKind::Reward,
+            _ => TermKind::Paid,
         },
         start: from_us(r.start_us),
         end: from_us(r.end_us),
@@ -401,6 +401,126 @@ impl Engine {
         }
         tx.renewals_close(s.row.id, "paid").await?;
         Ok(())
+    }
+
+    /// Days of a plan given free (a referral reward), inside the caller's transaction: a
+    /// term of kind `reward` after the member's running subscription of the plan (back-
+    /// dated in a back-dating grace, as a payment would be), or a new subscription from
+    /// now. `basis` names the reward on the term. The subscription's id, or `None` when the
+    /// programme no longer has the plan.
+    pub(crate) async fn give_plan_days(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member_id: i64,
+        (plan_id, days): (&str, i64),
+        basis: &str,
+        now: Timestamp,
+    ) -> Result<Option<i64>> {
+        let Some(plan) = programme.programme.plan(plan_id) else {
+            return Ok(None);
+        };
+        let mut live = None;
+        for row in tx.subscriptions_of_plan(member_id, plan_id).await? {
+            let mut loaded = self.load_subscription(tx, programme, row, now).await?;
+            if live.is_none() && loaded.state.status.is_live() {
+                live = Some(loaded);
+            } else if !loaded.history.is_empty() {
+                self.save(tx, programme, &mut loaded, now).await?;
+            }
+        }
+        let mut s = match live {
+            Some(s) => s,
+            None => {
+                self.new_subscription(
+                    tx,
+                    plan,
+                    member_id,
+                    member_id,
+                    now,
+                    Status::Active,
+                    Some(false),
+                    now,
+                )
+                .await?
+            }
+        };
+        let (start, cause) = s.state.next_term_start(plan, now).unwrap_or((now, None));
+        let end =
+            tessera_domain::plans::Length::Days(days).after(start, &programme.programme.timezone);
+        let term_no = s.row.next_term_no;
+        s.row.next_term_no += 1;
+        let term = TermRow {
+            subscription_id: s.row.id,
+            term_no,
+            member_id,
+            kind: "reward".to_owned(),
+            start_us: to_us(start),
+            end_us: to_us(end),
+            amount_minor: 0,
+            price_basis: basis.to_owned(),
+            paid_at_us: to_us(now),
+            refunded_minor: 0,
+            payment_ref: None,
+            request_sha256: None,
+        };
+        tx.term_insert(&term).await?;
+        s.terms.push(term);
+        let change = s.state.add_paid_term(start, end, now, cause);
+        s.record(now, "reward", basis, None);
+        if let Some(change) = change {
+            s.record_change(&change);
+        }
+        self.save(tx, programme, &mut s, now).await?;
+        Ok(Some(s.row.id))
+    }
+
+    /// Takes back what is left of the days `give_plan_days` gave (the reward's term named
+    /// `basis`): the term ends now (or does not start), and access with it when nothing
+    /// runs after it. The days taken back, whole.
+    pub(crate) async fn take_plan_days(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        subscription_id: i64,
+        basis: &str,
+        now: Timestamp,
+    ) -> Result<i64> {
+        let Some(row) = tx.subscription_get(subscription_id).await? else {
+            return Ok(0);
+        };
+        let mut s = self.load_subscription(tx, programme, row, now).await?;
+        let Some(k) = s
+            .terms
+            .iter()
+            .position(|t| t.kind == "reward" && t.price_basis == basis)
+        else {
+            return Ok(0);
+        };
+        let (start, end) = (from_us(s.terms[k].start_us), from_us(s.terms[k].end_us));
+        let cut = now.max(start);
+        if cut >= end || !s.state.status.is_live() {
+            return Ok(0);
+        }
+        let removed_hours = end.duration_since(cut).as_hours();
+        tx.term_set_end(subscription_id, s.terms[k].term_no, to_us(cut))
+            .await?;
+        s.terms[k].end_us = to_us(cut);
+        let last_end = s.terms.iter().map(|t| t.end_us).max().unwrap_or(to_us(cut));
+        s.state.access_end = from_us(last_end);
+        s.record(now, "reward_taken_back", basis, None);
+        // What fell due at the new end (the term ended, grace) applies now.
+        let changes = s.state.advance(
+            programme.programme.plan(&s.row.plan),
+            &s.domain_terms(),
+            now,
+            &programme.programme.timezone,
+        );
+        for c in &changes {
+            s.record_change(c);
+        }
+        self.save(tx, programme, &mut s, now).await?;
+        Ok(removed_hours / 24)
     }
 
     /// The first answer of a payment reference seen before; a conflict if its request

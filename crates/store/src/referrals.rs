@@ -46,11 +46,12 @@ pub struct ReferralRewardRow {
     pub beneficiary_id: i64,
     /// `join`, `first_order` or `first_plan`.
     pub trigger: String,
-    /// `points`, `coupon` or `stored_value`.
+    /// `points`, `coupon`, `stored_value` or `plan_days`.
     pub kind: String,
-    /// Points, minor units, or 1 coupon.
+    /// Points, minor units, 1 coupon, or days.
     pub amount: i64,
-    pub coupon: Option<String>,
+    /// The coupon template or the plan it gives.
+    pub item: Option<String>,
     /// A `referral::RewardState` name.
     pub state: String,
     pub source_ref: Option<String>,
@@ -63,7 +64,7 @@ pub struct ReferralRewardRow {
 }
 
 const REWARD_COLUMNS: &str = "referee_id, reward_id, referrer_id, beneficiary_id, trigger_kind, \
-    kind, amount, coupon, state, source_ref, due_at_us, created_at_us, settled_at_us, \
+    kind, amount, item, state, source_ref, due_at_us, created_at_us, settled_at_us, \
     granted_ref, clawed_back, clawed_at_us";
 
 impl ReferralRewardRow {
@@ -76,7 +77,7 @@ impl ReferralRewardRow {
             trigger: r.try_get("trigger_kind")?,
             kind: r.try_get("kind")?,
             amount: r.try_get("amount")?,
-            coupon: r.try_get("coupon")?,
+            item: r.try_get("item")?,
             state: r.try_get("state")?,
             source_ref: r.try_get("source_ref")?,
             due_at_us: r.try_get("due_at_us")?,
@@ -337,7 +338,7 @@ impl Tx {
             .bind(&r.trigger)
             .bind(&r.kind)
             .bind(r.amount)
-            .bind(&r.coupon)
+            .bind(&r.item)
             .bind(&r.state)
             .bind(&r.source_ref)
             .bind(r.due_at_us)

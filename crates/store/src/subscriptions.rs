@@ -375,6 +375,24 @@ impl Tx {
         Ok(())
     }
 
+    /// Ends a term earlier (days given as a reward, taken back).
+    pub async fn term_set_end(
+        &mut self,
+        subscription_id: i64,
+        term_no: i64,
+        end_us: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE subscription_terms SET end_us = $3 WHERE subscription_id = $1 AND term_no = $2",
+        )
+        .bind(subscription_id)
+        .bind(term_no)
+        .bind(end_us)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     pub async fn term_set_refunded(
         &mut self,
         subscription_id: i64,

@@ -30,12 +30,14 @@ pub struct ReferralRewardView {
     pub trigger: String,
     /// Who it goes to: `referrer` or `referee`.
     pub to: String,
-    /// What it gives: `points`, `coupon` or `stored_value`.
+    /// What it gives: `points`, `coupon`, `stored_value` or `plan_days`.
     pub kind: String,
-    /// How much: points, minor units of stored value, or 1 coupon.
+    /// How much: points, minor units of stored value, 1 coupon, or days of the plan.
     pub amount: i64,
     /// The coupon template, for a coupon reward.
     pub coupon: Option<String>,
+    /// The plan, for a `plan_days` reward.
+    pub plan: Option<String>,
     /// `pending` (waiting for `due_at`), `granted`, `capped` (the referrer had reached
     /// the programme's cap), `canceled` (its order or plan was refunded before it was
     /// due, or the beneficiary left), `clawback_due` or `clawed_back` (given, then its
@@ -49,8 +51,8 @@ pub struct ReferralRewardView {
     /// When it was granted, capped or canceled, RFC 3339.
     #[schema(format = DateTime)]
     pub settled_at: Option<String>,
-    /// What was taken back of it (points, minor units, or 1 coupon voided): at most what
-    /// the member still held.
+    /// What was taken back of it (points, minor units, 1 coupon voided, or whole days of
+    /// the plan not yet used): at most what the member still held.
     pub clawed_back: i64,
 }
 
@@ -153,13 +155,19 @@ pub fn at_code(e: tessera_engine::EngineError, field: &str) -> crate::error::Api
 }
 
 fn reward_view(r: RewardView) -> ReferralRewardView {
+    let (coupon, plan) = match r.kind.as_str() {
+        "coupon" => (r.item.clone(), None),
+        "plan_days" => (None, r.item.clone()),
+        _ => (None, None),
+    };
     ReferralRewardView {
         reward_id: r.reward_id,
         trigger: r.trigger,
         to: r.to.to_owned(),
         kind: r.kind,
         amount: r.amount,
-        coupon: r.coupon,
+        coupon,
+        plan,
         state: r.state.as_str().to_owned(),
         source: r.source_ref,
         due_at: rfc3339(r.due_at),

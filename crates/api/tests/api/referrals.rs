@@ -191,7 +191,7 @@ async fn refund_order(app: &TestApp, member: &str, order_id: &str, at: &str) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-fn states(list: &[(&str, &str, i64)]) -> Vec<(String, String, i64)> {
+fn states_of(list: &[(&str, &str, i64)]) -> Vec<(String, String, i64)> {
     let mut v: Vec<_> = list
         .iter()
         .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), *c))
@@ -222,7 +222,7 @@ async fn every_trigger_and_reward_kind_is_granted_and_a_refund_takes_back_what_i
     );
     assert_eq!(
         reward_states(&app, "bob").await,
-        states(&[("join_coupon", "granted", 0), ("join_points", "granted", 0)])
+        states_of(&[("join_coupon", "granted", 0), ("join_points", "granted", 0)])
     );
     let a = referrals(&app, "alice").await;
     assert_eq!(a["referred"][0]["member_id"], "bob");
@@ -295,7 +295,7 @@ async fn every_trigger_and_reward_kind_is_granted_and_a_refund_takes_back_what_i
     );
     assert_eq!(
         reward_states(&app, "bob").await,
-        states(&[
+        states_of(&[
             ("join_coupon", "granted", 0),
             ("join_points", "granted", 0),
             ("order_cash", "clawed_back", 1000),
@@ -540,4 +540,115 @@ async fn thirty_two_joins_on_one_code_give_exactly_the_cap_on_sqlite() {
 #[tokio::test]
 async fn thirty_two_joins_on_one_code_give_exactly_the_cap_on_postgres() {
     thirty_two_joins_on_one_code_give_exactly_the_cap(Backend::Postgres).await;
+}
+
+const PLAN_DAYS: &str = r#"
+name = "plan days"
+currency = "USD"
+timezone = "UTC"
+
+[[plans]]
+id = "club"
+term = "year"
+price_minor = 39800
+refund = { policy = "full" }
+
+[referral]
+
+[[referral.rewards]]
+id = "join_days"
+on = "join"
+to = "referee"
+plan_days = { plan = "club", days = 30 }
+
+[[referral.rewards]]
+id = "plan_days"
+on = "first_plan"
+to = "referrer"
+plan_days = { plan = "club", days = 60 }
+"#;
+
+/// (plan, until) of each plan a member holds now.
+async fn holds(app: &TestApp, member: &str) -> Vec<(String, String)> {
+    let r = app
+        .call("GET", &format!("/v1/members/{member}/entitlements"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["plan"].as_str().unwrap().to_owned(),
+                p["until"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn plan_days_start_a_plan_or_extend_the_running_one_and_are_taken_back() {
+    let app = app_on(Backend::Sqlite, PLAN_DAYS).await.unwrap();
+    let alice = join(&app, "alice", "1", None).await;
+    let code = alice.body["referral_code"].as_str().unwrap().to_owned();
+    let buy = |member: &'static str, payment_ref: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .call_as(
+                    &app.storefront,
+                    "POST",
+                    "/v1/subscriptions",
+                    Some(json!({"member_id": member, "plan": "club", "payment_ref": payment_ref})),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+            r.body["id"].clone()
+        }
+    };
+    buy("alice", "pay-a").await;
+    assert_eq!(
+        holds(&app, "alice").await,
+        [("club".into(), "2027-11-23T00:00:00Z".into())]
+    );
+
+    // Joining gives bob 30 days of the club from now: a subscription of its own.
+    let r = join(&app, "bob", "2", Some(&code)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(
+        holds(&app, "bob").await,
+        [("club".into(), "2026-12-23T00:00:00Z".into())]
+    );
+
+    // Bob's first paid year follows his free days; alice's 60 days follow her paid year.
+    let bobs = buy("bob", "pay-b").await;
+    assert_eq!(
+        holds(&app, "bob").await,
+        [("club".into(), "2027-12-23T00:00:00Z".into())]
+    );
+    assert_eq!(
+        holds(&app, "alice").await,
+        [("club".into(), "2028-01-22T00:00:00Z".into())]
+    );
+
+    // Bob's plan refunded: alice's 60 days, not begun, are taken back whole.
+    let r = app
+        .call("POST", &format!("/v1/subscriptions/{bobs}/refunds"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(
+        holds(&app, "alice").await,
+        [("club".into(), "2027-11-23T00:00:00Z".into())]
+    );
+    let states = reward_states(&app, "bob").await;
+    assert_eq!(
+        states,
+        states_of(&[
+            ("join_days", "granted", 0),
+            ("plan_days", "clawed_back", 60)
+        ])
+    );
+    let r = referrals(&app, "bob").await;
+    assert_eq!(r["rewards"][0]["plan"], "club", "{r}");
 }

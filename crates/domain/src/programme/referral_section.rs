@@ -37,9 +37,17 @@ struct RewardFile {
     points: Option<Spanned<i64>>,
     coupon: Option<Spanned<String>>,
     stored_value_minor: Option<Spanned<i64>>,
+    plan_days: Option<Spanned<PlanDaysFile>>,
     wait_days: Option<Spanned<i64>>,
     #[serde(default)]
     plans: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanDaysFile {
+    plan: Spanned<String>,
+    days: Spanned<i64>,
 }
 
 /// What the rest of the file declares, that rewards refer to.
@@ -209,6 +217,7 @@ fn reward_kind(
         r.points.is_some(),
         r.coupon.is_some(),
         r.stored_value_minor.is_some(),
+        r.plan_days.is_some(),
     ]
     .iter()
     .filter(|g| **g)
@@ -217,7 +226,7 @@ fn reward_kind(
         issues.add(
             &r.id,
             f,
-            "a reward gives exactly one of `points`, `coupon`, `stored_value_minor`",
+            "a reward gives exactly one of `points`, `coupon`, `stored_value_minor`, `plan_days`",
         );
         return None;
     }
@@ -242,6 +251,23 @@ fn reward_kind(
             return None;
         }
         return Some(RewardKind::Coupon(c.get_ref().clone()));
+    }
+    if let Some(p) = &r.plan_days {
+        let p = p.get_ref();
+        if !declared.plans.contains(p.plan.get_ref()) {
+            issues.add(
+                &p.plan,
+                &format!("{f}.plan_days.plan"),
+                &format!("no plan `{}` is declared", p.plan.get_ref()),
+            );
+            return None;
+        }
+        return ranged(issues, &p.days, &format!("{f}.plan_days.days"), 1, DAYS_MAX).map(|days| {
+            RewardKind::PlanDays {
+                plan: p.plan.get_ref().clone(),
+                days,
+            }
+        });
     }
     let v = r.stored_value_minor.as_ref()?;
     if !declared.stored_value {

@@ -14,7 +14,8 @@ CREATE TABLE referral_rewards (
     trigger_kind TEXT NOT NULL,
     kind TEXT NOT NULL,
     amount BIGINT NOT NULL,
-    coupon TEXT,
+    -- What it gives of the programme: the coupon template, or the plan.
+    item TEXT,
     state TEXT NOT NULL,
     -- The order or subscription that set it off.
     source_ref TEXT,
@@ -22,7 +23,7 @@ CREATE TABLE referral_rewards (
     created_at_us BIGINT NOT NULL,
     -- When it was granted, capped or canceled.
     settled_at_us BIGINT,
-    -- The journal entry or coupon number that gave it.
+    -- The journal entry, coupon number or subscription that gave it.
     granted_ref BIGINT,
     clawed_back BIGINT NOT NULL DEFAULT 0,
     clawed_at_us BIGINT,

@@ -14,7 +14,8 @@ CREATE TABLE referral_rewards (
     trigger_kind TEXT NOT NULL,
     kind TEXT NOT NULL,
     amount INTEGER NOT NULL,
-    coupon TEXT,
+    -- What it gives of the programme: the coupon template, or the plan.
+    item TEXT,
     state TEXT NOT NULL,
     -- The order or subscription that set it off.
     source_ref TEXT,
@@ -22,7 +23,7 @@ CREATE TABLE referral_rewards (
     created_at_us INTEGER NOT NULL,
     -- When it was granted, capped or canceled.
     settled_at_us INTEGER,
-    -- The journal entry or coupon number that gave it.
+    -- The journal entry, coupon number or subscription that gave it.
     granted_ref INTEGER,
     clawed_back INTEGER NOT NULL DEFAULT 0,
     clawed_at_us INTEGER,

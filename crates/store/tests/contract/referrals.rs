@@ -11,7 +11,7 @@ fn reward(referee: i64, referrer: i64, id: &str, state: &str, due_at_us: i64) ->
         trigger: "join".into(),
         kind: "points".into(),
         amount: 100,
-        coupon: None,
+        item: None,
         state: state.into(),
         source_ref: None,
         due_at_us,

@@ -286,14 +286,19 @@ both_backends!(
         );
         assert_eq!(tx.term_by_payment_ref("pay-9").await.unwrap(), None);
         tx.term_set_refunded(s, 2, 400).await.unwrap();
+        tx.term_set_end(s, 3, terms[2].start_us).await.unwrap();
         tx.commit().await.unwrap();
         let refunded = TermRow {
             refunded_minor: 400,
             ..terms[1].clone()
         };
+        let ended = TermRow {
+            end_us: terms[2].start_us,
+            ..terms[2].clone()
+        };
         assert_eq!(
             store.terms_of(s).await.unwrap(),
-            [terms[0].clone(), refunded, terms[2].clone()]
+            [terms[0].clone(), refunded, ended]
         );
         assert_eq!(store.terms_of(other).await.unwrap(), []);
 
