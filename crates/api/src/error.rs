@@ -324,7 +324,8 @@ impl From<EngineError> for ApiError {
                 use tessera_domain::offers::OfferRefusal;
                 match r {
                     OfferRefusal::NotOpen => ErrorCode::OfferNotOpen,
-                    OfferRefusal::NotEligible => ErrorCode::OfferNotEligible,
+                    OfferRefusal::NotEligible(_) => ErrorCode::OfferNotEligible,
+                    OfferRefusal::AlreadyTaken => ErrorCode::OfferAlreadyUsed,
                     OfferRefusal::Mismatch(_) => ErrorCode::OfferMismatch,
                 }
             }

@@ -49,8 +49,11 @@ impl OfferKind {
 pub enum OfferRefusal {
     /// Before `starts_at` or from `ends_at` on.
     NotOpen,
-    /// The member is not in the offer's segment.
-    NotEligible,
+    /// The member may not take it: not in the offer's segment, or they had what it gives
+    /// (the plan's trial, a paid term of the plan).
+    NotEligible(String),
+    /// The member took it before: an offer is taken once.
+    AlreadyTaken,
     /// The offer is for another plan, or of another kind than the request.
     Mismatch(String),
 }
@@ -76,15 +79,81 @@ impl ConversionOffer {
         now: Timestamp,
         member: &Value,
         stats: &MemberStats,
+        history: History,
     ) -> Option<OfferRefusal> {
+        if history.accepted {
+            return Some(OfferRefusal::AlreadyTaken);
+        }
         if !self.is_open(now) {
             return Some(OfferRefusal::NotOpen);
         }
+        match self.kind {
+            OfferKind::Trial { .. } if history.trialed => {
+                return Some(OfferRefusal::NotEligible(format!(
+                    "the member has had the trial of `{}`",
+                    self.plan
+                )))
+            }
+            OfferKind::FirstTermPrice { .. } if history.paid => {
+                return Some(OfferRefusal::NotEligible(format!(
+                    "the member paid for `{}` before: the offer prices a first term",
+                    self.plan
+                )))
+            }
+            _ => {}
+        }
         if !self.targets(member, stats) {
-            return Some(OfferRefusal::NotEligible);
+            return Some(OfferRefusal::NotEligible(
+                "the member is not in the offer's segment".to_owned(),
+            ));
         }
         None
     }
+
+    /// This offer's history for a member: from the offers they took and the plans they
+    /// trialed and paid for.
+    pub fn history_of(&self, accepted: &[String], trialed: &[String], paid: &[String]) -> History {
+        History {
+            accepted: accepted.contains(&self.id),
+            trialed: trialed.contains(&self.plan),
+            paid: paid.contains(&self.plan),
+        }
+    }
+}
+
+/// What a member did before with an offer and its plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct History {
+    /// They took this offer.
+    pub accepted: bool,
+    /// They had the plan's trial.
+    pub trialed: bool,
+    /// They paid for a term of the plan.
+    pub paid: bool,
+}
+
+/// The price of a first term taken with a first-term-price offer `(id, price)`: the
+/// offer's, unless the member's own price is lower (an offer never charges more than the
+/// member would pay without it). Refused when it would not be the member's first paid
+/// term of the plan.
+pub fn offered_price(
+    plan: &crate::plans::Plan,
+    member: &Value,
+    first_term: bool,
+    (id, price_minor): (&str, i64),
+) -> Result<(i64, crate::plans::PriceBasis), OfferRefusal> {
+    if !first_term {
+        return Err(OfferRefusal::NotEligible(format!(
+            "the member paid for `{}` before: offer `{id}` prices a first term",
+            plan.id
+        )));
+    }
+    let own = plan.price(member, true);
+    Ok(if own.0 < price_minor {
+        own
+    } else {
+        (price_minor, crate::plans::PriceBasis::Offer(id.to_owned()))
+    })
 }
 
 /// What a member did lately, as an offer's condition reads it (`stats`).
@@ -224,19 +293,37 @@ mod tests {
         let o = offer(Some(
             "stats.orders_90d >= 3 && 'plus' in stats.plans_ever && !('plus' in stats.plans) && member.score >= 1000",
         ));
-        assert_eq!(o.refusal(now, &member, &lapsed), None);
+        let none = History::default();
+        assert_eq!(o.refusal(now, &member, &lapsed, none), None);
         let holding = MemberStats {
             plans: vec!["plus".into()],
             ..lapsed.clone()
         };
+        assert!(matches!(
+            o.refusal(now, &member, &holding, none),
+            Some(OfferRefusal::NotEligible(_))
+        ));
         assert_eq!(
-            o.refusal(now, &member, &holding),
-            Some(OfferRefusal::NotEligible)
-        );
-        assert_eq!(
-            o.refusal(t("2027-01-01T00:00:00Z"), &member, &lapsed),
+            o.refusal(t("2027-01-01T00:00:00Z"), &member, &lapsed, none),
             Some(OfferRefusal::NotOpen)
         );
+        // Taken once; a trial offer to a member who had the trial is not theirs to take.
+        let taken = History {
+            accepted: true,
+            ..none
+        };
+        assert_eq!(
+            o.refusal(now, &member, &lapsed, taken),
+            Some(OfferRefusal::AlreadyTaken)
+        );
+        let trialed = History {
+            trialed: true,
+            ..none
+        };
+        assert!(matches!(
+            o.refusal(now, &member, &lapsed, trialed),
+            Some(OfferRefusal::NotEligible(_))
+        ));
         // A member who never ordered is not "inactive for 30 days": the comparison with a
         // null does not hold.
         let o = offer(Some("stats.days_since_last_order >= 30"));

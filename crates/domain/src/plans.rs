@@ -500,6 +500,27 @@ impl SubscriptionState {
         }
     }
 
+    /// Records a free term (days given as a reward) ending at `end`: access runs to it.
+    /// Unlike a payment it withdraws no cancel at period end; a subscription that ended
+    /// runs again.
+    pub fn add_free_term(&mut self, end: Timestamp, now: Timestamp) -> Option<Change> {
+        let from = self.status;
+        self.access_end = self.access_end.max(end);
+        self.cut = false;
+        self.grace_until = None;
+        let to = match from {
+            Status::Trialing | Status::Active => from,
+            _ => Status::Active,
+        };
+        self.status = to;
+        (from != to).then_some(Change::Status {
+            at: now,
+            from,
+            to,
+            cause: "reward",
+        })
+    }
+
     /// Records a paid term `[start, end)`: access runs to its end, a cancel at period end
     /// is withdrawn, and the status follows where `now` falls.
     pub fn add_paid_term(

@@ -129,6 +129,28 @@ impl RewardKind {
         }
     }
 
+    /// The kind a stored reward names (`name`, `amount`, `item`); `None` for one this
+    /// version does not know.
+    pub fn from_parts(name: &str, amount: i64, item: Option<&str>) -> Option<RewardKind> {
+        Some(match (name, item) {
+            ("points", _) => RewardKind::Points(amount),
+            ("stored_value", _) => RewardKind::StoredValue(amount),
+            ("coupon", Some(t)) => RewardKind::Coupon(t.to_owned()),
+            ("plan_days", Some(p)) => RewardKind::PlanDays {
+                plan: p.to_owned(),
+                days: amount,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether what could not be taken back stays owed: points and stored value come back
+    /// to a balance (a refund of what they were spent on), so they are taken as they do;
+    /// a used coupon or days already lived cannot come back.
+    pub fn owed_until_recovered(&self) -> bool {
+        matches!(self, RewardKind::Points(_) | RewardKind::StoredValue(_))
+    }
+
     /// What the reward gives of the programme: the coupon template, or the plan.
     pub fn item(&self) -> Option<&str> {
         match self {
@@ -169,9 +191,11 @@ impl ReferralRules {
             ));
         }
         if let Some(key) = self.identity.iter().find(|key| {
-            let mine = attempt.referee_attributes.get(key.as_str());
-            mine.is_some_and(|v| !v.is_null())
-                && mine == attempt.referrer.attributes.get(key.as_str())
+            let of = |attributes: &serde_json::Map<String, serde_json::Value>| {
+                attributes.get(key.as_str()).and_then(identity_value)
+            };
+            let mine = of(attempt.referee_attributes);
+            mine.is_some() && mine == of(attempt.referrer.attributes)
         }) {
             return Some(Refusal::SelfReferral(format!(
                 "the referrer has the same `{key}`"
@@ -326,14 +350,69 @@ impl RewardState {
         }
     }
 
-    /// Whether the engine has work to do on it at `now` (grant or take back).
+    /// Whether the engine has work to do on it at `now` (grant, or take back what is
+    /// still owed).
     pub fn is_due(self, due_at: Timestamp, now: Timestamp) -> bool {
         match self {
-            RewardState::Pending => due_at <= now,
-            RewardState::ClawbackDue => true,
+            RewardState::Pending | RewardState::ClawbackDue => due_at <= now,
             _ => false,
         }
     }
+}
+
+/// How long a reward still owed waits before it is taken back again.
+pub const CLAWBACK_RETRY_HOURS: i64 = 1;
+
+impl RewardState {
+    /// After taking back `taken_so_far` of a reward of `amount`: taken back, or still
+    /// due (and when) while what is owed can still come back.
+    pub fn after_clawback(
+        kind: &RewardKind,
+        amount: i64,
+        taken_so_far: i64,
+        now: Timestamp,
+    ) -> (RewardState, Option<Timestamp>) {
+        if kind.owed_until_recovered() && taken_so_far < amount {
+            let retry = now
+                .checked_add(jiff::SignedDuration::from_hours(CLAWBACK_RETRY_HOURS))
+                .unwrap_or(Timestamp::MAX);
+            (RewardState::ClawbackDue, Some(retry))
+        } else {
+            (RewardState::ClawedBack, None)
+        }
+    }
+}
+
+/// An identity attribute's value as compared: the same phone, device or card written
+/// another way is the same (text without case, spaces or punctuation; `13800000000` the
+/// number and `"138-0000-0000"` the text; `1.0` and `1`). Null, empty text and a value
+/// with nothing left to compare are no identity.
+pub fn identity_value(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let text = match v {
+        Value::Null => return None,
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => (f as i64).to_string(),
+            (_, _, Some(f)) => f.to_string(),
+            _ => n.to_string(),
+        },
+        Value::String(s) => s
+            .chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect(),
+        other => other.to_string(),
+    };
+    (!text.is_empty()).then_some(text)
+}
+
+/// Whether an order's refunds leave nothing of it paid: all its goods, or its whole
+/// total, each as (amount, refunded so far). A partial refund leaves the order standing.
+pub fn refunded_in_full(goods: (i64, i64), total: (i64, i64)) -> bool {
+    (goods.0 > 0 && goods.1 >= goods.0) || (total.0 > 0 && total.1 >= total.0)
 }
 
 /// A reward's due instant: its trigger's instant plus its wait.
@@ -549,6 +628,25 @@ mod tests {
         for (case, attempt, expected) in cases {
             assert_eq!(rules.refusal(&attempt), expected, "{case}");
         }
+    }
+
+    #[test]
+    fn identity_values_match_however_they_are_written() {
+        let same = [
+            (json!("13800000000"), json!(13800000000i64)),
+            (json!("+86 138-0000-0000"), json!("8613800000000")),
+            (json!("DEV-A"), json!("dev a")),
+            (json!(1.0), json!(1)),
+            (json!(["x"]), json!(["x"])),
+        ];
+        for (a, b) in same {
+            assert_eq!(identity_value(&a), identity_value(&b), "{a} = {b}");
+            assert!(identity_value(&a).is_some(), "{a}");
+        }
+        for nothing in [json!(null), json!(""), json!("--- ")] {
+            assert_eq!(identity_value(&nothing), None, "{nothing}");
+        }
+        assert_ne!(identity_value(&json!("1")), identity_value(&json!(1.5)));
     }
 
     #[test]

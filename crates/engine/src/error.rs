@@ -127,7 +127,8 @@ fn describe_offer_refusal(r: &tessera_domain::offers::OfferRefusal) -> String {
     use tessera_domain::offers::OfferRefusal;
     match r {
         OfferRefusal::NotOpen => "the offer is not open now".to_owned(),
-        OfferRefusal::NotEligible => "the member is not in the offer's segment".to_owned(),
+        OfferRefusal::NotEligible(why) => why.clone(),
+        OfferRefusal::AlreadyTaken => "the member has taken this offer before".to_owned(),
         OfferRefusal::Mismatch(why) => why.clone(),
     }
 }

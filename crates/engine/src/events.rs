@@ -89,9 +89,14 @@ impl Engine {
         tx.commit().await?;
         // Counted once committed: events taken in, by type.
         for (item, outcome) in items.iter().zip(&outcomes) {
-            if let Ok(IngestOutcome::Accepted(_)) = outcome {
+            if let Ok(IngestOutcome::Accepted(row)) = outcome {
                 metrics::counter!("tessera_events_ingested_total", "type" => item.event.body.type_name())
                     .increment(1);
+                // A refund may have marked referral rewards to take back: at once, not
+                // at the clock's next run, so that nothing given is spent meanwhile.
+                if let EventBody::OrderRefunded(_) = item.event.body {
+                    self.settle_referral_after(row.member_id).await;
+                }
             }
         }
         Ok(outcomes)
@@ -172,9 +177,11 @@ impl Engine {
         pending: &[Pending],
         members: &HashMap<String, i64>,
     ) -> Result<()> {
-        if programme.programme.referral.is_none() {
-            return Ok(());
-        }
+        let first_order_rewards = programme.programme.referral.as_ref().is_some_and(|r| {
+            r.rewards_on(tessera_domain::referral::Trigger::FirstOrder)
+                .next()
+                .is_some()
+        });
         let mut paid = Vec::new();
         let mut refunded = Vec::new();
         for (item, p) in items.iter().zip(pending) {
@@ -182,27 +189,44 @@ impl Engine {
             let event = &item.event;
             let member = members[event.member.as_str()];
             match &event.body {
-                EventBody::OrderPaid(o) => {
+                EventBody::OrderPaid(o) if first_order_rewards => {
                     paid.push((member, o.order_id.to_string(), event.occurred_at));
                 }
+                // Refunds are looked at whatever the running programme says: a reward
+                // given under an earlier version is taken back all the same.
                 EventBody::OrderRefunded(r) => refunded.push((member, r.order_id.to_string())),
                 _ => {}
             }
         }
-        let keys: Vec<(i64, &str)> = refunded.iter().map(|(m, o)| (*m, o.as_str())).collect();
-        let fully_refunded: Vec<(i64, String)> = tx
+        if paid.is_empty() && refunded.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<(i64, &str)> = paid
+            .iter()
+            .map(|(m, o, _)| (*m, o.as_str()))
+            .chain(refunded.iter().map(|(m, o)| (*m, o.as_str())))
+            .collect();
+        let in_full: Vec<(i64, String)> = tx
             .orders_get_many(&keys)
             .await?
             .into_iter()
             .filter(|o| {
                 o.state == "paid"
-                    && ((o.goods_minor > 0 && o.refunded_goods_minor >= o.goods_minor)
-                        || (o.total_minor > 0 && o.refunded_total_minor >= o.total_minor))
+                    && tessera_domain::referral::refunded_in_full(
+                        (o.goods_minor, o.refunded_goods_minor),
+                        (o.total_minor, o.refunded_total_minor),
+                    )
             })
             .map(|o| (o.member_id, o.order_id))
             .collect();
-        self.referral_on_orders(tx, programme, &paid, &fully_refunded)
-            .await
+        // An order refunded in full before its payment arrived sets nothing off.
+        paid.retain(|(m, o, _)| !in_full.iter().any(|(fm, fo)| fm == m && fo == o));
+        let fully_refunded: Vec<(i64, String)> = in_full
+            .into_iter()
+            .filter(|(m, o)| refunded.iter().any(|(rm, ro)| rm == m && ro == o))
+            .collect();
+        self.referral_on_paid_orders(tx, programme, &paid).await?;
+        self.referral_on_refunded_orders(tx, &fully_refunded).await
     }
 
     /// A member's events in arrival order, a page at a time: the rows after `after_seq`,

@@ -29,6 +29,8 @@ pub struct DueWork {
     pub coupons_granted: u64,
     /// Referral rewards granted, capped, canceled or taken back.
     pub referral_rewards: u64,
+    /// (member, offer) exposures of quotes written.
+    pub offer_exposures: u64,
 }
 
 /// Writes a job batch's journal entries and the accounts it changed, and commits.
@@ -64,6 +66,7 @@ impl Engine {
         done.subscription_changes = self.run_subscription_jobs(to).await?;
         done.coupons_granted = self.run_coupon_grants(to).await?;
         done.referral_rewards = self.run_referral_rewards(to).await?;
+        done.offer_exposures = self.write_quote_exposures().await?;
         let seconds = started.elapsed().as_secs_f64();
         metrics::counter!("tessera_job_runs_total").increment(1);
         metrics::histogram!("tessera_job_run_duration_seconds").record(seconds);
@@ -79,6 +82,7 @@ impl Engine {
                 subscription_changes = done.subscription_changes,
                 coupons_granted = done.coupons_granted,
                 referral_rewards = done.referral_rewards,
+                offer_exposures = done.offer_exposures,
                 duration_ms = (seconds * 1000.0) as u64,
                 "time-driven work ran"
             );

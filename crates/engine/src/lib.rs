@@ -113,6 +113,9 @@ pub struct Engine {
     unreadable_version: std::sync::atomic::AtomicI64,
     /// Subscriptions by status as metrics last read them, and when.
     status_counts: tokio::sync::Mutex<Option<StatusCounts>>,
+    /// Offers quotes showed since the clock's jobs last wrote them: (member, offer) →
+    /// (first and last instant shown, times shown). A quote writes nothing.
+    quote_exposures: Mutex<HashMap<(i64, String), offers::Noted>>,
 }
 
 /// Subscriptions by status, and when they were read.
@@ -139,6 +142,7 @@ impl Engine {
             reuse_holdings: std::sync::atomic::AtomicBool::new(true),
             unreadable_version: std::sync::atomic::AtomicI64::new(0),
             status_counts: tokio::sync::Mutex::new(None),
+            quote_exposures: Mutex::new(HashMap::new()),
         };
         if let Some(row) = engine.store.programme_latest().await? {
             let programme =

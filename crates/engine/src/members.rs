@@ -119,8 +119,8 @@ impl Engine {
                     return Err(EngineError::MemberExists(external_id.to_string()))
                 }
                 Ok(member) => {
-                    if let (Some(p), Some(_)) = (&programme, referred_by) {
-                        self.settle_referral_after(p, member.id).await;
+                    if rules.is_some() && referred_by.is_some() {
+                        self.settle_referral_after(member.id).await;
                     }
                     return Ok(member);
                 }
@@ -319,6 +319,7 @@ impl Engine {
         tx.member_update(&row).await?;
         request.remember(&mut tx, member_id, &closing, now).await?;
         tx.commit().await?;
+        self.settle_referral_after(member_id).await;
         tracing::info!(
             member = member_id,
             subscriptions = closing.subscriptions.len(),

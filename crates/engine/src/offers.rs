@@ -13,6 +13,10 @@ use tessera_domain::offers::{
 use tessera_domain::ExternalId;
 use tessera_store::{CouponRow, OfferAcceptanceRow, OfferCounts};
 
+/// Exposures a quote noted of one offer to one member: the first and last instant shown
+/// (microseconds) and the times shown.
+pub(crate) type Noted = (i64, i64, i64);
+
 /// An offer as a member may take it now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferShown {
@@ -113,9 +117,13 @@ impl Engine {
             return Ok(Vec::new());
         }
         let stats = self.member_stats(h, now).await?;
+        let accepted = self.store.offer_acceptances_of(h.state.member_id()).await?;
         Ok(open
             .into_iter()
-            .filter(|o| o.targets(&h.value, &stats))
+            .filter(|o| {
+                let history = o.history_of(&accepted, &h.trialed_plans, &h.paid_plans);
+                o.refusal(now, &h.value, &stats, history).is_none()
+            })
             .map(OfferShown::of)
             .collect())
     }
@@ -153,7 +161,9 @@ impl Engine {
         let now = self.now();
         let h = self.cached_holdings(member, now).await?;
         let stats = self.member_stats(&h, now).await?;
-        if let Some(refusal) = offer.refusal(now, &h.value, &stats) {
+        let accepted = self.store.offer_acceptances_of(h.state.member_id()).await?;
+        let history = offer.history_of(&accepted, &h.trialed_plans, &h.paid_plans);
+        if let Some(refusal) = offer.refusal(now, &h.value, &stats, history) {
             return Err(EngineError::OfferRefused(refusal));
         }
         Ok(offer)
@@ -202,34 +212,63 @@ impl Engine {
         let mut tx = self.store.begin().await?;
         let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
         Self::refuse_closed(std::slice::from_ref(&state))?;
+        let now = to_us(self.now());
         tx.offer_exposure_record(
             state.member_id(),
             offer_id,
             ExposureSource::Call.as_str(),
-            to_us(self.now()),
+            (now, now),
+            1,
         )
         .await?;
         tx.commit().await?;
         Ok(OfferShown::of(&offer))
     }
 
-    /// Records the exposures a quote's upsell made; a failure is logged, not answered
-    /// (the quote itself is right either way).
-    pub(crate) async fn record_quote_exposures(&self, member_id: i64, offers: &[String]) {
+    /// Notes the offers a quote's upsell showed; the clock's jobs write them
+    /// (`write_quote_exposures`), so that a quote writes nothing.
+    pub(crate) fn note_quote_exposures(&self, member_id: i64, offers: &[String]) {
         let now = to_us(self.now());
-        let result = async {
-            let mut tx = self.store.begin().await?;
-            for id in offers {
-                tx.offer_exposure_record(member_id, id, ExposureSource::Quote.as_str(), now)
-                    .await?;
-            }
-            tx.commit().await?;
-            Ok::<(), EngineError>(())
+        let mut noted = self
+            .quote_exposures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in offers {
+            let e = noted
+                .entry((member_id, id.clone()))
+                .or_insert((now, now, 0));
+            e.1 = now;
+            e.2 += 1;
         }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(member_id, error = %e, "offer exposures of a quote not recorded");
+    }
+
+    /// Writes the exposures quotes noted since the last run, in one transaction; how many
+    /// (member, offer) pairs. Noted exposures are lost if the process stops first: they
+    /// are the shop's analytics, not its books.
+    pub(crate) async fn write_quote_exposures(&self) -> Result<u64> {
+        let noted: Vec<((i64, String), Noted)> = {
+            let mut noted = self
+                .quote_exposures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            noted.drain().collect()
+        };
+        if noted.is_empty() {
+            return Ok(0);
         }
+        let mut tx = self.store.begin().await?;
+        for ((member_id, offer_id), (first, last, count)) in &noted {
+            tx.offer_exposure_record(
+                *member_id,
+                offer_id,
+                ExposureSource::Quote.as_str(),
+                (*first, *last),
+                *count,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(noted.len() as u64)
     }
 
     /// Takes a coupon offer: issues its coupon once per member (a second call answers the
@@ -257,7 +296,8 @@ impl Engine {
                 })?;
             return Ok((first, true));
         }
-        drop(tx);
+        // Checked under the member's lock, so that a concurrent claim waits and then
+        // answers this one's coupon.
         let offer = self.offer_for(&programme, offer_id, member, None).await?;
         let OfferKind::Coupon { template } = &offer.kind else {
             return Err(EngineError::OfferRefused(OfferRefusal::Mismatch(format!(
@@ -271,27 +311,17 @@ impl Engine {
             .coupon(template)
             .ok_or_else(|| EngineError::UnknownCoupon(template.clone()))?;
         let now = self.now();
-        let mut tx = self.store.begin().await?;
-        let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
         Self::refuse_closed(std::slice::from_ref(&state))?;
         let member_id = state.member_id();
-        let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
-            .after(now, &programme.programme.timezone);
-        let coupon = tx
-            .coupons_issue(&[CouponRow {
-                member_id,
-                coupon_no: 0,
-                template: template.clone(),
-                state: "issued".to_owned(),
-                source: format!("offer:{offer_id}"),
-                issued_at_us: to_us(now),
-                valid_until_us: to_us(valid_until),
-                order_id: None,
-                used_at_us: None,
-                issue_id: Some(issue_id),
-            }])
-            .await?
-            .remove(0);
+        let to_issue = crate::quote::coupon_to_issue(
+            member_id,
+            t,
+            &format!("offer:{offer_id}"),
+            issue_id,
+            now,
+            &programme.programme.timezone,
+        );
+        let coupon = tx.coupons_issue(&[to_issue]).await?.remove(0);
         self.accepted(
             &mut tx,
             member_id,

@@ -432,6 +432,7 @@ impl Engine {
             .remember(&mut tx, member_id, &answer, self.now())
             .await?;
         tx.commit().await?;
+        self.settle_referral_after(member_id).await;
         Ok(answer)
     }
 

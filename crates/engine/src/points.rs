@@ -1748,15 +1748,27 @@ pub(crate) async fn take_points_in(
     source: EntrySource<'_>,
     now: Timestamp,
 ) -> Result<(i64, Option<i64>)> {
-    let take = points.min(state.row.account.available).max(0);
+    let mut take = points.min(state.row.account.available).max(0);
     if take == 0 {
         return Ok((0, None));
     }
     let lots = lots_for_spend(tx, state, programme, now, take).await?;
     let mut ledger = state.ledger(lots);
-    ledger
-        .spend(take, EntryKind::Adjust, now)
-        .map_err(ledger_error)?;
+    // The stored balance may still count lots the clock has since expired: take what
+    // is available now.
+    match ledger.spend(take, EntryKind::Adjust, now) {
+        Ok(_) => {}
+        Err(LedgerError::InsufficientPoints { available, .. }) => {
+            take = available.min(take);
+            if take <= 0 {
+                return Ok((0, None));
+            }
+            ledger
+                .spend(take, EntryKind::Adjust, now)
+                .map_err(ledger_error)?;
+        }
+        Err(e) => return Err(ledger_error(e)),
+    }
     let entry = write_operation_in(tx, state, programme, &ledger, source, now).await?;
     Ok((take, Some(entry)))
 }

@@ -354,13 +354,17 @@ impl Engine {
         };
         let mut answer = self.quote_with(req, holdings.as_deref(), now, points_now)?;
         if let Some(h) = &holdings {
-            self.show_offers(&mut answer, h, now).await?;
+            // The offers are the upsell's extra: a failure to read them leaves them out
+            // of this quote, and says so in the log.
+            if let Err(e) = self.show_offers(&mut answer, h, now).await {
+                tracing::warn!(error = %e, "conversion offers left out of a quote");
+            }
         }
         Ok(answer)
     }
 
-    /// Puts in the upsell the conversion offers open now that target the member, and
-    /// records each as shown to them.
+    /// Puts in the upsell the conversion offers the member may take now, and notes each
+    /// as shown to them (written by the clock's jobs: a quote writes nothing).
     async fn show_offers(
         &self,
         answer: &mut QuoteAnswer,
@@ -380,8 +384,7 @@ impl Engine {
             }
         }
         if !shown.is_empty() {
-            self.record_quote_exposures(h.state.member_id(), &shown)
-                .await;
+            self.note_quote_exposures(h.state.member_id(), &shown);
         }
         Ok(())
     }
@@ -658,21 +661,9 @@ impl Engine {
             .coupon(template)
             .ok_or_else(|| EngineError::UnknownCoupon(template.to_owned()))?;
         let now = self.now();
-        let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
-            .after(now, &programme.programme.timezone);
+        let tz = &programme.programme.timezone;
         let rows: Vec<CouponRow> = (0..count)
-            .map(|_| CouponRow {
-                member_id,
-                coupon_no: 0,
-                template: template.to_owned(),
-                state: "issued".to_owned(),
-                source: source.to_owned(),
-                issued_at_us: to_us(now),
-                valid_until_us: to_us(valid_until),
-                order_id: None,
-                used_at_us: None,
-                issue_id: Some(issue_id.to_string()),
-            })
+            .map(|_| coupon_to_issue(member_id, t, source, issue_id.to_string(), now, tz))
             .collect();
         let issued = tx.coupons_issue(&rows).await?;
         let numbers: Vec<i64> = issued.iter().map(|c| c.coupon_no).collect();
@@ -982,5 +973,30 @@ impl Engine {
             ));
         }
         Ok(spans)
+    }
+}
+
+/// A coupon of template `t` to issue to a member now, valid for the template's days in
+/// the programme's time zone (the store numbers it).
+pub(crate) fn coupon_to_issue(
+    member_id: i64,
+    t: &tessera_domain::quote::CouponTemplate,
+    source: &str,
+    issue_id: String,
+    now: Timestamp,
+    tz: &jiff::tz::TimeZone,
+) -> CouponRow {
+    let valid_until = tessera_domain::plans::Length::Days(t.valid_days).after(now, tz);
+    CouponRow {
+        member_id,
+        coupon_no: 0,
+        template: t.id.clone(),
+        state: "issued".to_owned(),
+        source: source.to_owned(),
+        issued_at_us: to_us(now),
+        valid_until_us: to_us(valid_until),
+        order_id: None,
+        used_at_us: None,
+        issue_id: Some(issue_id),
     }
 }

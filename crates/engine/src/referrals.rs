@@ -12,10 +12,10 @@ use crate::stored_value::{sv_entry, write_sv, BONUS};
 use crate::{ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
 use tessera_domain::referral::{
-    self, Attempt, Beneficiary, ReferralRules, Referrer, RewardState, Trigger,
+    self, Attempt, Beneficiary, ReferralRules, Referrer, RewardKind, RewardState, Trigger,
 };
 use tessera_domain::{ExternalId, ReferralCode};
-use tessera_store::{CouponRow, ReferralFigures, ReferralLinkRow, ReferralRewardRow, Tx};
+use tessera_store::{ReferralFigures, ReferralLinkRow, ReferralRewardRow, Tx};
 
 /// Rewards one run of the clock's jobs settles at most; the rest wait for the next run.
 const SETTLE_BATCH_MAX: u32 = 500;
@@ -51,7 +51,8 @@ pub struct Referee {
 #[derive(Debug, Clone)]
 pub struct Referrals {
     pub member_id: String,
-    pub code: String,
+    /// `None` for a closed member who had none.
+    pub code: Option<String>,
     /// Who brought this member, and when.
     pub referred_by: Option<(String, Timestamp)>,
     /// The rewards of this member's own referral (to either side).
@@ -71,7 +72,8 @@ impl Engine {
     }
 
     /// Gives a member their own code, if they have none yet, inside the caller's
-    /// transaction. A code another member drew already is drawn again.
+    /// transaction. A code another member holds already is a `Conflict` (40 random bits:
+    /// the caller's next try draws another).
     pub(crate) async fn ensure_referral_code(&self, tx: &mut Tx, member_id: i64) -> Result<()> {
         let code = Self::new_referral_code()?;
         tx.referral_code_set(member_id, &code).await?;
@@ -96,8 +98,8 @@ impl Engine {
             .await?
             .ok_or_else(|| EngineError::ReferralCodeUnknown(code.clone()))?;
         let referred_so_far = tx.referees_count(owner.member_id).await?;
-        let owner_attributes = attributes_of(&owner.attributes);
-        let referee_attributes = attributes_of(&referee.attributes);
+        let owner_attributes = attributes_of(&owner)?;
+        let referee_attributes = attributes_of(referee)?;
         let attempt = Attempt {
             referrer: Referrer {
                 id: owner.member_id,
@@ -143,49 +145,57 @@ impl Engine {
             .as_ref()
             .ok_or(EngineError::ReferralDisabled)?;
         let now = self.now();
+        // The member and the code's owner are locked together, in member-id order (every
+        // writer's order); the owner is found first without a lock and found again under it.
+        let normalised = referral::normalise_code(code.as_str());
+        let owner = self
+            .store
+            .referral_owner_of(&normalised)
+            .await?
+            .ok_or_else(|| EngineError::ReferralCodeUnknown(normalised.clone()))?;
+        let owner_id = ExternalId::parse(owner.external_id)
+            .map_err(|e| internal(format!("a stored member id: {e}")))?;
         let mut tx = self.store.begin().await?;
-        let state = self.lock_members(&mut tx, &[member]).await?.remove(0);
-        Self::refuse_closed(std::slice::from_ref(&state))?;
+        let states = self.lock_members(&mut tx, &[member, &owner_id]).await?;
+        Self::refuse_closed(&states[..1])?;
         let link = tx
-            .referral_link_for_update(state.member_id())
+            .referral_link_for_update(states[0].member_id())
             .await?
             .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-        self.link_referral(&mut tx, rules, &link, code, true, now)
-            .await?;
-        tx.commit().await?;
-        self.settle_referral_after(&programme, link.member_id).await;
+        // The same code again (a retry) answers as the first time.
+        if link.referrer_id.is_none() || link.referrer_id != Some(owner.member_id) {
+            self.link_referral(&mut tx, rules, &link, code, true, now)
+                .await?;
+            tx.commit().await?;
+            self.settle_referral_after(link.member_id).await;
+        }
         self.referrals(member, None, tessera_domain::limits::PAGE_SIZE_DEFAULT)
             .await
     }
 
     /// Writes the rewards a referee's paid order sets off (their first, for each
-    /// `first_order` reward) and settles what the order's refunds do to them. Inside
-    /// intake's transaction; `paid` and `refunded` are (member, order id, instant).
-    pub(crate) async fn referral_on_orders(
+    /// `first_order` reward), inside intake's transaction; `paid` is (member, order id,
+    /// instant) of orders paid and not refunded in full. An order that occurred before
+    /// the member was referred sets nothing off.
+    pub(crate) async fn referral_on_paid_orders(
         &self,
         tx: &mut Tx,
         programme: &ActiveProgramme,
         paid: &[(i64, String, Timestamp)],
-        fully_refunded: &[(i64, String)],
     ) -> Result<()> {
         let Some(rules) = programme.programme.referral.as_ref() else {
             return Ok(());
         };
-        if rules.rewards_on(Trigger::FirstOrder).next().is_none()
-            || (paid.is_empty() && fully_refunded.is_empty())
-        {
+        if rules.rewards_on(Trigger::FirstOrder).next().is_none() || paid.is_empty() {
             return Ok(());
         }
-        let mut members: Vec<i64> = paid
-            .iter()
-            .map(|p| p.0)
-            .chain(fully_refunded.iter().map(|r| r.0))
-            .collect();
+        let mut members: Vec<i64> = paid.iter().map(|p| p.0).collect();
         members.sort_unstable();
         members.dedup();
         let now = self.now();
-        for (referee, referrer) in tx.referrers_of(&members).await? {
-            for (_, order_id, at) in paid.iter().filter(|p| p.0 == referee) {
+        for (referee, referrer, referred_at_us) in tx.referrers_of(&members).await? {
+            let referred_at = from_us(referred_at_us.unwrap_or(i64::MIN));
+            for (_, order_id, at) in paid.iter().filter(|p| p.0 == referee && p.2 >= referred_at) {
                 self.referral_triggered(
                     tx,
                     rules,
@@ -197,6 +207,24 @@ impl Engine {
                 )
                 .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Orders refunded in full: the rewards they set off are canceled or marked to be
+    /// taken back, whatever the running programme says (the rows say what was given).
+    pub(crate) async fn referral_on_refunded_orders(
+        &self,
+        tx: &mut Tx,
+        fully_refunded: &[(i64, String)],
+    ) -> Result<()> {
+        if fully_refunded.is_empty() {
+            return Ok(());
+        }
+        let mut members: Vec<i64> = fully_refunded.iter().map(|r| r.0).collect();
+        members.sort_unstable();
+        members.dedup();
+        for (referee, _, _) in tx.referrers_of(&members).await? {
             for (_, order_id) in fully_refunded.iter().filter(|r| r.0 == referee) {
                 referral_source_refunded(tx, referee, order_id).await?;
             }
@@ -223,7 +251,7 @@ impl Engine {
         if !rules.rewards_on(Trigger::FirstPlan).any(|r| counts(&r)) {
             return Ok(());
         }
-        let Some((referee, referrer)) = tx.referrers_of(&[member_id]).await?.pop() else {
+        let Some((referee, referrer, _)) = tx.referrers_of(&[member_id]).await?.pop() else {
             return Ok(());
         };
         let existing = tx.referral_rewards_of_referee(referee).await?;
@@ -287,24 +315,22 @@ impl Engine {
             .map_err(EngineError::from)
     }
 
-    /// Settles every reward with work to do (the clock's job); how many moved.
+    /// Settles every reward with work to do (the clock's job); how many moved. Rewards
+    /// settle by what their rows say, so they do even after the `[referral]` section is
+    /// gone. One that fails is logged and left for the next run; the others go on.
     pub(crate) async fn run_referral_rewards(&self, to: Timestamp) -> Result<u64> {
-        if self
-            .programme()
-            .ok()
-            .and_then(|p| p.programme.referral.clone())
-            .is_none()
-        {
-            return Ok(0);
-        }
         let due = self
             .store
             .referral_rewards_due(to_us(to), SETTLE_BATCH_MAX)
             .await?;
         let mut moved = 0;
         for (referee, reward_id) in due {
-            if self.settle_reward(referee, &reward_id, to).await? {
-                moved += 1;
+            match self.settle_reward(referee, &reward_id, to).await {
+                Ok(true) => moved += 1,
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(referee, reward_id, error = %e, "referral reward not settled; retried at the next run");
+                }
             }
         }
         Ok(moved)
@@ -313,10 +339,7 @@ impl Engine {
     /// After a write that may have set off or refunded a referral's rewards: settles
     /// what is due of them now. The write has committed, so a failure here is logged,
     /// not answered: the clock's jobs settle the rewards a moment later.
-    pub(crate) async fn settle_referral_after(&self, programme: &ActiveProgramme, member_id: i64) {
-        if programme.programme.referral.is_none() {
-            return;
-        }
+    pub(crate) async fn settle_referral_after(&self, member_id: i64) {
         if let Err(e) = self.settle_referral_rewards_of(member_id).await {
             tracing::warn!(member_id, error = %e, "referral rewards left for the clock's jobs");
         }
@@ -329,7 +352,9 @@ impl Engine {
         for row in rows {
             let state = RewardState::parse(&row.state).ok_or_else(|| corrupt_state(&row))?;
             if state.is_due(from_us(row.due_at_us), now) {
-                self.settle_reward(referee_id, &row.reward_id, now).await?;
+                if let Err(e) = self.settle_reward(referee_id, &row.reward_id, now).await {
+                    tracing::warn!(referee_id, reward_id = row.reward_id, error = %e, "referral reward not settled; left for the clock's jobs");
+                }
             }
         }
         Ok(())
@@ -344,9 +369,6 @@ impl Engine {
         now: Timestamp,
     ) -> Result<bool> {
         let programme = self.programme()?;
-        let Some(rules) = programme.programme.referral.as_ref() else {
-            return Ok(false);
-        };
         let Some(peek) = self
             .store
             .referral_rewards_of(&[referee_id])
@@ -377,42 +399,27 @@ impl Engine {
         }
         let next = match state {
             RewardState::ClawbackDue => {
-                row.clawed_back = self
-                    .take_back(&mut tx, &programme, &mut member, &row, now)
+                let kind = reward_kind(&row)?;
+                let taken = self
+                    .take_back(&mut tx, &programme, &mut member, &row, &kind, now)
                     .await?;
+                row.clawed_back += taken;
                 row.clawed_at_us = Some(to_us(now));
-                RewardState::ClawedBack
+                let (next, retry) =
+                    RewardState::after_clawback(&kind, row.amount, row.clawed_back, now);
+                if let Some(retry) = retry {
+                    row.due_at_us = to_us(retry);
+                }
+                next
             }
             _ if member.row.status == "closed" => RewardState::Canceled,
             _ => {
-                let decided = match (row.beneficiary_id == row.referrer_id, rules.cap) {
-                    (true, Some(cap)) => {
-                        let since = cap.period_start(now, &programme.programme.timezone);
-                        let so_far = tx
-                            .referrer_rewards_granted_since(row.referrer_id, since.map(to_us))
-                            .await?;
-                        rules.grant(Beneficiary::Referrer, so_far)
-                    }
-                    _ => RewardState::Granted,
-                };
-                match decided {
-                    RewardState::Granted => {
-                        match self
-                            .give(&mut tx, &programme, &mut member, &row, now)
-                            .await?
-                        {
-                            Some(granted_ref) => {
-                                row.granted_ref = Some(granted_ref);
-                                RewardState::Granted
-                            }
-                            None => RewardState::Canceled,
-                        }
-                    }
-                    other => other,
-                }
+                self.grant_pending(&mut tx, &programme, &mut member, &mut row, now)
+                    .await?
             }
         };
-        if next != RewardState::ClawedBack {
+        // Settled when it leaves `pending`: the instant the cap counts a grant at.
+        if state == RewardState::Pending {
             row.settled_at_us = Some(to_us(now));
         }
         row.state = next.as_str().to_owned();
@@ -422,8 +429,43 @@ impl Engine {
         Ok(true)
     }
 
-    /// Gives a reward; the journal entry or coupon number that gave it, or `None` when
-    /// the programme can no longer give its kind (its section or template is gone).
+    /// A pending reward due now: capped when it goes to a referrer who reached the running
+    /// programme's cap in its period, else given (or canceled when the programme can no
+    /// longer give its kind).
+    async fn grant_pending(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member: &mut MemberState,
+        row: &mut ReferralRewardRow,
+        now: Timestamp,
+    ) -> Result<RewardState> {
+        let rules = programme.programme.referral.as_ref();
+        let decided = match rules.and_then(|r| r.cap.map(|cap| (r, cap))) {
+            Some((rules, cap)) if row.beneficiary_id == row.referrer_id => {
+                let since = cap.period_start(now, &programme.programme.timezone);
+                let so_far = tx
+                    .referrer_rewards_granted_since(row.referrer_id, since.map(to_us))
+                    .await?;
+                rules.grant(Beneficiary::Referrer, so_far)
+            }
+            _ => RewardState::Granted,
+        };
+        if decided != RewardState::Granted {
+            return Ok(decided);
+        }
+        Ok(match self.give(tx, programme, member, row, now).await? {
+            Some(granted_ref) => {
+                row.granted_ref = Some(granted_ref);
+                RewardState::Granted
+            }
+            None => RewardState::Canceled,
+        })
+    }
+
+    /// Gives a reward; the journal entry, coupon number or subscription that gave it, or
+    /// `None` when the programme can no longer give its kind (its section, template or
+    /// plan is gone, or the stored value is at its largest).
     async fn give(
         &self,
         tx: &mut Tx,
@@ -434,8 +476,8 @@ impl Engine {
     ) -> Result<Option<i64>> {
         let reference = reward_reference(row);
         let reason = format!("referral reward {}", row.reward_id);
-        match row.kind.as_str() {
-            "points" => {
+        match reward_kind(row)? {
+            RewardKind::Points(points) => {
                 if programme.programme.points.is_none() {
                     return Ok(None);
                 }
@@ -444,72 +486,41 @@ impl Engine {
                     reason: Some(&reason),
                     ..Default::default()
                 };
-                let entry =
-                    credit_points_in(tx, member, programme, row.amount, source, now).await?;
+                let entry = credit_points_in(tx, member, programme, points, source, now).await?;
                 Ok(Some(entry))
             }
-            "coupon" => {
-                let template = row.item.as_deref().unwrap_or_default();
-                let Some(t) = programme.programme.coupon(template) else {
+            RewardKind::Coupon(template) => {
+                let Some(t) = programme.programme.coupon(&template) else {
                     return Ok(None);
                 };
-                let valid_until = tessera_domain::plans::Length::Days(t.valid_days)
-                    .after(now, &programme.programme.timezone);
-                let issued = tx
-                    .coupons_issue(&[CouponRow {
-                        member_id: member.member_id(),
-                        coupon_no: 0,
-                        template: template.to_owned(),
-                        state: "issued".to_owned(),
-                        source: "referral".to_owned(),
-                        issued_at_us: to_us(now),
-                        valid_until_us: to_us(valid_until),
-                        order_id: None,
-                        used_at_us: None,
-                        issue_id: Some(reference),
-                    }])
-                    .await?;
+                let coupon = crate::quote::coupon_to_issue(
+                    member.member_id(),
+                    t,
+                    "referral",
+                    reference,
+                    now,
+                    &programme.programme.timezone,
+                );
+                let issued = tx.coupons_issue(&[coupon]).await?;
                 Ok(issued.first().map(|c| c.coupon_no))
             }
-            "plan_days" => {
-                let plan = row.item.as_deref().unwrap_or_default();
+            RewardKind::PlanDays { plan, days } => {
                 self.give_plan_days(
                     tx,
                     programme,
                     member.member_id(),
-                    (plan, row.amount),
+                    (&plan, days),
                     &reference,
                     now,
                 )
                 .await
             }
-            "stored_value" => {
+            RewardKind::StoredValue(amount) => {
                 if programme.programme.stored_value.is_none() {
                     return Ok(None);
                 }
-                let mut balance = tx.stored_value_get(member.member_id()).await?;
-                balance.bonus = balance
-                    .bonus
-                    .checked_add(row.amount)
-                    .filter(|b| {
-                        b.saturating_add(balance.principal)
-                            <= tessera_domain::limits::STORED_VALUE_MAX_MINOR
-                    })
-                    .ok_or_else(|| {
-                        internal("a referral reward would overflow the stored value".into())
-                    })?;
-                let entry = sv_entry(
-                    member,
-                    "sv_referral",
-                    now,
-                    Some(&reference),
-                    &[(BONUS, row.amount), (BONUS_GRANTED, -row.amount)],
-                );
-                let no = entry.entry_no;
-                write_sv(tx, member, balance, &[entry]).await?;
-                Ok(Some(no))
+                give_stored_value(tx, member, amount, &reference, now).await
             }
-            _ => Err(corrupt_state(row)),
         }
     }
 
@@ -522,6 +533,7 @@ impl Engine {
         programme: &ActiveProgramme,
         member: &mut MemberState,
         row: &ReferralRewardRow,
+        kind: &RewardKind,
         now: Timestamp,
     ) -> Result<i64> {
         let reference = reward_reference(row);
@@ -530,33 +542,32 @@ impl Engine {
             row.reward_id,
             row.trigger.trim_start_matches("first_")
         );
-        match row.kind.as_str() {
-            "points" => {
+        let owed = (row.amount - row.clawed_back).max(0);
+        match kind {
+            RewardKind::Points(_) => {
                 let source = EntrySource {
                     reference: Some(&reference),
                     reason: Some(&reason),
                     ..Default::default()
                 };
-                Ok(
-                    take_points_in(tx, member, programme, row.amount, source, now)
-                        .await?
-                        .0,
-                )
+                Ok(take_points_in(tx, member, programme, owed, source, now)
+                    .await?
+                    .0)
             }
-            "coupon" => match row.granted_ref {
+            RewardKind::Coupon(_) => match row.granted_ref {
                 Some(no) => Ok(i64::from(tx.coupon_void(member.member_id(), no).await?)),
                 None => Ok(0),
             },
-            "plan_days" => match row.granted_ref {
+            RewardKind::PlanDays { .. } => match row.granted_ref {
                 Some(subscription) => {
                     self.take_plan_days(tx, programme, subscription, &reference, now)
                         .await
                 }
                 None => Ok(0),
             },
-            "stored_value" => {
+            RewardKind::StoredValue(_) => {
                 let mut balance = tx.stored_value_get(member.member_id()).await?;
-                let take = row.amount.min(balance.bonus).max(0);
+                let take = owed.min(balance.bonus).max(0);
                 if take > 0 {
                     balance.bonus -= take;
                     let entry = sv_entry(
@@ -570,7 +581,6 @@ impl Engine {
                 }
                 Ok(take)
             }
-            _ => Err(corrupt_state(row)),
         }
     }
 
@@ -587,7 +597,8 @@ impl Engine {
             .referral_link_of(member.as_str())
             .await?
             .ok_or_else(|| EngineError::MemberNotFound(member.to_string()))?;
-        if link.referral_code.is_none() {
+        // A closed (or erased) member brings nobody: no code is given them.
+        if link.referral_code.is_none() && link.status != "closed" {
             let mut tx = self.store.begin().await?;
             self.ensure_referral_code(&mut tx, link.member_id).await?;
             tx.commit().await?;
@@ -635,7 +646,7 @@ impl Engine {
             .collect::<Result<_>>()?;
         Ok(Referrals {
             member_id: link.external_id,
-            code: link.referral_code.unwrap_or_default(),
+            code: link.referral_code,
             referred_by,
             own_rewards: views_of(link.member_id)?,
             referred,
@@ -647,6 +658,34 @@ impl Engine {
     pub async fn referral_figures(&self) -> Result<ReferralFigures> {
         Ok(self.store.referral_figures().await?)
     }
+}
+
+/// Credits stored-value bonus; the entry, or `None` when the balance is at the largest
+/// stored value (nothing is given).
+async fn give_stored_value(
+    tx: &mut Tx,
+    member: &mut MemberState,
+    amount: i64,
+    reference: &str,
+    now: Timestamp,
+) -> Result<Option<i64>> {
+    let mut balance = tx.stored_value_get(member.member_id()).await?;
+    let Some(bonus) = balance.bonus.checked_add(amount).filter(|b| {
+        b.saturating_add(balance.principal) <= tessera_domain::limits::STORED_VALUE_MAX_MINOR
+    }) else {
+        return Ok(None);
+    };
+    balance.bonus = bonus;
+    let entry = sv_entry(
+        member,
+        "sv_referral",
+        now,
+        Some(reference),
+        &[(BONUS, amount), (BONUS_GRANTED, -amount)],
+    );
+    let no = entry.entry_no;
+    write_sv(tx, member, balance, &[entry]).await?;
+    Ok(Some(no))
 }
 
 /// The rewards a trigger sets off for one referral, as pending rows.
@@ -726,12 +765,24 @@ fn reward_view(row: &ReferralRewardRow) -> Result<RewardView> {
     })
 }
 
-fn attributes_of(json: &str) -> serde_json::Map<String, serde_json::Value> {
-    serde_json::from_str(json).unwrap_or_default()
+/// A member's stored attributes; a row that is not a JSON object is an error, not `{}`
+/// (which would pass every identity check).
+fn attributes_of(link: &ReferralLinkRow) -> Result<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(&link.attributes).map_err(|e| {
+        internal(format!(
+            "member {} has stored attributes that are not a JSON object: {e}",
+            link.member_id
+        ))
+    })
 }
 
 fn internal(message: String) -> EngineError {
     EngineError::Store(tessera_store::StoreError::Database(message))
+}
+
+fn reward_kind(row: &ReferralRewardRow) -> Result<RewardKind> {
+    RewardKind::from_parts(&row.kind, row.amount, row.item.as_deref())
+        .ok_or_else(|| corrupt_state(row))
 }
 
 fn corrupt_state(row: &ReferralRewardRow) -> EngineError {

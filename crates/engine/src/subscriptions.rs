@@ -11,7 +11,7 @@ use crate::clock::{from_us, to_us};
 use crate::points::MemberState;
 use crate::{sha256_hex, ActiveProgramme, Engine, EngineError, Result};
 use jiff::Timestamp;
-use tessera_domain::offers::{OfferKind, OfferRefusal};
+use tessera_domain::offers::OfferKind;
 use tessera_domain::plans::{
     refund_calculation, Change, Plan, RefundCalculation, Status, SubscriptionState, Term, TermKind,
 };
@@ -380,8 +380,11 @@ impl Engine {
             other => other?,
         }
         s.terms.push(term);
-        self.referral_on_plan(tx, programme, s.row.member_id, &plan.id, s.row.id, now)
-            .await?;
+        // A first term priced at nothing (a free offer) is not a paid plan for referral.
+        if price.0 > 0 {
+            self.referral_on_plan(tx, programme, s.row.member_id, &plan.id, s.row.id, now)
+                .await?;
+        }
         for right in plan.partner_rights.iter().filter(|r| r.code_pool) {
             if tx
                 .code_take(&right.id, s.row.member_id, s.row.id, term_no, to_us(now))
@@ -445,7 +448,7 @@ impl Engine {
                 .await?
             }
         };
-        let (start, cause) = s.state.next_term_start(plan, now).unwrap_or((now, None));
+        let (start, _) = s.state.next_term_start(plan, now).unwrap_or((now, None));
         let end =
             tessera_domain::plans::Length::Days(days).after(start, &programme.programme.timezone);
         let term_no = s.row.next_term_no;
@@ -466,11 +469,15 @@ impl Engine {
         };
         tx.term_insert(&term).await?;
         s.terms.push(term);
-        let change = s.state.add_paid_term(start, end, now, cause);
+        let change = s.state.add_free_term(end, now);
         s.record(now, "reward", basis, None);
         if let Some(change) = change {
             s.record_change(&change);
         }
+        // A renewal due for the old end is not charged: the notice comes again before the
+        // new end.
+        tx.renewals_close(s.row.id, "lapsed").await?;
+        s.state.renewal_noticed_for = None;
         self.save(tx, programme, &mut s, now).await?;
         Ok(Some(s.row.id))
     }
@@ -502,12 +509,30 @@ impl Engine {
         if cut >= end || !s.state.status.is_live() {
             return Ok(0);
         }
-        let removed_hours = end.duration_since(cut).as_hours();
-        tx.term_set_end(subscription_id, s.terms[k].term_no, to_us(cut))
-            .await?;
-        s.terms[k].end_us = to_us(cut);
+        let removed = end.duration_since(cut);
+        // The term ends at the cut, and the terms after it move up by what was taken back,
+        // so that a paid term that followed the free days starts at once, with no gap.
+        let removed_us = to_us(end) - to_us(cut);
+        for t in s.terms.iter_mut().filter(|t| t.start_us >= to_us(end)) {
+            t.start_us -= removed_us;
+            t.end_us -= removed_us;
+            tx.term_set_span(subscription_id, t.term_no, t.start_us, t.end_us)
+                .await?;
+        }
+        let reward = &mut s.terms[k];
+        reward.end_us = to_us(cut);
+        tx.term_set_span(
+            subscription_id,
+            reward.term_no,
+            reward.start_us,
+            reward.end_us,
+        )
+        .await?;
         let last_end = s.terms.iter().map(|t| t.end_us).max().unwrap_or(to_us(cut));
         s.state.access_end = from_us(last_end);
+        // A renewal noticed for the old end is closed; the notice comes again.
+        tx.renewals_close(subscription_id, "lapsed").await?;
+        s.state.renewal_noticed_for = None;
         s.record(now, "reward_taken_back", basis, None);
         // What fell due at the new end (the term ended, grace) applies now.
         let changes = s.state.advance(
@@ -520,7 +545,7 @@ impl Engine {
             s.record_change(c);
         }
         self.save(tx, programme, &mut s, now).await?;
-        Ok(removed_hours / 24)
+        Ok(removed.as_hours() / 24)
     }
 
     /// The first answer of a payment reference seen before; a conflict if its request
@@ -718,15 +743,13 @@ impl Engine {
             ) => {
                 let price = match offer.as_ref().map(|o| (&o.id, &o.kind)) {
                     Some((id, OfferKind::FirstTermPrice { price_minor })) => {
-                        if ever_paid {
-                            return Err(EngineError::OfferRefused(OfferRefusal::Mismatch(
-                                format!("offer `{id}` prices a first term, and the member paid for `{}` before", plan.id),
-                            )));
-                        }
-                        (
-                            *price_minor,
-                            tessera_domain::plans::PriceBasis::Offer(id.clone()),
+                        tessera_domain::offers::offered_price(
+                            plan,
+                            &buyer_value,
+                            !ever_paid,
+                            (id, *price_minor),
                         )
+                        .map_err(EngineError::OfferRefused)?
                     }
                     _ => plan.price(&buyer_value, !ever_paid),
                 };
@@ -787,8 +810,7 @@ impl Engine {
             None => self.view_in(&mut tx, s.row.id).await?,
         };
         tx.commit().await?;
-        self.settle_referral_after(&programme, s.row.member_id)
-            .await;
+        self.settle_referral_after(s.row.member_id).await;
         Ok(view)
     }
 
@@ -932,8 +954,7 @@ impl Engine {
         self.save(&mut tx, &programme, &mut s, now).await?;
         let view = self.answer_payment(&mut tx, &answer, id, now).await?;
         tx.commit().await?;
-        self.settle_referral_after(&programme, s.row.member_id)
-            .await;
+        self.settle_referral_after(s.row.member_id).await;
         Ok(view)
     }
 
@@ -992,8 +1013,7 @@ impl Engine {
             .await?
             .ok_or_else(|| corrupt("a refund with its plan has a calculation"))?;
         tx.commit().await?;
-        self.settle_referral_after(&programme, s.row.member_id)
-            .await;
+        self.settle_referral_after(s.row.member_id).await;
         Ok((self.subscription_view_of(id).await?, calc))
     }
 
@@ -1038,8 +1058,12 @@ impl Engine {
             calc.as_ref().map(|c| c.refund_minor);
         s.record_change(&change);
         tx.renewals_close(id, "lapsed").await?;
-        self.referral_on_plan_refund(tx, s.row.member_id, id)
-            .await?;
+        // Money given back takes back what the purchase earned its referrer; a refund of
+        // nothing (a policy that keeps the fee) does not.
+        if calc.as_ref().is_some_and(|c| c.refund_minor > 0) {
+            self.referral_on_plan_refund(tx, s.row.member_id, id)
+                .await?;
+        }
         self.save(tx, programme, s, now).await?;
         Ok(calc)
     }

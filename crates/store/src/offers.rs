@@ -54,6 +54,17 @@ impl Store {
         Ok(row.try_get::<Option<i64>, _>("at")?)
     }
 
+    /// The offers a member took.
+    pub async fn offer_acceptances_of(&self, member_id: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT offer_id FROM offer_acceptances WHERE member_id = $1 ORDER BY offer_id",
+        )
+        .bind(member_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get("offer_id")?)).collect()
+    }
+
     pub async fn offer_counts(&self, offer_id: &str) -> Result<OfferCounts> {
         let exposed = sqlx::query(
             "SELECT CAST(COUNT(*) AS BIGINT) AS members, CAST(COALESCE(SUM(exposures), 0) AS BIGINT) AS n \
@@ -77,24 +88,27 @@ impl Store {
 }
 
 impl Tx {
-    /// Records that a member was shown an offer: the first time with its source, then
-    /// counted.
+    /// Records that a member was shown an offer `count` times between `first_us` and
+    /// `last_us`: the first time with its source, then counted.
     pub async fn offer_exposure_record(
         &mut self,
         member_id: i64,
         offer_id: &str,
         source: &str,
-        at_us: i64,
+        (first_us, last_us): (i64, i64),
+        count: i64,
     ) -> Result<()> {
         sqlx::query(
             "INSERT INTO offer_exposures (member_id, offer_id, first_at_us, last_at_us, exposures, source) \
-             VALUES ($1, $2, $3, $3, 1, $4) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (member_id, offer_id) DO UPDATE SET \
-             last_at_us = excluded.last_at_us, exposures = offer_exposures.exposures + 1",
+             last_at_us = excluded.last_at_us, exposures = offer_exposures.exposures + excluded.exposures",
         )
         .bind(member_id)
         .bind(offer_id)
-        .bind(at_us)
+        .bind(first_us)
+        .bind(last_us)
+        .bind(count)
         .bind(source)
         .execute(&mut *self.tx)
         .await?;

@@ -113,6 +113,15 @@ impl Store {
         row.map(|r| ReferralLinkRow::from_row(&r)).transpose()
     }
 
+    /// The owner of a code, read without a lock.
+    pub async fn referral_owner_of(&self, code: &str) -> Result<Option<ReferralLinkRow>> {
+        let row = sqlx::query(&format!("{LINK_SELECT} WHERE referral_code = $1"))
+            .bind(code)
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(|r| ReferralLinkRow::from_row(&r)).transpose()
+    }
+
     pub async fn referral_link_by_id(&self, member_id: i64) -> Result<Option<ReferralLinkRow>> {
         let row = sqlx::query(&format!("{LINK_SELECT} WHERE id = $1"))
             .bind(member_id)
@@ -174,7 +183,7 @@ impl Store {
     ) -> Result<Vec<(i64, String)>> {
         let rows = sqlx::query(
             "SELECT referee_id, reward_id FROM referral_rewards \
-             WHERE (state = 'pending' AND due_at_us <= $1) OR state = 'clawback_due' \
+             WHERE state IN ('pending', 'clawback_due') AND due_at_us <= $1 \
              ORDER BY due_at_us, referee_id, reward_id LIMIT $2",
         )
         .bind(now_us)
@@ -298,8 +307,12 @@ impl Tx {
         Ok(row.try_get("n")?)
     }
 
-    /// Who brought each of these members, for those someone brought: (member, referrer).
-    pub async fn referrers_of(&mut self, member_ids: &[i64]) -> Result<Vec<(i64, i64)>> {
+    /// Who brought each of these members, for those someone brought: (member, referrer,
+    /// when they were referred).
+    pub async fn referrers_of(
+        &mut self,
+        member_ids: &[i64],
+    ) -> Result<Vec<(i64, i64, Option<i64>)>> {
         let mut out = Vec::new();
         for chunk in member_ids.chunks(crate::IN_LIST_MAX) {
             if chunk.is_empty() {
@@ -310,14 +323,18 @@ impl Tx {
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!(
-                "SELECT id, referrer_id FROM members WHERE id IN ({list}) AND referrer_id IS NOT NULL"
+                "SELECT id, referrer_id, referred_at_us FROM members WHERE id IN ({list}) AND referrer_id IS NOT NULL"
             );
             let mut q = sqlx::query(&sql);
             for id in chunk {
                 q = q.bind(*id);
             }
             for r in q.fetch_all(&mut *self.tx).await? {
-                out.push((r.try_get("id")?, r.try_get("referrer_id")?));
+                out.push((
+                    r.try_get("id")?,
+                    r.try_get("referrer_id")?,
+                    r.try_get("referred_at_us")?,
+                ));
             }
         }
         Ok(out)

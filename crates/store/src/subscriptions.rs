@@ -375,18 +375,20 @@ impl Tx {
         Ok(())
     }
 
-    /// Ends a term earlier (days given as a reward, taken back).
-    pub async fn term_set_end(
+    /// Moves a term (days given as a reward, taken back, and the terms after them).
+    pub async fn term_set_span(
         &mut self,
         subscription_id: i64,
         term_no: i64,
+        start_us: i64,
         end_us: i64,
     ) -> Result<()> {
         sqlx::query(
-            "UPDATE subscription_terms SET end_us = $3 WHERE subscription_id = $1 AND term_no = $2",
+            "UPDATE subscription_terms SET start_us = $3, end_us = $4 WHERE subscription_id = $1 AND term_no = $2",
         )
         .bind(subscription_id)
         .bind(term_no)
+        .bind(start_us)
         .bind(end_us)
         .execute(&mut *self.tx)
         .await?;

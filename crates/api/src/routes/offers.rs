@@ -25,6 +25,23 @@ pub fn router() -> Router<AppState> {
         .route("/v1/members/{member_id}/offers", get(member_offers))
 }
 
+/// A refusal of an offer, naming the request's field that named it.
+pub fn at_offer(e: tessera_engine::EngineError, field: &str) -> ApiError {
+    use tessera_engine::EngineError;
+    let names_offer = matches!(
+        e,
+        EngineError::OfferNotFound(_)
+            | EngineError::OfferRefused(_)
+            | EngineError::OfferAlreadyUsed(_)
+    );
+    let err = ApiError::from(e);
+    if names_offer {
+        err.with_field(field)
+    } else {
+        err
+    }
+}
+
 /// The `{offer_id}` of an offer route.
 pub struct OfferPath(pub String);
 
@@ -171,7 +188,11 @@ pub async fn get_offer(
     OfferPath(offer_id): OfferPath,
 ) -> ApiResult<Json<OfferReportView>> {
     caller.require(&[Role::Admin])?;
-    let r = state.engine.offer_report(&offer_id).await?;
+    let r = state
+        .engine
+        .offer_report(&offer_id)
+        .await
+        .map_err(|e| at_offer(e, "offer_id"))?;
     let (trial_days, price_minor, coupon) = kind_fields(&r.offer.kind);
     let c = r.counts;
     Ok(Json(OfferReportView {
@@ -219,7 +240,11 @@ pub async fn post_exposure(
 ) -> ApiResult<Json<OfferTerms>> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     let member = member_of(body)?;
-    let shown = state.engine.expose_offer(&offer_id, &member).await?;
+    let shown = state
+        .engine
+        .expose_offer(&offer_id, &member)
+        .await
+        .map_err(|e| at_offer(e, "offer_id"))?;
     Ok(Json(OfferTerms::of(&shown)))
 }
 
@@ -245,7 +270,11 @@ pub async fn post_acceptance(
 ) -> ApiResult<(StatusCode, Json<AcceptanceOut>)> {
     caller.require(&[Role::Admin, Role::Storefront])?;
     let member = member_of(body)?;
-    let (coupon, replayed) = state.engine.accept_coupon_offer(&offer_id, &member).await?;
+    let (coupon, replayed) = state
+        .engine
+        .accept_coupon_offer(&offer_id, &member)
+        .await
+        .map_err(|e| at_offer(e, "offer_id"))?;
     let status = if replayed {
         StatusCode::OK
     } else {

@@ -85,8 +85,8 @@ pub struct ReferralsView {
     /// The member's id.
     pub member_id: String,
     /// The member's own code, for others to join with: 8 characters of Crockford's base
-    /// 32, stable for the member's life.
-    pub code: String,
+    /// 32, stable for the member's life; absent for a closed member, who brings nobody.
+    pub code: Option<String>,
     /// Who brought this member; absent when nobody did.
     pub referred_by: Option<ReferredByView>,
     /// The rewards of this member's own referral (to the referrer or to this member).

@@ -381,6 +381,11 @@ pub async fn create_subscription(
     let plan =
         tessera_domain::Tag::parse(body.plan).map_err(|e| ApiError::from(e.within("plan")))?;
     let gift_to = body.gift_to.map(|g| id_field(g, "gift_to")).transpose()?;
+    let offer = body
+        .offer
+        .map(|o| tessera_domain::Tag::parse(o).map_err(|e| ApiError::from(e.within("offer"))))
+        .transpose()?
+        .map(|o| o.as_str().to_owned());
     let amount_minor = amount(body.amount_minor)?;
     let purchase = match (body.payment_ref, body.trial.unwrap_or(false)) {
         (Some(r), false) => Purchase::Paid {
@@ -417,9 +422,10 @@ pub async fn create_subscription(
             purchase,
             gift_to,
             auto_renew: body.auto_renew,
-            offer: body.offer,
+            offer,
         })
-        .await?;
+        .await
+        .map_err(|e| crate::routes::offers::at_offer(e, "offer"))?;
     Ok(reply(view, true))
 }
 

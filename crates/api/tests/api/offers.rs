@@ -143,6 +143,13 @@ async fn offers_reach_their_segment_and_count_their_conversion() {
         r.text
     );
     assert_eq!(r.body["upsell"][0]["saving_minor"], 100, "5% of 20.00");
+    // A quote writes nothing: the clock's jobs write the exposures it noted.
+    let r = app.call("GET", "/v1/offers/plus_half", None).await;
+    assert_eq!(r.body["exposed_members"], 2, "{}", r.text);
+    let r = app
+        .call("POST", "/v1/admin/clock", Some(json!({"now": START})))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
 
     // Acceptance: the offer's price is what the first term is charged; a price other than
     // the offer's is refused; an offer taken once is not taken again.

@@ -652,3 +652,144 @@ async fn plan_days_start_a_plan_or_extend_the_running_one_and_are_taken_back() {
     let r = referrals(&app, "bob").await;
     assert_eq!(r["rewards"][0]["plan"], "club", "{r}");
 }
+
+const OWED: &str = r#"
+name = "owed"
+currency = "USD"
+timezone = "UTC"
+
+[points]
+earn_points = 1
+earn_per_minor = 100
+
+[[plans]]
+id = "club"
+term = "year"
+price_minor = 39800
+refund = { policy = "full" }
+
+[referral]
+late_days = 30
+
+[[referral.rewards]]
+id = "plan_points"
+on = "first_plan"
+to = "referee"
+points = 500
+
+[[referral.rewards]]
+id = "order_points"
+on = "first_order"
+to = "referrer"
+points = 50
+wait_days = 0
+"#;
+
+#[tokio::test]
+async fn what_cannot_be_taken_back_yet_stays_owed_and_old_orders_set_nothing_off() {
+    let app = app_on(Backend::Sqlite, OWED).await.unwrap();
+    let alice = join(&app, "alice", "1", None).await;
+    let code = alice.body["referral_code"].as_str().unwrap().to_owned();
+    let r = join(&app, "bob", "2", Some(&code)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .call_as(
+            &app.storefront,
+            "POST",
+            "/v1/subscriptions",
+            Some(json!({"member_id": "bob", "plan": "club", "payment_ref": "pay-b"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let sub = r.body["id"].clone();
+    assert_eq!(available_points(&app, "bob").await, 500);
+    // Bob spends 400 of the 500, then his plan is refunded: 100 is taken back now, the
+    // other 400 stays owed.
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/bob/points/redemptions",
+            Some(json!({"id": "spend", "points": 400})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    let r = app
+        .call("POST", &format!("/v1/subscriptions/{sub}/refunds"), None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(available_points(&app, "bob").await, 0);
+    assert_eq!(
+        reward_states(&app, "bob").await,
+        states_of(&[("plan_points", "clawback_due", 100)])
+    );
+    // Points come back to him (here by hand); the next try, an hour on, takes the rest.
+    let r = app
+        .call(
+            "POST",
+            "/v1/members/bob/points/adjustments",
+            Some(json!({"id": "goodwill", "points": 1000, "reason": "goodwill"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    set_clock(&app, "2026-11-23T00:59:59Z").await;
+    assert_eq!(
+        available_points(&app, "bob").await,
+        1000,
+        "not before the hour"
+    );
+    set_clock(&app, "2026-11-23T01:00:00Z").await;
+    assert_eq!(available_points(&app, "bob").await, 600);
+    assert_eq!(
+        reward_states(&app, "bob").await,
+        states_of(&[("plan_points", "clawed_back", 500)])
+    );
+
+    // A code given later (within late_days): an order from before the referral sets
+    // nothing off, the next one does; the same code again answers as the first time.
+    app.add_member("carol").await;
+    let early = json!({"id": "c-early", "type": "order.paid", "member_id": "carol",
+        "occurred_at": "2026-11-23T01:00:00Z", "order_id": "c-1",
+        "lines": [{"sku": "A1", "category": "books", "quantity": 1, "unit_price_minor": 5000}],
+        "shipping_minor": 0, "total_minor": 5000});
+    set_clock(&app, "2026-11-23T02:00:00Z").await;
+    for _ in 0..2 {
+        let r = app
+            .call_as(
+                &app.storefront,
+                "POST",
+                "/v1/members/carol/referrer",
+                Some(json!({"code": code})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = app.call("POST", "/v1/events", Some(early)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    set_clock(&app, "2026-11-23T02:00:01Z").await;
+    assert!(reward_states(&app, "carol").await.is_empty());
+    let late = json!({"id": "c-late", "type": "order.paid", "member_id": "carol",
+        "occurred_at": "2026-11-23T02:00:01Z", "order_id": "c-2",
+        "lines": [{"sku": "A1", "category": "books", "quantity": 1, "unit_price_minor": 5000}],
+        "shipping_minor": 0, "total_minor": 5000});
+    let r = app.call("POST", "/v1/events", Some(late)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    set_clock(&app, "2026-11-23T02:00:02Z").await;
+    assert_eq!(
+        reward_states(&app, "carol").await,
+        states_of(&[("order_points", "granted", 0)])
+    );
+
+    // A closed or erased member is given no code.
+    for step in ["close", "erase"] {
+        let r = app
+            .call("POST", &format!("/v1/members/carol/{step}"), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+    let r = app
+        .call("GET", "/v1/members/erased-3/referrals", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["code"], json!(null), "{}", r.text);
+    app.assert_ledger_balanced().await;
+}

@@ -10,10 +10,10 @@ both_backends!(
         let a = add_member(&store, "a").await;
         let b = add_member(&store, "b").await;
         let mut tx = store.begin().await.unwrap();
-        tx.offer_exposure_record(a.id, "half", "call", 10)
+        tx.offer_exposure_record(a.id, "half", "call", (10, 10), 1)
             .await
             .unwrap();
-        tx.offer_exposure_record(a.id, "half", "quote", 20)
+        tx.offer_exposure_record(a.id, "half", "quote", (15, 20), 1)
             .await
             .unwrap();
         // An acceptance without an exposure counts the member once, and no more.

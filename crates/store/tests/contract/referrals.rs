@@ -67,7 +67,7 @@ both_backends!(
             tx.referrers_of(&[owner.id, referee.id, other.id])
                 .await
                 .unwrap(),
-            vec![(referee.id, owner.id)]
+            vec![(referee.id, owner.id, Some(2_000))]
         );
         let link = tx
             .referral_link_for_update(referee.id)

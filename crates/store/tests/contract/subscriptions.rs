@@ -286,13 +286,16 @@ both_backends!(
         );
         assert_eq!(tx.term_by_payment_ref("pay-9").await.unwrap(), None);
         tx.term_set_refunded(s, 2, 400).await.unwrap();
-        tx.term_set_end(s, 3, terms[2].start_us).await.unwrap();
+        tx.term_set_span(s, 3, terms[2].start_us - 5, terms[2].start_us)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let refunded = TermRow {
             refunded_minor: 400,
             ..terms[1].clone()
         };
         let ended = TermRow {
+            start_us: terms[2].start_us - 5,
             end_us: terms[2].start_us,
             ..terms[2].clone()
         };
