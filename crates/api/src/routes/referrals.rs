@@ -40,8 +40,9 @@ pub struct ReferralRewardView {
     pub plan: Option<String>,
     /// `pending` (waiting for `due_at`), `granted`, `capped` (the referrer had reached
     /// the programme's cap), `canceled` (its order or plan was refunded before it was
-    /// due, or the beneficiary left), `clawback_due` or `clawed_back` (given, then its
-    /// order or plan was refunded).
+    /// due, or the beneficiary left), `clawback_due` (given, then its order or plan was
+    /// refunded: what the member does not hold yet stays owed and is taken again at
+    /// `due_at`) or `clawed_back` (taken back as far as it could come back).
     pub state: String,
     /// The order id or subscription id that set it off; absent for a join.
     pub source: Option<String>,
@@ -111,7 +112,7 @@ pub struct ReferrerIn {
 /// Rewards of one kind in one state.
 #[derive(Serialize, ToSchema)]
 pub struct RewardTotalView {
-    /// `points`, `coupon` or `stored_value`.
+    /// `points`, `coupon`, `stored_value` or `plan_days`.
     pub kind: String,
     /// A reward state (see `ReferralRewardView.state`).
     pub state: String,

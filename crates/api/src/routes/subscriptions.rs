@@ -81,7 +81,8 @@ fn amount(v: Option<i64>) -> Result<Option<i64>, ApiError> {
 pub struct TermView {
     /// The term's number within the subscription, from 1, in the order the terms run.
     pub term: i64,
-    /// `trial` or `paid`.
+    /// `trial`, `paid`, or `reward` (days of the plan given free by a referral reward:
+    /// nothing to refund, and not a paid term for a first-term price).
     pub kind: String,
     /// When the term begins, an RFC 3339 instant in UTC. A paid term begins at the previous end
     /// while the subscription is trialing or active (stacking), at the old end in a back-dating
@@ -94,7 +95,9 @@ pub struct TermView {
     pub end: String,
     /// What was charged for the term, in minor units of the programme's currency; 0 for a trial.
     pub amount_minor: i64,
-    /// Why the price was what it was: `list`, `first_term`, `rule:NAME` or `trial`.
+    /// Why the price was what it was: `list`, `first_term`, `rule:NAME`, `offer:ID` (a
+    /// conversion offer's first-term price), `trial`, or on a `reward` term the reward that
+    /// gave it (`referral:REFEREE:REWARD`).
     pub price_basis: String,
     /// The shop's reference of the payment that paid for the term; null for a trial, which nobody
     /// pays for.
@@ -132,7 +135,8 @@ pub struct SubscriptionEventView {
     /// instant it fell due, not when the job ran.
     #[schema(format = DateTime)]
     pub at: String,
-    /// `status`, `payment`, `renewal_due`, `cancel` or `refund`.
+    /// `status`, `payment`, `renewal_due`, `cancel`, `refund`, `reward` (free days added)
+    /// or `reward_taken_back`.
     pub kind: String,
     /// The status before, on a `status` entry; null on every other kind, and on `trial_started`,
     /// which has no status before.
