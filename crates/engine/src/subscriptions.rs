@@ -669,25 +669,7 @@ impl Engine {
                 if tx.trial_taken(holder_member_id, &plan.id).await? {
                     return Err(EngineError::TrialAlreadyUsed(plan.id.clone()));
                 }
-                // An offer's trial stands in for the plan's own, for the offer's segment.
-                let days = match offer.as_ref().map(|o| &o.kind) {
-                    Some(OfferKind::Trial { days }) => *days,
-                    _ => {
-                        let trial = plan.trial.as_ref().ok_or_else(|| {
-                            EngineError::TrialNotEligible(format!(
-                                "plan `{}` has no trial",
-                                plan.id
-                            ))
-                        })?;
-                        if !plan.trial_allowed(&buyer_value) {
-                            return Err(EngineError::TrialNotEligible(format!(
-                                "member `{}` is not eligible for the trial of `{}`",
-                                req.member, plan.id
-                            )));
-                        }
-                        trial.days
-                    }
-                };
+                let days = trial_days(plan, offer.as_ref(), &buyer_value, &req.member)?;
                 let end = tessera_domain::plans::Length::Days(days)
                     .after(now, &programme.programme.timezone);
                 let mut s = self
@@ -1488,6 +1470,30 @@ fn corrupt(what: &str) -> EngineError {
 }
 
 /// What identifies a purchase: every parsed field, in a stable form.
+/// The days of a trial: an offer's trial stands in for the plan's own, for the offer's
+/// segment; else the plan's trial, for the members its condition admits.
+fn trial_days(
+    plan: &Plan,
+    offer: Option<&tessera_domain::offers::ConversionOffer>,
+    buyer: &serde_json::Value,
+    member: &ExternalId,
+) -> Result<i64> {
+    if let Some(OfferKind::Trial { days }) = offer.map(|o| &o.kind) {
+        return Ok(*days);
+    }
+    let trial = plan
+        .trial
+        .as_ref()
+        .ok_or_else(|| EngineError::TrialNotEligible(format!("plan `{}` has no trial", plan.id)))?;
+    if !plan.trial_allowed(buyer) {
+        return Err(EngineError::TrialNotEligible(format!(
+            "member `{member}` is not eligible for the trial of `{}`",
+            plan.id
+        )));
+    }
+    Ok(trial.days)
+}
+
 fn subscribe_fingerprint(req: &SubscribeRequest) -> serde_json::Value {
     let purchase = match &req.purchase {
         Purchase::Paid {

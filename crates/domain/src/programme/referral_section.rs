@@ -93,30 +93,7 @@ pub(super) fn parse(
     let late_days = file.late_days.as_ref().map_or(Some(0), |v| {
         ranged(issues, v, "referral.late_days", 0, DAYS_MAX)
     });
-    let cap = file.cap.as_ref().map(|c| {
-        let rewards = ranged(
-            issues,
-            &c.get_ref().rewards,
-            "referral.cap.rewards",
-            0,
-            i64::from(u32::MAX),
-        );
-        let period = choice(
-            issues,
-            &c.get_ref().period,
-            "referral.cap.period",
-            CapPeriod::Month,
-            &[
-                ("month", CapPeriod::Month),
-                ("year", CapPeriod::Year),
-                ("lifetime", CapPeriod::Lifetime),
-            ],
-        );
-        Some(Cap {
-            rewards: rewards?,
-            period: period?,
-        })
-    });
+    let cap = file.cap.as_ref().map(|c| cap(c.get_ref(), issues));
     let mut ids = BTreeSet::new();
     let mut rewards = Vec::new();
     for (i, r) in file.rewards.iter().enumerate() {
@@ -207,6 +184,53 @@ fn parse_reward(
     })
 }
 
+fn cap(c: &CapFile, issues: &mut Issues) -> Option<Cap> {
+    let rewards = ranged(
+        issues,
+        &c.rewards,
+        "referral.cap.rewards",
+        0,
+        i64::from(u32::MAX),
+    );
+    let period = choice(
+        issues,
+        &c.period,
+        "referral.cap.period",
+        CapPeriod::Month,
+        &[
+            ("month", CapPeriod::Month),
+            ("year", CapPeriod::Year),
+            ("lifetime", CapPeriod::Lifetime),
+        ],
+    );
+    Some(Cap {
+        rewards: rewards?,
+        period: period?,
+    })
+}
+
+fn plan_days(
+    p: &PlanDaysFile,
+    f: &str,
+    declared: &Declared<'_>,
+    issues: &mut Issues,
+) -> Option<RewardKind> {
+    if !declared.plans.contains(p.plan.get_ref()) {
+        issues.add(
+            &p.plan,
+            &format!("{f}.plan_days.plan"),
+            &format!("no plan `{}` is declared", p.plan.get_ref()),
+        );
+        return None;
+    }
+    ranged(issues, &p.days, &format!("{f}.plan_days.days"), 1, DAYS_MAX).map(|days| {
+        RewardKind::PlanDays {
+            plan: p.plan.get_ref().clone(),
+            days,
+        }
+    })
+}
+
 fn reward_kind(
     r: &RewardFile,
     f: &str,
@@ -253,21 +277,7 @@ fn reward_kind(
         return Some(RewardKind::Coupon(c.get_ref().clone()));
     }
     if let Some(p) = &r.plan_days {
-        let p = p.get_ref();
-        if !declared.plans.contains(p.plan.get_ref()) {
-            issues.add(
-                &p.plan,
-                &format!("{f}.plan_days.plan"),
-                &format!("no plan `{}` is declared", p.plan.get_ref()),
-            );
-            return None;
-        }
-        return ranged(issues, &p.days, &format!("{f}.plan_days.days"), 1, DAYS_MAX).map(|days| {
-            RewardKind::PlanDays {
-                plan: p.plan.get_ref().clone(),
-                days,
-            }
-        });
+        return plan_days(p.get_ref(), f, declared, issues);
     }
     let v = r.stored_value_minor.as_ref()?;
     if !declared.stored_value {
