@@ -53,6 +53,8 @@ both_backends!(
             store.offer_counts("other").await.unwrap(),
             OfferCounts::default()
         );
+        assert_eq!(store.offer_acceptances_of(b.id).await.unwrap(), ["half"]);
+        assert!(store.offer_acceptances_of(a.id).await.unwrap().is_empty());
     }
 );
 

@@ -105,15 +105,23 @@ both_backends!(
             .unwrap()
             .is_empty());
 
-        // Due: pending by `due_at_us`, and every reward to take back.
+        // Due: rewards to grant and to take back, each by its `due_at_us`.
+        assert!(store
+            .referral_rewards_due(4_999, 10)
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(
-            store.referral_rewards_due(4_999, 10).await.unwrap(),
-            vec![(referee.id, "b".to_owned())]
+            store.referral_rewards_due(5_000, 10).await.unwrap(),
+            vec![(referee.id, "a".to_owned())]
         );
         assert_eq!(
-            store.referral_rewards_due(5_000, 10).await.unwrap().len(),
+            store.referral_rewards_due(9_000, 10).await.unwrap().len(),
             2
         );
+        let owner_link = store.referral_owner_of("OWNER001").await.unwrap().unwrap();
+        assert_eq!(owner_link.member_id, owner.id);
+        assert_eq!(store.referral_owner_of("NOPE").await.unwrap(), None);
 
         let mut tx = store.begin().await.unwrap();
         let mut rows = tx.referral_rewards_of_referee(referee.id).await.unwrap();
