@@ -78,6 +78,31 @@ def body(model, value):
 
 
 demo = open("programmes/demo.toml", "rb").read()
+# The demo with referral and conversion offers, saved as version 2.
+second = demo.replace(b"Tessera demo shop", b"Second") + b'''
+[referral]
+identity = ["phone"]
+
+[[referral.rewards]]
+id = "join_points"
+on = "join"
+to = "referrer"
+points = 100
+
+[[offers]]
+id = "plus_half"
+plan = "plus"
+starts_at = "2020-01-01T00:00:00Z"
+ends_at = "2100-01-01T00:00:00Z"
+first_term_price_minor = 7400
+
+[[offers]]
+id = "coupon_gift"
+plan = "plus"
+starts_at = "2020-01-01T00:00:00Z"
+ends_at = "2100-01-01T00:00:00Z"
+coupon = "ten_off_99"
+'''
 line = {"sku": "TEA-500G", "category": "grocery", "quantity": 2, "unit_price_minor": 3000, "tags": ["promo"]}
 
 # System.
@@ -89,7 +114,7 @@ call("openapi", 200, A.system.openapi, client=anonymous)
 # The programme: read, dry run, save, versions.
 call("programme", 200, A.programme.get_programme, client=admin, model=M.ProgrammeView)
 call("dry run", 200, A.programme.dry_run, client=admin, body=File(payload=demo.replace(b"Tessera demo shop", b"Second")), model=M.ProgrammeChangeView)
-call("save", 200, A.programme.put_programme, client=admin, body=File(payload=demo.replace(b"Tessera demo shop", b"Second")), model=M.ProgrammeView)
+call("save", 200, A.programme.put_programme, client=admin, body=File(payload=second), model=M.ProgrammeView)
 call("versions", 200, A.programme.list_versions, client=admin, model=M.VersionList)
 call("version 2", 200, A.programme.get_version, 2, client=admin, model=M.VersionSourceView)
 
@@ -111,6 +136,23 @@ call("patch", 200, A.members.patch_member, "u1", client=admin, body=body(M.Membe
 found = call("search", 200, A.members.list_members, client=admin, attribute=["city:Beijing"], model=M.MemberList).parsed
 if [m.member_id for m in found.items] != ["u1"]:
     failures.append(f"search: found {[m.member_id for m in found.items]}")
+
+# Referral: u1's code, a member who joins with it, a code given too late, the figures.
+code = call("referrals", 200, A.members.get_referrals, "u1", client=shop, model=M.ReferralsView).parsed.code
+call("join with a code", 201, A.members.create_member, client=shop, body=body(M.MemberCreate, {"member_id": "u4", "attributes": {"phone": "139"}, "referral_code": code}), model=M.MemberView)
+# u2 joined at the same instant as u1 (the manual clock): not after the code's owner.
+call("code given later", 422, A.members.post_referrer, "u2", client=shop, body=body(M.ReferrerIn, {"code": code}))
+figures = call("referral figures", 200, A.members.get_referral_figures, client=admin, model=M.ReferralFiguresView).parsed
+if figures.referred_members != 1:
+    failures.append(f"referral figures: {figures.to_dict()}")
+
+# Conversion offers: what u2 may take, an exposure, a coupon offer taken, the counts.
+call("member offers", 200, A.plans.member_offers, "u2", client=shop, model=M.MemberOffers)
+call("exposure", 200, A.plans.post_exposure, "plus_half", client=shop, body=body(M.OfferMemberIn, {"member_id": "u2"}), model=M.OfferTerms)
+call("acceptance", 201, A.plans.post_acceptance, "coupon_gift", client=shop, body=body(M.OfferMemberIn, {"member_id": "u2"}), model=M.AcceptanceOut)
+report = call("offer", 200, A.plans.get_offer, "plus_half", client=admin, model=M.OfferReportView).parsed
+if report.exposed_members != 1:
+    failures.append(f"offer: {report.to_dict()}")
 
 # Events and orders.
 paid = {"type": "order.paid", "id": "e1", "member_id": "u1", "occurred_at": "2026-11-22T10:00:00+08:00",

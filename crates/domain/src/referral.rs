@@ -209,7 +209,7 @@ impl ReferralRules {
             // so referrals never run in a circle.
             if attempt.referrer.joined_at >= joined {
                 return Some(Refusal::SelfReferral(
-                    "the code's owner joined after this member".into(),
+                    "the code's owner did not join before this member".into(),
                 ));
             }
             if attempt.now >= due_at(joined, self.late_days) {
@@ -592,7 +592,7 @@ mod tests {
                     now: t("2026-01-02T00:00:00Z"),
                 },
                 Some(Refusal::SelfReferral(
-                    "the code's owner joined after this member".into(),
+                    "the code's owner did not join before this member".into(),
                 )),
             ),
             (
