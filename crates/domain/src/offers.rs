@@ -156,6 +156,15 @@ pub fn offered_price(
     })
 }
 
+/// An offer's conversion: members who took it over members shown it, in basis points
+/// (1/100 of a percent), rounded down; 0 while nobody was shown it.
+pub fn conversion_bp(accepted_members: i64, exposed_members: i64) -> i64 {
+    if exposed_members <= 0 {
+        return 0;
+    }
+    accepted_members.saturating_mul(10_000) / exposed_members
+}
+
 /// What a member did lately, as an offer's condition reads it (`stats`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberStats {
@@ -243,6 +252,13 @@ mod tests {
             starts_at: t("2026-12-01T00:00:00Z"),
             ends_at: t("2027-01-01T00:00:00Z"),
             kind: OfferKind::Trial { days: 30 },
+        }
+    }
+
+    #[test]
+    fn conversion_is_taken_over_shown_rounded_down() {
+        for (accepted, exposed, bp) in [(1, 3, 3333), (2, 3, 6666), (0, 0, 0), (3, 3, 10_000)] {
+            assert_eq!(conversion_bp(accepted, exposed), bp, "{accepted}/{exposed}");
         }
     }
 

@@ -317,6 +317,14 @@ pub enum RewardState {
 }
 
 impl RewardState {
+    /// The states of a reward that was given: what a cap counts, whatever became of it
+    /// since (a refund does not refill a cap).
+    pub const GIVEN: [RewardState; 3] = [
+        RewardState::Granted,
+        RewardState::ClawbackDue,
+        RewardState::ClawedBack,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RewardState::Pending => "pending",

@@ -444,8 +444,9 @@ impl Engine {
         let decided = match rules.and_then(|r| r.cap.map(|cap| (r, cap))) {
             Some((rules, cap)) if row.beneficiary_id == row.referrer_id => {
                 let since = cap.period_start(now, &programme.programme.timezone);
+                let given = RewardState::GIVEN.map(RewardState::as_str);
                 let so_far = tx
-                    .referrer_rewards_granted_since(row.referrer_id, since.map(to_us))
+                    .referrer_rewards_settled_since(row.referrer_id, &given, since.map(to_us))
                     .await?;
                 rules.grant(Beneficiary::Referrer, so_far)
             }

@@ -407,22 +407,30 @@ impl Tx {
         Ok(())
     }
 
-    /// Rewards granted to a referrer as referrer since `since_us` (all time when `None`),
-    /// whatever became of them since: what a cap counts.
-    pub async fn referrer_rewards_granted_since(
+    /// Rewards to a referrer as referrer, in one of `states`, settled since `since_us` (all
+    /// time when `None`): what a cap counts (the domain names the states).
+    pub async fn referrer_rewards_settled_since(
         &mut self,
         referrer_id: i64,
+        states: &[&str],
         since_us: Option<i64>,
     ) -> Result<i64> {
-        let row = sqlx::query(
+        let list = (3..3 + states.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM referral_rewards \
-             WHERE beneficiary_id = $1 AND referrer_id = $1 \
-             AND state IN ('granted', 'clawback_due', 'clawed_back') AND settled_at_us >= $2",
-        )
-        .bind(referrer_id)
-        .bind(since_us.unwrap_or(i64::MIN))
-        .fetch_one(&mut *self.tx)
-        .await?;
+             WHERE beneficiary_id = $1 AND referrer_id = $1 AND settled_at_us >= $2 \
+             AND state IN ({list})"
+        );
+        let mut q = sqlx::query(&sql)
+            .bind(referrer_id)
+            .bind(since_us.unwrap_or(i64::MIN));
+        for s in states {
+            q = q.bind(*s);
+        }
+        let row = q.fetch_one(&mut *self.tx).await?;
         Ok(row.try_get("n")?)
     }
 

@@ -208,11 +208,7 @@ pub async fn get_offer(
         exposed_members: c.exposed_members,
         exposures: c.exposures,
         accepted_members: c.accepted_members,
-        conversion_bp: if c.exposed_members == 0 {
-            0
-        } else {
-            c.accepted_members * 10_000 / c.exposed_members
-        },
+        conversion_bp: tessera_domain::offers::conversion_bp(c.accepted_members, c.exposed_members),
     }))
 }
 

@@ -134,21 +134,33 @@ both_backends!(
         rows[0].granted_ref = Some(3);
         tx.referral_reward_update(&rows[0]).await.unwrap();
         assert_eq!(
-            tx.referrer_rewards_granted_since(owner.id, Some(6_000))
-                .await
-                .unwrap(),
+            tx.referrer_rewards_settled_since(
+                owner.id,
+                &["granted", "clawback_due", "clawed_back"],
+                Some(6_000)
+            )
+            .await
+            .unwrap(),
             1
         );
         assert_eq!(
-            tx.referrer_rewards_granted_since(owner.id, Some(6_001))
-                .await
-                .unwrap(),
+            tx.referrer_rewards_settled_since(
+                owner.id,
+                &["granted", "clawback_due", "clawed_back"],
+                Some(6_001)
+            )
+            .await
+            .unwrap(),
             0
         );
         assert_eq!(
-            tx.referrer_rewards_granted_since(owner.id, None)
-                .await
-                .unwrap(),
+            tx.referrer_rewards_settled_since(
+                owner.id,
+                &["granted", "clawback_due", "clawed_back"],
+                None
+            )
+            .await
+            .unwrap(),
             1
         );
         tx.commit().await.unwrap();
