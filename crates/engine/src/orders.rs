@@ -633,7 +633,8 @@ async fn return_points(
         reason: Some("points of a refunded order"),
         ..Default::default()
     };
-    write_ledger_change(tx, state, &ledger, source, programme, now).await
+    write_ledger_change(tx, state, &ledger, source, programme, now).await?;
+    Ok(())
 }
 
 /// Gives stored value an order spent back, to (principal, bonus).

@@ -179,7 +179,7 @@ pub(crate) fn ledger_rows(
 }
 
 /// Writes one ledger change of a single member at once: its lots, journal entries and
-/// balances (a spend or a credit outside intake and the jobs).
+/// balances (a spend or a credit outside intake and the jobs); the entries' numbers.
 pub(crate) async fn write_ledger_change(
     tx: &mut Tx,
     state: &mut MemberState,
@@ -187,10 +187,10 @@ pub(crate) async fn write_ledger_change(
     source: EntrySource<'_>,
     programme: &ActiveProgramme,
     now: Timestamp,
-) -> Result<()> {
+) -> Result<Vec<i64>> {
     let mut entries = Vec::new();
     let inactivity = inactivity_rule(programme);
-    apply_ledger(
+    let numbers = apply_ledger(
         tx,
         state,
         ledger,
@@ -202,7 +202,7 @@ pub(crate) async fn write_ledger_change(
     .await?;
     tx.entries_insert(&entries).await?;
     tx.accounts_put_many(&[&state.row.account]).await?;
-    Ok(())
+    Ok(numbers)
 }
 
 /// How many lots a spend reads at a time, in the order it draws them.
@@ -1358,14 +1358,7 @@ impl Engine {
         let now = self.now();
         let mut ledger;
         if request.points > 0 {
-            ledger = state.ledger(Vec::new());
-            (state.tier, state.score) =
-                crate::tiers::member_now(&mut tx, &programme, state.member_id(), now).await?;
-            let member_value = state.value();
-            let expires = config.lot_expiry(now, &programme.programme.timezone, &member_value);
-            ledger
-                .credit(request.points, now, expires)
-                .map_err(ledger_error)?;
+            ledger = credited(&mut tx, &mut state, &programme, request.points, now).await?;
         } else {
             let lots =
                 lots_for_spend(&mut tx, &mut state, &programme, now, -request.points).await?;
@@ -1725,6 +1718,19 @@ pub(crate) async fn credit_points_in(
     source: EntrySource<'_>,
     now: Timestamp,
 ) -> Result<i64> {
+    let ledger = credited(tx, state, programme, points, now).await?;
+    Ok(write_ledger_change(tx, state, &ledger, source, programme, now).await?[0])
+}
+
+/// The member's ledger with `points` credited as a new available lot, expiring as the
+/// programme's expiry says for the member now (their tier and score read first).
+async fn credited(
+    tx: &mut Tx,
+    state: &mut MemberState,
+    programme: &ActiveProgramme,
+    points: i64,
+    now: Timestamp,
+) -> Result<MemberLedger> {
     let config = programme
         .programme
         .points
@@ -1735,7 +1741,7 @@ pub(crate) async fn credit_points_in(
     let expires = config.lot_expiry(now, &programme.programme.timezone, &state.value());
     let mut ledger = state.ledger(Vec::new());
     ledger.credit(points, now, expires).map_err(ledger_error)?;
-    write_operation_in(tx, state, programme, &ledger, source, now).await
+    Ok(ledger)
 }
 
 /// Takes up to `points` from a locked member's available points, inside the caller's
@@ -1769,31 +1775,6 @@ pub(crate) async fn take_points_in(
         }
         Err(e) => return Err(ledger_error(e)),
     }
-    let entry = write_operation_in(tx, state, programme, &ledger, source, now).await?;
-    Ok((take, Some(entry)))
-}
-
-async fn write_operation_in(
-    tx: &mut Tx,
-    state: &mut MemberState,
-    programme: &ActiveProgramme,
-    ledger: &MemberLedger,
-    source: EntrySource<'_>,
-    now: Timestamp,
-) -> Result<i64> {
-    let mut entries = Vec::new();
-    let inactivity = inactivity_rule(programme);
-    let numbers = apply_ledger(
-        tx,
-        state,
-        ledger,
-        source,
-        inactivity.as_ref(),
-        now,
-        &mut entries,
-    )
-    .await?;
-    tx.entries_insert(&entries).await?;
-    tx.accounts_put_many(&[&state.row.account]).await?;
-    Ok(numbers[0])
+    let entries = write_ledger_change(tx, state, &ledger, source, programme, now).await?;
+    Ok((take, Some(entries[0])))
 }

@@ -154,6 +154,33 @@ impl Loaded {
         self.terms.iter().map(term_of).collect()
     }
 
+    /// The next term of the holder that nobody pays for (a trial, days given as a reward):
+    /// `[start, end)`, its price basis, recorded `now`; takes the next term number.
+    fn unpaid_term(
+        &mut self,
+        kind: &str,
+        (start, end): (Timestamp, Timestamp),
+        basis: &str,
+        now: Timestamp,
+    ) -> TermRow {
+        let term_no = self.row.next_term_no;
+        self.row.next_term_no += 1;
+        TermRow {
+            subscription_id: self.row.id,
+            term_no,
+            member_id: self.row.member_id,
+            kind: kind.to_owned(),
+            start_us: to_us(start),
+            end_us: to_us(end),
+            amount_minor: 0,
+            price_basis: basis.to_owned(),
+            paid_at_us: to_us(now),
+            refunded_minor: 0,
+            payment_ref: None,
+            request_sha256: None,
+        }
+    }
+
     fn record(&mut self, at: Timestamp, kind: &str, cause: &str, change: Option<(Status, Status)>) {
         let no = self.row.next_history_no;
         self.row.next_history_no += 1;
@@ -406,6 +433,30 @@ impl Engine {
         Ok(())
     }
 
+    /// A member's running subscription to a plan, brought up to date (the others are saved
+    /// as the clock moved them), and whether they ever paid for a term of the plan.
+    async fn live_subscription(
+        &self,
+        tx: &mut Tx,
+        programme: &ActiveProgramme,
+        member_id: i64,
+        plan_id: &str,
+        now: Timestamp,
+    ) -> Result<(Option<Loaded>, bool)> {
+        let mut live = None;
+        let mut ever_paid = false;
+        for row in tx.subscriptions_of_plan(member_id, plan_id).await? {
+            let mut loaded = self.load_subscription(tx, programme, row, now).await?;
+            ever_paid |= loaded.terms.iter().any(|t| t.kind == "paid");
+            if live.is_none() && loaded.state.status.is_live() {
+                live = Some(loaded);
+            } else if !loaded.history.is_empty() {
+                self.save(tx, programme, &mut loaded, now).await?;
+            }
+        }
+        Ok((live, ever_paid))
+    }
+
     /// Days of a plan given free (a referral reward), inside the caller's transaction: a
     /// term of kind `reward` after the member's running subscription of the plan (back-
     /// dated in a back-dating grace, as a payment would be), or a new subscription from
@@ -423,15 +474,9 @@ impl Engine {
         let Some(plan) = programme.programme.plan(plan_id) else {
             return Ok(None);
         };
-        let mut live = None;
-        for row in tx.subscriptions_of_plan(member_id, plan_id).await? {
-            let mut loaded = self.load_subscription(tx, programme, row, now).await?;
-            if live.is_none() && loaded.state.status.is_live() {
-                live = Some(loaded);
-            } else if !loaded.history.is_empty() {
-                self.save(tx, programme, &mut loaded, now).await?;
-            }
-        }
+        let (live, _) = self
+            .live_subscription(tx, programme, member_id, plan_id, now)
+            .await?;
         let mut s = match live {
             Some(s) => s,
             None => {
@@ -451,22 +496,7 @@ impl Engine {
         let (start, _) = s.state.next_term_start(plan, now).unwrap_or((now, None));
         let end =
             tessera_domain::plans::Length::Days(days).after(start, &programme.programme.timezone);
-        let term_no = s.row.next_term_no;
-        s.row.next_term_no += 1;
-        let term = TermRow {
-            subscription_id: s.row.id,
-            term_no,
-            member_id,
-            kind: "reward".to_owned(),
-            start_us: to_us(start),
-            end_us: to_us(end),
-            amount_minor: 0,
-            price_basis: basis.to_owned(),
-            paid_at_us: to_us(now),
-            refunded_minor: 0,
-            payment_ref: None,
-            request_sha256: None,
-        };
+        let term = s.unpaid_term("reward", (start, end), basis, now);
         tx.term_insert(&term).await?;
         s.terms.push(term);
         let change = s.state.add_free_term(end, now);
@@ -644,22 +674,9 @@ impl Engine {
         let holder_member_id = holder.member_id();
         let buyer_member_id = members[0].member_id();
 
-        // The holder's current subscription to the plan, brought up to date.
-        let mut live = None;
-        let mut ever_paid = false;
-        for row in tx.subscriptions_of_plan(holder_member_id, &plan.id).await? {
-            let is_candidate = live.is_none();
-            let loaded = self
-                .load_subscription(&mut tx, &programme, row, now)
-                .await?;
-            ever_paid |= loaded.terms.iter().any(|t| t.kind == "paid");
-            if is_candidate && loaded.state.status.is_live() {
-                live = Some(loaded);
-            } else if !loaded.history.is_empty() {
-                let mut loaded = loaded;
-                self.save(&mut tx, &programme, &mut loaded, now).await?;
-            }
-        }
+        let (live, ever_paid) = self
+            .live_subscription(&mut tx, &programme, holder_member_id, &plan.id, now)
+            .await?;
 
         let mut s = match (&req.purchase, live) {
             (Purchase::Trial, Some(_)) => {
@@ -684,23 +701,9 @@ impl Engine {
                         now,
                     )
                     .await?;
-                let term = TermRow {
-                    subscription_id: s.row.id,
-                    term_no: 1,
-                    member_id: holder_member_id,
-                    kind: "trial".to_owned(),
-                    start_us: to_us(now),
-                    end_us: to_us(end),
-                    amount_minor: 0,
-                    price_basis: "trial".to_owned(),
-                    paid_at_us: to_us(now),
-                    refunded_minor: 0,
-                    payment_ref: None,
-                    request_sha256: None,
-                };
+                let term = s.unpaid_term("trial", (now, end), "trial", now);
                 tx.term_insert(&term).await?;
                 s.terms.push(term);
-                s.row.next_term_no = 2;
                 if !tx
                     .trial_insert(holder_member_id, &plan.id, s.row.id, to_us(now))
                     .await?

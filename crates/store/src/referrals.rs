@@ -155,10 +155,7 @@ impl Store {
             if chunk.is_empty() {
                 continue;
             }
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::points::list(1, chunk.len(), false);
             let sql = format!(
                 "SELECT {REWARD_COLUMNS} FROM referral_rewards WHERE referee_id IN ({list}) \
                  ORDER BY referee_id, created_at_us, reward_id"
@@ -318,10 +315,7 @@ impl Tx {
             if chunk.is_empty() {
                 continue;
             }
-            let list = (1..=chunk.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let list = crate::points::list(1, chunk.len(), self.anonymous);
             let sql = format!(
                 "SELECT id, referrer_id, referred_at_us FROM members WHERE id IN ({list}) AND referrer_id IS NOT NULL"
             );
@@ -415,10 +409,7 @@ impl Tx {
         states: &[&str],
         since_us: Option<i64>,
     ) -> Result<i64> {
-        let list = (3..3 + states.len())
-            .map(|i| format!("${i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = crate::points::list(3, states.len(), false);
         let sql = format!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM referral_rewards \
              WHERE beneficiary_id = $1 AND referrer_id = $1 AND settled_at_us >= $2 \

@@ -55,14 +55,10 @@ impl<S: Send + Sync> FromRequestParts<S> for OfferPath {
                 .map_err(|e| {
                     ApiError::new(ErrorCode::InvalidField, e.body_text()).with_field("offer_id")
                 })?;
-        if raw.is_empty() || raw.len() > tessera_domain::limits::NAME_LEN_MAX {
-            return Err(ApiError::new(
-                ErrorCode::InvalidField,
-                "an offer id is 1 to 64 characters",
-            )
-            .with_field("offer_id"));
-        }
-        Ok(OfferPath(raw))
+        // An offer id is a programme name, parsed as the `offer` of a purchase is.
+        tessera_domain::Tag::parse(raw)
+            .map(|id| OfferPath(id.as_str().to_owned()))
+            .map_err(|e| ApiError::from(e.within("offer_id")))
     }
 }
 

@@ -139,6 +139,18 @@ impl TestApp {
     }
 
     /// Asserts that `tessera check` would find the ledger balanced.
+    /// Moves the manual clock to `at` (RFC 3339); the time-driven jobs due by then run.
+    pub async fn set_clock(&self, at: &str) {
+        let r = self
+            .call(
+                "POST",
+                "/v1/admin/clock",
+                Some(serde_json::json!({"now": at})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    }
+
     pub async fn assert_ledger_balanced(&self) {
         let report = self.engine.check_ledger(|_, _| {}).await.unwrap();
         assert!(

@@ -146,10 +146,7 @@ async fn offers_reach_their_segment_and_count_their_conversion() {
     // A quote writes nothing: the clock's jobs write the exposures it noted.
     let r = app.call("GET", "/v1/offers/plus_half", None).await;
     assert_eq!(r.body["exposed_members"], 2, "{}", r.text);
-    let r = app
-        .call("POST", "/v1/admin/clock", Some(json!({"now": START})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.set_clock(START).await;
 
     // Acceptance: the offer's price is what the first term is charged; a price other than
     // the offer's is refused; an offer taken once is not taken again.
@@ -217,14 +214,7 @@ async fn offers_reach_their_segment_and_count_their_conversion() {
     );
 
     // Outside the window (its end is exclusive), the offer is refused and nothing moves.
-    let r = app
-        .call(
-            "POST",
-            "/v1/admin/clock",
-            Some(json!({"now": "2026-12-01T00:00:00Z"})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let r = buy(&app, json!({"member_id": "m2", "plan": "plus", "payment_ref": "p6", "offer": "plus_half", "amount_minor": 4900})).await;
     assert_eq!(
         (r.status, r.code()),

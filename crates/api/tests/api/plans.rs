@@ -24,13 +24,6 @@ async fn app_with(programme: &str, members: &[&str]) -> TestApp {
     app
 }
 
-async fn clock(app: &TestApp, at: &str) {
-    let r = app
-        .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
 async fn buy(app: &TestApp, body: Value) -> Reply {
     app.call_as(&app.storefront, "POST", "/v1/subscriptions", Some(body))
         .await
@@ -137,7 +130,7 @@ async fn costco_gold_star() {
     );
 
     // Ten months in, the whole fee comes back.
-    clock(&app, "2027-09-23T00:00:00Z").await;
+    app.set_clock("2027-09-23T00:00:00Z").await;
     let r = app
         .call(
             "POST",
@@ -152,7 +145,7 @@ async fn costco_gold_star() {
     assert_eq!(r.body["subscription"]["access"], false);
 
     // Six weeks after expiry: in grace, and the renewal is back-dated.
-    clock(&app, "2028-01-04T00:00:00Z").await;
+    app.set_clock("2028-01-04T00:00:00Z").await;
     assert_eq!(sub(&app, &early["id"]).await["status"], "grace");
     let r = pay(&app, &early["id"], "pay-e2").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
@@ -176,7 +169,7 @@ async fn costco_gold_star() {
     );
 
     // Three months after expiry: expired, and the new term starts on the payment date.
-    clock(&app, "2028-02-23T00:00:00Z").await;
+    app.set_clock("2028-02-23T00:00:00Z").await;
     assert_eq!(sub(&app, &late["id"]).await["status"], "expired");
     assert!(held(&app, "late", "2028-02-23T00:00:00Z").await.is_empty());
     let r = pay(&app, &late["id"], "pay-l2").await;
@@ -237,7 +230,7 @@ async fn a_cancel_at_period_end_closes_the_renewal_due() {
     let app = app_with(PRIME, &["d"]).await;
     let m = buy_ok(&app, "d", "prime_monthly", "prime-d-1").await;
     assert_eq!(m["access_end"], "2026-12-23T00:00:00Z");
-    clock(&app, "2026-12-21T00:00:00Z").await;
+    app.set_clock("2026-12-21T00:00:00Z").await;
     let due = app.call("GET", "/v1/renewals?state=open", None).await;
     assert_eq!(
         due.body["items"].as_array().unwrap().len(),
@@ -275,7 +268,7 @@ async fn a_cancel_at_period_end_closes_the_renewal_due() {
 async fn renewals_come_a_page_at_a_time_in_due_order() {
     let app = app_with(PRIME, &["a", "b"]).await;
     let first = buy_ok(&app, "a", "prime_monthly", "pa-1").await;
-    clock(&app, "2026-12-01T00:00:00Z").await;
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let second = buy_ok(&app, "b", "prime_monthly", "pb-1").await;
     // `a` falls due on 20 December and is paid; `b` on 29 December, paid; `a` again on
     // 20 January, paid.
@@ -284,7 +277,7 @@ async fn renewals_come_a_page_at_a_time_in_due_order() {
         ("2026-12-29T00:00:00Z", &second["id"], "pb-2"),
         ("2027-01-20T00:00:00Z", &first["id"], "pa-3"),
     ] {
-        clock(&app, at).await;
+        app.set_clock(at).await;
         let r = pay(&app, id, payment).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
@@ -339,7 +332,7 @@ async fn prime_trial_and_cancel_at_period_end() {
     assert_eq!(again.code(), "plan_already_held", "{}", again.text);
 
     // The renewal falls due 3 days before the trial ends, for the shop's billing.
-    clock(&app, "2026-12-20T00:00:00Z").await;
+    app.set_clock("2026-12-20T00:00:00Z").await;
     let due = app.call("GET", "/v1/renewals", None).await;
     assert_eq!(
         due.body["items"].as_array().unwrap().len(),
@@ -366,7 +359,7 @@ async fn prime_trial_and_cancel_at_period_end() {
     );
     let open = app.call("GET", "/v1/renewals", None).await;
     assert_eq!(open.body["items"], json!([]), "{}", open.text);
-    clock(&app, "2026-12-24T00:00:00Z").await;
+    app.set_clock("2026-12-24T00:00:00Z").await;
     let v = sub(&app, id).await;
     assert_eq!(v["status"], "active");
     assert_eq!(
@@ -424,13 +417,13 @@ async fn prime_trial_and_cancel_at_period_end() {
         ),
         (&json!("active"), &json!(true), &json!(true))
     );
-    clock(&app, "2027-01-23T23:59:59Z").await;
+    app.set_clock("2027-01-23T23:59:59Z").await;
     assert_eq!(sub(&app, &m["id"]).await["access"], true);
     assert!(app.call("GET", "/v1/renewals", None).await.body["items"]
         .as_array()
         .unwrap()
         .is_empty());
-    clock(&app, "2027-01-24T00:00:00Z").await;
+    app.set_clock("2027-01-24T00:00:00Z").await;
     let v = sub(&app, &m["id"]).await;
     assert_eq!(
         (&v["status"], &v["access"]),
@@ -771,7 +764,7 @@ async fn refund_policies() {
                 .await;
             assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
         }
-        clock(&app, at).await;
+        app.set_clock(at).await;
         let r = app
             .call(
                 "POST",

@@ -44,14 +44,6 @@ async fn join(app: &TestApp, body: Value) -> Value {
     r.body
 }
 
-/// Moves the manual clock; the time-driven jobs due by then run.
-async fn clock(app: &TestApp, at: &str) {
-    let r = app
-        .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
 async fn buy(app: &TestApp, member: &str, plan: &str, payment_ref: &str) -> Reply {
     app.call_as(
         &app.storefront,
@@ -528,7 +520,7 @@ async fn jd_plus_facts_hold() {
 
     // Refund (preset's choice): in full within 7 days of the payment if no benefit was
     // used, else nothing. The window ends at paid_at + 7 days, exclusive.
-    clock(&app, "2026-11-29T23:59:59Z").await;
+    app.set_clock("2026-11-29T23:59:59Z").await;
     assert_eq!(
         points(&app, "jing").await,
         (123, 0),
@@ -547,7 +539,7 @@ async fn jd_plus_facts_hold() {
         "refund within 7 days but the iQIYI right was used: {c}"
     );
 
-    clock(&app, "2026-11-30T00:00:00Z").await;
+    app.set_clock("2026-11-30T00:00:00Z").await;
     assert_eq!(
         points(&app, "jing").await,
         (0, 123),
@@ -587,7 +579,7 @@ async fn jd_plus_facts_hold() {
 
     // 京享值 settled monthly: nobody moves before the 1st, 00:00 Shanghai; at it, 2,000
     // (spend, or spend and a review) reaches silver, 1,999 does not.
-    clock(&app, "2026-11-30T15:59:59Z").await;
+    app.set_clock("2026-11-30T15:59:59Z").await;
     for member in ["s2000", "s1999", "s1990"] {
         assert_eq!(
             tier(&app, member).await["tier"],
@@ -595,7 +587,7 @@ async fn jd_plus_facts_hold() {
             "settled monthly: not before the settlement: {member}"
         );
     }
-    clock(&app, "2026-11-30T16:00:00Z").await;
+    app.set_clock("2026-11-30T16:00:00Z").await;
     for (member, expected) in [
         ("s2000", "silver"),
         ("s1999", "registered"),
@@ -609,7 +601,7 @@ async fn jd_plus_facts_hold() {
     }
 
     // The trial ended unpaid: expired, and it is not given twice.
-    clock(&app, "2026-12-23T00:00:00Z").await;
+    app.set_clock("2026-12-23T00:00:00Z").await;
     assert_eq!(sub(&app, &trial_sub).await["status"], "expired");
     let r = trial(&app, "eligible", "plus").await;
     assert_eq!(
@@ -620,14 +612,14 @@ async fn jd_plus_facts_hold() {
     );
 
     // The shipping coupon waives a non-member's shipping until issue + 31 days, exclusive.
-    clock(&app, "2026-12-23T23:59:59Z").await;
+    app.set_clock("2026-12-23T23:59:59Z").await;
     let q = quote_coupons(&app, "plain", &cart, 600, &[coupon_of[0]]).await;
     assert_eq!(
         (&q["shipping_minor"], &q["shipping_waived_by"]),
         (&json!(0), &json!(format!("coupon:{}", coupon_of[0]))),
         "shipping coupon: the last second of its 31 days: {q}"
     );
-    clock(&app, "2026-12-24T00:00:00Z").await;
+    app.set_clock("2026-12-24T00:00:00Z").await;
     let q = quote_coupons(&app, "plain", &cart, 600, &[coupon_of[0]]).await;
     assert_eq!(
         (&q["shipping_minor"], &q["coupons_refused"]),
@@ -641,26 +633,26 @@ async fn jd_plus_facts_hold() {
     // 京享值 over the last 12 months: the order of 2026-11-23 08:00 Shanghai counts up to
     // that instant a year on (inclusive), not a second after; the tier follows at the next
     // settlement only.
-    clock(&app, "2027-10-31T16:00:00Z").await;
+    app.set_clock("2027-10-31T16:00:00Z").await;
     assert_eq!(
         tier(&app, "s2000").await["tier"],
         "silver",
         "the 1 November settlement still counts November 2026"
     );
-    clock(&app, "2027-11-23T00:00:00Z").await;
+    app.set_clock("2027-11-23T00:00:00Z").await;
     assert_eq!(
         tier(&app, "s2000").await["score"],
         2000,
         "12-month window: the window's first instant counts"
     );
-    clock(&app, "2027-11-23T00:00:01Z").await;
+    app.set_clock("2027-11-23T00:00:01Z").await;
     let v = tier(&app, "s2000").await;
     assert_eq!(
         (v["score"].as_i64(), v["tier"].as_str()),
         (Some(0), Some("silver")),
         "12-month window: out a second later; the tier waits for the settlement: {v}"
     );
-    clock(&app, "2027-11-30T16:00:00Z").await;
+    app.set_clock("2027-11-30T16:00:00Z").await;
     assert_eq!(
         tier(&app, "s2000").await["tier"],
         "registered",
@@ -668,13 +660,13 @@ async fn jd_plus_facts_hold() {
     );
 
     // 京豆 expire at the end of the year after the year of earning (Shanghai time).
-    clock(&app, "2027-12-31T15:59:59Z").await;
+    app.set_clock("2027-12-31T15:59:59Z").await;
     assert_eq!(
         points(&app, "jing").await,
         (0, 123),
         "京豆: last second of 2027"
     );
-    clock(&app, "2027-12-31T16:00:00Z").await;
+    app.set_clock("2027-12-31T16:00:00Z").await;
     assert_eq!(
         points(&app, "jing").await,
         (0, 0),
@@ -880,15 +872,15 @@ async fn taobao_88vip_facts_hold() {
     );
 
     // Tiers (preset's choice): super_member at 1,000, settled on the 8th, 00:00 Shanghai.
-    clock(&app, "2026-12-07T15:59:59Z").await;
+    app.set_clock("2026-12-07T15:59:59Z").await;
     assert_eq!(tier(&app, "high").await["tier"], "member");
-    clock(&app, "2026-12-07T16:00:00Z").await;
+    app.set_clock("2026-12-07T16:00:00Z").await;
     assert_eq!(tier(&app, "high").await["tier"], "super_member");
     assert_eq!(tier(&app, "nearly").await["tier"], "member");
 
     // The renewal is priced at its notice, 7 days before the end, on the 淘气值 of the 12
     // months before it: 1,000 still counts then.
-    clock(&app, "2027-11-16T00:00:00Z").await;
+    app.set_clock("2027-11-16T00:00:00Z").await;
     let r = app.call("GET", "/v1/renewals?state=open", None).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     for (member, amount) in [("high", 8800), ("nearly", 88800)] {
@@ -906,7 +898,7 @@ async fn taobao_88vip_facts_hold() {
         );
     }
     // A year after those orders the 淘气值 has left its 12-month window: 888 元 again.
-    clock(&app, "2027-11-23T00:00:01Z").await;
+    app.set_clock("2027-11-23T00:00:01Z").await;
     assert_eq!(tier(&app, "high").await["score"], 0);
     let o = offer(&app, "high", "vip88").await;
     assert_eq!(
@@ -994,7 +986,7 @@ async fn costco_facts_hold() {
     }
 
     // Refundable in full at any time: the day after, and after a whole year, in the grace.
-    clock(&app, "2026-11-24T00:00:00Z").await;
+    app.set_clock("2026-11-24T00:00:00Z").await;
     let c = refund(&app, &exec["id"]).await;
     assert_eq!(
         (&c["refund_minor"], &c["terms"][0]["rule"]),
@@ -1002,7 +994,7 @@ async fn costco_facts_hold() {
         "Executive fee back in full: {c}"
     );
 
-    clock(&app, "2027-11-22T23:59:59Z").await;
+    app.set_clock("2027-11-22T23:59:59Z").await;
     let v = sub(&app, &grace_in["id"]).await;
     assert_eq!(
         (v["status"].as_str(), v["access"].as_bool()),
@@ -1010,7 +1002,7 @@ async fn costco_facts_hold() {
         "the last second of the year"
     );
 
-    clock(&app, "2027-11-23T00:00:00Z").await;
+    app.set_clock("2027-11-23T00:00:00Z").await;
     let v = sub(&app, &grace_in["id"]).await;
     assert_eq!(
         (
@@ -1037,7 +1029,7 @@ async fn costco_facts_hold() {
     );
 
     // Within 2 months of expiry (the last second of the grace): back-dated to the old end.
-    clock(&app, "2028-01-22T23:59:59Z").await;
+    app.set_clock("2028-01-22T23:59:59Z").await;
     let r = pay(&app, &grace_in["id"], "p-in-2").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["status"], "active");
@@ -1067,7 +1059,7 @@ async fn costco_facts_hold() {
     );
 
     // At exactly 2 months: expired; the new year starts at the payment.
-    clock(&app, "2028-01-23T00:00:00Z").await;
+    app.set_clock("2028-01-23T00:00:00Z").await;
     assert_eq!(
         sub(&app, &grace_out["id"]).await["status"],
         "expired",
@@ -1229,7 +1221,7 @@ async fn amazon_prime_facts_hold() {
 
     // Refund (preset's choice): in full within 3 days of the payment; then the annual
     // plan pro rata, the monthly nothing. The window ends at paid_at + 3 days, exclusive.
-    clock(&app, "2026-11-25T23:59:59Z").await;
+    app.set_clock("2026-11-25T23:59:59Z").await;
     for (s, fee) in [(&annual_in, 13900), (&monthly_in, 1499)] {
         let c = refund(&app, &s["id"]).await;
         assert_eq!(
@@ -1238,7 +1230,7 @@ async fn amazon_prime_facts_hold() {
             "refund within 3 days: {c}"
         );
     }
-    clock(&app, "2026-11-26T00:00:00Z").await;
+    app.set_clock("2026-11-26T00:00:00Z").await;
     // Los Angeles days 22 Nov 2026 to 22 Nov 2027: 365; the 22nd to the 25th (today counts)
     // used: 4; 13,900 × 361 / 365 = 13,747.67, rounded down.
     let c = refund(&app, &annual_out["id"]).await;
@@ -1260,7 +1252,7 @@ async fn amazon_prime_facts_hold() {
     );
 
     // The trial converts into the monthly plan when paid: the paid month follows it.
-    clock(&app, "2026-12-20T00:00:00Z").await;
+    app.set_clock("2026-12-20T00:00:00Z").await;
     let r = pay(&app, &trials[1], "p-convert").await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(r.body["status"], "trialing");
@@ -1274,7 +1266,7 @@ async fn amazon_prime_facts_hold() {
         "{}",
         r.text
     );
-    clock(&app, "2026-12-23T00:00:00Z").await;
+    app.set_clock("2026-12-23T00:00:00Z").await;
     assert_eq!(sub(&app, &trials[1]).await["status"], "active");
     assert_eq!(
         held(&app, "trial_convert", "2026-12-23T00:00:00Z").await,
@@ -1347,9 +1339,9 @@ async fn sephora_facts_hold() {
     );
 
     // The return window: 30 × 24 h after the order.
-    clock(&app, "2026-12-22T23:59:59Z").await;
+    app.set_clock("2026-12-22T23:59:59Z").await;
     assert_eq!(points(&app, "pts").await, (123, 0), "30-day return window");
-    clock(&app, "2026-12-23T00:00:00Z").await;
+    app.set_clock("2026-12-23T00:00:00Z").await;
     assert_eq!(
         points(&app, "pts").await,
         (0, 123),
@@ -1363,9 +1355,9 @@ async fn sephora_facts_hold() {
 
     // A calendar year, in Los Angeles: $200 on the last second of 2026 and $200 on the
     // first second of 2027 are not $400 in one year.
-    clock(&app, "2027-01-01T07:59:59Z").await;
+    app.set_clock("2027-01-01T07:59:59Z").await;
     order(&app, "split", "o-split-1", "2027-01-01T07:59:59Z", 20_000).await;
-    clock(&app, "2027-01-01T08:00:00Z").await;
+    app.set_clock("2027-01-01T08:00:00Z").await;
     order(&app, "split", "o-split-2", "2027-01-01T08:00:00Z", 20_000).await;
     let v = tier(&app, "split").await;
     assert_eq!(
@@ -1380,12 +1372,12 @@ async fn sephora_facts_hold() {
     );
 
     // Activity keeps the points: a second order in June 2027.
-    clock(&app, "2027-06-01T00:00:00Z").await;
+    app.set_clock("2027-06-01T00:00:00Z").await;
     order(&app, "active", "o-active-2", "2027-06-01T00:00:00Z", 1000).await;
 
     // Status ends with the year after the qualifying year: at 1 January 2028, 00:00 Los
     // Angeles, exclusive.
-    clock(&app, "2028-01-01T07:59:59Z").await;
+    app.set_clock("2028-01-01T07:59:59Z").await;
     for member in ["at", "rouge"] {
         let expected = if member == "at" { "vib" } else { "rouge" };
         assert_eq!(
@@ -1394,7 +1386,7 @@ async fn sephora_facts_hold() {
             "status kept to the end of the next year: {member}"
         );
     }
-    clock(&app, "2028-01-01T08:00:00Z").await;
+    app.set_clock("2028-01-01T08:00:00Z").await;
     for member in ["at", "rouge"] {
         assert_eq!(
             tier(&app, member).await["tier"],
@@ -1404,13 +1396,13 @@ async fn sephora_facts_hold() {
     }
 
     // 18 months without activity: every point expires at the deadline, exclusive.
-    clock(&app, "2028-05-22T22:59:59Z").await;
+    app.set_clock("2028-05-22T22:59:59Z").await;
     assert_eq!(
         points(&app, "pts").await,
         (0, 123),
         "18 months: the last second"
     );
-    clock(&app, "2028-05-22T23:00:00Z").await;
+    app.set_clock("2028-05-22T23:00:00Z").await;
     assert_eq!(
         points(&app, "pts").await,
         (0, 0),
@@ -1509,13 +1501,13 @@ async fn starbucks_facts_hold() {
 
     // Green stars expire 6 months after earning (preset's choice); Gold and Reserve stars
     // never. The override is judged when a lot is earned.
-    clock(&app, "2027-05-22T22:59:59Z").await;
+    app.set_clock("2027-05-22T22:59:59Z").await;
     assert_eq!(
         points(&app, "green").await,
         (0, 123),
         "6 months: the last second"
     );
-    clock(&app, "2027-05-22T23:00:00Z").await;
+    app.set_clock("2027-05-22T23:00:00Z").await;
     assert_eq!(points(&app, "green").await, (0, 0), "Green stars: 6 months");
     assert_eq!(
         points(&app, "gold").await,
@@ -1530,15 +1522,15 @@ async fn starbucks_facts_hold() {
 
     // Status kept 12 months (retained through the 1 November evaluation), then requalify:
     // down at the first monthly evaluation after, 1 December 00:00 Los Angeles.
-    clock(&app, "2027-11-01T07:00:00Z").await;
+    app.set_clock("2027-11-01T07:00:00Z").await;
     assert_eq!(
         tier(&app, "gold").await["tier"],
         "gold",
         "kept 12 months after qualifying"
     );
-    clock(&app, "2027-12-01T07:59:59Z").await;
+    app.set_clock("2027-12-01T07:59:59Z").await;
     assert_eq!(tier(&app, "gold").await["tier"], "gold");
-    clock(&app, "2027-12-01T08:00:00Z").await;
+    app.set_clock("2027-12-01T08:00:00Z").await;
     let v = tier(&app, "gold").await;
     assert_eq!(
         (v["tier"].as_str(), v["value"].as_i64()),
@@ -1644,7 +1636,7 @@ async fn yunji_facts_hold() {
         ("pending".to_owned(), 0)
     );
     assert_eq!(bonus(&app, "alice").await, 0);
-    clock(&app, "2026-11-29T23:59:59Z").await;
+    app.set_clock("2026-11-29T23:59:59Z").await;
     assert_eq!(bonus(&app, "alice").await, 0, "not before the 7 days");
     // A refund within 7 days: the whole fee, and the bonus is not paid.
     let c = refund(&app, &subs[1]).await;
@@ -1658,7 +1650,7 @@ async fn yunji_facts_hold() {
         ("canceled".to_owned(), 0)
     );
 
-    clock(&app, "2026-11-30T00:00:00Z").await;
+    app.set_clock("2026-11-30T00:00:00Z").await;
     assert_eq!(
         bonus(&app, "alice").await,
         20_000,

@@ -168,13 +168,6 @@ async fn coupons(app: &TestApp, id: &str) -> Vec<(String, String, String)> {
     out
 }
 
-async fn set_clock(app: &TestApp, at: &str) {
-    let r = app
-        .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
 async fn order(app: &TestApp, member: &str, order_id: &str, at: &str) {
     let event = json!({"id": format!("paid-{order_id}"), "type": "order.paid", "member_id": member,
         "occurred_at": at, "order_id": order_id,
@@ -235,20 +228,20 @@ async fn every_trigger_and_reward_kind_is_granted_and_a_refund_takes_back_what_i
     // 7-day return window has passed; a second order sets nothing off.
     order(&app, "bob", "o1", START).await;
     order(&app, "bob", "o2", START).await;
-    set_clock(&app, "2026-11-23T00:00:01Z").await;
+    app.set_clock("2026-11-23T00:00:01Z").await;
     assert_eq!(coupons(&app, "bob").await.len(), 2);
     assert_eq!(
         bonus(&app, "alice").await,
         0,
         "not before the return window"
     );
-    set_clock(&app, "2026-11-29T23:59:59Z").await;
+    app.set_clock("2026-11-29T23:59:59Z").await;
     assert_eq!(
         bonus(&app, "alice").await,
         0,
         "7 days after, exclusive of the end"
     );
-    set_clock(&app, "2026-11-30T00:00:00Z").await;
+    app.set_clock("2026-11-30T00:00:00Z").await;
     assert_eq!(
         bonus(&app, "alice").await,
         1000,
@@ -284,7 +277,7 @@ async fn every_trigger_and_reward_kind_is_granted_and_a_refund_takes_back_what_i
     // The first order refunded in full after its rewards were given: the referrer's cash
     // and the referee's unused coupon are taken back.
     refund_order(&app, "bob", "o1", "2026-11-30T00:00:00Z").await;
-    set_clock(&app, "2026-11-30T00:00:01Z").await;
+    app.set_clock("2026-11-30T00:00:01Z").await;
     assert_eq!(bonus(&app, "alice").await, 0);
     assert_eq!(
         coupons(&app, "bob").await,
@@ -317,7 +310,7 @@ async fn every_trigger_and_reward_kind_is_granted_and_a_refund_takes_back_what_i
         "{carol_states:?}"
     );
     order(&app, "carol", "o4", "2026-12-01T00:00:00Z").await;
-    set_clock(&app, "2026-12-08T00:00:00Z").await;
+    app.set_clock("2026-12-08T00:00:00Z").await;
     assert!(reward_states(&app, "carol").await.contains(&(
         "order_cash".into(),
         "granted".into(),
@@ -347,7 +340,8 @@ async fn every_refusal_has_its_code() {
     for (id, phone) in [("alice", "1"), ("bob", "2"), ("erin", "5")] {
         let r = join(&app, id, phone, None).await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-        set_clock(&app, &format!("2026-11-23T00:00:0{}Z", phone)).await;
+        app.set_clock(&format!("2026-11-23T00:00:0{}Z", phone))
+            .await;
     }
     let alice = code_of(&app, "alice").await;
     let erin = code_of(&app, "erin").await;
@@ -416,7 +410,7 @@ async fn every_refusal_has_its_code() {
     let r = post_referrer("erin", alice.clone()).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["referred_by"]["member_id"], "alice");
-    set_clock(&app, "2026-12-23T00:00:02Z").await;
+    app.set_clock("2026-12-23T00:00:02Z").await;
     let r = post_referrer("bob", alice.clone()).await;
     assert_eq!(
         (r.status, r.code()),
@@ -495,7 +489,7 @@ async fn thirty_two_joins_on_one_code_give_exactly_the_cap(backend: Backend) {
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     }
     // Every reward is settled by the sign-up or by the clock's next run.
-    set_clock(&app, "2026-11-23T00:00:01Z").await;
+    app.set_clock("2026-11-23T00:00:01Z").await;
     assert_eq!(
         available_points(&app, "owner").await,
         1000,
@@ -525,7 +519,7 @@ async fn thirty_two_joins_on_one_code_give_exactly_the_cap(backend: Backend) {
     }
     assert_eq!((granted, capped), (10, 22));
     // A new month opens the cap again.
-    set_clock(&app, "2026-12-01T00:00:00Z").await;
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let r = join(&app, "december", "d", Some(&code)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
     assert_eq!(available_points(&app, "owner").await, 1100);
@@ -731,13 +725,13 @@ async fn what_cannot_be_taken_back_yet_stays_owed_and_old_orders_set_nothing_off
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    set_clock(&app, "2026-11-23T00:59:59Z").await;
+    app.set_clock("2026-11-23T00:59:59Z").await;
     assert_eq!(
         available_points(&app, "bob").await,
         1000,
         "not before the hour"
     );
-    set_clock(&app, "2026-11-23T01:00:00Z").await;
+    app.set_clock("2026-11-23T01:00:00Z").await;
     assert_eq!(available_points(&app, "bob").await, 600);
     assert_eq!(
         reward_states(&app, "bob").await,
@@ -751,7 +745,7 @@ async fn what_cannot_be_taken_back_yet_stays_owed_and_old_orders_set_nothing_off
         "occurred_at": "2026-11-23T01:00:00Z", "order_id": "c-1",
         "lines": [{"sku": "A1", "category": "books", "quantity": 1, "unit_price_minor": 5000}],
         "shipping_minor": 0, "total_minor": 5000});
-    set_clock(&app, "2026-11-23T02:00:00Z").await;
+    app.set_clock("2026-11-23T02:00:00Z").await;
     for _ in 0..2 {
         let r = app
             .call_as(
@@ -765,7 +759,7 @@ async fn what_cannot_be_taken_back_yet_stays_owed_and_old_orders_set_nothing_off
     }
     let r = app.call("POST", "/v1/events", Some(early)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    set_clock(&app, "2026-11-23T02:00:01Z").await;
+    app.set_clock("2026-11-23T02:00:01Z").await;
     assert!(reward_states(&app, "carol").await.is_empty());
     let late = json!({"id": "c-late", "type": "order.paid", "member_id": "carol",
         "occurred_at": "2026-11-23T02:00:01Z", "order_id": "c-2",
@@ -773,7 +767,7 @@ async fn what_cannot_be_taken_back_yet_stays_owed_and_old_orders_set_nothing_off
         "shipping_minor": 0, "total_minor": 5000});
     let r = app.call("POST", "/v1/events", Some(late)).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    set_clock(&app, "2026-11-23T02:00:02Z").await;
+    app.set_clock("2026-11-23T02:00:02Z").await;
     assert_eq!(
         reward_states(&app, "carol").await,
         states_of(&[("order_points", "granted", 0)])

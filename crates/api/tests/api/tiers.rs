@@ -36,13 +36,6 @@ async fn refund(app: &TestApp, member: &str, order_id: &str, at: &str, cents: i6
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
 }
 
-async fn clock(app: &TestApp, at: &str) {
-    let r = app
-        .call("POST", "/v1/admin/clock", Some(json!({"now": at})))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-}
-
 async fn tier(app: &TestApp, member: &str) -> Value {
     let r = app
         .call("GET", &format!("/v1/members/{member}/tier"), None)
@@ -96,7 +89,7 @@ warning_days = 30
 #[tokio::test]
 async fn sephora_across_two_year_ends() {
     let app = app_with(SEPHORA, &["ana", "bo"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     order(&app, "ana", "a1", "2026-11-23T10:00:00Z", 20_000).await;
     assert_eq!(tier(&app, "ana").await["tier"], "insider");
     order(&app, "ana", "a2", "2026-11-23T11:00:00Z", 15_000).await;
@@ -116,7 +109,7 @@ async fn sephora_across_two_year_ends() {
     order(&app, "bo", "b1", "2026-11-23T10:00:00Z", 100_000).await;
     assert_eq!(tier(&app, "bo").await["tier"], "rouge");
 
-    clock(&app, "2027-01-01T00:00:01Z").await;
+    app.set_clock("2027-01-01T00:00:01Z").await;
     assert_eq!(
         tier(&app, "ana").await["tier"],
         "vib",
@@ -124,7 +117,7 @@ async fn sephora_across_two_year_ends() {
     );
     order(&app, "bo", "b2", "2027-06-01T00:00:00Z", 40_000).await;
 
-    clock(&app, "2027-12-05T00:00:00Z").await;
+    app.set_clock("2027-12-05T00:00:00Z").await;
     let v = tier(&app, "ana").await;
     assert_eq!(
         v["keep"],
@@ -132,7 +125,7 @@ async fn sephora_across_two_year_ends() {
     );
     assert!(kinds(&v).contains(&"warning insider".to_owned()), "{v}");
 
-    clock(&app, "2028-01-01T00:00:01Z").await;
+    app.set_clock("2028-01-01T00:00:01Z").await;
     let ana = tier(&app, "ana").await;
     assert_eq!(ana["tier"], "insider", "not earned again in 2027");
     assert_eq!(
@@ -143,7 +136,7 @@ async fn sephora_across_two_year_ends() {
     let bo = tier(&app, "bo").await;
     assert_eq!(bo["tier"], "vib", "{bo}");
 
-    clock(&app, "2029-01-01T00:00:01Z").await;
+    app.set_clock("2029-01-01T00:00:01Z").await;
     assert_eq!(tier(&app, "bo").await["tier"], "insider");
     app.assert_ledger_balanced().await;
 }
@@ -192,7 +185,7 @@ retention = { kind = "months", months = 12 }
 #[tokio::test]
 async fn starbucks_gold_for_twelve_months() {
     let app = app_with(STARBUCKS, &["sam", "rae"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     order(&app, "sam", "s1", "2026-11-23T09:00:00Z", 30_000).await;
     order(&app, "sam", "s2", "2026-11-23T10:00:00Z", 25_000).await;
     let v = tier(&app, "sam").await;
@@ -204,13 +197,13 @@ async fn starbucks_gold_for_twelve_months() {
     // Gold earns 1.2 stars per dollar, and its stars never expire.
     order(&app, "sam", "s3", "2026-11-23T11:00:00Z", 10_000).await;
     assert_eq!(balances(&app, "sam").await, (0, 670, 0));
-    clock(&app, "2027-11-01T00:00:01Z").await;
+    app.set_clock("2027-11-01T00:00:01Z").await;
     assert_eq!(
         tier(&app, "sam").await["tier"],
         "gold",
         "kept for 12 months after qualifying"
     );
-    clock(&app, "2027-12-01T00:00:01Z").await;
+    app.set_clock("2027-12-01T00:00:01Z").await;
     let v = tier(&app, "sam").await;
     assert_eq!(v["tier"], "green", "{v}");
     // The override is judged when stars are earned: the 550 earned as Green expired after
@@ -266,7 +259,7 @@ threshold = 1000
 evaluation = { schedule = "monthly", day = 1 }
 "#;
     let app = app_with(programme, &["t"]).await;
-    clock(&app, "2026-11-30T00:00:00Z").await;
+    app.set_clock("2026-11-30T00:00:00Z").await;
     let steps = [
         ("2026-11-02T10:00:00Z", 20_000, 200),  // 200
         ("2026-11-02T11:00:00Z", 50_000, 500),  // the order cap: 300
@@ -287,7 +280,7 @@ evaluation = { schedule = "monthly", day = 1 }
         app.call("POST", "/v1/events", Some(review)).await.status,
         StatusCode::CREATED
     );
-    clock(&app, "2026-12-02T00:00:00Z").await;
+    app.set_clock("2026-12-02T00:00:00Z").await;
     assert_eq!(tier(&app, "t").await["score"], 1220);
 }
 
@@ -317,7 +310,7 @@ warning_days = 10
 #[tokio::test]
 async fn a_refund_lowers_the_score_at_once_and_the_tier_at_the_evaluation_after_a_warning() {
     let app = app_with(JD_LIKE, &["j"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     order(&app, "j", "o1", "2026-11-23T00:00:00Z", 15_000).await;
     assert_eq!(tier(&app, "j").await["tier"], "gold");
     refund(&app, "j", "o1", "2026-11-23T01:00:00Z", 10_000).await;
@@ -331,19 +324,19 @@ async fn a_refund_lowers_the_score_at_once_and_the_tier_at_the_evaluation_after_
         v["keep"],
         json!({"needed": 50, "by": "2026-12-01T00:00:00Z"})
     );
-    clock(&app, "2026-11-25T00:00:00Z").await;
+    app.set_clock("2026-11-25T00:00:00Z").await;
     assert_eq!(
         kinds(&tier(&app, "j").await),
         ["upgrade gold", "warning silver"]
     );
-    clock(&app, "2026-12-01T00:00:00Z").await;
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let v = tier(&app, "j").await;
     assert_eq!(
         kinds(&v),
         ["upgrade gold", "warning silver", "downgrade silver"]
     );
     // The same instant again, and the job run directly: nothing more happens.
-    clock(&app, "2026-12-01T00:00:00Z").await;
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let again = app
         .engine
         .run_due_work("2026-12-01T00:00:00Z".parse().unwrap())
@@ -356,7 +349,7 @@ async fn a_refund_lowers_the_score_at_once_and_the_tier_at_the_evaluation_after_
 #[tokio::test]
 async fn an_evaluation_cut_short_by_a_stop_runs_once_at_the_next_start() {
     let app = app_with(JD_LIKE, &["k"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     order(&app, "k", "o1", "2026-11-23T00:00:00Z", 15_000).await;
     refund(&app, "k", "o1", "2026-11-23T01:00:00Z", 10_000).await;
     let later: jiff::Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
@@ -417,7 +410,7 @@ async fn settled_tiers_move_only_at_evaluations() {
         "warning_days = 0\nsettlement = \"at_evaluation\"",
     );
     let app = app_with(&programme, &["s"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     order(&app, "s", "o1", "2026-11-23T00:00:00Z", 15_000).await;
     let v = tier(&app, "s").await;
     assert_eq!(
@@ -426,13 +419,13 @@ async fn settled_tiers_move_only_at_evaluations() {
         "{v}"
     );
     assert_eq!(v["next_evaluation"], "2026-12-01T00:00:00Z");
-    clock(&app, "2026-12-01T00:00:00Z").await;
+    app.set_clock("2026-12-01T00:00:00Z").await;
     let v = tier(&app, "s").await;
     assert_eq!(v["tier"], "gold", "{v}");
     assert_eq!(kinds(&v), ["upgrade gold"]);
     assert_eq!(v["history"][0]["at"], "2026-12-01T00:00:00Z");
     // A year later the score has rolled off: down at the first evaluation after that.
-    clock(&app, "2027-12-01T00:00:00Z").await;
+    app.set_clock("2027-12-01T00:00:00Z").await;
     assert_eq!(tier(&app, "s").await["tier"], "silver");
 }
 
@@ -466,7 +459,7 @@ threshold = 200
 evaluation = { schedule = "monthly", day = 1 }
 "#;
     let app = app_with(programme, &["w"]).await;
-    clock(&app, "2026-11-25T00:00:00Z").await;
+    app.set_clock("2026-11-25T00:00:00Z").await;
     order(&app, "w", "early", "2026-10-20T00:00:00Z", 10_000).await;
     let line = |id: &str, at: &str, cents: i64| {
         json!({"id": id, "type": "order.paid", "member_id": "w", "occurred_at": at, "order_id": id,
@@ -504,7 +497,7 @@ score = 1
 per_minor = 100
 "#;
     let app = app_with(programme, &["c"]).await;
-    clock(&app, "2026-11-23T12:00:00Z").await;
+    app.set_clock("2026-11-23T12:00:00Z").await;
     let line = |id: &str| {
         json!({"id": id, "type": "order.paid", "member_id": "c", "occurred_at": "2026-11-23T10:00:00Z", "order_id": id,
             "lines": [{"sku": "A", "category": "c", "quantity": 1, "unit_price_minor": 5_000}], "total_minor": 5_000})
@@ -626,9 +619,9 @@ count = 1
 #[tokio::test]
 async fn tier_grants_follow_the_history_across_a_jump() {
     let app = app_with(GOLD_PACK, &["g"]).await;
-    clock(&app, "2027-01-10T00:00:00Z").await;
+    app.set_clock("2027-01-10T00:00:00Z").await;
     order(&app, "g", "o1", "2027-01-10T00:00:00Z", 20_000).await;
-    clock(&app, "2027-01-10T12:00:00Z").await;
+    app.set_clock("2027-01-10T12:00:00Z").await;
     let granted = |body: &Value| -> Vec<String> {
         body["items"]
             .as_array()
@@ -641,7 +634,7 @@ async fn tier_grants_follow_the_history_across_a_jump() {
     assert_eq!(granted(&c.body), ["2027-01-10"], "{}", c.text);
     // Gold through February (January's spend is in the window at the 1 February
     // evaluation), member from the 1 March evaluation on.
-    clock(&app, "2027-05-15T00:00:00Z").await;
+    app.set_clock("2027-05-15T00:00:00Z").await;
     let view = tier(&app, "g").await;
     assert_eq!(view["tier"], "member", "{view}");
     let c = app.call("GET", "/v1/members/g/coupons", None).await;
