@@ -132,6 +132,10 @@ impl Engine {
     pub async fn member_offers(&self, member: &ExternalId) -> Result<Vec<OfferShown>> {
         let programme = self.programme()?;
         let now = self.now();
+        // A closed member may take nothing: the answer is that, not a refusal.
+        if self.member(member).await?.status == crate::MemberStatus::Closed {
+            return Ok(Vec::new());
+        }
         let h = self.cached_holdings(member, now).await?;
         self.offers_for(&programme, &h, now).await
     }

@@ -292,4 +292,9 @@ async fn offers_reach_their_segment_and_count_their_conversion() {
     );
     let r = app.call("GET", "/v1/offers/plus_long_trial", None).await;
     assert_eq!(r.body["accepted_members"], 1);
+
+    // A closed member may take nothing: an empty list, not a refusal.
+    let r = app.call("POST", "/v1/members/m4/close", None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert!(offers_of(&app, "m4").await.is_empty());
 }
